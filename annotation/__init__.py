@@ -1,0 +1,1 @@
+"""Maskwright's Django apps. Only ``annotation.segmentation`` may import ``inference``."""

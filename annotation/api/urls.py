@@ -1,0 +1,40 @@
+"""Every API URL, mounted under /api/."""
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from annotation.datasets import apis as datasets
+from annotation.jobs import apis as jobs
+from annotation.labeling import apis as labeling
+from annotation.projects import apis as projects
+from annotation.users import apis as users
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("auth/token/", users.TokenApi.as_view()),
+    path("me/", users.MeApi.as_view()),
+    path("projects/", projects.ProjectListApi.as_view()),
+    path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view()),
+    path("projects/<int:project_id>/members/", projects.MemberListApi.as_view()),
+    path("projects/<int:project_id>/members/<int:membership_id>/", projects.MemberDetailApi.as_view()),
+    path("projects/<int:project_id>/labels/", projects.LabelListApi.as_view()),
+    path("projects/<int:project_id>/labels/order/", projects.LabelOrderApi.as_view()),
+    path("projects/<int:project_id>/labels/<int:label_id>/", projects.LabelDetailApi.as_view()),
+    path("projects/<int:project_id>/datasets/", datasets.DatasetListApi.as_view()),
+    path("projects/<int:project_id>/tasks/", labeling.TaskListApi.as_view()),
+    path("projects/<int:project_id>/jobs/", jobs.JobListApi.as_view()),
+    path("datasets/<int:dataset_id>/", datasets.DatasetDetailApi.as_view()),
+    path("datasets/<int:dataset_id>/upload/", datasets.DatasetUploadApi.as_view()),
+    path("datasets/<int:dataset_id>/images/", datasets.ImageListApi.as_view()),
+    path("images/<int:image_id>/", datasets.ImageDetailApi.as_view()),
+    path("images/<int:image_id>/file", datasets.ImageFileApi.as_view()),
+    path("images/<int:image_id>/thumbnail", datasets.ImageThumbnailApi.as_view()),
+    path("images/<int:image_id>/instances/", labeling.ImageInstancesApi.as_view()),
+    path("instances/<int:instance_id>/", labeling.InstanceDetailApi.as_view()),
+    path("instances/<int:instance_id>/prompts/", labeling.PromptListApi.as_view()),
+    path("instances/<int:instance_id>/prompts/undo/", labeling.PromptUndoApi.as_view()),
+    path("instances/<int:instance_id>/prompts/redo/", labeling.PromptRedoApi.as_view()),
+    path("tasks/<int:task_id>/", labeling.TaskDetailApi.as_view()),
+    path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view()),
+    path("jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view()),
+]

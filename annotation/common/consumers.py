@@ -1,0 +1,34 @@
+"""Project event stream: a browser joins its project's group and receives pushes
+(job progress, mask changes) sent by services after commit."""
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.generic.websocket import JsonWebsocketConsumer
+
+from annotation.common.realtime import project_group
+from annotation.projects.access import role_of
+
+
+class ProjectEventsConsumer(JsonWebsocketConsumer):
+    def connect(self) -> None:
+        user = self.scope.get("user")
+        project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
+        if user is None or not user.is_authenticated or role_of(user, project_id) is None:
+            self.close(code=4404)  # same answer for unknown and foreign projects
+            return
+        self.group = project_group(project_id)
+        async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
+        self.accept()
+
+    def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            async_to_sync(self.channel_layer.group_discard)(self.group, self.channel_name)
+
+    def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # Read-only stream: say so instead of dropping the message silently.
+        self.send_json({"type": "error", "message": "this socket only sends events"})
+
+    def event_push(self, message: dict[str, Any]) -> None:
+        self.send_json({"type": "event", "event": message["event"], "payload": message["payload"]})

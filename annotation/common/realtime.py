@@ -1,0 +1,37 @@
+"""The one place that pushes events to browsers, always after the transaction commits.
+
+A service calls :func:`broadcast_on_commit`; the message reaches every websocket that joined the
+group. Pushing before commit would let a browser fetch a row that is not there yet (or never
+will be, if the transaction rolls back).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+def project_group(project_id: int) -> str:
+    return f"project-{project_id}"
+
+
+def broadcast_on_commit(group: str, event: str, payload: dict[str, Any]) -> None:
+    """Send ``{"type": "event", "event": event, "payload": payload}`` to ``group`` after commit."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(
+                group, {"type": "event.push", "event": event, "payload": payload}
+            )
+        except Exception:  # a push is best effort: the data itself is already committed
+            log.exception("could not push %s to %s", event, group)
+
+    transaction.on_commit(send)

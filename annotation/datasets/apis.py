@@ -1,0 +1,155 @@
+"""Datasets, upload, and images (metadata, file, thumbnail)."""
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.common.apis import validated
+from annotation.common.exceptions import ApplicationError, NotFound
+from annotation.common.pagination import DefaultPagination
+from annotation.projects.access import ADMIN_ROLES, project_for, require_admin
+
+from . import selectors, services, storage
+from .models import Dataset, Image
+
+
+class DatasetOut(serializers.ModelSerializer):
+    image_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "project", "name", "created_at", "image_count"]
+
+
+class DatasetIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class ImageOut(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "dataset", "original_name", "width", "height", "sha256", "format",
+            "size_bytes", "created_at", "file_url", "thumbnail_url",
+        ]
+
+    def get_file_url(self, obj: Image) -> str:
+        return f"/api/images/{obj.id}/file"
+
+    def get_thumbnail_url(self, obj: Image) -> str:
+        return f"/api/images/{obj.id}/thumbnail"
+
+
+class DatasetListApi(APIView):
+    @extend_schema(responses=DatasetOut(many=True))
+    def get(self, request, project_id: int):
+        project_for(request.user, project_id)
+        return Response(DatasetOut(selectors.dataset_list(project_id), many=True).data)
+
+    @extend_schema(request=DatasetIn, responses={201: DatasetOut})
+    def post(self, request, project_id: int):
+        project, _ = require_admin(request.user, project_id, "create datasets")
+        dataset = services.dataset_create(project=project, **validated(DatasetIn, request.data))
+        return Response(DatasetOut(dataset).data, status=201)
+
+
+class DatasetDetailApi(APIView):
+    @extend_schema(responses=DatasetOut)
+    def get(self, request, dataset_id: int):
+        dataset, _ = selectors.dataset_for(request.user, dataset_id)
+        dataset.image_count = dataset.images.count()
+        return Response(DatasetOut(dataset).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, dataset_id: int):
+        dataset, _ = selectors.dataset_for(request.user, dataset_id)
+        require_admin(request.user, dataset.project_id, "delete datasets")
+        services.dataset_delete(dataset=dataset)
+        return Response(status=204)
+
+
+class UploadReportOut(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    files = serializers.ListField(child=serializers.DictField())
+    coco = serializers.DictField(allow_null=True)
+
+
+class DatasetUploadApi(APIView):
+    """Upload images and zip archives (field ``files``, repeated) and optionally a COCO json
+    (field ``coco``). Files above 2.5 MB are spooled to disk by Django's upload handlers, so an
+    archive is never held in memory. Refused files are listed with their reason."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            "coco": {"type": "string", "format": "binary"},
+        }}},
+        responses=UploadReportOut,
+    )
+    def post(self, request, dataset_id: int):
+        dataset, role = selectors.dataset_for(request.user, dataset_id)
+        if role not in ADMIN_ROLES:
+            require_admin(request.user, dataset.project_id, "upload images")
+        files = request.FILES.getlist("files")
+        coco = request.FILES.get("coco")
+        if not files and coco is None:
+            raise ApplicationError("no files: send images or zip archives in the 'files' field")
+        uploads = [services.Upload(f.name, f) for f in files]
+        report = services.dataset_upload(
+            dataset=dataset,
+            uploads=uploads,
+            coco=services.Upload(coco.name, coco) if coco is not None else None,
+            author=request.user,
+        )
+        return Response(report.as_dict())
+
+
+class ImageListApi(APIView):
+    @extend_schema(responses=ImageOut(many=True))
+    def get(self, request, dataset_id: int):
+        dataset, role = selectors.dataset_for(request.user, dataset_id)
+        qs = selectors.image_list(request.user, dataset, role)
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ImageOut(page, many=True).data)
+
+
+class ImageDetailApi(APIView):
+    @extend_schema(responses=ImageOut)
+    def get(self, request, image_id: int):
+        image, _ = selectors.image_for(request.user, image_id)
+        return Response(ImageOut(image).data)
+
+
+def _file_response(relative: str, content_type: str | None = None) -> FileResponse:
+    try:
+        handle = open(storage.media_path(relative), "rb")  # noqa: SIM115 (FileResponse closes it)
+    except (FileNotFoundError, ValueError):
+        raise NotFound("the stored file is missing; run a verify job on the dataset") from None
+    response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+class ImageFileApi(APIView):
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    def get(self, request, image_id: int):
+        image, _ = selectors.image_for(request.user, image_id)
+        return _file_response(image.file)
+
+
+class ImageThumbnailApi(APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    def get(self, request, image_id: int):
+        image, _ = selectors.image_for(request.user, image_id)
+        return _file_response(image.thumbnail, "image/jpeg")

@@ -1,0 +1,186 @@
+"""Turning uploaded bytes into stored images, one file at a time.
+
+Each file is streamed to a scratch file on the media disk while it is hashed, then checked
+with Pillow (format, pixel count from the header before any pixel is decoded, a full decode to
+catch truncation), stored upright and thumbnailed, and recorded in its own transaction. A
+refused file yields a :class:`FileReport` with the reason; it never fails the files around it.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+
+from . import storage
+from .models import Dataset, Image
+
+# Pillow format name -> the extension we store under. Anything else is refused.
+ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "TIFF": "tif", "WEBP": "webp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+_CHUNK = 1 << 20
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass
+class FileReport:
+    """What happened to one uploaded file (or one archive member)."""
+
+    name: str
+    status: str  # "accepted" | "refused"
+    reason: str = ""
+    image_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Refused(Exception):
+    """A file that cannot be stored; the message is the reason shown to the uploader."""
+
+
+def _limits() -> dict[str, int]:
+    return settings.MASKWRIGHT
+
+
+def copy_to_scratch(stream: BinaryIO, max_bytes: int) -> tuple[Path, str, int]:
+    """Stream ``stream`` to a scratch file, hashing as it goes; never holds more than 1 MiB.
+
+    Returns (path, sha256 hex, size). Raises :class:`Refused` past ``max_bytes``.
+    """
+    fd, path = storage.scratch_file()
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise Refused(f"larger than the {max_bytes // 2**20} MiB limit per image")
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest(), size
+
+
+def _open_checked(path: Path) -> PILImage.Image:
+    """Open, check format and size from the header, then decode every pixel."""
+    max_pixels = _limits()["MAX_IMAGE_PIXELS"]
+    with warnings.catch_warnings():
+        # Pillow only warns between its limit and twice its limit; a bomb is an error here.
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        try:
+            img = PILImage.open(path)
+        except PILImage.DecompressionBombError as exc:
+            raise Refused(f"decompression bomb: {exc}") from exc
+        except PILImage.DecompressionBombWarning as exc:
+            raise Refused(f"decompression bomb: {exc}") from exc
+        except UnidentifiedImageError as exc:
+            raise Refused("not an image Pillow can read (corrupt or unknown format)") from exc
+    if img.format not in ACCEPTED_FORMATS:
+        img.close()
+        raise Refused(f"format {img.format} is not accepted (JPEG, PNG, BMP, TIFF, WebP are)")
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise Refused(
+            f"{width}×{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,}"
+            " (decompression bomb?)"
+        )
+    if width == 0 or height == 0:
+        img.close()
+        raise Refused("image has no pixels")
+    try:
+        img.load()  # catches truncated and corrupt data that the header alone hides
+    except (OSError, SyntaxError, ValueError) as exc:
+        img.close()
+        raise Refused(f"corrupt image data: {exc}") from exc
+    return img
+
+
+def thumbnail_bytes(img: PILImage.Image) -> bytes:
+    size = _limits()["THUMBNAIL_SIZE"]
+    thumb = img.copy()
+    thumb.thumbnail((size, size), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
+    if thumb.mode not in ("RGB", "L"):
+        thumb = thumb.convert("RGB")
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def ingest_stream(dataset: Dataset, name: str, stream: BinaryIO) -> FileReport:
+    """Store one image from ``stream`` into ``dataset``; never raises for bad input."""
+    try:
+        scratch, sha256, size = copy_to_scratch(stream, _limits()["MAX_IMAGE_BYTES"])
+    except Refused as exc:
+        return FileReport(name, "refused", str(exc))
+    try:
+        return _ingest_scratch(dataset, name, scratch, sha256, size)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def _ingest_scratch(dataset: Dataset, name: str, scratch: Path, sha256: str, size: int) -> FileReport:
+    existing = Image.objects.filter(dataset=dataset, sha256=sha256).values_list("id", flat=True).first()
+    if existing:
+        return FileReport(name, "refused", f"duplicate of image {existing} (same sha256)", existing)
+    try:
+        img = _open_checked(scratch)
+    except Refused as exc:
+        return FileReport(name, "refused", str(exc))
+    with img:
+        fmt = img.format or ""
+        ext = ACCEPTED_FORMATS[fmt]
+        rel = storage.image_relpath(dataset.id, sha256, ext)
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        if orientation not in (1, None):
+            # Store upright: every consumer (browser canvas, models, exports) then agrees on
+            # pixel coordinates without reading EXIF.
+            upright = ImageOps.exif_transpose(img)
+            dest = storage.media_path(rel)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
+            upright.save(dest, fmt, **save_kwargs)
+            img_for_thumb = upright
+        else:
+            storage.move_into_place(scratch, rel)
+            img_for_thumb = img
+        width, height = img_for_thumb.size
+        thumb_rel = storage.thumbnail_relpath(dataset.id, sha256)
+        thumb_path = storage.media_path(thumb_rel)
+        thumb_path.parent.mkdir(parents=True, exist_ok=True)
+        thumb_path.write_bytes(thumbnail_bytes(img_for_thumb))
+    try:
+        with transaction.atomic():
+            row = Image.objects.create(
+                dataset=dataset,
+                file=rel,
+                thumbnail=thumb_rel,
+                original_name=name[:500],
+                width=width,
+                height=height,
+                sha256=sha256,
+                format=fmt,
+                size_bytes=size,
+            )
+    except IntegrityError:
+        # Another upload stored the same bytes between our check and our insert. The files on
+        # disk are identical by construction, so they are left for that row.
+        other = Image.objects.filter(dataset=dataset, sha256=sha256).values_list("id", flat=True).first()
+        return FileReport(name, "refused", f"duplicate of image {other} (same sha256)", other)
+    return FileReport(name, "accepted", "", row.id)
+
+
+def looks_like_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,45 @@
+"""Reads for datasets and images, with the access rules of ``projects.access`` applied."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from annotation.common.exceptions import NotFound
+from annotation.projects.access import project_for, restrict_images
+from annotation.projects.models import Role
+
+from .models import Dataset, Image
+
+
+def dataset_for(user: Any, dataset_id: int) -> tuple[Dataset, Role]:
+    dataset = Dataset.objects.filter(pk=dataset_id).select_related("project").first()
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    try:
+        _, role = project_for(user, dataset.project_id)
+    except NotFound:
+        raise NotFound(f"dataset {dataset_id} not found") from None
+    return dataset, role
+
+
+def dataset_list(project_id: int) -> QuerySet[Dataset]:
+    return Dataset.objects.filter(project_id=project_id).annotate(image_count=Count("images")).order_by("id")
+
+
+def image_list(user: Any, dataset: Dataset, role: Role) -> QuerySet[Image]:
+    return restrict_images(Image.objects.filter(dataset=dataset), user, role).order_by("id")
+
+
+def image_for(user: Any, image_id: int) -> tuple[Image, Role]:
+    """The image and the user's role; 404 unless the user may see it."""
+    image = Image.objects.filter(pk=image_id).select_related("dataset").first()
+    if image is None:
+        raise NotFound(f"image {image_id} not found")
+    try:
+        _, role = project_for(user, image.dataset.project_id)
+    except NotFound:
+        raise NotFound(f"image {image_id} not found") from None
+    if not restrict_images(Image.objects.filter(pk=image_id), user, role).exists():
+        raise NotFound(f"image {image_id} not found")
+    return image, role

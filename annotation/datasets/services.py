@@ -1,0 +1,152 @@
+"""Writes for datasets: create, delete, and upload (images, zip archives, COCO json)."""
+from __future__ import annotations
+
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+
+from annotation.common.exceptions import ApplicationError
+from annotation.projects.models import Project
+
+from . import storage
+from .archives import ArchiveError, iter_members, open_archive, open_member
+from .coco_import import CocoPlan, coco_apply, coco_parse
+from .ingest import FileReport, Refused, ingest_stream, looks_like_image_name
+from .models import Dataset, Image
+
+
+@dataclass
+class Upload:
+    """One uploaded file: a name and a readable binary stream positioned at its start."""
+
+    name: str
+    stream: BinaryIO
+
+
+@dataclass
+class UploadReport:
+    files: list[FileReport] = field(default_factory=list)
+    coco: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": sum(f.status == "accepted" for f in self.files),
+            "refused": sum(f.status == "refused" for f in self.files),
+            "files": [f.as_dict() for f in self.files],
+            "coco": self.coco,
+        }
+
+
+def dataset_create(*, project: Project, name: str) -> Dataset:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("a dataset needs a name")
+    return Dataset.objects.create(project=project, name=name[:200])
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    rels = list(Image.objects.filter(dataset=dataset).values_list("file", "thumbnail"))
+    with transaction.atomic():
+        dataset.delete()
+    # Files go only after the rows are gone for good.
+    for file_rel, thumb_rel in rels:
+        storage.remove_quietly(file_rel, thumb_rel)
+
+
+def _is_zip(upload: Upload) -> bool:
+    if upload.name.lower().endswith(".zip"):
+        return True
+    head = upload.stream.read(4)
+    upload.stream.seek(0)
+    return head == b"PK\x03\x04"
+
+
+def _coco_from_archives(uploads: list[Upload]) -> CocoPlan | None:
+    """A COCO json found inside an uploaded zip (the layout CVAT and others export)."""
+    plans = []
+    for upload in uploads:
+        if not _is_zip(upload):
+            continue
+        try:
+            archive = open_archive(upload.stream)
+        except ArchiveError:
+            continue  # reported when the archive is ingested
+        with archive:
+            for info in archive.infolist():
+                if info.filename.lower().endswith(".json") and not info.is_dir() and "__MACOSX" not in info.filename:
+                    if info.file_size > settings.MASKWRIGHT["MAX_COCO_JSON_BYTES"]:
+                        raise ApplicationError(f"{upload.name}/{info.filename}: COCO json too large")
+                    with archive.open(info) as fh:
+                        plans.append(coco_parse(fh, f"{upload.name}/{info.filename}"))
+        upload.stream.seek(0)
+    if len(plans) > 1:
+        raise ApplicationError("more than one json file in the archives: upload the COCO json on its own")
+    return plans[0] if plans else None
+
+
+def _ingest_archive(
+    dataset: Dataset, upload: Upload, report: UploadReport, progress: Callable[[FileReport], None]
+) -> None:
+    def refuse(name: str, reason: str) -> None:
+        item = FileReport(f"{upload.name}/{name}", "refused", reason)
+        report.files.append(item)
+        progress(item)
+
+    try:
+        archive = open_archive(upload.stream)
+    except ArchiveError as exc:
+        refuse("", str(exc))
+        return
+    budget = settings.MASKWRIGHT["MAX_ZIP_UNCOMPRESSED_BYTES"]
+    with archive:
+        for member in iter_members(archive, refuse):
+            if member.name.lower().endswith(".json"):
+                continue  # read before ingest, as the COCO file
+            if not looks_like_image_name(member.name):
+                refuse(member.name, "not an image file (by extension)")
+                continue
+            try:
+                reader = open_member(archive, member, budget)
+                item = ingest_stream(dataset, member.name, reader)  # type: ignore[arg-type]
+                budget -= reader.produced
+            except Refused as exc:
+                item = FileReport(member.name, "refused", str(exc))
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                item = FileReport(member.name, "refused", f"corrupt archive member: {exc}")
+            report.files.append(item)
+            progress(item)
+
+
+def dataset_upload(
+    *,
+    dataset: Dataset,
+    uploads: list[Upload],
+    coco: Upload | None = None,
+    author: Any = None,
+    progress: Callable[[FileReport], None] = lambda item: None,
+) -> UploadReport:
+    """Store images (single files and zip archives) and import COCO annotations.
+
+    The COCO json (given on its own or found inside a zip) is validated before any image is
+    stored, so a bad file changes nothing. Each image is then stored in its own transaction:
+    a refused file is reported and never fails the others.
+    """
+    plan = coco_parse(coco.stream, coco.name) if coco else _coco_from_archives(uploads)
+    report = UploadReport()
+    for upload in uploads:
+        if _is_zip(upload):
+            _ingest_archive(dataset, upload, report, progress)
+        elif upload.name.lower().endswith(".json"):
+            report.files.append(FileReport(upload.name, "refused", "send COCO json in the 'coco' field"))
+        else:
+            item = ingest_stream(dataset, upload.name, upload.stream)
+            report.files.append(item)
+            progress(item)
+    if plan is not None:
+        report.coco = coco_apply(plan, dataset, author)
+    return report

@@ -1,0 +1,76 @@
+"""Jobs: launch on a dataset, list, follow, cancel."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.common.apis import validated
+from annotation.common.exceptions import NotFound
+from annotation.datasets.selectors import dataset_for
+from annotation.projects.access import require_admin, require_role
+from annotation.projects.models import SEE_ALL_ROLES
+
+from . import services
+from .models import Job
+
+
+class JobOut(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "project", "dataset", "kind", "params", "state", "done", "total", "progress",
+            "error", "result", "result_file", "cancel_requested", "launched_by", "created_at",
+            "started_at", "finished_at",
+        ]
+
+
+class JobIn(serializers.Serializer):
+    dataset_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    params = serializers.DictField(required=False, default=dict)
+
+
+class JobListApi(APIView):
+    @extend_schema(responses=JobOut(many=True))
+    def get(self, request, project_id: int):
+        require_role(request.user, project_id, SEE_ALL_ROLES, "see jobs")
+        return Response(JobOut(Job.objects.filter(project_id=project_id)[:200], many=True).data)
+
+    @extend_schema(request=JobIn, responses={201: JobOut, 409: None})
+    def post(self, request, project_id: int):
+        require_admin(request.user, project_id, "launch jobs")
+        data = validated(JobIn, request.data)
+        dataset, _ = dataset_for(request.user, data["dataset_id"])
+        if dataset.project_id != project_id:
+            raise NotFound(f"dataset {data['dataset_id']} not found")
+        job = services.job_launch(dataset=dataset, kind=data["kind"], params=data["params"], user=request.user)
+        return Response(JobOut(job).data, status=201)
+
+
+def _job_for(request, job_id: int) -> Job:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    try:
+        require_role(request.user, job.project_id, SEE_ALL_ROLES, "see jobs")
+    except NotFound:
+        raise NotFound(f"job {job_id} not found") from None
+    return job
+
+
+class JobDetailApi(APIView):
+    @extend_schema(responses=JobOut)
+    def get(self, request, job_id: int):
+        return Response(JobOut(_job_for(request, job_id)).data)
+
+
+class JobCancelApi(APIView):
+    @extend_schema(request=None, responses=JobOut)
+    def post(self, request, job_id: int):
+        job = _job_for(request, job_id)
+        require_admin(request.user, job.project_id, "cancel jobs")
+        return Response(JobOut(services.job_cancel(job=job)).data)

@@ -1,0 +1,116 @@
+"""Running a job: chunks, progress, cancel and resume.
+
+A runner is a function ``runner(ctx) -> dict`` registered for a job kind. It works in chunks and
+calls ``ctx.save_progress(done, total, cursor)`` after each; that commits the progress, pushes it
+to browsers, and raises :class:`Cancelled` if someone asked to cancel. Because progress and the
+cursor are committed per chunk, a worker that dies loses at most the chunk in flight: Celery
+redelivers the task (acks late) and the runner resumes from ``ctx.cursor``.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.common.realtime import broadcast_on_commit, project_group
+
+from .models import Job
+
+log = logging.getLogger(__name__)
+
+RUNNERS: dict[str, Callable[[JobContext], dict[str, Any]]] = {}
+# Which Celery queue a kind runs on: model work on the GPU batch workers, the rest on CPU.
+QUEUES: dict[str, str] = {}
+
+
+class Cancelled(Exception):
+    pass
+
+
+def register_runner(kind: str, queue: str = "default") -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+    def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        RUNNERS[kind] = fn
+        QUEUES[kind] = queue
+        return fn
+
+    return wrap
+
+
+def push_job(job: Job) -> None:
+    broadcast_on_commit(
+        project_group(job.project_id),
+        "job.progress",
+        {
+            "job_id": job.id, "kind": job.kind, "state": job.state, "done": job.done,
+            "total": job.total, "error": job.error,
+        },
+    )
+
+
+@dataclass
+class JobContext:
+    job_id: int
+    params: dict[str, Any]
+    cursor: dict[str, Any]
+    dataset_id: int | None
+
+    def save_progress(self, done: int, total: int, cursor: dict[str, Any]) -> None:
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=self.job_id)
+            job.done, job.total, job.cursor = done, total, cursor
+            job.save(update_fields=["done", "total", "cursor", "updated_at"])
+            push_job(job)
+            cancel = job.cancel_requested
+        self.cursor = cursor
+        if cancel:
+            raise Cancelled()
+
+
+def _finish(job_id: int, state: str, **fields: Any) -> None:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        job.state = state
+        job.finished_at = timezone.now()
+        for key, value in fields.items():
+            setattr(job, key, value)
+        job.save()
+        push_job(job)
+
+
+def job_execute(job_id: int) -> str:
+    """Run (or resume) job ``job_id`` to a final state; returns that state."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.state in (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED):
+            return job.state if job else "missing"
+        if job.cancel_requested:
+            job.state, job.finished_at = Job.State.CANCELLED, timezone.now()
+            job.save()
+            push_job(job)
+            return job.state
+        job.state = Job.State.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        job.save()
+        push_job(job)
+        ctx = JobContext(job.id, dict(job.params), dict(job.cursor), job.dataset_id)
+        runner = RUNNERS.get(job.kind)
+    if runner is None:
+        _finish(job_id, Job.State.FAILED, error=f"no runner for job kind {job.kind!r} in this worker")
+        return Job.State.FAILED
+    try:
+        result = runner(ctx)
+    except Cancelled:
+        _finish(job_id, Job.State.CANCELLED)
+        return Job.State.CANCELLED
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        _finish(job_id, Job.State.FAILED, error=last[:2000])
+        return Job.State.FAILED
+    _finish(job_id, Job.State.SUCCEEDED, result=result)
+    return Job.State.SUCCEEDED

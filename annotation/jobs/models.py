@@ -1,0 +1,63 @@
+from django.conf import settings
+from django.db import models
+
+from annotation.common.models import BaseModel
+from annotation.datasets.models import Dataset
+from annotation.projects.models import Project
+
+
+class Job(BaseModel):
+    """Batch work on a dataset, run by a Celery worker in chunks.
+
+    ``done``/``total`` count work items (images, objects, epochs); ``cursor`` is where a
+    restarted worker resumes. ``cancel_requested`` is read by the worker between chunks.
+    """
+
+    class Kind(models.TextChoices):
+        VERIFY = "verify"  # re-hash, re-decode and re-thumbnail every image of a dataset
+        MIS = "mis"
+        EXITS = "exits"
+        TRAIN = "train"
+        EXPORT = "export"
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    cursor = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    result_file = models.CharField(max_length=500, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One running (or waiting) job of a kind per dataset.
+            models.UniqueConstraint(
+                fields=["dataset", "kind"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="one_active_job_per_kind_and_dataset",
+            )
+        ]
+
+    @property
+    def progress(self) -> float:
+        return self.done / self.total if self.total else 0.0

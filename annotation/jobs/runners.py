@@ -1,0 +1,51 @@
+"""Job kinds that exist so far. Later methods (MIS, EXITS, training, export) add theirs."""
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image as PILImage
+
+from annotation.datasets import storage
+from annotation.datasets.ingest import thumbnail_bytes
+from annotation.datasets.models import Image
+
+from .engine import JobContext, register_runner
+
+CHUNK = 50
+
+
+@register_runner("verify")
+def verify_dataset(ctx: JobContext) -> dict[str, Any]:
+    """Check every stored image of a dataset: file present, decodes, size as recorded.
+
+    Missing thumbnails are rebuilt. Problems are listed in the result (the first 200).
+    """
+    images = Image.objects.filter(dataset_id=ctx.dataset_id).order_by("id")
+    total = images.count()
+    last_id = int(ctx.cursor.get("last_id", 0))
+    done = int(ctx.cursor.get("done", 0))
+    problems: list[dict[str, Any]] = list(ctx.cursor.get("problems", []))
+    rebuilt = int(ctx.cursor.get("thumbnails_rebuilt", 0))
+    while True:
+        chunk = list(images.filter(id__gt=last_id)[:CHUNK])
+        if not chunk:
+            break
+        for image in chunk:
+            try:
+                with PILImage.open(storage.media_path(image.file)) as img:
+                    img.load()
+                    if img.size != (image.width, image.height):
+                        problems.append({"image_id": image.id, "problem": f"size {img.size} != recorded"})
+                    thumb = storage.media_path(image.thumbnail)
+                    if not thumb.exists():
+                        thumb.parent.mkdir(parents=True, exist_ok=True)
+                        thumb.write_bytes(thumbnail_bytes(img))
+                        rebuilt += 1
+            except (OSError, ValueError, SyntaxError) as exc:
+                problems.append({"image_id": image.id, "problem": str(exc)[:300]})
+            last_id = image.id
+            done += 1
+        problems = problems[:200]
+        ctx.save_progress(done, total, {"last_id": last_id, "done": done, "problems": problems,
+                                        "thumbnails_rebuilt": rebuilt})
+    return {"checked": done, "problems": problems, "thumbnails_rebuilt": rebuilt}

@@ -1,0 +1,61 @@
+"""Writes for jobs: launch (enqueued after commit) and cancel."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation.common.exceptions import ApplicationError, Conflict
+from annotation.datasets.models import Dataset
+
+from .engine import QUEUES, RUNNERS, push_job
+from .models import Job
+
+
+def _ensure_runners() -> None:
+    from . import runners  # noqa: F401  (registers the runners)
+
+
+def job_launch(*, dataset: Dataset, kind: str, params: dict[str, Any], user: Any) -> Job:
+    _ensure_runners()
+    if kind not in Job.Kind.values:
+        raise ApplicationError(f"unknown job kind {kind!r}")
+    if kind not in RUNNERS:
+        raise ApplicationError(f"job kind {kind!r} is not available in this version")
+    if not isinstance(params, dict):
+        raise ApplicationError("params must be an object")
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                project_id=dataset.project_id, dataset=dataset, kind=kind, params=params,
+                launched_by=user,
+            )
+            push_job(job)
+    except IntegrityError:
+        running = Job.objects.filter(
+            dataset=dataset, kind=kind, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+        ).values_list("id", flat=True).first()
+        raise Conflict(
+            f"a {kind} job is already queued or running on this dataset (job {running})",
+            extra={"job_id": running},
+        ) from None
+    from .tasks import job_run
+
+    transaction.on_commit(lambda: job_run.apply_async(args=[job.id], queue=QUEUES[kind]))
+    return job
+
+
+def job_cancel(*, job: Job) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state == Job.State.QUEUED:
+            # Not started: cancel at once. If a worker picks it up later it sees the state.
+            job.state, job.finished_at, job.cancel_requested = Job.State.CANCELLED, timezone.now(), True
+        elif job.state == Job.State.RUNNING:
+            job.cancel_requested = True  # the runner stops after its current chunk
+        else:
+            raise ApplicationError(f"job {job.pk} has already {job.state}")
+        job.save()
+        push_job(job)
+    return job

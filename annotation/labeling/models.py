@@ -1,0 +1,119 @@
+from django.conf import settings
+from django.db import models
+
+from annotation.common.models import BaseModel
+from annotation.datasets.models import Dataset, Image
+from annotation.projects.models import LabelClass, Project
+
+
+class Task(BaseModel):
+    """A set of images assigned to one annotator."""
+
+    class State(models.TextChoices):
+        TODO = "todo"
+        IN_PROGRESS = "in_progress"
+        SUBMITTED = "submitted"
+        REVIEWED = "reviewed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="tasks")
+    name = models.CharField(max_length=200)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.TODO)
+    images = models.ManyToManyField(Image, related_name="tasks", blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual"
+    M2N2 = "m2n2"
+    SALT = "salt"
+    DYNAMITE = "dynamite"
+    MIS = "mis"
+    EXITS = "exits"
+    IMPORT = "import"
+
+
+# Masks from these sources are pseudo labels: kept apart until a person accepts them.
+PSEUDO_SOURCES = frozenset({Source.MIS, Source.EXITS})
+
+
+class ReviewState(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    NEEDS_FIX = "needs_fix"
+
+
+class Instance(BaseModel):
+    """One object's mask on one image.
+
+    ``mask`` is compressed COCO RLE (``{"size": [h, w], "counts": str}``, column-major as
+    pycocotools writes it); ``bbox`` ([x, y, w, h] in pixels) and ``area`` are derived from it by
+    the services and never set on their own. ``version`` grows by one on every change; an update
+    that names an older version is refused (409).
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="instances")
+    label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="instances"
+    )
+    mask = models.JSONField()
+    bbox = models.JSONField()
+    area = models.PositiveIntegerField()
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    model_name = models.CharField(max_length=100, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_state = models.CharField(
+        max_length=16, choices=ReviewState.choices, default=ReviewState.PENDING
+    )
+    z_order = models.IntegerField(default=0)  # later (higher) wins where masks overlap
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["z_order", "id"]
+        indexes = [
+            models.Index(fields=["image", "z_order", "id"]),
+            models.Index(fields=["source", "review_state"]),
+        ]
+
+
+class Prompt(BaseModel):
+    """One click, scribble or set of extreme points, in the order the person gave them.
+
+    ``seq`` numbers the prompts of one instance from 1; the log is append-only except that undo
+    marks a prompt ``undone`` (it stays for the audit trail and replay).
+    """
+
+    class Kind(models.TextChoices):
+        CLICK = "click"
+        SCRIBBLE = "scribble"
+        EXTREME_POINTS = "extreme_points"
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="prompts")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    payload = models.JSONField()
+    method = models.CharField(max_length=32, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undone = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["instance", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "seq"], name="unique_prompt_seq")
+        ]

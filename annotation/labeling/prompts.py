@@ -1,0 +1,61 @@
+"""Validation of prompt payloads (clicks, scribbles, extreme points) against an image's size.
+
+Coordinates are pixels of the stored (upright) image, x to the right and y down, as floats.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from annotation.common.exceptions import ApplicationError
+
+MAX_SCRIBBLE_POINTS = 10_000
+
+
+def _point(value: Any, width: int, height: int, where: str) -> list[float]:
+    if isinstance(value, dict):
+        value = [value.get("x"), value.get("y")]
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise ApplicationError(f"{where}: a point is [x, y] or {{'x':, 'y':}} with numbers")
+    x, y = float(value[0]), float(value[1])
+    if not (0 <= x < width and 0 <= y < height):
+        raise ApplicationError(f"{where}: ({x:g}, {y:g}) is outside the {width}×{height} image")
+    return [x, y]
+
+
+def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[str, Any]:
+    """Return the normalised payload, or raise :class:`ApplicationError` saying what is wrong."""
+    if not isinstance(payload, dict):
+        raise ApplicationError("payload must be an object")
+    if kind == "click":
+        x, y = _point([payload.get("x"), payload.get("y")], width, height, "click")
+        positive = payload.get("positive", True)
+        if not isinstance(positive, bool):
+            raise ApplicationError("click: 'positive' must be true or false")
+        return {"x": x, "y": y, "positive": positive}
+    if kind == "scribble":
+        points = payload.get("points")
+        if not isinstance(points, list) or not points:
+            raise ApplicationError("scribble: 'points' must be a non-empty list")
+        if len(points) > MAX_SCRIBBLE_POINTS:
+            raise ApplicationError(f"scribble: more than {MAX_SCRIBBLE_POINTS} points")
+        brush = payload.get("width", 5)
+        if not isinstance(brush, (int, float)) or not 1 <= brush <= 200:
+            raise ApplicationError("scribble: 'width' must be a number of pixels in [1, 200]")
+        positive = payload.get("positive", True)
+        if not isinstance(positive, bool):
+            raise ApplicationError("scribble: 'positive' must be true or false")
+        return {
+            "points": [_point(p, width, height, f"scribble point {i}") for i, p in enumerate(points)],
+            "width": float(brush),
+            "positive": positive,
+        }
+    if kind == "extreme_points":
+        points = payload.get("points")
+        if not isinstance(points, list) or len(points) != 4:
+            raise ApplicationError("extreme_points: 'points' must hold exactly four points")
+        return {"points": [_point(p, width, height, f"extreme point {i}") for i, p in enumerate(points)]}
+    raise ApplicationError(f"unknown prompt kind {kind!r} (click, scribble, extreme_points)")

@@ -1,0 +1,53 @@
+"""Reads for labeling with the access rules applied."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from annotation.common.exceptions import NotFound
+from annotation.datasets.selectors import image_for
+from annotation.projects.access import project_for, sees_all_images
+from annotation.projects.models import Role
+
+from .models import Instance, Prompt, Task
+
+
+def instance_list_for_image(image_id: int) -> QuerySet[Instance]:
+    return Instance.objects.filter(image_id=image_id).order_by("z_order", "id")
+
+
+def instance_for(user: Any, instance_id: int) -> tuple[Instance, Role]:
+    image_id = Instance.objects.filter(pk=instance_id).values_list("image_id", flat=True).first()
+    if image_id is None:
+        raise NotFound(f"instance {instance_id} not found")
+    try:
+        image, role = image_for(user, image_id)
+    except NotFound:
+        raise NotFound(f"instance {instance_id} not found") from None
+    instance = Instance.objects.select_related("image__dataset").get(pk=instance_id)
+    return instance, role
+
+
+def prompt_list(instance: Instance) -> QuerySet[Prompt]:
+    return Prompt.objects.filter(instance=instance).order_by("seq")
+
+
+def task_list(user: Any, project_id: int, role: Role) -> QuerySet[Task]:
+    qs = Task.objects.filter(project_id=project_id).select_related("assignee")
+    if not sees_all_images(role):
+        qs = qs.filter(assignee_id=user.id)
+    return qs.order_by("id")
+
+
+def task_for(user: Any, task_id: int) -> tuple[Task, Role]:
+    task = Task.objects.filter(pk=task_id).select_related("project", "dataset").first()
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    try:
+        _, role = project_for(user, task.project_id)
+    except NotFound:
+        raise NotFound(f"task {task_id} not found") from None
+    if not sees_all_images(role) and task.assignee_id != user.id:
+        raise NotFound(f"task {task_id} not found")
+    return task, role

@@ -1,0 +1,216 @@
+"""Writes for labeling: masks (instances), the prompt log, tasks and reviews."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Max
+
+from annotation.common import rle
+from annotation.common.exceptions import ApplicationError, Conflict
+from annotation.common.realtime import broadcast_on_commit, project_group
+from annotation.datasets.models import Dataset, Image
+from annotation.projects.models import LabelClass, Membership, Project
+
+from .models import PSEUDO_SOURCES, Instance, Prompt, ReviewState, Source, Task
+from .prompts import validate_payload
+
+
+def _mask_for(image: Image, segmentation: Any) -> tuple[dict[str, Any], int, list[float]]:
+    try:
+        stored = rle.from_segmentation(segmentation, image.height, image.width)
+    except rle.MaskFormatError as exc:
+        raise ApplicationError(f"mask: {exc}") from exc
+    area, bbox = rle.area_and_bbox(stored)
+    return stored, area, bbox
+
+
+def _check_label(image: Image, label_id: int | None) -> LabelClass | None:
+    if label_id is None:
+        return None
+    project_id = image.dataset.project_id
+    label = LabelClass.objects.filter(pk=label_id, project_id=project_id).first()
+    if label is None:
+        raise ApplicationError(f"label {label_id} is not a label of this project")
+    return label
+
+
+def _push_instance(instance: Instance, event: str) -> None:
+    broadcast_on_commit(
+        project_group(instance.image.dataset.project_id),
+        event,
+        {"instance_id": instance.id, "image_id": instance.image_id, "version": instance.version},
+    )
+
+
+def instance_create(
+    *,
+    image: Image,
+    mask: Any,
+    label_id: int | None = None,
+    source: str = Source.MANUAL,
+    model_name: str = "",
+    model_version: str = "",
+    score: float | None = None,
+    author: Any = None,
+) -> Instance:
+    """Store a new mask; bbox and area come from the mask, z-order puts it on top."""
+    if source not in Source.values:
+        raise ApplicationError(f"unknown source {source!r}")
+    stored, area, bbox = _mask_for(image, mask)
+    label = _check_label(image, label_id)
+    review = ReviewState.PENDING if source in PSEUDO_SOURCES else ReviewState.ACCEPTED
+    with transaction.atomic():
+        top = Instance.objects.filter(image=image).aggregate(m=Max("z_order"))["m"]
+        instance = Instance.objects.create(
+            image=image, label=label, mask=stored, area=area, bbox=bbox, source=source,
+            model_name=model_name, model_version=model_version, score=score, author=author,
+            review_state=review, z_order=(top + 1) if top is not None else 0,
+        )
+        _push_instance(instance, "instance.created")
+    return instance
+
+
+def instance_update(
+    *, instance_id: int, expected_version: int, changes: dict[str, Any], author: Any = None
+) -> Instance:
+    """Apply ``changes`` (mask, label_id, review_state, z_order, score) if nobody got there first.
+
+    Raises :class:`Conflict` (409) when ``expected_version`` is not the stored version: the
+    caller edited a stale copy and must reload, never overwrite.
+    """
+    allowed = {"mask", "label_id", "review_state", "z_order", "score"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ApplicationError(f"cannot change {sorted(unknown)}")
+    with transaction.atomic():
+        instance = (
+            Instance.objects.select_for_update().select_related("image__dataset").get(pk=instance_id)
+        )
+        if instance.version != expected_version:
+            raise Conflict(
+                f"instance {instance_id} is at version {instance.version}, not {expected_version}:"
+                " someone else changed it; reload and retry",
+                extra={"current_version": instance.version},
+            )
+        if "mask" in changes:
+            instance.mask, instance.area, instance.bbox = _mask_for(instance.image, changes["mask"])
+        if "label_id" in changes:
+            instance.label = _check_label(instance.image, changes["label_id"])
+        if "review_state" in changes:
+            if changes["review_state"] not in ReviewState.values:
+                raise ApplicationError(f"unknown review state {changes['review_state']!r}")
+            instance.review_state = changes["review_state"]
+        if "z_order" in changes:
+            if not isinstance(changes["z_order"], int):
+                raise ApplicationError("z_order must be an integer")
+            instance.z_order = changes["z_order"]
+        if "score" in changes:
+            instance.score = changes["score"]
+        instance.version = F("version") + 1
+        instance.save()
+        instance.refresh_from_db(fields=["version"])
+        _push_instance(instance, "instance.updated")
+    return instance
+
+
+def instance_delete(*, instance: Instance, expected_version: int | None = None) -> None:
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        if expected_version is not None and locked.version != expected_version:
+            raise Conflict(
+                f"instance {instance.pk} is at version {locked.version}, not {expected_version}",
+                extra={"current_version": locked.version},
+            )
+        _push_instance(instance, "instance.deleted")
+        locked.delete()
+
+
+def prompt_append(
+    *, instance: Instance, kind: str, payload: Any, method: str = "", author: Any = None
+) -> Prompt:
+    """Log one prompt with the next sequence number of its instance.
+
+    The instance row is locked so that two prompts sent at once get distinct, gapless numbers.
+    Redo history ends here, as in every editor: prompts undone before this one are dropped.
+    """
+    image = instance.image
+    clean = validate_payload(kind, payload, image.width, image.height)
+    with transaction.atomic():
+        Instance.objects.select_for_update().filter(pk=instance.pk).first()
+        Prompt.objects.filter(instance=instance, undone=True).delete()
+        last = Prompt.objects.filter(instance=instance).aggregate(m=Max("seq"))["m"] or 0
+        return Prompt.objects.create(
+            instance=instance, seq=last + 1, kind=kind, payload=clean, method=method[:32], author=author
+        )
+
+
+def prompt_undo(*, instance: Instance) -> Prompt | None:
+    """Mark the newest active prompt undone; returns it, or None when nothing is left to undo."""
+    with transaction.atomic():
+        Instance.objects.select_for_update().filter(pk=instance.pk).first()
+        prompt = Prompt.objects.filter(instance=instance, undone=False).order_by("-seq").first()
+        if prompt is not None:
+            prompt.undone = True
+            prompt.save(update_fields=["undone", "updated_at"])
+        return prompt
+
+
+def prompt_redo(*, instance: Instance) -> Prompt | None:
+    """Bring back the oldest undone prompt; None when there is nothing to redo."""
+    with transaction.atomic():
+        Instance.objects.select_for_update().filter(pk=instance.pk).first()
+        prompt = Prompt.objects.filter(instance=instance, undone=True).order_by("seq").first()
+        if prompt is not None:
+            prompt.undone = False
+            prompt.save(update_fields=["undone", "updated_at"])
+        return prompt
+
+
+def _check_assignee(project: Project, assignee_id: int | None) -> None:
+    if assignee_id is not None and not Membership.objects.filter(project=project, user_id=assignee_id).exists():
+        raise ApplicationError(f"user {assignee_id} is not a member of this project")
+
+
+def _check_images(dataset: Dataset, image_ids: list[int]) -> list[int]:
+    ids = sorted(set(image_ids))
+    found = set(Image.objects.filter(dataset=dataset, pk__in=ids).values_list("id", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ApplicationError(f"images {missing[:20]} are not in dataset {dataset.pk}")
+    return ids
+
+
+def task_create(
+    *, project: Project, dataset: Dataset, name: str, assignee_id: int | None, image_ids: list[int]
+) -> Task:
+    if dataset.project_id != project.pk:
+        raise ApplicationError(f"dataset {dataset.pk} is not in this project")
+    _check_assignee(project, assignee_id)
+    ids = _check_images(dataset, image_ids)
+    with transaction.atomic():
+        task = Task.objects.create(project=project, dataset=dataset, name=name[:200], assignee_id=assignee_id)
+        task.images.set(ids)
+    return task
+
+
+def task_update(*, task: Task, changes: dict[str, Any]) -> Task:
+    with transaction.atomic():
+        if "name" in changes:
+            task.name = str(changes["name"])[:200]
+        if "assignee_id" in changes:
+            _check_assignee(task.project, changes["assignee_id"])
+            task.assignee_id = changes["assignee_id"]
+        if "state" in changes:
+            if changes["state"] not in Task.State.values:
+                raise ApplicationError(f"unknown task state {changes['state']!r}")
+            task.state = changes["state"]
+        task.save()
+        if "image_ids" in changes:
+            task.images.set(_check_images(task.dataset, changes["image_ids"]))
+    return task
+
+
+def task_delete(*, task: Task) -> None:
+    """Delete the assignment; the images and their masks stay."""
+    task.delete()

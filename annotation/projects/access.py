@@ -1,0 +1,67 @@
+"""Who may see and do what in a project.
+
+The rules, in one place:
+
+* A user who is not a member of a project gets 404 for everything in it (its existence is not
+  revealed).
+* Owners and managers administer: upload, launch jobs, export, manage labels, tasks and members.
+* Reviewers see every image and mask and set review states.
+* Annotators see only the images of tasks assigned to them, and edit masks there.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from annotation.common.exceptions import Forbidden, NotFound
+
+from .models import ADMIN_ROLES, SEE_ALL_ROLES, Membership, Project, Role
+
+
+def role_of(user: Any, project_id: int) -> Role | None:
+    if not user.is_authenticated:
+        return None
+    role = (
+        Membership.objects.filter(project_id=project_id, user_id=user.id)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return Role(role) if role else None
+
+
+def project_for(user: Any, project_id: int) -> tuple[Project, Role]:
+    """The project and the user's role in it; 404 for non-members and unknown ids."""
+    role = role_of(user, project_id)
+    if role is None:
+        raise NotFound(f"project {project_id} not found")
+    return Project.objects.get(pk=project_id), role
+
+
+def require_role(
+    user: Any, project_id: int, allowed: frozenset[Role] | set[Role], action: str
+) -> tuple[Project, Role]:
+    """404 for non-members, 403 for members whose role may not do ``action``."""
+    project, role = project_for(user, project_id)
+    if role not in allowed:
+        raise Forbidden(f"a {role.value} cannot {action} in this project")
+    return project, role
+
+
+def require_admin(user: Any, project_id: int, action: str) -> tuple[Project, Role]:
+    return require_role(user, project_id, ADMIN_ROLES, action)
+
+
+def sees_all_images(role: Role) -> bool:
+    return role in SEE_ALL_ROLES
+
+
+def restrict_images(qs: QuerySet, user: Any, role: Role, prefix: str = "") -> QuerySet:
+    """Limit an image (or image-related) queryset to what ``user`` may see with ``role``.
+
+    ``prefix`` is the lookup path from the queryset's model to the image (``"image__"`` for
+    instances).
+    """
+    if sees_all_images(role):
+        return qs
+    return qs.filter(**{f"{prefix}tasks__assignee_id": user.id}).distinct()

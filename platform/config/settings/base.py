@@ -1,0 +1,157 @@
+"""Settings shared by every environment; each value can be overridden from the environment."""
+from __future__ import annotations
+
+import dj_database_url
+
+from config.env import REPO_ROOT, data_home, env_bool, env_int, env_list, env_str
+
+HOME = data_home()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")  # the environment modules decide what happens if unset
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",  # must precede staticfiles so `runserver` is the ASGI one
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "annotation.common",
+    "annotation.users",
+    "annotation.projects",
+    "annotation.datasets",
+    "annotation.labeling",
+    "annotation.jobs",
+    "annotation.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+AUTH_USER_MODEL = "users.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Postgres only: JSON fields, row locks and the concurrency rules assume it.
+DATABASE_URL = env_str("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/maskwright")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:56379/0")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+# The browser app is plain ES modules in frontend/ (no build step), served as static files.
+STATICFILES_DIRS = [REPO_ROOT / "frontend"]
+WHITENOISE_USE_FINDERS = True  # serve straight from frontend/ without collectstatic
+STATIC_ROOT = None  # production.py sets it for collectstatic; here files come from finders
+MEDIA_URL = "media/"
+MEDIA_ROOT = HOME / "media"
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# Uploads: anything above 2.5 MB spills to a temporary file, so the web process never holds an
+# archive in memory; FILE_UPLOAD_TEMP_DIR keeps those files on the data disk.
+FILE_UPLOAD_TEMP_DIR = env_str("MASKWRIGHT_UPLOAD_TMP")
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MASKWRIGHT_MAX_FILES_PER_REQUEST", 1000)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "annotation.common.pagination.DefaultPagination",
+    "EXCEPTION_HANDLER": "annotation.common.exceptions.api_exception_handler",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Maskwright API",
+    "DESCRIPTION": "Projects, datasets, images, masks (COCO RLE), prompts, tasks and jobs.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobKindEnum": "annotation.jobs.models.Job.Kind",
+        "JobStateEnum": "annotation.jobs.models.Job.State",
+        "TaskStateEnum": "annotation.labeling.models.Task.State",
+        "PromptKindEnum": "annotation.labeling.models.Prompt.Kind",
+    },
+}
+
+# Celery: three queues. Interactive clicks must never wait behind a batch job.
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "annotation.segmentation.*": {"queue": "interactive"},
+}
+CELERY_TASK_ACKS_LATE = True  # a job whose worker dies is redelivered, and resumes
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Ingest limits (a refused file is reported, the rest of the batch goes on).
+MASKWRIGHT = {
+    # Pillow refuses above twice its own limit; ours applies before any pixel is decoded.
+    "MAX_IMAGE_PIXELS": env_int("MASKWRIGHT_MAX_IMAGE_PIXELS", 100_000_000),
+    "MAX_ZIP_MEMBERS": env_int("MASKWRIGHT_MAX_ZIP_MEMBERS", 100_000),
+    "MAX_ZIP_UNCOMPRESSED_BYTES": env_int("MASKWRIGHT_MAX_ZIP_UNCOMPRESSED_BYTES", 50 * 2**30),
+    "MAX_ZIP_RATIO": env_int("MASKWRIGHT_MAX_ZIP_RATIO", 200),
+    "MAX_IMAGE_BYTES": env_int("MASKWRIGHT_MAX_IMAGE_BYTES", 512 * 2**20),
+    "MAX_COCO_JSON_BYTES": env_int("MASKWRIGHT_MAX_COCO_JSON_BYTES", 1 * 2**30),
+    "THUMBNAIL_SIZE": env_int("MASKWRIGHT_THUMBNAIL_SIZE", 256),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("MASKWRIGHT_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,15 @@
+"""Tests: real Postgres and Redis (from DATABASE_URL / REDIS_URL), fast password hashing."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from config.env import env_str
+
+from .base import *  # noqa: F403
+
+SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = Path(env_str("MASKWRIGHT_TEST_MEDIA", tempfile.mkdtemp(prefix="maskwright-media-")))
+ALLOWED_HOSTS = ["*"]

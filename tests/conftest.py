@@ -1,0 +1,117 @@
+"""Shared fixtures: users with roles, a real Celery worker, marker gating."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    has_cuda = False
+    if any("gpu" in item.keywords for item in items):
+        try:
+            import torch
+
+            has_cuda = torch.cuda.is_available()
+        except ImportError:
+            pass
+    skips = {
+        "gpu": (not has_cuda, "needs a CUDA device"),
+        "slow": (os.environ.get("MASKWRIGHT_RUN_SLOW") != "1", "slow: set MASKWRIGHT_RUN_SLOW=1"),
+        "weights": (not os.environ.get("MASKWRIGHT_WEIGHTS_DIR"), "set MASKWRIGHT_WEIGHTS_DIR"),
+        "browser": (not Path("/usr/bin/chromium").exists(), "needs /usr/bin/chromium"),
+    }
+    for item in items:
+        for marker, (skip, why) in skips.items():
+            if skip and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=why))
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, password: str = "pw-12345678"):
+        return django_user_model.objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def png_bytes():
+    """Encode a small RGB gradient image in any Pillow format."""
+    import numpy as np
+    from PIL import Image
+
+    def make(width: int = 64, height: int = 48, fmt: str = "PNG", seed: int = 0, **save) -> bytes:
+        rng = np.random.default_rng(seed)
+        arr = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(arr).save(out, fmt, **save)
+        return out.getvalue()
+
+    return make
+
+
+def _worker_env(db_name: str, media_root: str) -> dict[str, str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    url = f"postgresql://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}@{db['HOST']}:{db['PORT']}/{db_name}"
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=url,
+        REDIS_URL=settings.REDIS_URL,
+        MASKWRIGHT_TEST_MEDIA=media_root,
+        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "platform"), env.get("PYTHONPATH", "")]),
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker_proc(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker (solo pool, all queues) on the test database and media folder.
+
+    Tests that use it must commit their data (``django_db(transaction=True)``).
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = _worker_env(connection.settings_dict["NAME"], str(settings.MEDIA_ROOT))
+    celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [celery, "-A", "config.celery_app", "worker", "-Q", "interactive,batch,default",
+             "-P", "solo", "-n", f"pytest-{os.getpid()}@%h", "--without-gossip",
+             "--without-mingle", "-l", "info"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        from config.celery_app import app
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {log_path.read_text()[-3000:]}")
+            replies = app.control.ping(timeout=0.5) or []
+            if any(f"pytest-{os.getpid()}@" in name for reply in replies for name in reply):
+                break
+        else:
+            raise RuntimeError(f"celery worker not ready in 60 s: {log_path.read_text()[-3000:]}")
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
