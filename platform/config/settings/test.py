@@ -13,3 +13,6 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = Path(env_str("MASKWRIGHT_TEST_MEDIA", tempfile.mkdtemp(prefix="maskwright-media-")))
 ALLOWED_HOSTS = ["*"]
+# Connections opened by consumer threads must close after each use, or the test database
+# cannot be dropped at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

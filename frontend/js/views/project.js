@@ -1,0 +1,153 @@
+// #/projects/{id} — datasets, labels, members and tasks of one project.
+
+import { get, post } from "../api.js";
+import { formatDate, h, mount, plural, showError } from "../dom.js";
+import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
+import { labelsPanel, membersPanel } from "./project-people.js";
+
+export async function projectView(root, { id }, ctx) {
+  document.title = "Project · Maskwright";
+  mount(root, h("p", { class: "muted" }, "Loading project…"));
+  let project;
+  try {
+    project = await get(`/api/projects/${id}/`, { signal: ctx.signal });
+  } catch (error) {
+    if (!ctx.alive() || error.name === "AbortError") return;
+    showError(error);
+    mount(
+      root,
+      breadcrumbs([["Projects", "#/"], [`Project ${id}`]]),
+      h("div", { class: "empty" }, error.status === 404 ? "This project does not exist, or you are not one of its members. " : "The project could not be loaded. ", h("a", { href: "#/" }, "Back to your projects"), "."),
+    );
+    return;
+  }
+  if (!ctx.alive()) return;
+  document.title = `${project.name} · Maskwright`;
+  const admin = isAdmin(project.role);
+
+  const datasetsBody = h("div", {}, h("p", { class: "muted" }, "Loading datasets…"));
+  const tasksBody = h("div", {}, h("p", { class: "muted" }, "Loading tasks…"));
+  const membersBody = h("div", {}, h("p", { class: "muted" }, "Loading members…"));
+  const labelsBody = h("div", {});
+
+  mount(
+    root,
+    breadcrumbs([["Projects", "#/"], [project.name]]),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, project.name),
+      roleBadge(project.role),
+      project.description ? h("p", { class: "page-desc" }, project.description) : null,
+    ),
+    h(
+      "div",
+      { class: "columns" },
+      h("div", { class: "col-main" }, section("Datasets", datasetsBody), section("Tasks", tasksBody)),
+      h("div", { class: "col-side" }, section("Labels", labelsBody), section("Members", membersBody)),
+    ),
+  );
+
+  labelsPanel(labelsBody, project, admin, ctx);
+  const [datasets, members, tasks] = await Promise.allSettled([
+    get(`/api/projects/${id}/datasets/`, { signal: ctx.signal }),
+    get(`/api/projects/${id}/members/`, { signal: ctx.signal }),
+    get(`/api/projects/${id}/tasks/`, { signal: ctx.signal }),
+  ]);
+  if (!ctx.alive()) return;
+  const failed = (result, body, what) => {
+    if (result.status === "fulfilled") return false;
+    showError(result.reason, `Could not load the ${what}`);
+    mount(body, h("p", { class: "error-text" }, `The ${what} could not be loaded.`));
+    return true;
+  };
+  const datasetList = datasets.status === "fulfilled" ? datasets.value : [];
+  if (!failed(datasets, datasetsBody, "datasets")) datasetsPanel(datasetsBody, project, datasetList, admin);
+  if (!failed(members, membersBody, "members")) membersPanel(membersBody, project, members.value, admin, ctx);
+  if (!failed(tasks, tasksBody, "tasks")) tasksPanel(tasksBody, tasks.value, datasetList);
+}
+
+function datasetsPanel(body, project, datasets, admin) {
+  const table = h("table", { class: "table" });
+  const render = () => {
+    if (!datasets.length) {
+      mount(
+        table,
+        h("tbody", {}, h("tr", {}, h("td", { class: "empty-cell" }, admin ? "No datasets yet — create one below, then drop images or a zip into it." : "No datasets yet — a project owner or manager can create one."))),
+      );
+      return;
+    }
+    mount(
+      table,
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "num" }, "Images"), h("th", {}, "Created"))),
+      h(
+        "tbody",
+        {},
+        datasets.map((ds) =>
+          h(
+            "tr",
+            { dataset: { datasetId: ds.id } },
+            h("td", {}, h("a", { href: `#/datasets/${ds.id}` }, ds.name)),
+            h("td", { class: "num" }, ds.image_count ?? "—"),
+            h("td", { class: "muted" }, formatDate(ds.created_at)),
+          ),
+        ),
+      ),
+    );
+  };
+  render();
+  const children = [table];
+  if (admin) {
+    const name = h("input", { name: "name", required: true, maxlength: "200", placeholder: "Dataset name", "aria-label": "Dataset name" });
+    const button = h("button", { type: "submit", class: "primary" }, "New dataset");
+    const form = h("form", { class: "inline-form", "aria-label": "New dataset" }, name, button);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!name.value.trim()) return;
+      button.disabled = true;
+      try {
+        const ds = await post(`/api/projects/${project.id}/datasets/`, { name: name.value.trim() });
+        datasets.push({ ...ds, image_count: ds.image_count ?? 0 });
+        name.value = "";
+        render();
+      } catch (error) {
+        showError(error, "Could not create the dataset");
+      } finally {
+        button.disabled = false;
+      }
+    });
+    children.push(form);
+  }
+  mount(body, children);
+}
+
+function tasksPanel(body, tasks, datasets) {
+  if (!tasks.length) {
+    mount(body, h("p", { class: "empty-inline" }, "No tasks yet — owners and managers assign images to annotators through the API (POST /api/projects/{id}/tasks/)."));
+    return;
+  }
+  const names = new Map(datasets.map((ds) => [ds.id, ds.name]));
+  mount(
+    body,
+    h(
+      "table",
+      { class: "table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Task"), h("th", {}, "Dataset"), h("th", {}, "Assignee"), h("th", {}, "State"), h("th", { class: "num" }, "Images"))),
+      h(
+        "tbody",
+        {},
+        tasks.map((task) =>
+          h(
+            "tr",
+            { dataset: { taskId: task.id } },
+            h("td", {}, task.name),
+            h("td", {}, names.has(task.dataset) ? h("a", { href: `#/datasets/${task.dataset}` }, names.get(task.dataset)) : `#${task.dataset}`),
+            h("td", {}, task.assignee_username || h("span", { class: "muted" }, "unassigned")),
+            h("td", {}, stateBadge(task.state)),
+            h("td", { class: "num" }, plural((task.image_ids || []).length, "image")),
+          ),
+        ),
+      ),
+    ),
+  );
+}
