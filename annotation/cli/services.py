@@ -365,6 +365,8 @@ class LocalServices:
 
     def _start_redis(self, exe: Path) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         log_start = self.redis_log.stat().st_size if self.redis_log.exists() else 0
         cmd = [str(exe), "--bind", "127.0.0.1", "--port", str(self.redis_port),
@@ -376,9 +378,10 @@ class LocalServices:
         # it; stop() shuts things down in order.
         self._redis = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL, start_new_session=True)
-        # Timeouts on every call: whatever else holds the port may accept and never answer.
-        client = redis.Redis(host="127.0.0.1", port=self.redis_port,
-                             socket_connect_timeout=0.5, socket_timeout=0.5)
+        # Short timeouts and no client retries (our loop retries): whatever else holds the
+        # port may accept and never answer, and the loop must notice redis-server exiting.
+        client = redis.Redis(host="127.0.0.1", port=self.redis_port, socket_connect_timeout=0.5,
+                             socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         try:
             while (code := self._redis.poll()) is None and time.monotonic() < deadline:

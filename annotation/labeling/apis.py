@@ -58,10 +58,9 @@ class ImageInstancesApi(APIView):
     @extend_schema(responses=InstanceOut(many=True))
     def get(self, request, image_id: int):
         image_for(request.user, image_id)
-        qs = selectors.instance_list_for_image(image_id)
         paginator = DefaultPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(InstanceOut(page, many=True).data)
+        page = paginator.paginate_queryset(selectors.instance_rows_for_image(image_id), request, view=self)
+        return paginator.get_paginated_response([selectors.instance_row_out(row) for row in page])
 
     @extend_schema(request=InstanceIn, responses={201: InstanceOut})
     def post(self, request, image_id: int):

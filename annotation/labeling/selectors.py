@@ -13,8 +13,26 @@ from annotation.projects.models import Role
 from .models import Instance, Prompt, Task
 
 
+# The instance list is the hottest read (the canvas loads it per image): rows come as plain
+# dicts, skipping model instances and DRF field objects, which cost ~20 µs per field per row.
+INSTANCE_FIELDS = (
+    "id", "image_id", "label_id", "mask", "bbox", "area", "source", "model_name", "model_version",
+    "score", "author_id", "review_state", "z_order", "version", "created_at", "updated_at",
+)
+_RENAMES = {"image_id": "image", "label_id": "label", "author_id": "author"}
+
+
 def instance_list_for_image(image_id: int) -> QuerySet[Instance]:
     return Instance.objects.filter(image_id=image_id).order_by("z_order", "id")
+
+
+def instance_rows_for_image(image_id: int) -> QuerySet:
+    """The image's instances as dicts in the API's shape (use with a paginator)."""
+    return instance_list_for_image(image_id).values(*INSTANCE_FIELDS)
+
+
+def instance_row_out(row: dict) -> dict:
+    return {_RENAMES.get(k, k): v for k, v in row.items()}
 
 
 def instance_for(user: Any, instance_id: int) -> tuple[Instance, Role]:

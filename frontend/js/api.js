@@ -132,7 +132,7 @@ export function upload(path, formData, { onProgress = () => {}, onUploaded = () 
 }
 
 /** One page of a limit/offset list: {count, next, previous, results}. */
-export async function getPage(path, { limit = 100, offset = 0 } = {}) {
+export async function getPage(path, { limit = 100, offset = 0, signal } = {}) {
   const sep = path.includes("?") ? "&" : "?";
-  return get(`${path}${sep}limit=${limit}&offset=${offset}`);
+  return get(`${path}${sep}limit=${limit}&offset=${offset}`, { signal });
 }

@@ -1,1 +1,29 @@
-// placeholder
+// Maskwright browser app: a hash-routed single page app over the REST API.
+//   #/                 projects
+//   #/projects/{id}    datasets, labels, members, tasks
+//   #/datasets/{id}    thumbnails, upload, verify
+//   #/images/{id}      the image with its masks
+
+import { showError } from "./dom.js";
+import { Router } from "./router.js";
+import { datasetView } from "./views/dataset.js";
+import { imageView } from "./views/image.js";
+import { projectView } from "./views/project.js";
+import { projectsView } from "./views/projects.js";
+
+// Nothing fails silently: a rejected promise nobody handled still reaches the banner.
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason?.name === "AbortError") return;
+  showError(event.reason);
+});
+window.addEventListener("error", (event) => {
+  if (event.error) showError(event.error);
+});
+
+const root = document.getElementById("app");
+const router = new Router(root)
+  .add("/", projectsView, "projects")
+  .add("/projects/:id", projectView, "project")
+  .add("/datasets/:id", datasetView, "dataset")
+  .add("/images/:id", imageView, "image");
+router.start();

@@ -12,14 +12,14 @@ export class Router {
     window.addEventListener("hashchange", () => this.resolve());
   }
 
-  /** pattern: "/projects/:id" */
-  add(pattern, view) {
+  /** pattern: "/projects/:id"; `name` is set as data-view on the root (for layout CSS). */
+  add(pattern, view, name = "") {
     const names = [];
     const source = pattern.replace(/:(\w+)/g, (_, name) => {
       names.push(name);
       return "(\\d+)";
     });
-    this.routes.push({ regex: new RegExp(`^${source}/?$`), names, view });
+    this.routes.push({ regex: new RegExp(`^${source}/?$`), names, view, name });
     return this;
   }
 
@@ -46,6 +46,7 @@ export class Router {
         params[name] = Number(match[i + 1]);
       });
       this.root.replaceChildren();
+      this.root.dataset.view = route.name;
       window.scrollTo(0, 0);
       Promise.resolve()
         .then(() => route.view(this.root, params, ctx))
@@ -55,6 +56,7 @@ export class Router {
       return;
     }
     document.title = "Not found · Maskwright";
+    this.root.dataset.view = "not-found";
     mount(
       this.root,
       h("section", { class: "empty-page" }, h("h1", {}, "Page not found"), h("p", {}, "Nothing lives at ", h("code", {}, `#${path}`), ". ", h("a", { href: "#/" }, "Back to the projects"), ".")),

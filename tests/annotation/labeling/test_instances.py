@@ -151,3 +151,11 @@ def test_rle_roundtrip_matches_pycocotools():
     assert (rle.decode(stored) == mask).all()
     area, bbox = rle.area_and_bbox(stored)
     assert area == mask.sum() and bbox == [5.0, 3.0, 35.0, 27.0]
+
+
+def test_fast_list_rows_have_exactly_the_detail_shape(wc):
+    w, client = wc
+    listed = client.get(f"/api/images/{w.assigned_image.id}/instances/").json()
+    assert listed["count"] == 1
+    detail = client.get(f"/api/instances/{w.instance.id}/").json()
+    assert listed["results"][0] == detail

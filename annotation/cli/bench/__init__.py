@@ -1,0 +1,24 @@
+"""``maskwright bench <topic>``: human-readable lines, then one JSON line of the figures."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def run_bench(topic: str, *, quick: bool = False) -> int:
+    from .harness import bench_environment
+
+    with bench_environment() as env:
+        if topic == "ingest":
+            from .ingest import bench_ingest
+
+            figures = bench_ingest(env, quick=quick)
+        elif topic == "api":
+            from .api import bench_api
+
+            figures = bench_api(env, quick=quick)
+        else:
+            print(f"unknown topic {topic}", file=sys.stderr)
+            return 2
+    print(json.dumps(figures), flush=True)
+    return 0

@@ -1,0 +1,64 @@
+"""The ``maskwright`` command: run the platform, check it, test it, benchmark it."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _django(settings: str = "config.settings.local") -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings)
+    import django
+
+    django.setup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="maskwright", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the whole platform (embedded Postgres + Redis unless DATABASE_URL/REDIS_URL are set)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=int(os.environ.get("MASKWRIGHT_PORT", "8000")))
+    run.add_argument("--no-demo", action="store_true", help="do not create the demo project")
+
+    sub.add_parser("check", help="health of database, Redis, workers and storage")
+
+    test = sub.add_parser("test", help="run the test suite (starts embedded servers unless DATABASE_URL/REDIS_URL are set)")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+
+    sub.add_parser("demo", help="create the demo project, dataset and login (idempotent)")
+
+    bench = sub.add_parser("bench", help="print performance figures; the last line is JSON")
+    bench.add_argument("topic", choices=["ingest", "api"])
+    bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from .run import run_platform
+
+        return run_platform(host=args.host, port=args.port, demo=not args.no_demo)
+    if args.command == "check":
+        _django()
+        from .check import run_checks
+
+        return run_checks()
+    if args.command == "test":
+        from .testcmd import run_tests
+
+        return run_tests(args.pytest_args)
+    if args.command == "demo":
+        _django()
+        from .demo import demo_create
+
+        print(demo_create())
+        return 0
+    if args.command == "bench":
+        from .bench import run_bench
+
+        return run_bench(args.topic, quick=args.quick)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

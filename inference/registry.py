@@ -1,0 +1,33 @@
+"""Methods by name: ``@register_method("m2n2")`` on a builder, ``build_predictor("m2n2")``."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .predictor import Predictor
+
+_BUILDERS: dict[str, Callable[..., Predictor]] = {}
+
+
+def register_method(name: str) -> Callable[[Callable[..., Predictor]], Callable[..., Predictor]]:
+    def wrap(builder: Callable[..., Predictor]) -> Callable[..., Predictor]:
+        if name in _BUILDERS:
+            raise ValueError(f"method {name!r} is registered twice")
+        _BUILDERS[name] = builder
+        return builder
+
+    return wrap
+
+
+def list_methods() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def build_predictor(method: str, *, backbone: str | None = None, device: str = "cpu", **kwargs: Any) -> Predictor:
+    """Build the predictor of ``method`` (see :func:`list_methods`)."""
+    if method not in _BUILDERS:
+        known = ", ".join(list_methods()) or "none yet"
+        raise KeyError(f"unknown method {method!r}; registered: {known}")
+    if backbone is not None:
+        kwargs["backbone"] = backbone
+    return _BUILDERS[method](device=device, **kwargs)

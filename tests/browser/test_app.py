@@ -1,0 +1,306 @@
+"""The browser app, driven through Debian's Chromium with Playwright (sync API).
+
+Django runs in pytest-django's ``live_server`` thread (plain http: pages and the REST API; no
+websockets there, so the app's polling fallback is what follows jobs). Test data comes from
+the ORM and the services; images come through the upload page where that is what is tested.
+
+Screenshots of each page land in ``tmp_path`` (see ``--basetemp``) for a look by eye.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+# Playwright's sync API keeps an event loop running in this thread; Django refuses ORM calls
+# from such a thread unless told that this is fine (the usual Playwright + pytest-django fix).
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+from annotation.common import rle  # noqa: E402
+from annotation.datasets.models import Image  # noqa: E402
+from annotation.datasets.services import Upload, dataset_create, dataset_upload  # noqa: E402
+from annotation.jobs.engine import job_execute  # noqa: E402
+from annotation.jobs.models import Job  # noqa: E402
+from annotation.labeling.services import instance_create  # noqa: E402
+from annotation.projects.services import label_create, project_create  # noqa: E402
+from annotation.users.models import User  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def make_user(username: str) -> User:
+    return User.objects.create_user(username=username, password=PASSWORD)
+
+
+def login(page: Page, username: str) -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/(#.*)?$"))
+    expect(page.locator("header.topbar")).to_contain_text(username)
+
+
+def png_bytes(width: int, height: int, color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def shot(page: Page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+
+
+def test_login_then_project_list(page: Page, tmp_path: Path) -> None:
+    alice = make_user("alice")
+    project = project_create(name="Street scenes", description="Cars and people", owner=alice)
+    label_create(project=project, name="car", color="#ff0000")
+    label_create(project=project, name="person", color="#1f77b4")
+
+    page.goto("/login/")
+    shot(page, tmp_path, "login")
+    login(page, "alice")
+
+    card = page.locator(".project-card", has_text="Street scenes")
+    expect(card).to_be_visible()
+    expect(card.locator(".role")).to_have_text("owner")
+    chip = card.locator(".chip", has_text="car")
+    expect(chip).to_be_visible()
+    assert chip.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(255, 0, 0)"
+    expect(card.locator(".chip", has_text="person")).to_be_visible()
+    shot(page, tmp_path, "projects")
+
+    # The card opens the project page with its labels, members and an empty dataset list.
+    card.click()
+    page.wait_for_url(f"**/#/projects/{project.id}")
+    expect(page.get_by_role("heading", name="Street scenes")).to_be_visible()
+    expect(page.get_by_role("region", name="Members")).to_contain_text("alice")
+    expect(page.get_by_role("region", name="Datasets")).to_contain_text("No datasets yet")
+
+    # Owners create datasets from that page.
+    page.get_by_label("Dataset name").fill("Day 1")
+    page.get_by_role("button", name="New dataset").click()
+    expect(page.get_by_role("link", name="Day 1")).to_be_visible()
+    assert project.datasets.filter(name="Day 1").exists()
+    shot(page, tmp_path, "project")
+
+
+def test_upload_images_and_a_corrupt_file(page: Page, tmp_path: Path) -> None:
+    owner = make_user("olga")
+    project = project_create(name="Uploads", owner=owner)
+    dataset = dataset_create(project=project, name="batch")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "red.png").write_bytes(png_bytes(64, 48, (200, 30, 30)))
+    (files / "blue.png").write_bytes(png_bytes(40, 80, (30, 30, 200)))
+    (files / "bad.jpg").write_bytes(np.random.default_rng(0).bytes(4096))
+
+    login(page, "olga")
+    page.goto(f"/#/datasets/{dataset.id}")
+    expect(page.locator(".thumb-grid")).to_contain_text("No images yet — drop images or a zip here")
+    page.locator("input[type=file][name=files]").set_input_files(
+        [files / "red.png", files / "blue.png", files / "bad.jpg"]
+    )
+    page.get_by_role("button", name="Upload 3 files").click()
+
+    report = page.locator(".report")
+    expect(report).to_be_visible()
+    expect(report).to_have_attribute("data-accepted", "2")
+    expect(report).to_have_attribute("data-refused", "1")
+    expect(report.locator(".report-counts")).to_contain_text("2 accepted")
+    expect(report.locator(".report-counts")).to_contain_text("1 refused")
+    rows = report.locator(".refused-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td").first).to_have_text("bad.jpg")
+    reason = rows.first.locator("td.reason")
+    expect(reason).to_have_text(re.compile(r"corrupt|not an image", re.IGNORECASE))
+    red, green, _ = map(int, re.findall(r"\d+", reason.evaluate("el => getComputedStyle(el).color"))[:3])
+    assert red > 150 and green < 100, "refusal reasons are shown in red"
+
+    # The grid refreshed by itself: two thumbnails, both decoded.
+    thumbs = page.locator(".thumb-grid img")
+    expect(thumbs).to_have_count(2)
+    for i in range(2):
+        thumbs.nth(i).scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.thumb-grid img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert all(v == "lazy" for v in thumbs.evaluate_all("imgs => imgs.map(i => i.loading)"))
+    expect(page.locator(".thumb-grid")).to_contain_text("red.png")
+    expect(page.locator(".count-badge")).to_have_text("2 images")
+    assert sorted(Image.objects.filter(dataset=dataset).values_list("original_name", flat=True)) == [
+        "blue.png", "red.png",
+    ]
+    shot(page, tmp_path, "dataset")
+
+
+def test_image_view_draws_masks_and_keys_navigate(page: Page, tmp_path: Path) -> None:
+    owner = make_user("mira")
+    project = project_create(name="Masks", owner=owner)
+    label = label_create(project=project, name="roof", color="#ff0000")
+    dataset = dataset_create(project=project, name="aerial")
+    width, height = 80, 60
+    report = dataset_upload(
+        dataset=dataset,
+        uploads=[
+            Upload("first.png", io.BytesIO(png_bytes(width, height, (100, 100, 100)))),
+            Upload("second.png", io.BytesIO(png_bytes(width, height, (90, 90, 90)))),
+        ],
+    )
+    first_id, second_id = (f.image_id for f in report.files)
+    mask = np.zeros((height, width), dtype=bool)
+    mask[10:30, 20:70] = True  # rows (y) 10..29, columns (x) 20..69: not symmetric
+    instance_create(
+        image=Image.objects.get(pk=first_id), mask=rle.encode(mask), label_id=label.id, author=owner
+    )
+
+    login(page, "mira")
+    page.goto(f"/#/images/{first_id}")
+    canvas = page.locator("canvas.image-canvas[data-state=ready]")
+    expect(canvas).to_be_visible()
+    expect(page.locator(".instance-list")).to_contain_text("roof")
+    expect(page.locator(".position")).to_have_text("1 / 2")
+    pixels = canvas.evaluate(
+        """(c, points) => {
+            const g = c.getContext('2d');
+            return points.map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data));
+        }""",
+        [[65, 15], [40, 20], [25, 45], [5, 5]],
+    )
+    inside_a, inside_b, outside_a, outside_b = pixels
+    for r, g, b, a in (inside_a, inside_b):  # grey 100 under #ff0000 at ~45%
+        assert r > 150 and g < 80 and b < 80 and a == 255, pixels
+    for px in (outside_a, outside_b):  # untouched grey (the first pair would catch a transpose)
+        assert all(abs(v - 100) <= 2 for v in px[:3]) and px[3] == 255, pixels
+    assert canvas.evaluate("c => [c.width, c.height]") == [width, height]
+    shot(page, tmp_path, "image")
+
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/#/images/{second_id}")
+    expect(page.locator("canvas.image-canvas[data-state=ready]")).to_be_visible()
+    expect(page.locator(".instance-list, .image-side")).to_contain_text("No masks on this image yet")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_url(f"**/#/images/{first_id}")
+    expect(page.locator("canvas.image-canvas[data-state=ready]")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.wait_for_url(f"**/#/datasets/{dataset.id}")
+    expect(page.locator(".thumb-card")).to_have_count(2)
+
+
+def test_non_member_sees_the_error_banner(page: Page, tmp_path: Path) -> None:
+    owner = make_user("owen")
+    project = project_create(name="Secret project", owner=owner)
+    make_user("eve")
+
+    login(page, "eve")
+    expect(page.locator(".thumb-grid, .card-grid")).to_contain_text("No projects yet")
+    page.goto(f"/#/projects/{project.id}")
+    banner = page.get_by_role("alert")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text(f"project {project.id} not found")
+    expect(page.locator("main#app")).not_to_contain_text("Secret project")
+    shot(page, tmp_path, "not-member")
+
+
+@pytest.fixture
+def celery_app():
+    """Bind the shared tasks to the project's Celery app (broker = REDIS_URL).
+
+    Nothing on the web side imports ``config.celery_app`` (``config/__init__.py`` does not), so
+    without this ``job_run.apply_async`` goes to Celery's default amqp://localhost broker and
+    the launch answers 500.
+    """
+    from config.celery_app import app
+
+    return app
+
+
+def test_verify_job_progress_is_followed(page: Page, tmp_path: Path, celery_app) -> None:
+    owner = make_user("vera")
+    project = project_create(name="Verify", owner=owner)
+    dataset = dataset_create(project=project, name="check me")
+    dataset_upload(
+        dataset=dataset,
+        uploads=[Upload(f"{i}.png", io.BytesIO(png_bytes(32, 32, (i * 40, 0, 0)))) for i in range(3)],
+    )
+
+    login(page, "vera")
+    page.goto(f"/#/datasets/{dataset.id}")
+    expect(page.locator(".thumb-card")).to_have_count(3)
+    page.get_by_role("button", name="Verify dataset").click()
+    panel = page.get_by_role("region", name="Verify job")
+    expect(panel.locator(".state")).to_have_text(re.compile("queued|running|succeeded"))
+    job = Job.objects.get(dataset=dataset, kind="verify")
+    if job.state == "queued":
+        expect(panel.get_by_role("button", name="Cancel")).to_be_visible()
+
+    # Run the job in this process (a worker started by another test may beat us to it, then
+    # this returns its final state); the page, with no websocket here, follows by polling.
+    assert job_execute(job.id) == "succeeded"
+    expect(panel.locator(".state")).to_have_text("succeeded")
+    expect(panel).to_contain_text("3 images checked — no problems")
+    expect(panel.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(panel.get_by_role("button", name="Cancel")).to_be_hidden()
+    shot(page, tmp_path, "verify")
+
+
+def test_rle_decoder_matches_pycocotools(page: Page) -> None:
+    rng = np.random.default_rng(7)
+    cases, expected = [], []
+    for i in range(40):
+        h, w = (int(v) for v in rng.integers(1, 90, 2))
+        if i % 3 == 0:
+            mask = rng.random((h, w)) < rng.random()
+        elif i % 3 == 1:
+            mask = np.zeros((h, w), bool)
+            mask[h // 3 :, : w // 2 + 1] = True
+        else:
+            mask = np.full((h, w), i % 2 == 0)
+        cases.append(rle.encode(mask))
+        expected.append("".join("1" if v else "0" for v in mask.ravel(order="F")))
+    page.goto("/login/")
+    decoded = page.evaluate(
+        """async (cases) => {
+            const m = await import('/static/js/rle.js');
+            return cases.map(c => Array.from(m.decode(c)).join(''));
+        }""",
+        cases,
+    )
+    assert decoded == expected
