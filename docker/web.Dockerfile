@@ -36,7 +36,6 @@ RUN pip install . \
 
 USER maskwright
 EXPOSE 8000
-VOLUME ["/data"]
 
 # migrate + collectstatic, then exec the command below.
 ENTRYPOINT ["/app/docker/entrypoint-web.sh"]
