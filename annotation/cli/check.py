@@ -35,7 +35,7 @@ def _redis() -> str:
 def _workers() -> str:
     from config.celery_app import app
 
-    inspect = app.control.inspect(timeout=2.0)
+    inspect = app.control.inspect(timeout=3.0)
     queues = inspect.active_queues() or {}
     if not queues:
         raise RuntimeError("no Celery worker answered (start one: celery -A config.celery_app worker)")

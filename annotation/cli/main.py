@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("topic", choices=["ingest", "api"])
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["test"]:
+        # Everything after `test` belongs to pytest, options included.
+        from .testcmd import run_tests
+
+        return run_tests(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "run":
         from .run import run_platform
@@ -43,10 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         from .check import run_checks
 
         return run_checks()
-    if args.command == "test":
-        from .testcmd import run_tests
-
-        return run_tests(args.pytest_args)
     if args.command == "demo":
         _django()
         from .demo import demo_create

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +41,20 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _wait_worker(name: str, env: dict[str, str], proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Block until the Celery worker answers a ping, so the first click finds it ready."""
+    os.environ.update(env)
+    from config.celery_app import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Celery worker exited with code {proc.returncode}")
+        if app.control.ping(destination=[name], timeout=1.0):
+            return
+    raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -96,14 +111,17 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
             env=env, stdout=web_log, stderr=subprocess.STDOUT,
         )
         procs.append(web)
-        procs.append(subprocess.Popen(
+        worker_name = f"local-{os.getpid()}@{socket.gethostname()}"
+        worker = subprocess.Popen(
             [_bin("celery"), "-A", "config.celery_app", "worker", "-Q", "interactive,batch,default",
-             "-P", "solo", "-n", "local@%h", "-l", "info"],
+             "-P", "solo", "-n", worker_name, "-l", "info"],
             env=env, stdout=worker_log, stderr=subprocess.STDOUT,
-        ))
+        )
+        procs.append(worker)
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         _wait_http(f"http://{host}:{port}/healthz", web)
+        _wait_worker(worker_name, env, worker)
         print(f"\nMaskwright is running: http://{host}:{port}/   (logs in {logs})", flush=True)
         print("Press Ctrl-C to stop every process it started.", flush=True)
         while not stop_requested:

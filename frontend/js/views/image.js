@@ -95,6 +95,7 @@ export async function imageView(root, { id }, ctx) {
     const scale = Math.min((box.width - 16) / image.width, (box.height - 16) / image.height, 8);
     canvas.style.width = `${Math.max(1, Math.floor(image.width * scale))}px`;
     canvas.style.height = `${Math.max(1, Math.floor(image.height * scale))}px`;
+    canvas.style.imageRendering = scale >= 2 ? "pixelated" : "auto"; // show real pixels when zoomed
   }
   const observer = new ResizeObserver(fit);
   observer.observe(stage);
@@ -116,6 +117,17 @@ export async function imageView(root, { id }, ctx) {
     draw();
   }
 
+  const navigation = locate(dataset.id, id, ctx.signal).then((nav) => {
+    if (!ctx.alive()) return nav;
+    view.nav = nav;
+    position.textContent = nav.index >= 0 ? `${nav.index + 1} / ${nav.count}` : "";
+    prev.disabled = !nav.prev;
+    next.disabled = !nav.next;
+    for (const neighbour of [nav.next, nav.prev]) if (neighbour) new Image().src = `/api/images/${neighbour}/file`; // warm the cache
+    return nav;
+  });
+  navigation.catch((error) => ctx.alive() && error.name !== "AbortError" && showError(error, "Could not find the neighbouring images"));
+
   function go(target) {
     if (target) navigate(`#/images/${target}`);
   }
@@ -123,19 +135,17 @@ export async function imageView(root, { id }, ctx) {
   const onKey = (e) => {
     if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
     const tag = e.target?.tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") {
+    if (tag === "SELECT" || tag === "TEXTAREA" || (tag === "INPUT" && e.target.type !== "checkbox")) {
       if (e.key === "Escape") e.target.blur();
       return;
     }
     if (e.key === "Escape") {
       e.preventDefault();
       navigate(`#/datasets/${dataset.id}`);
-    } else if (e.key === "ArrowLeft" && view.nav?.prev) {
+    } else if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
       e.preventDefault();
-      go(view.nav.prev);
-    } else if (e.key === "ArrowRight" && view.nav?.next) {
-      e.preventDefault();
-      go(view.nav.next);
+      // Before the neighbours are known the key waits for them instead of being lost.
+      navigation.then((nav) => ctx.alive() && go(e.key === "ArrowLeft" ? nav?.prev : nav?.next), () => {});
     }
   };
   window.addEventListener("keydown", onKey);
@@ -171,15 +181,6 @@ export async function imageView(root, { id }, ctx) {
       throw new Error(`The image file could not be loaded (${image.file_url}); a verify job on the dataset can tell why`);
     },
   );
-  const navigation = locate(dataset.id, id, ctx.signal).then((nav) => {
-    if (!ctx.alive()) return;
-    view.nav = nav;
-    position.textContent = nav.index >= 0 ? `${nav.index + 1} / ${nav.count}` : "";
-    prev.disabled = !nav.prev;
-    next.disabled = !nav.next;
-    for (const neighbour of [nav.next, nav.prev]) if (neighbour) new Image().src = `/api/images/${neighbour}/file`; // warm the cache
-  });
-  navigation.catch((error) => ctx.alive() && error.name !== "AbortError" && showError(error, "Could not find the neighbouring images"));
 
   const [bitmapResult, instancesResult] = await Promise.allSettled([loaded, loadInstances()]);
   if (!ctx.alive()) return;

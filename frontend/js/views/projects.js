@@ -60,7 +60,7 @@ function projectCard(project) {
     h(
       "div",
       { class: "chips" },
-      labels.length ? labels.map(labelChip) : h("span", { class: "muted small" }, "No labels yet"),
+      labels.length ? labels.map((label) => labelChip(label)) : h("span", { class: "muted small" }, "No labels yet"),
     ),
   );
 }
