@@ -1,6 +1,6 @@
 #!/bin/sh
 # Entrypoint of the web container: bring the schema and the static files up to date, then
-# exec the server (the image's CMD, daphne), which becomes PID 1 and receives SIGTERM itself.
+# exec the server (the image's CMD, uvicorn), which becomes PID 1 and receives SIGTERM itself.
 # Only the web service runs this; workers override the entrypoint so they never migrate.
 set -eu
 

@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Web image: Django + Channels under daphne. No `ml` extra, so torch never enters this image.
+# Web image: Django + Channels under uvicorn. No `ml` extra, so torch never enters this image.
 # Also runs the CPU Celery worker (queue `default`) in compose.
 # Build from the repository root:  docker build -f docker/web.Dockerfile -t maskwright-web .
 FROM python:3.11-slim
@@ -39,4 +39,4 @@ EXPOSE 8000
 
 # migrate + collectstatic, then exec the command below.
 ENTRYPOINT ["/app/docker/entrypoint-web.sh"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--proxy-headers"]

@@ -1,7 +1,7 @@
 """``maskwright run``: the quick start. One command, every process, Ctrl-C stops them all.
 
 Processes (all bound to 127.0.0.1): PostgreSQL and Redis from the wheels (unless DATABASE_URL
-and REDIS_URL point at real servers), the ASGI server (daphne), and one Celery worker serving
+and REDIS_URL point at real servers), the ASGI server (uvicorn), and one Celery worker serving
 the ``interactive``, ``batch`` and ``default`` queues. Everything is written under
 MASKWRIGHT_HOME (default ``.maskwright/`` in the checkout), so data survives restarts.
 """
@@ -107,7 +107,8 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
         stack.callback(web_log.close)
         stack.callback(worker_log.close)
         web = subprocess.Popen(
-            [_bin("daphne"), "-b", host, "-p", str(port), "config.asgi:application"],
+            [_bin("uvicorn"), "config.asgi:application", "--host", host, "--port", str(port),
+             "--lifespan", "off", "--no-access-log"],
             env=env, stdout=web_log, stderr=subprocess.STDOUT,
         )
         procs.append(web)

@@ -7,6 +7,7 @@ pytest, and stops them.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,10 @@ def run_tests(args: list[str]) -> int:
     if env.get("DATABASE_URL") and env.get("REDIS_URL"):
         return _pytest(args, env)
     from .services import LocalServices, free_port
+
+    # SIGTERM (a CI timeout, a closed terminal) must still stop the servers: turn it into an
+    # exception so the `with` block below unwinds; atexit alone does not run on signals.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     with tempfile.TemporaryDirectory(prefix="maskwright-test-") as home:
         services = LocalServices(Path(home), pg_port=free_port(), redis_port=free_port())

@@ -109,8 +109,9 @@ def _open_checked(path: Path) -> PILImage.Image:
 
 
 def thumbnail_bytes(img: PILImage.Image) -> bytes:
+    """JPEG bytes of a thumbnail. Shrinks ``img`` in place (no copy: callers are done with it)."""
     size = _limits()["THUMBNAIL_SIZE"]
-    thumb = img.copy()
+    thumb = img
     thumb.thumbnail((size, size), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
     if thumb.mode not in ("RGB", "L"):
         thumb = thumb.convert("RGB")

@@ -239,20 +239,16 @@ def test_non_member_sees_the_error_banner(page: Page, tmp_path: Path) -> None:
     shot(page, tmp_path, "not-member")
 
 
-@pytest.fixture
-def celery_app():
-    """Bind the shared tasks to the project's Celery app (broker = REDIS_URL).
+def test_verify_job_progress_is_followed(page: Page, tmp_path: Path, monkeypatch) -> None:
+    # Keep the job off the shared broker (a worker of another test session could take it):
+    # record the enqueue instead, and run the job below in this process.
+    enqueued: list[tuple[list[int], str]] = []
 
-    Nothing on the web side imports ``config.celery_app`` (``config/__init__.py`` does not), so
-    without this ``job_run.apply_async`` goes to Celery's default amqp://localhost broker and
-    the launch answers 500.
-    """
-    from config.celery_app import app
+    class FakeTask:
+        def apply_async(self, args, queue):
+            enqueued.append((args, queue))
 
-    return app
-
-
-def test_verify_job_progress_is_followed(page: Page, tmp_path: Path, celery_app) -> None:
+    monkeypatch.setattr("annotation.jobs.tasks.job_run", FakeTask())
     owner = make_user("vera")
     project = project_create(name="Verify", owner=owner)
     dataset = dataset_create(project=project, name="check me")
@@ -266,19 +262,27 @@ def test_verify_job_progress_is_followed(page: Page, tmp_path: Path, celery_app)
     expect(page.locator(".thumb-card")).to_have_count(3)
     page.get_by_role("button", name="Verify dataset").click()
     panel = page.get_by_role("region", name="Verify job")
-    expect(panel.locator(".state")).to_have_text(re.compile("queued|running|succeeded"))
+    expect(panel.locator(".state")).to_have_text("queued")
+    expect(panel).to_contain_text("Queued — waiting for a worker")
+    expect(panel.get_by_role("button", name="Cancel")).to_be_visible()
     job = Job.objects.get(dataset=dataset, kind="verify")
-    if job.state == "queued":
-        expect(panel.get_by_role("button", name="Cancel")).to_be_visible()
+    assert enqueued == [([job.id], "default")]
 
-    # Run the job in this process (a worker started by another test may beat us to it, then
-    # this returns its final state); the page, with no websocket here, follows by polling.
+    # The page, with no websocket under live_server, follows the job by polling.
     assert job_execute(job.id) == "succeeded"
     expect(panel.locator(".state")).to_have_text("succeeded")
     expect(panel).to_contain_text("3 images checked — no problems")
     expect(panel.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     expect(panel.get_by_role("button", name="Cancel")).to_be_hidden()
     shot(page, tmp_path, "verify")
+
+    # A second run, cancelled while it waits for a worker.
+    page.get_by_role("button", name="Verify dataset").click()
+    expect(panel.locator(".state")).to_have_text("queued")
+    panel.get_by_role("button", name="Cancel").click()
+    expect(panel.locator(".state")).to_have_text("cancelled")
+    expect(panel).to_contain_text("Cancelled.")
+    assert Job.objects.filter(dataset=dataset, state="cancelled").count() == 1
 
 
 def test_rle_decoder_matches_pycocotools(page: Page) -> None:
@@ -304,3 +308,135 @@ def test_rle_decoder_matches_pycocotools(page: Page) -> None:
         cases,
     )
     assert decoded == expected
+
+
+def test_upload_progress_counts_bytes_sent(page: Page, tmp_path: Path) -> None:
+    owner = make_user("paula")
+    project = project_create(name="Big files", owner=owner)
+    dataset = dataset_create(project=project, name="noise")
+    noise = np.random.default_rng(1).integers(0, 255, size=(700, 700, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    PILImage.fromarray(noise).save(buffer, "PNG")  # ~1.5 MB, incompressible
+    payload = buffer.getvalue()
+
+    login(page, "paula")
+    page.goto(f"/#/datasets/{dataset.id}")
+    expect(page.locator(".thumb-grid")).to_contain_text("No images yet")
+    # Record every state the progress text goes through, then slow the upload to ~1 MB/s.
+    page.evaluate(
+        """() => {
+            window.__progress = [];
+            new MutationObserver(() => {
+                const el = document.querySelector('.upload-panel .progress-text');
+                const bar = document.querySelector('.upload-panel .progress');
+                if (el && el.textContent) window.__progress.push([el.textContent, bar.getAttribute('aria-valuenow')]);
+            }).observe(document.querySelector('.upload-panel'), {subtree: true, childList: true, characterData: true, attributes: true});
+        }"""
+    )
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1024 * 1024,
+    })
+    page.locator("input[type=file][name=files]").set_input_files(
+        files=[{"name": "noise.png", "mimeType": "image/png", "buffer": payload}]
+    )
+    page.get_by_role("button", name="Upload 1 file").click()
+    page.wait_for_function(
+        "() => { const v = Number(document.querySelector('.upload-panel .progress')"
+        "?.getAttribute('aria-valuenow')); return v > 0 && v < 100; }"
+    )
+    shot(page, tmp_path, "uploading")
+    expect(page.locator(".report")).to_have_attribute("data-accepted", "1", timeout=30_000)
+    log = page.evaluate("window.__progress")
+    partial = [int(v) for text, v in log if text.startswith("Uploading") and v and 0 < int(v) < 100]
+    assert partial, f"no intermediate progress was shown: {log}"
+    assert any(text.startswith("Processing on the server") for text, _ in log), log
+    assert any(re.search(r"of 1\.\d MB", text) for text, _ in log), log
+    expect(page.locator(".thumb-card")).to_have_count(1)
+
+
+def test_upload_with_coco_annotations_and_a_bad_coco_file(page: Page, tmp_path: Path) -> None:
+    import json
+
+    owner = make_user("cora")
+    project = project_create(name="COCO", owner=owner)
+    dataset = dataset_create(project=project, name="imported")
+    (tmp_path / "cat.png").write_bytes(png_bytes(50, 40, (100, 100, 100)))
+    (tmp_path / "dog.png").write_bytes(png_bytes(50, 40, (120, 120, 120)))
+    good = {
+        "images": [{"id": 1, "file_name": "cat.png", "width": 50, "height": 40}],
+        "categories": [{"id": 7, "name": "cat"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "iscrowd": 0,
+                         "segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]]}],
+    }
+    bad = {**good, "annotations": [{**good["annotations"][0], "image_id": 99}]}
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+
+    login(page, "cora")
+    page.goto(f"/#/datasets/{dataset.id}")
+    files = page.locator("input[type=file][name=files]")
+    coco = page.locator("input[type=file][name=coco]")
+
+    # A bad COCO file: the server's message in the banner, nothing stored.
+    files.set_input_files(tmp_path / "dog.png")
+    coco.set_input_files(tmp_path / "bad.json")
+    page.get_by_role("button", name="Upload 1 file").click()
+    expect(page.get_by_role("alert")).to_contain_text("annotations[0]")
+    expect(page.get_by_role("alert")).to_contain_text("image_id 99")
+    expect(page.locator(".report-error")).to_contain_text("Nothing was stored")
+    assert not Image.objects.filter(dataset=dataset).exists()
+    page.get_by_role("button", name="Dismiss").click()
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+    # A good one: the summary, and the mask on the image in the new label's colour.
+    page.get_by_role("button", name="Clear").click()
+    files.set_input_files(tmp_path / "cat.png")
+    coco.set_input_files(tmp_path / "good.json")
+    page.get_by_role("button", name="Upload 1 file").click()
+    summary = page.locator(".coco-summary")
+    expect(summary).to_contain_text("1 mask created")
+    expect(summary).to_contain_text("Labels: cat")
+    expect(page.locator(".report")).to_have_attribute("data-accepted", "1")
+    expect(page.locator(".thumb-card")).to_have_count(1)
+    shot(page, tmp_path, "coco")
+
+    page.locator(".thumb-card").first.click()
+    canvas = page.locator("canvas.image-canvas[data-state=ready]")
+    expect(canvas).to_be_visible()
+    color = project.labels.get(name="cat").color
+    expected = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    inside = canvas.evaluate("c => Array.from(c.getContext('2d').getImageData(25, 20, 1, 1).data)")
+    outside = canvas.evaluate("c => Array.from(c.getContext('2d').getImageData(3, 3, 1, 1).data)")
+    shot(page, tmp_path, "coco-image")
+    assert outside[:3] == [100, 100, 100]
+    for got, want in zip(inside[:3], expected):  # 45 % of the label colour over grey 100
+        assert abs(got - (0.55 * 100 + 0.45 * want)) <= 3, (inside, color)
+
+
+def test_grid_pages_by_100_with_load_more(page: Page) -> None:
+    owner = make_user("lars")
+    project = project_create(name="Many", owner=owner)
+    dataset = dataset_create(project=project, name="lots")
+    dataset_upload(
+        dataset=dataset,
+        uploads=[Upload(f"img{i:03d}.png", io.BytesIO(png_bytes(8, 8, (i, 255 - i, 7)))) for i in range(105)],
+    )
+
+    login(page, "lars")
+    page.goto(f"/#/datasets/{dataset.id}")
+    cards = page.locator(".thumb-card")
+    expect(cards).to_have_count(100)
+    expect(page.locator(".grid-status")).to_have_text("Showing 100 of 105")
+    page.get_by_role("button", name="Load more").click()
+    expect(cards).to_have_count(105)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    expect(cards.last).to_contain_text("img104.png")
+
+    # The last image steps back to the one before it, and knows it is last.
+    cards.last.click()
+    expect(page.locator(".position")).to_have_text("105 / 105")
+    expect(page.get_by_role("button", name="Next →")).to_be_disabled()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator(".position")).to_have_text("104 / 105")

@@ -31,14 +31,14 @@ class BenchEnv:
 
     @contextmanager
     def server(self) -> Iterator[tuple[str, psutil.Process]]:
-        """A real daphne process on a free loopback port: (base URL, its process)."""
+        """A real uvicorn process on a free loopback port: (base URL, its process)."""
         from annotation.cli.services import free_port
 
         port = free_port()
         log = open(self.scratch / f"web-{port}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-             "config.asgi:application"],
+            [str(Path(sys.executable).parent / "uvicorn"), "config.asgi:application",
+             "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"

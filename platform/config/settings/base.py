@@ -12,7 +12,6 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "daphne",  # must precede staticfiles so `runserver` is the ASGI one
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
