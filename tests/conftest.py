@@ -115,3 +115,22 @@ def celery_worker_proc(django_db_setup, django_db_blocker, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        with django_db_blocker.unblock():
+            _wait_for_other_sessions_to_end()
+
+
+def _wait_for_other_sessions_to_end(timeout: float = 10) -> None:
+    """PostgreSQL ends a backend a moment after its client exits; the test database can only
+    be dropped once the worker's backends are gone."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cur.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)

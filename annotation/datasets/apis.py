@@ -50,8 +50,8 @@ class ImageOut(serializers.ModelSerializer):
 class DatasetListApi(APIView):
     @extend_schema(responses=DatasetOut(many=True))
     def get(self, request, project_id: int):
-        project_for(request.user, project_id)
-        return Response(DatasetOut(selectors.dataset_list(project_id), many=True).data)
+        _, role = project_for(request.user, project_id)
+        return Response(DatasetOut(selectors.dataset_list(request.user, project_id, role), many=True).data)
 
     @extend_schema(request=DatasetIn, responses={201: DatasetOut})
     def post(self, request, project_id: int):
@@ -63,9 +63,8 @@ class DatasetListApi(APIView):
 class DatasetDetailApi(APIView):
     @extend_schema(responses=DatasetOut)
     def get(self, request, dataset_id: int):
-        dataset, _ = selectors.dataset_for(request.user, dataset_id)
-        dataset.image_count = dataset.images.count()
-        return Response(DatasetOut(dataset).data)
+        dataset, role = selectors.dataset_for(request.user, dataset_id)
+        return Response(DatasetOut(selectors.dataset_with_count(request.user, dataset, role)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, dataset_id: int):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from annotation.common.exceptions import NotFound
 from annotation.projects.access import project_for, restrict_images, role_of, sees_all_images
@@ -23,8 +23,23 @@ def dataset_for(user: Any, dataset_id: int) -> tuple[Dataset, Role]:
     return dataset, role
 
 
-def dataset_list(project_id: int) -> QuerySet[Dataset]:
-    return Dataset.objects.filter(project_id=project_id).annotate(image_count=Count("images")).order_by("id")
+def _visible_count(user: Any, role: Role) -> Count:
+    """Count of a dataset's images the user can open (annotators: their tasks' images)."""
+    if sees_all_images(role):
+        return Count("images")
+    return Count("images", filter=Q(images__tasks__assignee_id=user.id), distinct=True)
+
+
+def dataset_list(user: Any, project_id: int, role: Role) -> QuerySet[Dataset]:
+    return (
+        Dataset.objects.filter(project_id=project_id)
+        .annotate(image_count=_visible_count(user, role))
+        .order_by("id")
+    )
+
+
+def dataset_with_count(user: Any, dataset: Dataset, role: Role) -> Dataset:
+    return Dataset.objects.annotate(image_count=_visible_count(user, role)).get(pk=dataset.pk)
 
 
 def image_list(user: Any, dataset: Dataset, role: Role) -> QuerySet[Image]:

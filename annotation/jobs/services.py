@@ -40,10 +40,27 @@ def job_launch(*, dataset: Dataset, kind: str, params: dict[str, Any], user: Any
             f"a {kind} job is already queued or running on this dataset (job {running})",
             extra={"job_id": running},
         ) from None
+    transaction.on_commit(lambda: _enqueue(job.id, QUEUES[kind]))
+    job.refresh_from_db()
+    return job
+
+
+def _enqueue(job_id: int, queue: str) -> None:
+    """Hand the job to Celery; if the broker cannot be reached, fail the job with the reason.
+
+    Leaving it queued would block the dataset: one active job per kind is allowed.
+    """
     from .tasks import job_run
 
-    transaction.on_commit(lambda: job_run.apply_async(args=[job.id], queue=QUEUES[kind]))
-    return job
+    try:
+        job_run.apply_async(args=[job_id], queue=queue, retry=False)
+    except Exception as exc:  # noqa: BLE001 (kombu raises several kinds for an unreachable broker)
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            job.state, job.finished_at = Job.State.FAILED, timezone.now()
+            job.error = f"could not reach the task queue (is Redis up?): {exc}"[:2000]
+            job.save()
+            push_job(job)
 
 
 def job_cancel(*, job: Job) -> Job:

@@ -58,7 +58,8 @@ function parse(text) {
 }
 
 function maybeRedirectToLogin(error) {
-  if (error.code === "not_authenticated" || (error.status === 401 && error.code !== "invalid")) {
+  if (error.code === "not_authenticated") {
+    // The session expired: sign in again and come back here.
     const next = encodeURIComponent(location.pathname + location.hash);
     location.assign(`/login/?next=${next}`);
   }

@@ -74,6 +74,7 @@ def test_the_web_process_never_loads_torch():
         "import sys, django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.test';"
         "import config.asgi; from config.urls import urlpatterns;"
         "import annotation.api.urls, annotation.jobs.tasks;"
+        "from annotation.jobs.tasks import job_run; assert job_run.app.main == 'maskwright', job_run.app;"
         "print('torch' in sys.modules, 'inference' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "platform")])}

@@ -9,6 +9,7 @@ Screenshots of each page land in ``tmp_path`` (see ``--basetemp``) for a look by
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from annotation.projects.services import label_create, project_create  # noqa: E
 from annotation.users.models import User  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+expect.set_options(timeout=15_000)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -65,7 +67,7 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
-def make_user(username: str) -> User:
+def new_user(username: str) -> User:
     return User.objects.create_user(username=username, password=PASSWORD)
 
 
@@ -78,7 +80,7 @@ def login(page: Page, username: str) -> None:
     expect(page.locator("header.topbar")).to_contain_text(username)
 
 
-def png_bytes(width: int, height: int, color: tuple[int, int, int]) -> bytes:
+def solid_png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
     out = io.BytesIO()
     PILImage.new("RGB", (width, height), color).save(out, "PNG")
     return out.getvalue()
@@ -89,7 +91,7 @@ def shot(page: Page, tmp_path: Path, name: str) -> None:
 
 
 def test_login_then_project_list(page: Page, tmp_path: Path) -> None:
-    alice = make_user("alice")
+    alice = new_user("alice")
     project = project_create(name="Street scenes", description="Cars and people", owner=alice)
     label_create(project=project, name="car", color="#ff0000")
     label_create(project=project, name="person", color="#1f77b4")
@@ -122,13 +124,13 @@ def test_login_then_project_list(page: Page, tmp_path: Path) -> None:
 
 
 def test_upload_images_and_a_corrupt_file(page: Page, tmp_path: Path) -> None:
-    owner = make_user("olga")
+    owner = new_user("olga")
     project = project_create(name="Uploads", owner=owner)
     dataset = dataset_create(project=project, name="batch")
     files = tmp_path / "files"
     files.mkdir()
-    (files / "red.png").write_bytes(png_bytes(64, 48, (200, 30, 30)))
-    (files / "blue.png").write_bytes(png_bytes(40, 80, (30, 30, 200)))
+    (files / "red.png").write_bytes(solid_png(64, 48, (200, 30, 30)))
+    (files / "blue.png").write_bytes(solid_png(40, 80, (30, 30, 200)))
     (files / "bad.jpg").write_bytes(np.random.default_rng(0).bytes(4096))
 
     login(page, "olga")
@@ -171,7 +173,7 @@ def test_upload_images_and_a_corrupt_file(page: Page, tmp_path: Path) -> None:
 
 
 def test_image_view_draws_masks_and_keys_navigate(page: Page, tmp_path: Path) -> None:
-    owner = make_user("mira")
+    owner = new_user("mira")
     project = project_create(name="Masks", owner=owner)
     label = label_create(project=project, name="roof", color="#ff0000")
     dataset = dataset_create(project=project, name="aerial")
@@ -179,8 +181,8 @@ def test_image_view_draws_masks_and_keys_navigate(page: Page, tmp_path: Path) ->
     report = dataset_upload(
         dataset=dataset,
         uploads=[
-            Upload("first.png", io.BytesIO(png_bytes(width, height, (100, 100, 100)))),
-            Upload("second.png", io.BytesIO(png_bytes(width, height, (90, 90, 90)))),
+            Upload("first.png", io.BytesIO(solid_png(width, height, (100, 100, 100)))),
+            Upload("second.png", io.BytesIO(solid_png(width, height, (90, 90, 90)))),
         ],
     )
     first_id, second_id = (f.image_id for f in report.files)
@@ -225,9 +227,9 @@ def test_image_view_draws_masks_and_keys_navigate(page: Page, tmp_path: Path) ->
 
 
 def test_non_member_sees_the_error_banner(page: Page, tmp_path: Path) -> None:
-    owner = make_user("owen")
+    owner = new_user("owen")
     project = project_create(name="Secret project", owner=owner)
-    make_user("eve")
+    new_user("eve")
 
     login(page, "eve")
     expect(page.locator(".thumb-grid, .card-grid")).to_contain_text("No projects yet")
@@ -245,16 +247,16 @@ def test_verify_job_progress_is_followed(page: Page, tmp_path: Path, monkeypatch
     enqueued: list[tuple[list[int], str]] = []
 
     class FakeTask:
-        def apply_async(self, args, queue):
+        def apply_async(self, args, queue, **options):
             enqueued.append((args, queue))
 
     monkeypatch.setattr("annotation.jobs.tasks.job_run", FakeTask())
-    owner = make_user("vera")
+    owner = new_user("vera")
     project = project_create(name="Verify", owner=owner)
     dataset = dataset_create(project=project, name="check me")
     dataset_upload(
         dataset=dataset,
-        uploads=[Upload(f"{i}.png", io.BytesIO(png_bytes(32, 32, (i * 40, 0, 0)))) for i in range(3)],
+        uploads=[Upload(f"{i}.png", io.BytesIO(solid_png(32, 32, (i * 40, 0, 0)))) for i in range(3)],
     )
 
     login(page, "vera")
@@ -311,7 +313,7 @@ def test_rle_decoder_matches_pycocotools(page: Page) -> None:
 
 
 def test_upload_progress_counts_bytes_sent(page: Page, tmp_path: Path) -> None:
-    owner = make_user("paula")
+    owner = new_user("paula")
     project = project_create(name="Big files", owner=owner)
     dataset = dataset_create(project=project, name="noise")
     noise = np.random.default_rng(1).integers(0, 255, size=(700, 700, 3), dtype=np.uint8)
@@ -357,13 +359,11 @@ def test_upload_progress_counts_bytes_sent(page: Page, tmp_path: Path) -> None:
 
 
 def test_upload_with_coco_annotations_and_a_bad_coco_file(page: Page, tmp_path: Path) -> None:
-    import json
-
-    owner = make_user("cora")
+    owner = new_user("cora")
     project = project_create(name="COCO", owner=owner)
     dataset = dataset_create(project=project, name="imported")
-    (tmp_path / "cat.png").write_bytes(png_bytes(50, 40, (100, 100, 100)))
-    (tmp_path / "dog.png").write_bytes(png_bytes(50, 40, (120, 120, 120)))
+    (tmp_path / "cat.png").write_bytes(solid_png(50, 40, (100, 100, 100)))
+    (tmp_path / "dog.png").write_bytes(solid_png(50, 40, (120, 120, 120)))
     good = {
         "images": [{"id": 1, "file_name": "cat.png", "width": 50, "height": 40}],
         "categories": [{"id": 7, "name": "cat"}],
@@ -416,12 +416,12 @@ def test_upload_with_coco_annotations_and_a_bad_coco_file(page: Page, tmp_path: 
 
 
 def test_grid_pages_by_100_with_load_more(page: Page) -> None:
-    owner = make_user("lars")
+    owner = new_user("lars")
     project = project_create(name="Many", owner=owner)
     dataset = dataset_create(project=project, name="lots")
     dataset_upload(
         dataset=dataset,
-        uploads=[Upload(f"img{i:03d}.png", io.BytesIO(png_bytes(8, 8, (i, 255 - i, 7)))) for i in range(105)],
+        uploads=[Upload(f"img{i:03d}.png", io.BytesIO(solid_png(8, 8, (i, 255 - i, 7)))) for i in range(105)],
     )
 
     login(page, "lars")

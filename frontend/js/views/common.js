@@ -20,10 +20,15 @@ export function inkFor(color) {
   return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#1b1f24" : "#ffffff";
 }
 
+export function safeColor(color) {
+  return /^#[0-9a-f]{6}$/i.test(color || "") ? color : "#888888";
+}
+
 export function labelChip(label, extra = null) {
+  const color = safeColor(label.color);
   return h(
     "span",
-    { class: "chip", style: `background:${label.color};color:${inkFor(label.color)}`, title: `${label.name} (${label.color})`, dataset: { labelId: label.id } },
+    { class: "chip", style: `background:${color};color:${inkFor(color)}`, title: `${label.name} (${label.color})`, dataset: { labelId: label.id } },
     label.name,
     extra,
   );

@@ -2,7 +2,7 @@
 // checkbox to hide each one.
 
 import { h, mount, plural } from "../dom.js";
-import { stateBadge } from "./common.js";
+import { safeColor, stateBadge } from "./common.js";
 
 export function instanceList(body, instances, labels, hidden, onChange) {
   if (!instances.length) {
@@ -30,7 +30,7 @@ export function instanceList(body, instances, labels, hidden, onChange) {
           "li",
           { class: "instance", dataset: { instanceId: inst.id } },
           box,
-          h("span", { class: "swatch", style: `background:${label ? label.color : "#a0a0a0"}` }),
+          h("span", { class: "swatch", style: `background:${label ? safeColor(label.color) : "#a0a0a0"}` }),
           h(
             "div",
             { class: "instance-text" },

@@ -108,7 +108,7 @@ export function uploadPanel({ dataset, ctx, onDone }) {
     }
   });
   zone.addEventListener("click", (e) => {
-    if (e.target === zone) fileInput.click();
+    if (!busy && !e.target.closest("label, input")) fileInput.click(); // the label opens it itself
   });
   go.addEventListener("click", () => start());
 

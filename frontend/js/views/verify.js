@@ -94,13 +94,12 @@ export function verifyPanel({ project, dataset, events, ctx }) {
     stopFollowing();
     job = started;
     mount(result);
-    unsubscribe = events.on("job.progress", (payload) => {
+    const offProgress = events.on("job.progress", (payload) => {
       if (job && payload.job_id === job.id) show({ state: payload.state, done: payload.done, total: payload.total, error: payload.error });
     });
-    const offState = events.onState(() => schedulePoll());
-    const previous = unsubscribe;
+    const offState = events.onState(() => schedulePoll()); // socket up or down: re-pace polling
     unsubscribe = () => {
-      previous();
+      offProgress();
       offState();
     };
     show(started);

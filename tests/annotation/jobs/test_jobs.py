@@ -122,3 +122,25 @@ def test_running_job_cancels_between_chunks_and_resumes_from_its_cursor(monkeypa
     assert job_execute(job2.id) == "cancelled"
     job2.refresh_from_db()
     assert job2.done == 1 and job2.state == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_broker_fails_the_job_with_the_reason_and_frees_the_dataset(settings):
+    from config.celery_app import app
+
+    w = make_world()
+    client = APIClient()
+    client.force_login(w.users["owner"])
+    good = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        app.pool.force_close_all()  # drop pooled connections to the real broker
+        response = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify"}, format="json")
+    finally:
+        app.conf.broker_url = good
+        app.pool.force_close_all()
+    assert response.status_code == 201
+    body = response.json()
+    assert body["state"] == "failed" and "could not reach the task queue" in body["error"]
+    # the dataset is not blocked by a job that never reached a worker
+    assert Job.objects.filter(dataset=w.dataset, state__in=["queued", "running"]).count() == 0

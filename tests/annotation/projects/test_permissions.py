@@ -160,3 +160,12 @@ def test_last_owner_cannot_be_demoted_or_removed():
     client.force_login(w.users["owner"])
     response = client.post(f"/api/projects/{w.project.id}/members/", {"username": "owner", "role": "annotator"}, format="json")
     assert response.status_code == 400 and "owner" in response.json()["error"]["message"]
+
+
+def test_image_counts_follow_what_the_caller_can_open():
+    w = make_world()
+    client = APIClient()
+    for user, count in (("annotator", 1), ("owner", 2)):
+        client.force_login(w.users[user])
+        assert client.get(f"/api/projects/{w.project.id}/datasets/").json()[0]["image_count"] == count
+        assert client.get(f"/api/datasets/{w.dataset.id}/").json()["image_count"] == count
