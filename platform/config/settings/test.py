@@ -13,6 +13,7 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = Path(env_str("MASKWRIGHT_TEST_MEDIA", tempfile.mkdtemp(prefix="maskwright-media-")))
 ALLOWED_HOSTS = ["*"]
-# Connections opened by consumer threads must close after each use, or the test database
-# cannot be dropped at the end of the run.
+# No pool in tests: pooled connections would stay open, and the test database cannot be
+# dropped while any session is on it. Connections close after each use.
+DATABASES["default"]["OPTIONS"] = {}  # noqa: F405
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
