@@ -17,7 +17,7 @@ from annotation.users.models import User
 DEMO_USER = os.environ.get("MASKWRIGHT_DEMO_USER", "demo")
 DEMO_PASSWORD = os.environ.get("MASKWRIGHT_DEMO_PASSWORD", "demo")
 # scikit-image ships these inside its wheel (no download).
-SAMPLES = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle", "hubble_deep_field"]
+SAMPLES = ["astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "coins", "hubble_deep_field"]
 LABELS = [("person", "#e6194b"), ("cat", "#3cb44b"), ("cup", "#ffe119"), ("vehicle", "#4363d8")]
 
 
@@ -36,7 +36,7 @@ def _sample_images() -> list[tuple[str, np.ndarray]]:
             img = img[0]
         if img.ndim == 2:
             img = np.stack([img] * 3, axis=-1)
-        images.append((f"{name}.png", img[..., :3].astype(np.uint8)))
+        images.append((f"{name.removeprefix('stereo_')}.png", img[..., :3].astype(np.uint8)))
     return images or _drawn_images()
 
 
