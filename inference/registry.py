@@ -19,12 +19,26 @@ def register_method(name: str) -> Callable[[Callable[..., Predictor]], Callable[
     return wrap
 
 
+# Modules whose import registers methods; imported on first lookup so that importing
+# `inference` stays cheap.
+_METHOD_MODULES = ("inference.methods.m2n2",)
+
+
+def _load_all() -> None:
+    import importlib
+
+    for module in _METHOD_MODULES:
+        importlib.import_module(module)
+
+
 def list_methods() -> list[str]:
+    _load_all()
     return sorted(_BUILDERS)
 
 
 def build_predictor(method: str, *, backbone: str | None = None, device: str = "cpu", **kwargs: Any) -> Predictor:
     """Build the predictor of ``method`` (see :func:`list_methods`)."""
+    _load_all()
     if method not in _BUILDERS:
         known = ", ".join(list_methods()) or "none yet"
         raise KeyError(f"unknown method {method!r}; registered: {known}")

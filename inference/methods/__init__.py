@@ -1,0 +1,1 @@
+"""Interactive segmentation methods, one package each; importing a package registers it."""

@@ -1,0 +1,171 @@
+"""The M2N2 predictor: Markov-map nearest neighbour on a backbone's attention (Karmann &
+Urfalioglu, CVPR 2025), faithful to the official code; hyperparameters default to the paper's.
+
+``set_image`` builds the doubly stochastic transition matrix once (affinity → temperature →
+IPF). Each click's distance map (Markov map → joint bilateral upsampling → min-max flood fill)
+is cached by its integer pixel, so a new click costs its own map; thresholds and the final
+vote are recomputed on every call because the positive and negative sets change.
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ...backbones import Backbone, build_backbone
+from ...predictor import Predictor
+from ...registry import register_method
+from ...structures import Click, MaskResult
+from .markov import change_temperature, markov_maps, matrix_ipf, start_states
+from .refine import joint_bilateral_upsample, minmax_flood_fill
+from .thresholds import ScoreSwitches, choose_threshold, truncated_nearest_neighbour
+
+
+class M2N2Predictor(Predictor):
+    """Click-based single-object segmentation from a backbone's affinity.
+
+    Args:
+        backbone: a built :class:`~inference.backbones.Backbone` giving ``affinity``.
+        temperature: T of ``softmax(log A / T)`` (0.65).
+        ipf_iterations: Sinkhorn steps, no early stop (200).
+        markov_threshold: relative threshold τ of the iteration maps (0.3).
+        max_steps: iteration cap of the Markov chain (1000).
+        interpolate: interpolate crossing times between steps (True).
+        jbu_sigma_spatial, jbu_sigma_range: joint bilateral upsampling (1.0, 0.1).
+        jbu_max_offsets: offsets visited by the upsampler (see ``joint_bilateral_upsample``).
+        max_segment_area: the size prior, fraction of the image (0.4).
+        scores: which of the four threshold scores are on (all).
+        max_side: work at most at this long side; masks are resized back (None = full size).
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        *,
+        temperature: float = 0.65,
+        ipf_iterations: int = 200,
+        markov_threshold: float = 0.3,
+        max_steps: int = 1000,
+        interpolate: bool = True,
+        jbu_sigma_spatial: float = 1.0,
+        jbu_sigma_range: float = 0.1,
+        jbu_max_offsets: int = 441,
+        max_segment_area: float = 0.4,
+        scores: ScoreSwitches = ScoreSwitches(),
+        max_side: int | None = 1024,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.device = backbone.device
+        self.temperature = temperature
+        self.ipf_iterations = ipf_iterations
+        self.markov_threshold = markov_threshold
+        self.max_steps = max_steps
+        self.interpolate = interpolate
+        self.jbu_sigma_spatial = jbu_sigma_spatial
+        self.jbu_sigma_range = jbu_sigma_range
+        self.jbu_max_offsets = jbu_max_offsets
+        self.max_segment_area = max_segment_area
+        self.scores = scores
+        self.max_side = max_side
+        self._transition: torch.Tensor | None = None
+        self._grid_hw: tuple[int, int] = (0, 0)
+        self._guide: torch.Tensor | None = None
+        self._work_hw: tuple[int, int] = (0, 0)
+        self._maps: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
+        self.timings: dict[str, float] = {}
+
+    # -- per image ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def _set_image(self, image: np.ndarray) -> None:
+        started = time.perf_counter()
+        affinity = self.backbone.affinity(image)
+        t_backbone = time.perf_counter()
+        transition = change_temperature(affinity.matrix.to(self.device, torch.float32), self.temperature)
+        self._transition = matrix_ipf(transition, self.ipf_iterations)
+        self._grid_hw = affinity.grid_hw
+        work = image
+        height, width = image.shape[:2]
+        if self.max_side and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            work = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+        self._work_hw = work.shape[:2]
+        self._guide = torch.from_numpy(work).to(self.device).permute(2, 0, 1).float().div_(255)
+        self._maps.clear()
+        done = time.perf_counter()
+        self.timings = {"backbone": t_backbone - started, "transition": done - t_backbone,
+                        "set_image": done - started}
+
+    def reset(self) -> None:
+        super().reset()
+        self._transition = None
+        self._guide = None
+        self._maps.clear()
+
+    # -- per click -----------------------------------------------------------------------
+    def _work_coords(self, click: Click) -> tuple[int, int]:
+        """Integer (x, y) of a click at the working resolution (the cache key)."""
+        height, width = self.image_size
+        wh, ww = self._work_hw
+        x = min(ww - 1, max(0, round(click.x * ww / width)))
+        y = min(wh - 1, max(0, round(click.y * wh / height)))
+        return x, y
+
+    def _distance_maps(self, keys: list[tuple[int, int]]) -> None:
+        """Compute and cache the maps of clicks not seen yet, in one batch."""
+        missing = [k for k in dict.fromkeys(keys) if k not in self._maps]
+        if not missing:
+            return
+        wh, ww = self._work_hw
+        points = torch.tensor(missing, dtype=torch.float32, device=self.device)
+        starts = start_states(points, (wh, ww), self._grid_hw)
+        iters = markov_maps(self._transition, starts, self.markov_threshold, self.max_steps, self.interpolate)
+        low = iters.view(len(missing), *self._grid_hw)
+        dense = joint_bilateral_upsample(low, self._guide, self.jbu_sigma_spatial,
+                                         self.jbu_sigma_range, self.jbu_max_offsets)
+        for (x, y), upsampled in zip(missing, dense):
+            values = (upsampled / upsampled.max().clamp_min(1e-12)).cpu().numpy()
+            filled = minmax_flood_fill(values, (y, x))
+            top = filled.max()
+            dist = torch.from_numpy(filled / top if top > 0 else filled).float().to(self.device)
+            self._maps[(x, y)] = dist
+
+    @torch.inference_mode()
+    def _predict(self, clicks: list[Click]) -> MaskResult:
+        started = time.perf_counter()
+        height, width = self.image_size
+        if not any(c.positive for c in clicks):
+            return MaskResult(mask=np.zeros((height, width), dtype=bool), timings={"predict": 0.0})
+        keys = [self._work_coords(c) for c in clicks]
+        self._distance_maps(keys)
+        # Keep only the maps used now: the official cache also evicts what the last call did
+        # not use (an undone click), so memory follows the click count.
+        for stale in [k for k in self._maps if k not in set(keys)]:
+            del self._maps[stale]
+        distances = torch.stack([self._maps[k] for k in keys])
+        labels = torch.tensor([c.positive for c in clicks], device=self.device)
+        yx = torch.tensor([(y, x) for x, y in keys], device=self.device)
+        at_clicks = distances[:, yx[:, 0], yx[:, 1]]  # (P, P): map of i at click j
+        thresholds = []
+        for i in range(len(clicks)):
+            same = labels == labels[i]
+            thresholds.append(choose_threshold(
+                distances[i], at_clicks[i][same], at_clicks[i][~same], self.max_segment_area, self.scores))
+        mask = truncated_nearest_neighbour(distances, torch.tensor(thresholds, device=self.device), labels, yx)
+        mask_np = mask.cpu().numpy()
+        if mask_np.shape != (height, width):
+            mask_np = np.asarray(Image.fromarray(mask_np).resize((width, height), Image.Resampling.NEAREST))
+        elapsed = time.perf_counter() - started
+        return MaskResult(mask=mask_np.astype(bool), score=None, timings={"predict": elapsed})
+
+
+@register_method("m2n2")
+def build_m2n2(device: str = "cpu", backbone: str | Backbone = "effnet-lite0", **kwargs) -> M2N2Predictor:
+    """M2N2 on a backbone given by name (``effnet-lite0`` offline default) or instance."""
+    if isinstance(backbone, str):
+        backbone = build_backbone(backbone, device=device)
+    return M2N2Predictor(backbone, **kwargs)
