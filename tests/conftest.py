@@ -30,6 +30,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "weights": (not os.environ.get("MASKWRIGHT_WEIGHTS_DIR"), "set MASKWRIGHT_WEIGHTS_DIR"),
         "browser": (not Path("/usr/bin/chromium").exists(), "needs /usr/bin/chromium"),
     }
+    config._maskwright_uses_db = any(  # type: ignore[attr-defined]
+        "django_db" in item.keywords or "django_db_setup" in getattr(item, "fixturenames", ())
+        or "live_server" in getattr(item, "fixturenames", ())
+        for item in items
+    )
     for item in items:
         for marker, (skip, why) in skips.items():
             if skip and marker in item.keywords:
@@ -134,3 +139,26 @@ def _wait_for_other_sessions_to_end(timeout: float = 10) -> None:
             if cur.fetchone()[0] == 0:
                 return
             time.sleep(0.1)
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_stray_sessions(request):
+    """After the last test, end what still holds the test database (a server thread's
+    connection, a worker's backend) so that pytest-django can drop it. Only in runs that use
+    the database: the inference tests need none."""
+    if not getattr(request.config, "_maskwright_uses_db", False):
+        yield
+        return
+    request.getfixturevalue("django_db_setup")
+    django_db_blocker = request.getfixturevalue("django_db_blocker")
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        _wait_for_other_sessions_to_end(timeout=3)
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )

@@ -30,10 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="create the demo project, dataset and login (idempotent)")
 
     bench = sub.add_parser("bench", help="print performance figures; the last line is JSON")
-    bench.add_argument("topic", choices=["ingest", "api"])
+    bench.add_argument("topic", choices=["ingest", "api", "m2n2"])
+    bench.add_argument("--device", default=None, help="inference benches: cpu or cuda (default: cuda if present)")
+
+    evaluate = sub.add_parser("eval", help="evaluate an interactive method on a dataset (see `maskwright eval --help`)", add_help=False)
+    evaluate.add_argument("eval_args", nargs=argparse.REMAINDER)
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
 
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:
+        from annotation.segmentation.cli import run_eval
+
+        return run_eval(argv[1:])
     if argv[:1] == ["test"]:
         # Everything after `test` belongs to pytest, options included.
         from .testcmd import run_tests
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from .bench import run_bench
 
-        return run_bench(args.topic, quick=args.quick)
+        return run_bench(args.topic, quick=args.quick, device=args.device)
     return 2
 
 

@@ -5,7 +5,12 @@ import json
 import sys
 
 
-def run_bench(topic: str, *, quick: bool = False) -> int:
+def run_bench(topic: str, *, quick: bool = False, device: str | None = None) -> int:
+    from annotation.segmentation.cli import INFERENCE_BENCHES, run_inference_bench
+
+    if topic in INFERENCE_BENCHES:  # library benchmarks need no database
+        run_inference_bench(topic, quick=quick, device=device)
+        return 0
     from .harness import bench_environment
 
     with bench_environment() as env:

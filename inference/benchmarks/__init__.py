@@ -1,0 +1,1 @@
+"""Speed benchmarks of the inference library (``maskwright bench <method>``)."""
