@@ -95,9 +95,12 @@ class EfficientNetLite0Backbone(Backbone):
         long_side: int = 512,
         stages: tuple[int, ...] = (2, 4),
         grid: int = 64,
-        scale: float = 20.0,
+        # Measured with M2N2 on 8 GrabCut images (10 clicks): scale 5 → NoC85 5.6, 10 → 4.4,
+        # 15 → 17.9 (the self-similarity swamps each row; the chain never leaves the click).
+        scale: float = 10.0,
         colour_weight: float = 0.0,
         position_weight: float = 0.0,
+        exclude_self: bool = False,
     ) -> None:
         super().__init__(device)
         if long_side < 32 or long_side % 32:
@@ -111,6 +114,7 @@ class EfficientNetLite0Backbone(Backbone):
         self.scale = scale
         self.colour_weight = colour_weight
         self.position_weight = position_weight
+        self.exclude_self = exclude_self
 
     @property
     def channels(self) -> int:
@@ -171,7 +175,8 @@ class EfficientNetLite0Backbone(Backbone):
             colour = resize_grid(rgb.float() / 255.0, size)
         matrix = cosine_affinity(features, scale=self.scale, colour=colour,
                                  colour_weight=self.colour_weight,
-                                 position_weight=self.position_weight)
+                                 position_weight=self.position_weight,
+                                 exclude_self=self.exclude_self)
         return Affinity(matrix=matrix, grid_hw=size)
 
     @torch.inference_mode()
@@ -193,7 +198,7 @@ def build_effnet_lite0(
     device: str | torch.device = "cpu", **options: object,
 ) -> EfficientNetLite0Backbone:
     """EfficientNet-Lite0 with the packaged ImageNet weights; ``options`` as in
-    :class:`EfficientNetLite0Backbone` (long_side=512, stages=(2, 4), grid=64, scale=20.0,
+    :class:`EfficientNetLite0Backbone` (long_side=512, stages=(2, 4), grid=64, scale=10.0,
     colour_weight=0.0, position_weight=0.0)."""
     model = _create_model()
     load_imagenet_weights(model)

@@ -42,6 +42,7 @@ def cosine_affinity(
     colour: torch.Tensor | None = None,
     colour_weight: float = 0.0,
     position_weight: float = 0.0,
+    exclude_self: bool = False,
 ) -> torch.Tensor:
     """Softmax of scaled cosine similarity between all grid cells.
 
@@ -52,6 +53,9 @@ def cosine_affinity(
         colour_weight: weight of the squared RGB distance (range [0, 3]) in the logits.
         position_weight: weight of the squared distance between cell centres, in units of the
             grid's long side (so the range is [0, ~2] whatever the grid size).
+        exclude_self: drop each cell's similarity to itself (always the row maximum, cos = 1).
+            With it, a sharp ``scale`` cannot turn the matrix into the identity, where a
+            Markov chain started at a click never spreads.
 
     Returns:
         (N, N) float32, N = h·w, raster order, row i = query cell i; rows sum to 1.
@@ -70,6 +74,8 @@ def cosine_affinity(
                                 indexing="ij")
         pos = torch.stack([ys.reshape(-1), xs.reshape(-1)], dim=1).float() / max(h, w)
         logits.sub_(torch.cdist(pos, pos).square_().mul_(position_weight))
+    if exclude_self:
+        logits.fill_diagonal_(float("-inf"))
     # In-place softmax: one N×N buffer instead of three (N = 4096 → 64 MiB each).
     logits.sub_(logits.amax(dim=1, keepdim=True)).exp_()
     return logits.div_(logits.sum(dim=1, keepdim=True))

@@ -39,6 +39,9 @@ class M2N2Predictor(Predictor):
         max_segment_area: the size prior, fraction of the image (0.4).
         scores: which of the four threshold scores are on (all).
         max_side: work at most at this long side; masks are resized back (None = full size).
+        refine_band: if > 0, re-decide a band of this many pixels around the mask's boundary
+            with a colour graph cut at full resolution (see ``boundary.py``; not in the
+            paper, off by default).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class M2N2Predictor(Predictor):
         max_segment_area: float = 0.4,
         scores: ScoreSwitches = ScoreSwitches(),
         max_side: int | None = 1024,
+        refine_band: int = 0,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -71,6 +75,8 @@ class M2N2Predictor(Predictor):
         self.max_segment_area = max_segment_area
         self.scores = scores
         self.max_side = max_side
+        self.refine_band = refine_band
+        self._image: np.ndarray | None = None
         self._transition: torch.Tensor | None = None
         self._grid_hw: tuple[int, int] = (0, 0)
         self._guide: torch.Tensor | None = None
@@ -94,7 +100,8 @@ class M2N2Predictor(Predictor):
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             work = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
         self._work_hw = work.shape[:2]
-        self._guide = torch.from_numpy(work).to(self.device).permute(2, 0, 1).float().div_(255)
+        self._image = image
+        self._guide = torch.from_numpy(np.array(work, copy=True)).to(self.device).permute(2, 0, 1).float().div_(255)
         self._maps.clear()
         done = time.perf_counter()
         self.timings = {"backbone": t_backbone - started, "transition": done - t_backbone,
@@ -104,6 +111,7 @@ class M2N2Predictor(Predictor):
         super().reset()
         self._transition = None
         self._guide = None
+        self._image = None
         self._maps.clear()
 
     # -- per click -----------------------------------------------------------------------
@@ -159,6 +167,11 @@ class M2N2Predictor(Predictor):
         mask_np = mask.cpu().numpy()
         if mask_np.shape != (height, width):
             mask_np = np.asarray(Image.fromarray(mask_np).resize((width, height), Image.Resampling.NEAREST))
+        if self.refine_band > 0:
+            from .boundary import refine_band
+
+            seeds = [(int(round(c.y)), int(round(c.x)), c.positive) for c in clicks]
+            mask_np = refine_band(self._image, mask_np, seeds, band=self.refine_band)
         elapsed = time.perf_counter() - started
         return MaskResult(mask=mask_np.astype(bool), score=None, timings={"predict": elapsed})
 

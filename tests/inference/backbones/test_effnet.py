@@ -81,7 +81,7 @@ def test_affinity_is_row_stochastic_over_the_grid(effnet, astronaut_features):
     assert_row_stochastic(affinity.matrix, 64 * 64)
     # The softmax of scale × cosine of the features themselves, nothing else.
     f = astronaut_features.reshape(152, -1)
-    torch.testing.assert_close(affinity.matrix, (20.0 * f.T @ f).softmax(dim=1))
+    torch.testing.assert_close(affinity.matrix, (effnet.scale * f.T @ f).softmax(dim=1))
 
 
 def test_affinity_grid_follows_the_feature_aspect():
