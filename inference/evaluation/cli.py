@@ -1,0 +1,209 @@
+"""``maskwright eval``: evaluate an interactive method on a dataset of one's own.
+
+Writes ``summary.json``, ``per_image.csv`` and ``iou_vs_clicks.png`` under ``--out`` and prints
+a summary. ``--compare NAME`` (repeatable) runs peer methods on the same samples with the same
+click protocol, side by side. Each method gets its own clicks (they follow its own errors) and,
+for the multi-instance protocol, its own ``random.Random(123456 + seed)``, so its numbers do
+not depend on which peers ran beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..predictor import Predictor
+from .clicker import DEFAULT_EXCLUSION_RADIUS
+from .datasets import CocoDataset, FolderDataset, load_dataset
+from .loop import (
+    DEFAULT_TAU,
+    EmptyObjectError,
+    MultiSampleResult,
+    SampleResult,
+    evaluate_multi_sample,
+    evaluate_sample,
+    mist_rng,
+)
+from .metrics import DEFAULT_MAX_CLICKS, MIST_THRESHOLD
+from .multi_instance import as_multi_instance
+from .report import format_summary, summarize, write_csv, write_json, write_plot
+from .strategies import STRATEGIES
+
+
+class UsageError(Exception):
+    """Bad arguments or inputs: reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="maskwright eval", description="Evaluate an interactive method on a dataset.")
+    add = p.add_argument
+    add("--dataset", required=True, help="folder with images/ and masks/, or a COCO .json")
+    add("--images", help="images folder of a COCO json (default: images/ beside it)")
+    add("--method", required=True, help="registered method name, e.g. opencv-grabcut")
+    add("--backbone", help="backbone name for methods that take one")
+    add("--device", default="cpu")
+    add("--protocol", choices=("single", "multi"), default="single")
+    add("--strategy", choices=STRATEGIES, default="best", help="multi: which object to refine")
+    add("--max-clicks", type=int, default=DEFAULT_MAX_CLICKS, help="single: clicks per object")
+    add("--tau", type=int, default=DEFAULT_TAU, help="multi: budget of τ·N clicks per image")
+    add("--beta", type=int, help="multi: wlb's per-object click cap (default τ)")
+    add("--iou-threshold", type=float, default=MIST_THRESHOLD, help="multi: pass mark per object")
+    add("--limit", type=int, help="evaluate only N samples")
+    add("--random-subset", action="store_true", help="with --limit: a random subset (--seed)")
+    add("--seed", type=int, default=0)
+    add("--band", choices=("ignore", "object", "background"), default="ignore",
+        help="folder masks: what the value 128 means (ignore = RITM, object = M2N2)")
+    add("--min-area", type=float, default=0, help="COCO: skip annotations smaller than this")
+    add("--clicker", choices=("ritm", "m2n2"), default="ritm",
+        help="ritm: FN and FP apart, radius-5 exclusion; m2n2: one error map, no exclusion")
+    add("--exclusion-radius", type=int,
+        help=f"override the excluded disk (ritm default {DEFAULT_EXCLUSION_RADIUS})")
+    add("--compare", action="append", default=[], metavar="NAME", help="peer method, repeatable")
+    add("--out", help="output folder (default ./eval-out/<method>-<dataset>-<timestamp>)")
+    add("--no-progress", action="store_true", help="no progress bar on stderr")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``maskwright eval``; returns the exit code (2 for bad usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return _run(args)
+    except UsageError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.max_clicks < 1 or args.tau < 1:
+        raise UsageError("--max-clicks and --tau must be at least 1")
+    dataset = _load(args)
+    methods = [args.method] + [m for m in args.compare if m != args.method]
+    predictors = _build(methods, args)
+    separate = args.clicker == "ritm"
+    radius = args.exclusion_radius
+    if radius is None and separate:
+        radius = DEFAULT_EXCLUSION_RADIUS
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    out = Path(args.out) if args.out else Path("eval-out") / f"{args.method}-{dataset.name}-{stamp}"
+
+    started = time.perf_counter()
+    results, skipped = _evaluate(dataset, predictors, args, radius=radius, separate=separate)
+    config: dict[str, Any] = {
+        "method": args.method, "backbone": args.backbone,
+        "dataset": str(Path(args.dataset).resolve()), "dataset_name": dataset.name,
+        "protocol": args.protocol, "seed": args.seed, "limit": args.limit,
+        "random_subset": args.random_subset, "device": args.device,
+        "clicker": args.clicker, "exclusion_radius": radius,
+    }
+    if args.protocol == "single":
+        config["max_clicks"] = args.max_clicks
+    else:
+        beta = args.beta if args.beta is not None else args.tau
+        config.update(
+            strategy=args.strategy, tau=args.tau, beta=beta, iou_threshold=args.iou_threshold
+        )
+    summary = summarize(
+        config, results, skipped=skipped, max_clicks=args.max_clicks, threshold=args.iou_threshold
+    )
+    summary["wall_seconds"] = round(time.perf_counter() - started, 3)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [
+        write_json(out, summary),
+        write_csv(out, results, protocol=args.protocol, threshold=args.iou_threshold),
+        write_plot(out, summary, protocol=args.protocol),
+    ]
+    print(format_summary(summary))
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _load(args: argparse.Namespace) -> FolderDataset | CocoDataset:
+    try:
+        dataset = load_dataset(
+            args.dataset, images=args.images, protocol=args.protocol, band=args.band,
+            min_area=args.min_area, limit=args.limit,
+            subset_seed=args.seed if args.random_subset else None,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(f"dataset: {exc}") from exc
+    if len(dataset) == 0:
+        raise UsageError(f"dataset {args.dataset} has no samples")
+    return dataset
+
+
+def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]:
+    from ..registry import build_predictor
+    from . import baselines  # noqa: F401  (registers opencv-grabcut)
+
+    predictors = {}
+    for name in methods:
+        # the backbone belongs to the evaluated method; peers run with their defaults
+        backbone = args.backbone if name == args.method else None
+        try:
+            predictors[name] = build_predictor(name, backbone=backbone, device=args.device)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from exc
+        except Exception as exc:  # missing weights, bad device: the user's setup, not a crash
+            raise UsageError(f"could not build method {name!r}: {exc}") from exc
+    return predictors
+
+
+def _evaluate(
+    dataset: FolderDataset | CocoDataset,
+    predictors: dict[str, Predictor],
+    args: argparse.Namespace,
+    *,
+    radius: int | None,
+    separate: bool,
+) -> tuple[dict[str, list[Any]], list[str]]:
+    """Every method on each sample in turn, so each image is read once."""
+    from tqdm import tqdm
+
+    results: dict[str, list[Any]] = {name: [] for name in predictors}
+    skipped: list[str] = []
+    multi = {
+        name: as_multi_instance(p) for name, p in predictors.items() if args.protocol == "multi"
+    }
+    rngs = {name: mist_rng(args.seed) for name in predictors}
+    bar = tqdm(dataset, total=len(dataset), file=sys.stderr, desc=f"eval {dataset.name}",
+               unit="sample", disable=args.no_progress)
+    for sample in bar:
+        try:
+            for name, predictor in predictors.items():
+                r: SampleResult | MultiSampleResult
+                if args.protocol == "single":
+                    r = evaluate_sample(
+                        predictor, sample, max_clicks=args.max_clicks,
+                        exclusion_radius=radius, separate_errors=separate,
+                    )
+                else:
+                    r = evaluate_multi_sample(
+                        multi[name], sample, strategy=args.strategy, tau=args.tau,
+                        beta=args.beta, iou_threshold=args.iou_threshold, rng=rngs[name],
+                        exclusion_radius=radius, separate_errors=separate,
+                    )
+                results[name].append(r)
+        except EmptyObjectError:
+            # raised by the first method before any prediction: no method keeps this sample
+            skipped.append(sample.name)
+    bar.close()
+    return results, skipped
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
