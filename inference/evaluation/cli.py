@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="ritm: FN and FP apart, radius-5 exclusion; m2n2: one error map, no exclusion")
     add("--exclusion-radius", type=int,
         help=f"override the excluded disk (ritm default {DEFAULT_EXCLUSION_RADIUS})")
+    add("--param", action="append", default=[], metavar="KEY=VALUE",
+        help="keyword argument for the evaluated method's builder (JSON value), repeatable")
     add("--compare", action="append", default=[], metavar="NAME", help="peer method, repeatable")
     add("--out", help="output folder (default ./eval-out/<method>-<dataset>-<timestamp>)")
     add("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -146,16 +148,34 @@ def _load(args: argparse.Namespace) -> FolderDataset | CocoDataset:
     return dataset
 
 
+def _params(items: list[str]) -> dict[str, object]:
+    """``["refine_band=8", "name=x"]`` → ``{"refine_band": 8, "name": "x"}`` (JSON, else str)."""
+    import json
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--param wants KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
 def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]:
     from ..registry import build_predictor
     from . import baselines  # noqa: F401  (registers opencv-grabcut)
 
     predictors = {}
+    params = _params(args.param)
     for name in methods:
-        # the backbone belongs to the evaluated method; peers run with their defaults
+        # the backbone and --param belong to the evaluated method; peers run with defaults
         backbone = args.backbone if name == args.method else None
+        kwargs = params if name == args.method else {}
         try:
-            predictors[name] = build_predictor(name, backbone=backbone, device=args.device)
+            predictors[name] = build_predictor(name, backbone=backbone, device=args.device, **kwargs)
         except KeyError as exc:
             raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from exc
         except Exception as exc:  # missing weights, bad device: the user's setup, not a crash

@@ -142,3 +142,14 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, argv, message):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     assert "--dataset" in capsys.readouterr().out
+
+
+def test_param_reaches_the_evaluated_method_only(tmp_path, capsys):
+    data = write_disks(tmp_path / "disks", n=1)
+    out = tmp_path / "out"
+    argv = ["--dataset", str(data), "--method", "opencv-grabcut", "--max-clicks", "2",
+            "--param", "probable_radius=12", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    assert main(argv[:-5] + ["--param", "no equals sign", "--out", str(tmp_path / "o2")]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(argv[:-5] + ["--param", "bogus=1", "--out", str(tmp_path / "o3")]) == 2
