@@ -40,10 +40,21 @@ def refine_band(
     for y, x, positive in clicks_yx_positive:
         disk = (yy - y) ** 2 + (xx - x) ** 2 <= seed_radius ** 2
         trimap[disk] = cv2.GC_FGD if positive else cv2.GC_BGD
-    if not ((trimap == cv2.GC_BGD) | (trimap == cv2.GC_PR_BGD)).any():
+    # Work on the band's bounding box plus a margin of definite background: the graph cut's
+    # cost follows its pixel count, and its colour models then describe the object's
+    # surroundings rather than the whole image.
+    rows, cols = np.nonzero(outer)
+    margin = 2 * band
+    y0, y1 = max(0, rows.min() - margin), min(mask.shape[0], rows.max() + margin + 1)
+    x0, x1 = max(0, cols.min() - margin), min(mask.shape[1], cols.max() + margin + 1)
+    crop = np.ascontiguousarray(trimap[y0:y1, x0:x1])
+    if not ((crop == cv2.GC_BGD) | (crop == cv2.GC_PR_BGD)).any():
         return mask  # GrabCut needs some background to model
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
-    bgr = np.ascontiguousarray(image[..., ::-1])
-    cv2.grabCut(bgr, trimap, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    return (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
+    bgr = np.ascontiguousarray(image[y0:y1, x0:x1, ::-1])
+    cv2.setRNGSeed(0)  # its k-means draws from a global generator: keep results repeatable
+    cv2.grabCut(bgr, crop, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    out = mask.copy()
+    out[y0:y1, x0:x1] = (crop == cv2.GC_FGD) | (crop == cv2.GC_PR_FGD)
+    return out
