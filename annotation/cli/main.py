@@ -24,18 +24,17 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("check", help="health of database, Redis, workers and storage")
 
-    test = sub.add_parser("test", help="run the test suite (starts embedded servers unless DATABASE_URL/REDIS_URL are set)")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    sub.add_parser("test", help="run the test suite (starts embedded servers unless DATABASE_URL/REDIS_URL are set)")
 
     sub.add_parser("demo", help="create the demo project, dataset and login (idempotent)")
 
     bench = sub.add_parser("bench", help="print performance figures; the last line is JSON")
     bench.add_argument("topic", choices=["ingest", "api", "m2n2"])
     bench.add_argument("--device", default=None, help="inference benches: cpu or cuda (default: cuda if present)")
-
-    evaluate = sub.add_parser("eval", help="evaluate an interactive method on a dataset (see `maskwright eval --help`)", add_help=False)
-    evaluate.add_argument("eval_args", nargs=argparse.REMAINDER)
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+
+    # `eval` and `test` hand their arguments on untouched (handled before parsing below).
+    sub.add_parser("eval", help="evaluate an interactive method on a dataset (maskwright eval --help)")
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["eval"]:
