@@ -1,10 +1,8 @@
 """Shared fixtures: users with roles, a real Celery worker, marker gating."""
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -45,22 +43,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def make_user(django_user_model):
     def make(username: str, password: str = "pw-12345678"):
         return django_user_model.objects.create_user(username=username, password=password)
-
-    return make
-
-
-@pytest.fixture
-def png_bytes():
-    """Encode a small RGB gradient image in any Pillow format."""
-    import numpy as np
-    from PIL import Image
-
-    def make(width: int = 64, height: int = 48, fmt: str = "PNG", seed: int = 0, **save) -> bytes:
-        rng = np.random.default_rng(seed)
-        arr = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
-        out = io.BytesIO()
-        Image.fromarray(arr).save(out, fmt, **save)
-        return out.getvalue()
 
     return make
 
@@ -114,12 +96,9 @@ def celery_worker_proc(django_db_setup, django_db_blocker, tmp_path_factory):
             raise RuntimeError(f"celery worker not ready in 60 s: {log_path.read_text()[-3000:]}")
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        from annotation.cli.services import stop_processes
+
+        stop_processes([proc])
         with django_db_blocker.unblock():
             _wait_for_other_sessions_to_end()
 

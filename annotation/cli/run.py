@@ -18,6 +18,8 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
+from .services import stop_processes
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -57,18 +59,6 @@ def _wait_worker(name: str, env: dict[str, str], proc: subprocess.Popen, timeout
     raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def run_platform(*, host: str, port: int, demo: bool) -> int:
     home = _home()
     (home / "logs").mkdir(parents=True, exist_ok=True)
@@ -95,7 +85,7 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
             print("starting PostgreSQL and Redis ...", flush=True)
             stack.enter_context(services)
             env["DATABASE_URL"], env["REDIS_URL"] = services.database_url, services.redis_url
-        stack.callback(_stop, procs)
+        stack.callback(stop_processes, procs)
         py = sys.executable
         subprocess.run([py, str(REPO / "manage.py"), "migrate", "--no-input", "-v", "0"], env=env, check=True)
         if demo:

@@ -13,6 +13,7 @@ import atexit
 import os
 import shlex
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -169,6 +170,22 @@ def _terminate(proc: psutil.Process) -> None:
     except psutil.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    """SIGTERM every process still running, then wait for each; SIGKILL any that hangs.
+
+    Signalling all before waiting lets them shut down in parallel.
+    """
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class LocalServices:

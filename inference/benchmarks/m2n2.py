@@ -21,17 +21,15 @@ SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().paren
 
 
 def _images(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image, ground truth) pairs: GrabCut from ../shared/data, else scikit-image samples."""
     folder = SHARED / "data" / "grabcut"
-    pairs = []
     if folder.exists():
-        for path in sorted((folder / "images").iterdir())[:count]:
-            mask_path = next((folder / "masks").glob(path.stem + ".*"))
-            img = np.asarray(Image.open(path).convert("RGB"))
-            gt = np.asarray(Image.open(mask_path))[..., 0] if np.asarray(Image.open(mask_path)).ndim == 3 else np.asarray(Image.open(mask_path))
-            pairs.append((img, gt > 128))
-        return pairs
+        from inference.evaluation.datasets import FolderDataset
+
+        return [(s.image, s.gt) for s in FolderDataset(folder, limit=count)]
     from skimage import data
 
+    pairs = []
     for name in ("astronaut", "coffee", "chelsea")[:count]:
         img = getattr(data, name)()
         gt = np.zeros(img.shape[:2], bool)

@@ -38,7 +38,7 @@ def _fill(dataset, user, label, total: int, start_image: int) -> int:
     from annotation.datasets.models import Image
     from annotation.labeling.models import Instance
 
-    masks = _masks(50)
+    masks = [(m, *rle.area_and_bbox(m)) for m in _masks(50)]  # derived once per distinct mask
     have = Instance.objects.count()
     n_images = (total - have) // PER_IMAGE
     images = Image.objects.bulk_create([
@@ -49,8 +49,7 @@ def _fill(dataset, user, label, total: int, start_image: int) -> int:
     batch = []
     for img in images:
         for k in range(PER_IMAGE):
-            m = masks[k % len(masks)]
-            area, bbox = rle.area_and_bbox(m)
+            m, area, bbox = masks[k % len(masks)]
             batch.append(Instance(image=img, label=label, mask=m, bbox=bbox, area=area,
                                   author=user, z_order=k))
         if len(batch) >= 5000:

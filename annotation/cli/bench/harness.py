@@ -7,7 +7,6 @@ it, and drops it at the end.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ class BenchEnv:
     @contextmanager
     def server(self) -> Iterator[tuple[str, psutil.Process]]:
         """A real uvicorn process on a free loopback port: (base URL, its process)."""
-        from annotation.cli.services import free_port
+        from annotation.cli.services import free_port, stop_processes
 
         port = free_port()
         log = open(self.scratch / f"web-{port}.log", "wb")  # noqa: SIM115
@@ -54,11 +53,7 @@ class BenchEnv:
                     time.sleep(0.2)
             yield url, psutil.Process(proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_processes([proc], timeout=15)
             log.close()
 
 

@@ -153,7 +153,8 @@ class M2N2Predictor(Predictor):
         self._distance_maps(keys)
         # Keep only the maps used now: the official cache also evicts what the last call did
         # not use (an undone click), so memory follows the click count.
-        for stale in [k for k in self._maps if k not in set(keys)]:
+        used = set(keys)
+        for stale in [k for k in self._maps if k not in used]:
             del self._maps[stale]
         distances = torch.stack([self._maps[k] for k in keys])
         labels = torch.tensor([c.positive for c in clicks], device=self.device)
