@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -56,21 +57,78 @@ def joint_bilateral_upsample(
     return numerator / denominator.clamp_min(1e-12)
 
 
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
-
-
 def minmax_flood_fill(values: np.ndarray, start_yx: tuple[int, int]) -> np.ndarray:
     """Bottleneck distance from a start pixel: for every pixel, the minimum over 4-connected
     paths from the start of the maximum |value − value(start)| along the path.
 
-    ``values``: (H, W) float. Returns (H, W) float64 with 0 at the start. This equals a grayscale
-    reconstruction by erosion of a marker that is +max everywhere but the start, under the
-    deviation image; scikit-image implements that with a priority queue in compiled code.
+    ``values``: (H, W) float. Returns (H, W) float64 with 0 at the start. A Dijkstra search
+    with ``max`` in place of ``+``, compiled with numba as the official code does. It equals a
+    grayscale reconstruction by erosion (scikit-image's ``reconstruction``, the reference in
+    the tests); on a 512×352 map this takes 0.017 s against 0.104 s for scikit-image.
     """
-    from skimage.morphology import reconstruction
-
     y, x = start_yx
     deviation = np.abs(values.astype(np.float64) - float(values[y, x]))
-    seed = np.full_like(deviation, deviation.max())
-    seed[y, x] = deviation[y, x]  # 0
-    return reconstruction(seed, deviation, method="erosion", footprint=_CROSS)
+    return _bottleneck_from(deviation, int(y), int(x))
+
+
+@numba.njit(cache=True)
+def _bottleneck_from(cost: np.ndarray, sy: int, sx: int) -> np.ndarray:  # pragma: no cover
+    """Minimax path cost from (sy, sx) over a 4-connected grid; ``cost``: (H, W) float64 ≥ 0.
+
+    A binary heap in flat arrays (key, flat index) with lazy deletion: a pixel may be pushed
+    once per neighbour, so the heap holds at most 4·H·W entries.
+    """
+    h, w = cost.shape
+    out = np.full((h, w), np.inf)
+    done = np.zeros((h, w), np.bool_)
+    keys = np.empty(4 * h * w + 1)
+    index = np.empty(4 * h * w + 1, np.int64)
+    out[sy, sx] = cost[sy, sx]
+    keys[0] = out[sy, sx]
+    index[0] = sy * w + sx
+    size = 1
+    while size > 0:
+        key = keys[0]
+        flat = index[0]
+        size -= 1
+        last_key = keys[size]
+        last_index = index[size]
+        parent = 0
+        while True:  # sift the last entry down from the root
+            child = 2 * parent + 1
+            if child >= size:
+                break
+            if child + 1 < size and keys[child + 1] < keys[child]:
+                child += 1
+            if keys[child] >= last_key:
+                break
+            keys[parent] = keys[child]
+            index[parent] = index[child]
+            parent = child
+        keys[parent] = last_key
+        index[parent] = last_index
+        y = flat // w
+        x = flat - y * w
+        if done[y, x]:
+            continue
+        done[y, x] = True
+        for d in range(4):
+            ny = y + (d == 0) - (d == 1)
+            nx = x + (d == 2) - (d == 3)
+            if ny < 0 or ny >= h or nx < 0 or nx >= w or done[ny, nx]:
+                continue
+            value = max(key, cost[ny, nx])
+            if value < out[ny, nx]:
+                out[ny, nx] = value
+                child = size  # sift the new entry up
+                size += 1
+                while child > 0:
+                    parent = (child - 1) // 2
+                    if keys[parent] <= value:
+                        break
+                    keys[child] = keys[parent]
+                    index[child] = index[parent]
+                    child = parent
+                keys[child] = value
+                index[child] = ny * w + nx
+    return out
