@@ -21,7 +21,12 @@ def register_method(name: str) -> Callable[[Callable[..., Predictor]], Callable[
 
 # Modules whose import registers methods; imported on first lookup so that importing
 # `inference` stays cheap.
-_METHOD_MODULES = ("inference.methods.m2n2", "inference.evaluation.baselines")
+_METHOD_MODULES = (
+    "inference.methods.m2n2",
+    "inference.methods.mis",
+    "inference.methods.salt",
+    "inference.evaluation.baselines",
+)
 
 
 def _load_all() -> None:

@@ -29,18 +29,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="create the demo project, dataset and login (idempotent)")
 
     bench = sub.add_parser("bench", help="print performance figures; the last line is JSON")
-    bench.add_argument("topic", choices=["ingest", "api", "m2n2"])
+    bench.add_argument("topic", choices=["ingest", "api", "m2n2", "mis", "salt"])
     bench.add_argument("--device", default=None, help="inference benches: cpu or cuda (default: cuda if present)")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
 
     # `eval` and `test` hand their arguments on untouched (handled before parsing below).
     sub.add_parser("eval", help="evaluate an interactive method on a dataset (maskwright eval --help)")
+    sub.add_parser("proposals", help="MIS region proposals for a folder or COCO json, resumable (--help)")
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["eval"]:
         from annotation.segmentation.cli import run_eval
 
         return run_eval(argv[1:])
+    if argv[:1] == ["proposals"]:
+        from annotation.segmentation.cli import run_proposals
+
+        return run_proposals(argv[1:])
     if argv[:1] == ["test"]:
         # Everything after `test` belongs to pytest, options included.
         from .testcmd import run_tests

@@ -6,11 +6,21 @@ import json
 from typing import Any
 
 # Benchmark topics implemented by the inference library (no database needed).
-INFERENCE_BENCHES = {"m2n2": "inference.benchmarks.m2n2"}
+INFERENCE_BENCHES = {
+    "m2n2": "inference.benchmarks.m2n2",
+    "mis": "inference.benchmarks.mis",
+    "salt": "inference.benchmarks.salt",
+}
 
 
 def run_eval(argv: list[str]) -> int:
     from inference.evaluation.cli import main
+
+    return main(argv)
+
+
+def run_proposals(argv: list[str]) -> int:
+    from inference.methods.mis.batch import main
 
     return main(argv)
 

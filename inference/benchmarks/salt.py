@@ -1,0 +1,217 @@
+"""``maskwright bench salt``: SALT's quality from sparse prompts and its time per update.
+
+On ``../shared/data/coco_sample128``, "big things" as in the paper: every non-crowd instance
+covering ≥ 0.5 % of its image (all COCO instance categories are things). Images are resized
+to 512 px on the long side. Two prompt kinds:
+
+* clicks: one click per instance at its most interior point, one for the background;
+* scribbles: a short stroke per instance (and one for the background) along the medial axis,
+  the skeleton pixels within a radius of the most interior point.
+
+Quality is the semantic mIoU over the dataset (intersection and union summed per category
+over all images, background included, then averaged over categories), as the paper's
+"panoptic mIoU"; the mean instance IoU is printed beside it. Peer on the same prompts: each
+cell takes the label of the most similar seed cell (1-NN on the same features). Speed: the
+time of ``segment`` as prompts are added one by one, beside scikit-learn's ``LabelSpreading``
+fitted on the same features (it rebuilds its graph on every fit).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+LONG_SIDE = 512
+MIN_AREA = 0.005
+
+
+def _samples(limit: int | None):
+    """(image, instance map int32 0 = background, {instance: category}) per image."""
+    from pycocotools.coco import COCO
+
+    from inference.evaluation.datasets import paint_largest_first, read_rgb
+
+    root = SHARED / "data" / "coco_sample128"
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints progress
+        coco = COCO(str(root / "annotations" / "instances_train2017.json"))
+    ids = sorted(coco.getImgIds())[:limit]
+    for image_id in ids:
+        info = coco.loadImgs(image_id)[0]
+        image = read_rgb(root / "images" / info["file_name"])
+        h, w = image.shape[:2]
+        anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False))
+                if a["area"] >= MIN_AREA * h * w]
+        if not anns:
+            continue
+        masks = [coco.annToMask(a).astype(bool) for a in anns]
+        instances = paint_largest_first(masks)
+        # paint_largest_first numbers objects 1..N in the order given
+        categories = {k + 1: int(a["category_id"]) for k, a in enumerate(anns)}
+        scale = LONG_SIDE / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+        instances = np.asarray(Image.fromarray(instances).resize(size, Image.Resampling.NEAREST))
+        present = {k: c for k, c in categories.items() if (instances == k).any()}
+        if present:
+            yield image, instances, present
+
+
+def _interior(region: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    from inference.evaluation.clicker import first_argmax, padded_distance
+
+    dist = padded_distance(region)
+    return dist, first_argmax(dist)
+
+
+def _prompts(instances: np.ndarray, categories: dict[int, int], kind: str):
+    """Scribbles (label = category, instance = object id; background label 0)."""
+    from skimage.morphology import skeletonize
+
+    from inference.structures import Scribble
+
+    out = []
+    for obj, label in [(0, 0)] + list(categories.items()):
+        region = instances == obj
+        dist, (x, y) = _interior(region)
+        if kind == "click":
+            out.append(Scribble(((float(x), float(y)),), 1.0, label, obj))
+            continue
+        radius = max(4.0, 0.25 * np.sqrt(region.sum()))
+        skeleton = skeletonize(region)
+        ys, xs = np.nonzero(skeleton & ((np.arange(region.shape[0])[:, None] - y) ** 2
+                                        + (np.arange(region.shape[1])[None, :] - x) ** 2 <= radius ** 2))
+        points = list(zip(xs.tolist(), ys.tolist()))[::3] or [(x, y)]
+        out.extend(Scribble(((float(px), float(py)),), 1.0, label, obj) for px, py in points[:40])
+    return out
+
+
+class _Score:
+    """Semantic I/U per category summed over images, and instance IoUs."""
+
+    def __init__(self) -> None:
+        self.inter: dict[int, int] = {}
+        self.union: dict[int, int] = {}
+        self.instance_ious: list[float] = []
+
+    def add(self, pred_instances: np.ndarray, objects: list[tuple[int, int]],
+            instances: np.ndarray, categories: dict[int, int]) -> None:
+        lookup = np.zeros(max(categories) + 1, np.int64)
+        for k, c in categories.items():
+            lookup[k] = c
+        gt_sem = lookup[instances]
+        pred_lookup = np.array([0] + [c for c, _ in objects], np.int64)
+        pred_sem = pred_lookup[pred_instances]
+        for c in set(categories.values()) | {0}:
+            p, g = pred_sem == c, gt_sem == c
+            self.inter[c] = self.inter.get(c, 0) + int((p & g).sum())
+            self.union[c] = self.union.get(c, 0) + int((p | g).sum())
+        for k, c in categories.items():
+            g = instances == k
+            idx = objects.index((c, k)) + 1 if (c, k) in objects else -1
+            p = pred_instances == idx
+            self.instance_ious.append(float((p & g).sum() / max((p | g).sum(), 1)))
+
+    def miou(self) -> float:
+        return float(np.mean([self.inter[c] / max(self.union[c], 1) for c in self.union]))
+
+
+def _nearest_seed(features: torch.Tensor, predictor, scribbles) -> np.ndarray:
+    """The peer: every cell takes the label of its most similar seeded cell (cosine)."""
+    keys = {(0, 0): 0}
+    for s in scribbles:
+        keys.setdefault((0, 0) if s.label == 0 else (s.label, s.instance), len(keys))
+    seeds = predictor._seed_grid(scribbles, keys)
+    x = torch.nn.functional.normalize(features.reshape(features.shape[0], -1).T, dim=1)
+    seeded = np.nonzero(seeds >= 0)[0]
+    nearest = (x @ x[seeded].T).argmax(dim=1).numpy()
+    labels = seeds[seeded][nearest].reshape(features.shape[1:])
+    height, width = predictor.image_size
+    return np.asarray(Image.fromarray(labels.astype(np.int32)).resize((width, height), Image.Resampling.NEAREST)), list(keys)[1:]
+
+
+def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
+    from inference import build_predictor
+    from inference.backbones import build_backbone
+
+    device = device or "cpu"
+    if not (SHARED / "data" / "coco_sample128").is_dir():
+        print("../shared/data/coco_sample128 is absent: nothing to measure")
+        return {}
+    limit = 24 if quick else None
+    backbone = build_backbone("effnet-lite0", device=device)
+    variants = {"knn": {}, "rbf": {"graph": "rbf"}, "threshold": {"graph": "threshold"}}
+    predictors = {name: build_predictor("salt", backbone=backbone, **kw) for name, kw in variants.items()}
+    scores = {(v, k): _Score() for v in list(variants) + ["1-nn"] for k in ("click", "scribble")}
+    updates: list[float] = []
+    sk_updates: list[float] = []
+    images = 0
+    for image, instances, categories in _samples(limit):
+        images += 1
+        for name, predictor in predictors.items():
+            predictor.set_image(image)
+            for kind in ("click", "scribble"):
+                prompts = _prompts(instances, categories, kind)
+                result = predictor.segment(prompts)
+                scores[(name, kind)].add(result.labels, result.objects, instances, categories)
+                if name == "knn" and kind == "click":
+                    labels, objects = _nearest_seed(backbone.features(image), predictor, prompts)
+                    scores[("1-nn", kind)].add(labels, objects, instances, categories)
+                    # time per update as the prompts arrive one by one
+                    for i in range(1, len(prompts) + 1):
+                        started = time.perf_counter()
+                        predictor.segment(prompts[:i])
+                        updates.append(time.perf_counter() - started)
+                elif name == "knn":
+                    labels, objects = _nearest_seed(backbone.features(image), predictor, prompts)
+                    scores[("1-nn", kind)].add(labels, objects, instances, categories)
+        if images <= (3 if quick else 10):
+            sk_updates.append(_sklearn_update(backbone, image, instances, categories, predictors["knn"]))
+    print(f"{images} images of coco_sample128 at {LONG_SIDE} px, instances ≥ {MIN_AREA:.1%} of the image, "
+          f"effnet-lite0 features, {torch.get_num_threads()} torch threads")
+    for (name, kind), score in scores.items():
+        print(f"salt {name:9s} {kind:8s}  semantic mIoU {100 * score.miou():5.1f}   "
+              f"instance mean IoU {100 * np.mean(score.instance_ious):5.1f}   ({len(score.instance_ious)} instances)")
+    p50 = statistics.median(updates)
+    print(f"update (segment after each new prompt, knn graph): p50 {p50:.3f} s  p95 {np.percentile(updates, 95):.3f} s")
+    print(f"scikit-learn LabelSpreading fit on the same features (knn): p50 {statistics.median(sk_updates):.3f} s")
+    return {
+        "miou_click": round(100 * scores[("knn", "click")].miou(), 2),
+        "miou_scribble": round(100 * scores[("knn", "scribble")].miou(), 2),
+        "update_p50_s": round(p50, 4),
+        "instance_iou_click": round(100 * float(np.mean(scores[("knn", "click")].instance_ious)), 2),
+        **{f"miou_{kind}_{name}": round(100 * s.miou(), 2) for (name, kind), s in scores.items()
+           if name != "knn"},
+        "sklearn_update_p50_s": round(statistics.median(sk_updates), 4),
+        "images": images,
+    }
+
+
+def _sklearn_update(backbone, image, instances, categories, predictor) -> float:
+    """Seconds for one scikit-learn LabelSpreading fit with the click prompts."""
+    from sklearn.semi_supervised import LabelSpreading
+
+    prompts = _prompts(instances, categories, "click")
+    keys = {(0, 0): 0}
+    for s in prompts:
+        keys.setdefault((0, 0) if s.label == 0 else (s.label, s.instance), len(keys))
+    seeds = predictor._seed_grid(prompts, keys)
+    features = backbone.features(image)
+    x = torch.nn.functional.normalize(features.reshape(features.shape[0], -1).T, dim=1).numpy()
+    started = time.perf_counter()  # features cached, as ours are: the fit alone
+    LabelSpreading(kernel="knn", n_neighbors=10, alpha=0.99, max_iter=100).fit(x, seeds)
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(run(quick=True)))

@@ -1,0 +1,53 @@
+"""The ``salt`` predictor on a tiny random-weight backbone."""
+import numpy as np
+import pytest
+
+from inference import Click, Scribble, build_predictor
+
+
+def _image():
+    img = np.zeros((96, 128, 3), np.uint8)
+    img[:] = (30, 120, 40)
+    img[16:48, 16:56] = (220, 40, 40)      # object A
+    img[56:88, 72:120] = (40, 40, 220)     # object B
+    return img
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    p = build_predictor("salt", backbone="tiny-effnet")
+    p.set_image(_image())
+    return p
+
+
+def test_label_map_covers_every_instance_without_overlap(predictor):
+    scribbles = [
+        Scribble(((20.0, 30.0), (50.0, 30.0)), width=4, label=1, instance=1),
+        Scribble(((80.0, 70.0), (110.0, 70.0)), width=4, label=1, instance=2),
+        Scribble(((5.0, 90.0), (60.0, 90.0), (120.0, 5.0)), width=4, label=0),
+    ]
+    result = predictor.segment(scribbles)
+    assert result.labels.shape == (96, 128) and result.labels.dtype == np.int32
+    assert result.objects == [(1, 1), (1, 2)]
+    a, b = result.mask(1, 1), result.mask(1, 2)
+    assert a[32, 35] and b[72, 95] and not (a & b).any()
+    assert result.labels[90, 30] == 0
+    assert result.timings["predict"] > 0
+
+
+def test_a_new_scribble_reuses_the_graph(predictor):
+    graph = predictor._graph
+    predictor.segment([Scribble(((20.0, 30.0),), 2, 1, 1)])
+    assert predictor._graph is graph
+
+
+def test_clicks_give_one_object_with_the_border_as_background(predictor):
+    mask = predictor.predict([Click(x=35, y=32)]).mask
+    assert mask.shape == (96, 128) and mask[32, 35] and not mask[0, 0]
+    with_negative = predictor.predict([Click(x=35, y=32), Click(x=95, y=72, positive=False)]).mask
+    assert with_negative[32, 35] and not with_negative[72, 95]
+
+
+def test_scribble_outside_the_image_is_refused(predictor):
+    with pytest.raises(ValueError, match="outside"):
+        predictor.segment([Scribble(((500.0, 5.0),), 2, 1, 1)])
