@@ -60,7 +60,10 @@ def to_normalised_tensor(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """H×W×3 uint8 → (1, 3, H, W) ``dtype`` tensor on ``device``: ``(x / 255 - mean) / std``."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(device=device, dtype=torch.float32)
+    array = np.ascontiguousarray(image)
+    if not array.flags.writeable:  # torch warns on read-only buffers (e.g. PIL-backed arrays)
+        array = array.copy()
+    x = torch.from_numpy(array).to(device=device, dtype=torch.float32)
     x = x.permute(2, 0, 1).unsqueeze(0) / 255.0
     m = torch.tensor(mean, device=device, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, device=device, dtype=torch.float32).view(1, 3, 1, 1)

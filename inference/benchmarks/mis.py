@@ -166,7 +166,10 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     e2e_rate = 1.0 / statistics.median(e2e)
     print(f"end to end (features+merge) {e2e_rate:6.2f} img/s   features alone p50 {statistics.median(t_feat):.3f} s")
 
-    figures: dict[str, Any] = {"merge_img_per_s": round(two, 2), "merge_img_per_s_1core": round(one, 2),
+    # the headline is the better of the two: on 2 cores the pool's pickling of the feature
+    # maps (4 MB each) is inside the timed span and can cost more than the second core gains
+    figures: dict[str, Any] = {"merge_img_per_s": round(max(one, two), 2), "merge_img_per_s_1core": round(one, 2),
+                               "merge_img_per_s_2cores": round(two, 2),
                                "sklearn_merge_img_per_s": round(sk_rate, 2), "e2e_img_per_s": round(e2e_rate, 2)}
     from inference.weights import WeightsNotFound
 

@@ -53,12 +53,15 @@ class SALTPredictor(Predictor):
 
     Args:
         backbone: gives ``features`` (C, h, w); each grid cell is a graph node.
-        graph: ``knn`` (default), ``rbf`` or ``threshold`` (see ``build_graph``); ``k``,
-            ``gamma``, ``tau`` their parameters.
+        graph: ``threshold`` (default, the paper's τ = 0.8), ``knn`` or ``rbf`` (see
+            ``build_graph``); ``k``, ``gamma``, ``tau`` their parameters. Measured on 24
+            coco_sample128 images (mIoU click / scribble): threshold 0.8 34.7 / 44.1, 0.6
+            35.7 / 40.4, knn (k 10) 29.5 / 31.4, rbf (γ 20) 31.6 / 35.2.
         alpha, max_iter, tol, balance: label spreading (``spread``; seeded cells are clamped).
         upsample: the node grid is the feature grid × ``upsample`` (bilinear), as SALT doubles
             the ViT patch grid; effnet-lite0's features are already at stride 8 (1).
-        max_side: long side of the label map before it is resized to the image.
+        max_side: long side of the edge-aware upsampling before the label map is resized to
+            the image (256: its cost grows with the number of labels).
         jbu_sigma_spatial, jbu_sigma_range, jbu_max_offsets: the edge-aware upsampling.
         position_weight: append the cell's (y, x), scaled to [0, 1] by the long side and
             weighted so, to the unit-norm features: two look-alike objects apart in the image
@@ -71,7 +74,7 @@ class SALTPredictor(Predictor):
         self,
         backbone: Backbone,
         *,
-        graph: GraphKind = "knn",
+        graph: GraphKind = "threshold",
         k: int = 10,
         gamma: float = 20.0,
         tau: float = 0.8,
@@ -79,7 +82,7 @@ class SALTPredictor(Predictor):
         max_iter: int = 100,
         tol: float = 1e-3,
         upsample: int = 1,
-        max_side: int = 512,
+        max_side: int = 256,
         jbu_sigma_spatial: float = 1.0,
         jbu_sigma_range: float = 0.1,
         jbu_max_offsets: int = 81,
