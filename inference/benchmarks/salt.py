@@ -149,7 +149,9 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         print("../shared/data/coco_sample128 is absent: nothing to measure")
         return {}
     limit = 24 if quick else None
-    backbone = build_backbone("effnet-lite0", device=device)
+    from inference.methods.salt.predictor import SALT_EFFNET_STAGES
+
+    backbone = build_backbone("effnet-lite0", device=device, stages=SALT_EFFNET_STAGES)
     # the default (threshold graph, τ 0.8) first; the other two graph kinds beside it
     variants = {"threshold": {}, "knn": {"graph": "knn"}, "rbf": {"graph": "rbf"}}
     predictors = {name: build_predictor("salt", backbone=backbone, **kw) for name, kw in variants.items()}
@@ -179,7 +181,7 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         if images <= (3 if quick else 10):
             sk_updates.append(_sklearn_update(backbone, image, instances, categories, predictors["threshold"]))
     print(f"{images} images of coco_sample128 at {LONG_SIDE} px, instances ≥ {MIN_AREA:.1%} of the image, "
-          f"effnet-lite0 features, {torch.get_num_threads()} torch threads")
+          f"effnet-lite0 features (stages {backbone.stages}), {torch.get_num_threads()} torch threads")
     for (name, kind), score in scores.items():
         print(f"salt {name:9s} {kind:8s}  semantic mIoU {100 * score.miou():5.1f}   "
               f"instance mean IoU {100 * np.mean(score.instance_ious):5.1f}   ({len(score.instance_ious)} instances)")
