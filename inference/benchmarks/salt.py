@@ -128,16 +128,13 @@ class _Score:
 
 def _nearest_seed(features: torch.Tensor, predictor, scribbles) -> np.ndarray:
     """The peer: every cell takes the label of its most similar seeded cell (cosine)."""
-    keys = {(0, 0): 0}
-    for s in scribbles:
-        keys.setdefault((0, 0) if s.label == 0 else (s.label, s.instance), len(keys))
-    seeds = predictor._seed_grid(scribbles, keys)
+    seeds, keys = predictor.seed_cells(scribbles)
     x = torch.nn.functional.normalize(features.reshape(features.shape[0], -1).T, dim=1)
     seeded = np.nonzero(seeds >= 0)[0]
     nearest = (x @ x[seeded].T).argmax(dim=1).numpy()
     labels = seeds[seeded][nearest].reshape(features.shape[1:])
     height, width = predictor.image_size
-    return np.asarray(Image.fromarray(labels.astype(np.int32)).resize((width, height), Image.Resampling.NEAREST)), list(keys)[1:]
+    return np.asarray(Image.fromarray(labels.astype(np.int32)).resize((width, height), Image.Resampling.NEAREST)), keys[1:]
 
 
 def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
@@ -161,25 +158,25 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     images = 0
     for image, instances, categories in _samples(limit):
         images += 1
+        prompts = {kind: _prompts(instances, categories, kind) for kind in ("click", "scribble")}
+        with torch.inference_mode():
+            features = backbone.features(image)  # for the peers; each predictor has its own
         for name, predictor in predictors.items():
             predictor.set_image(image)
-            for kind in ("click", "scribble"):
-                prompts = _prompts(instances, categories, kind)
-                result = predictor.segment(prompts)
+            for kind, prompt in prompts.items():
+                result = predictor.segment(prompt)
                 scores[(name, kind)].add(result.labels, result.objects, instances, categories)
-                if name == "threshold" and kind == "click":
-                    labels, objects = _nearest_seed(backbone.features(image), predictor, prompts)
-                    scores[("1-nn", kind)].add(labels, objects, instances, categories)
-                    # time per update as the prompts arrive one by one
-                    for i in range(1, len(prompts) + 1):
-                        started = time.perf_counter()
-                        predictor.segment(prompts[:i])
-                        updates.append(time.perf_counter() - started)
-                elif name == "threshold":
-                    labels, objects = _nearest_seed(backbone.features(image), predictor, prompts)
-                    scores[("1-nn", kind)].add(labels, objects, instances, categories)
+        default = predictors["threshold"]
+        for kind, prompt in prompts.items():
+            labels, objects = _nearest_seed(features, default, prompt)
+            scores[("1-nn", kind)].add(labels, objects, instances, categories)
+        # time per update as the click prompts arrive one by one
+        for i in range(1, len(prompts["click"]) + 1):
+            started = time.perf_counter()
+            default.segment(prompts["click"][:i])
+            updates.append(time.perf_counter() - started)
         if images <= (3 if quick else 10):
-            sk_updates.append(_sklearn_update(backbone, image, instances, categories, predictors["threshold"]))
+            sk_updates.append(_sklearn_update(features, prompts["click"], default))
     print(f"{images} images of coco_sample128 at {LONG_SIDE} px, instances ≥ {MIN_AREA:.1%} of the image, "
           f"effnet-lite0 features (stages {backbone.stages}), {torch.get_num_threads()} torch threads")
     for (name, kind), score in scores.items():
@@ -200,18 +197,13 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     }
 
 
-def _sklearn_update(backbone, image, instances, categories, predictor) -> float:
-    """Seconds for one scikit-learn LabelSpreading fit with the click prompts."""
+def _sklearn_update(features: torch.Tensor, prompts, predictor) -> float:
+    """Seconds for one scikit-learn LabelSpreading fit (graph + spreading) on cached features."""
     from sklearn.semi_supervised import LabelSpreading
 
-    prompts = _prompts(instances, categories, "click")
-    keys = {(0, 0): 0}
-    for s in prompts:
-        keys.setdefault((0, 0) if s.label == 0 else (s.label, s.instance), len(keys))
-    seeds = predictor._seed_grid(prompts, keys)
-    features = backbone.features(image)
+    seeds, _ = predictor.seed_cells(prompts)
     x = torch.nn.functional.normalize(features.reshape(features.shape[0], -1).T, dim=1).numpy()
-    started = time.perf_counter()  # features cached, as ours are: the fit alone
+    started = time.perf_counter()
     LabelSpreading(kernel="knn", n_neighbors=10, alpha=0.99, max_iter=100).fit(x, seeds)
     return time.perf_counter() - started
 

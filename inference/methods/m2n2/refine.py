@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._heap import heap_pop, heap_push
+
 
 def joint_bilateral_upsample(
     maps: torch.Tensor,
@@ -75,38 +77,20 @@ def minmax_flood_fill(values: np.ndarray, start_yx: tuple[int, int]) -> np.ndarr
 def _bottleneck_from(cost: np.ndarray, sy: int, sx: int) -> np.ndarray:  # pragma: no cover
     """Minimax path cost from (sy, sx) over a 4-connected grid; ``cost``: (H, W) float64 ≥ 0.
 
-    A binary heap in flat arrays (key, flat index) with lazy deletion: a pixel may be pushed
-    once per neighbour, so the heap holds at most 4·H·W entries.
+    Lazy deletion: a pixel may be pushed once per neighbour, so the heap holds at most 4·H·W
+    entries (allocated up front; it never grows).
     """
     h, w = cost.shape
     out = np.full((h, w), np.inf)
     done = np.zeros((h, w), np.bool_)
     keys = np.empty(4 * h * w + 1)
-    index = np.empty(4 * h * w + 1, np.int64)
+    items = np.empty(4 * h * w + 1, np.int64)
     out[sy, sx] = cost[sy, sx]
-    keys[0] = out[sy, sx]
-    index[0] = sy * w + sx
-    size = 1
+    size = heap_push(keys, items, 0, out[sy, sx], sy * w + sx)
     while size > 0:
         key = keys[0]
-        flat = index[0]
-        size -= 1
-        last_key = keys[size]
-        last_index = index[size]
-        parent = 0
-        while True:  # sift the last entry down from the root
-            child = 2 * parent + 1
-            if child >= size:
-                break
-            if child + 1 < size and keys[child + 1] < keys[child]:
-                child += 1
-            if keys[child] >= last_key:
-                break
-            keys[parent] = keys[child]
-            index[parent] = index[child]
-            parent = child
-        keys[parent] = last_key
-        index[parent] = last_index
+        flat = items[0]
+        size = heap_pop(keys, items, size)
         y = flat // w
         x = flat - y * w
         if done[y, x]:
@@ -120,15 +104,5 @@ def _bottleneck_from(cost: np.ndarray, sy: int, sx: int) -> np.ndarray:  # pragm
             value = max(key, cost[ny, nx])
             if value < out[ny, nx]:
                 out[ny, nx] = value
-                child = size  # sift the new entry up
-                size += 1
-                while child > 0:
-                    parent = (child - 1) // 2
-                    if keys[parent] <= value:
-                        break
-                    keys[child] = keys[parent]
-                    index[child] = index[parent]
-                    child = parent
-                keys[child] = value
-                index[child] = ny * w + nx
+                size = heap_push(keys, items, size, value, ny * w + nx)
     return out

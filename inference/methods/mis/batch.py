@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .tree import MergeTree
+from .tree import MergeTree, upsample_patches
 
 Progress = Callable[[int, int, str], None]  # (done, total, key)
 
@@ -125,9 +124,8 @@ def load_tree(path: Path) -> tuple[MergeTree, tuple[int, int], int]:
 
 
 def node_mask(tree: MergeTree, node: int, image_hw: tuple[int, int]) -> np.ndarray:
-    """H×W bool mask of ``node``: the patch mask, bilinearly upsampled, cut at ½."""
-    soft = torch.from_numpy(tree.patch_mask(node).astype(np.float32))[None, None]
-    return (F.interpolate(soft, size=image_hw, mode="bilinear", align_corners=False)[0, 0] >= 0.5).numpy()
+    """H×W bool mask of ``node`` (see :func:`upsample_patches`)."""
+    return upsample_patches(tree.patch_mask(node), image_hw)
 
 
 def proposal_nodes(tree: MergeTree, *, draws: int = 50, seed: int = 0) -> list[int]:

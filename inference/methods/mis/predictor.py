@@ -13,13 +13,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...backbones import Backbone, build_backbone
 from ...predictor import Predictor
 from ...registry import register_method
 from ...structures import Click, MaskResult
-from .tree import MergeTree
+from .tree import MergeTree, upsample_patches
 from .ward import grid_edges, ward_tree
 
 
@@ -144,9 +143,7 @@ class MISPredictor(Predictor):
         height, width = self.image_size
         if not any(c.positive for c in clicks):
             return MaskResult(mask=np.zeros((height, width), dtype=bool), timings={"predict": 0.0})
-        patches = self.select(clicks)
-        soft = torch.from_numpy(patches.astype(np.float32))[None, None]
-        mask = (F.interpolate(soft, size=(height, width), mode="bilinear", align_corners=False)[0, 0] >= 0.5).numpy()
+        mask = upsample_patches(self.select(clicks), (height, width))
         for c in clicks:  # clicked pixels keep their own label, as in M2N2's final vote
             mask[int(c.y), int(c.x)] = c.positive
         if self.refine_band > 0:

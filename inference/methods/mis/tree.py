@@ -10,6 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def upsample_patches(patches: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """(h, w) bool patch mask → H×W bool pixel mask: bilinear upsampling cut at ½ (smoother
+    than repeating each patch as a block)."""
+    soft = torch.from_numpy(patches.astype(np.float32))[None, None]
+    return (F.interpolate(soft, size=image_hw, mode="bilinear", align_corners=False)[0, 0] >= 0.5).numpy()
 
 
 @dataclass

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .._heap import heap_pop, heap_push, heap_reserve
+
 
 def grid_edges(height: int, width: int) -> np.ndarray:
     """4-neighbour edges of an ``height × width`` grid in raster order: (E, 2) int64, i < j."""
@@ -113,31 +115,23 @@ def _merge(x, edges):  # pragma: no cover - compiled
         buf[start[b] + count[b]] = a
         count[b] += 1
 
-    # Binary min-heap of (cost, i, j) in parallel arrays, lazy deletion.
-    heap_cap = max(16, 2 * edges.shape[0] + 16)
-    hk = np.empty(heap_cap)
-    hi = np.empty(heap_cap, np.int64)
-    hj = np.empty(heap_cap, np.int64)
+    # Min-heap of (cost, pair) with lazy deletion; a pair (i, j) is the item i·total + j.
+    hk = np.empty(2 * edges.shape[0] + 16)
+    hv = np.empty(2 * edges.shape[0] + 16, np.int64)
     size = 0
     for t in range(edges.shape[0]):
         a, b = edges[t, 0], edges[t, 1]
-        if a == b:
-            continue
-        if size == heap_cap:
-            heap_cap *= 2
-            hk = _grow_f(hk, heap_cap)
-            hi = _grow_i(hi, heap_cap)
-            hj = _grow_i(hj, heap_cap)
-        size = _push(hk, hi, hj, size, _ward_cost(means, sizes, a, b), a, b)
+        if a != b:
+            hk, hv = heap_reserve(hk, hv, size)
+            size = heap_push(hk, hv, size, _ward_cost(means, sizes, a, b), a * total + b)
 
     children = np.zeros((n - 1 if n > 1 else 0, 2), np.int64)
     costs = np.zeros(n - 1 if n > 1 else 0)
     merged = 0
     while size > 0 and merged < n - 1:
         cost = hk[0]
-        i = hi[0]
-        j = hj[0]
-        size = _pop(hk, hi, hj, size)
+        i, j = divmod(hv[0], total)
+        size = heap_pop(hk, hv, size)
         if not (alive[i] and alive[j]):
             continue
         k = n + merged
@@ -170,20 +164,9 @@ def _merge(x, edges):  # pragma: no cover - compiled
         used += count[k]
         for t in range(start[k], start[k] + count[k]):
             r = buf[t]
-            if size == heap_cap:
-                heap_cap *= 2
-                hk = _grow_f(hk, heap_cap)
-                hi = _grow_i(hi, heap_cap)
-                hj = _grow_i(hj, heap_cap)
-            size = _push(hk, hi, hj, size, _ward_cost(means, sizes, k, r), k, r)
+            hk, hv = heap_reserve(hk, hv, size)
+            size = heap_push(hk, hv, size, _ward_cost(means, sizes, k, r), k * total + r)
     return children, costs, sizes, merged
-
-
-@numba.njit(cache=True)
-def _grow_f(a, capacity):  # pragma: no cover - compiled
-    out = np.empty(capacity)
-    out[: a.shape[0]] = a
-    return out
 
 
 @numba.njit(cache=True)
@@ -191,43 +174,3 @@ def _grow_i(a, capacity):  # pragma: no cover - compiled
     out = np.empty(capacity, np.int64)
     out[: a.shape[0]] = a
     return out
-
-
-@numba.njit(cache=True)
-def _push(hk, hi, hj, size, key, i, j):  # pragma: no cover - compiled
-    child = size
-    while child > 0:
-        parent = (child - 1) // 2
-        if hk[parent] <= key:
-            break
-        hk[child] = hk[parent]
-        hi[child] = hi[parent]
-        hj[child] = hj[parent]
-        child = parent
-    hk[child] = key
-    hi[child] = i
-    hj[child] = j
-    return size + 1
-
-
-@numba.njit(cache=True)
-def _pop(hk, hi, hj, size):  # pragma: no cover - compiled
-    size -= 1
-    key, i, j = hk[size], hi[size], hj[size]
-    parent = 0
-    while True:
-        child = 2 * parent + 1
-        if child >= size:
-            break
-        if child + 1 < size and hk[child + 1] < hk[child]:
-            child += 1
-        if hk[child] >= key:
-            break
-        hk[parent] = hk[child]
-        hi[parent] = hi[child]
-        hj[parent] = hj[child]
-        parent = child
-    hk[parent] = key
-    hi[parent] = i
-    hj[parent] = j
-    return size

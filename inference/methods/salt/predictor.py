@@ -147,15 +147,20 @@ class SALTPredictor(Predictor):
         self._guide = None
 
     # -- prompts → node seeds ------------------------------------------------------------------
-    def _seed_grid(self, scribbles: list[Scribble], keys: dict[tuple[int, int], int]) -> np.ndarray:
-        """(h·w,) int seeds: index into ``keys`` or −1; later scribbles overwrite earlier ones."""
+    def seed_cells(self, scribbles: list[Scribble]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The prompts on the node grid: (h·w,) int64 seeds (a label index, or −1 for none;
+        later scribbles overwrite earlier ones) and the labels' (class, instance) in index
+        order, background (class 0, whatever its instance) first."""
+        keys: dict[tuple[int, int], int] = {BACKGROUND: 0}
+        for s in scribbles:
+            keys.setdefault(BACKGROUND if s.label == 0 else (s.label, s.instance), len(keys))
         height, width = self.image_size
         gh, gw = self._grid_hw
         sx, sy = gw / width, gh / height
         canvas = Image.new("I", (gw, gh), -1)
         draw = ImageDraw.Draw(canvas)
         for s in scribbles:
-            value = keys[(s.label, s.instance)]
+            value = keys[BACKGROUND if s.label == 0 else (s.label, s.instance)]
             pts = [(min(gw - 1, int(x * sx)), min(gh - 1, int(y * sy))) for x, y in s.points]
             brush = max(1, round(s.width * sx))
             if len(pts) == 1 or brush <= 1:
@@ -167,7 +172,7 @@ class SALTPredictor(Predictor):
                         draw.point((x, y), fill=value)
             if len(pts) > 1:
                 draw.line(pts, fill=value, width=brush, joint="curve")
-        return np.asarray(canvas, dtype=np.int64).reshape(-1)
+        return np.asarray(canvas, dtype=np.int64).reshape(-1), list(keys)
 
     @torch.inference_mode()
     def segment(self, scribbles: list[Scribble]) -> LabelMapResult:
@@ -180,11 +185,7 @@ class SALTPredictor(Predictor):
         for s in scribbles:
             for x, y in s.points:
                 Click(x=x, y=y).check_inside(height, width)
-        keys: dict[tuple[int, int], int] = {BACKGROUND: 0}
-        for s in scribbles:
-            keys.setdefault((0, 0) if s.label == 0 else (s.label, s.instance), len(keys))
-        normalised = [Scribble(s.points, s.width, 0, 0) if s.label == 0 else s for s in scribbles]
-        seeds = self._seed_grid(normalised, keys)
+        seeds, keys = self.seed_cells(scribbles)
         probs = spread(self._graph, seeds, len(keys), alpha=self.alpha, max_iter=self.max_iter,
                        tol=self.tol, balance=self.balance, clamp=True)
         spread_done = time.perf_counter()
@@ -194,8 +195,7 @@ class SALTPredictor(Predictor):
         labels = dense.argmax(dim=0).to(torch.int32).cpu().numpy()
         if labels.shape != (height, width):
             labels = np.asarray(Image.fromarray(labels).resize((width, height), Image.Resampling.NEAREST))
-        objects = [key for key in keys if key != BACKGROUND]
-        # scribbled pixels keep their own label (the graph works on cells)
+        objects = keys[1:]
         timings = {"spread": spread_done - started, "predict": time.perf_counter() - started}
         return LabelMapResult(labels=labels.astype(np.int32), objects=objects, timings=timings)
 
