@@ -63,38 +63,103 @@ def _worker_env(db_name: str, media_root: str) -> dict[str, str]:
     return env
 
 
+def start_worker(name: str, log_path: Path, queues: str = "interactive,batch,default") -> subprocess.Popen:
+    """A real Celery worker (solo pool) named ``name@host`` on the test database; returns once
+    it answers a ping. The caller stops it (``stop_processes``)."""
+    from django.conf import settings
+    from django.db import connection
+
+    env = _worker_env(connection.settings_dict["NAME"], str(settings.MEDIA_ROOT))
+    celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [celery, "-A", "config.celery_app", "worker", "-Q", queues,
+             "-P", "solo", "-n", f"{name}@%h", "--without-gossip",
+             "--without-mingle", "-l", "info"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    from config.celery_app import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited: {log_path.read_text()[-3000:]}")
+        replies = app.control.ping(timeout=0.5) or []
+        if any(f"{name}@" in host for reply in replies for host in reply):
+            return proc
+    from annotation.cli.services import stop_processes
+
+    stop_processes([proc])
+    raise RuntimeError(f"celery worker not ready in 60 s: {log_path.read_text()[-3000:]}")
+
+
 @pytest.fixture(scope="session")
 def celery_worker_proc(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker (solo pool, all queues) on the test database and media folder.
 
     Tests that use it must commit their data (``django_db(transaction=True)``).
     """
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    proc = start_worker(f"pytest-{os.getpid()}", log_path)
+    try:
+        yield proc
+    finally:
+        from annotation.cli.services import stop_processes
+
+        stop_processes([proc])
+        with django_db_blocker.unblock():
+            _wait_for_other_sessions_to_end()
+
+
+class Stack:
+    """The ASGI server (uvicorn, websockets included) and a Celery worker on the test data."""
+
+    def __init__(self, url: str, log_path: Path) -> None:
+        self.url = url
+        self.log_path = log_path
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
+
+
+@pytest.fixture(scope="session")
+def live_stack(celery_worker_proc, django_db_blocker, tmp_path_factory):
+    """uvicorn on 127.0.0.1 (a free port) with the test settings and database, plus the
+    session's Celery worker: the whole click loop over real sockets."""
+    import socket
+    import urllib.request
+
     from django.conf import settings
     from django.db import connection
 
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("uvicorn") / "web.log"
     env = _worker_env(connection.settings_dict["NAME"], str(settings.MEDIA_ROOT))
-    celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+    uvicorn = shutil.which("uvicorn", path=str(Path(sys.executable).parent)) or "uvicorn"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [celery, "-A", "config.celery_app", "worker", "-Q", "interactive,batch,default",
-             "-P", "solo", "-n", f"pytest-{os.getpid()}@%h", "--without-gossip",
-             "--without-mingle", "-l", "info"],
+            [uvicorn, "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--lifespan", "off", "--no-access-log"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+    url = f"http://127.0.0.1:{port}"
     try:
-        from config.celery_app import app
-
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited: {log_path.read_text()[-3000:]}")
-            replies = app.control.ping(timeout=0.5) or []
-            if any(f"pytest-{os.getpid()}@" in name for reply in replies for name in reply):
-                break
-        else:
-            raise RuntimeError(f"celery worker not ready in 60 s: {log_path.read_text()[-3000:]}")
-        yield proc
+                raise RuntimeError(f"uvicorn exited: {log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn not ready in 60 s: {log_path.read_text()[-3000:]}") from None
+                time.sleep(0.2)
+        yield Stack(url, log_path)
     finally:
         from annotation.cli.services import stop_processes
 

@@ -35,3 +35,30 @@ def broadcast_on_commit(group: str, event: str, payload: dict[str, Any]) -> None
             log.exception("could not push %s to %s", event, group)
 
     transaction.on_commit(send)
+
+
+def send_on_commit(channel: str, message: dict[str, Any]) -> None:
+    """Send ``message`` (a channel-layer message: its ``type`` names the consumer handler) to
+    one consumer's channel after commit, e.g. a mask back to the socket that asked for it."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.send)(channel, message)
+        except Exception:  # the socket may be gone; the data itself is committed
+            log.exception("could not send %s to %s", message.get("type"), channel)
+
+    transaction.on_commit(send)
+
+
+def send_now(channel: str, message: dict[str, Any]) -> None:
+    """Send to one consumer's channel at once (nothing to wait for: no data was written)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.send)(channel, message)
+    except Exception:
+        log.exception("could not send %s to %s", message.get("type"), channel)

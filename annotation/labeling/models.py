@@ -101,6 +101,7 @@ class Prompt(BaseModel):
         CLICK = "click"
         SCRIBBLE = "scribble"
         EXTREME_POINTS = "extreme_points"
+        EDIT = "edit"  # a manual brush / eraser stroke, applied on top of the method's mask
 
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="prompts")
     seq = models.PositiveIntegerField()

@@ -58,4 +58,18 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
         if not isinstance(points, list) or len(points) != 4:
             raise ApplicationError("extreme_points: 'points' must hold exactly four points")
         return {"points": [_point(p, width, height, f"extreme point {i}") for i, p in enumerate(points)]}
-    raise ApplicationError(f"unknown prompt kind {kind!r} (click, scribble, extreme_points)")
+    if kind == "edit":
+        points = payload.get("points")
+        if not isinstance(points, list) or not points or len(points) > MAX_SCRIBBLE_POINTS:
+            raise ApplicationError(f"edit: 'points' must be a list of 1 to {MAX_SCRIBBLE_POINTS} points")
+        brush = payload.get("width")
+        if not isinstance(brush, (int, float)) or isinstance(brush, bool) or not 1 <= brush <= 500:
+            raise ApplicationError("edit: 'width' must be a number of pixels in [1, 500]")
+        if payload.get("mode") not in ("paint", "erase"):
+            raise ApplicationError("edit: 'mode' must be 'paint' or 'erase'")
+        return {
+            "points": [_point(p, width, height, f"edit point {i}") for i, p in enumerate(points)],
+            "width": float(brush),
+            "mode": payload["mode"],
+        }
+    raise ApplicationError(f"unknown prompt kind {kind!r} (click, scribble, extreme_points, edit)")

@@ -138,6 +138,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every worker also consumes its own queue ("<hostname>.dq2"): an annotation session sticks
+# to the worker that holds its image's features (annotation/segmentation/dispatch.py).
+CELERY_WORKER_DIRECT = True
 
 # Ingest limits (a refused file is reported, the rest of the batch goes on).
 MASKWRIGHT = {
@@ -149,6 +152,20 @@ MASKWRIGHT = {
     "MAX_IMAGE_BYTES": env_int("MASKWRIGHT_MAX_IMAGE_BYTES", 512 * 2**20),
     "MAX_COCO_JSON_BYTES": env_int("MASKWRIGHT_MAX_COCO_JSON_BYTES", 1 * 2**30),
     "THUMBNAIL_SIZE": env_int("MASKWRIGHT_THUMBNAIL_SIZE", 256),
+    # Interactive workers: per-image state cache, the working size of the methods (masks are
+    # scaled back to the image), the device, and what the annotation page offers.
+    "INTERACTIVE_CACHE_BYTES": env_int("MASKWRIGHT_INTERACTIVE_CACHE_MB", 2048) * 2**20,
+    "INTERACTIVE_MAX_SIDE": env_int("MASKWRIGHT_INTERACTIVE_MAX_SIDE", 1024),
+    "INTERACTIVE_DEVICE": env_str("MASKWRIGHT_INTERACTIVE_DEVICE", "cpu"),
+    "INTERACTIVE_WARMUP": env_bool("MASKWRIGHT_INTERACTIVE_WARMUP", True),
+    "INTERACTIVE_METHODS": [
+        {"name": "m2n2", "label": "M2N2 (clicks)", "backbones": ["effnet-lite0"], "multi_object": False},
+        {"name": "salt", "label": "SALT (scribbles, all objects)", "backbones": ["effnet-lite0"], "multi_object": True},
+        {"name": "mis", "label": "MIS proposals", "backbones": ["effnet-lite0"], "multi_object": False},
+        {"name": "opencv-grabcut", "label": "GrabCut (baseline)", "backbones": ["none"], "multi_object": False},
+    ],
+    # Seconds without an answer before a click is sent again to any live worker.
+    "INTERACTIVE_RETRY_S": env_int("MASKWRIGHT_INTERACTIVE_RETRY_S", 5),
 }
 
 LOGGING = {

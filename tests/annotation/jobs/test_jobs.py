@@ -124,6 +124,16 @@ def test_running_job_cancels_between_chunks_and_resumes_from_its_cursor(monkeypa
     assert job2.done == 1 and job2.state == "cancelled"
 
 
+def _fresh_pools(app) -> None:
+    """Forget the closed connection pools (kombu keeps one per broker URL process-wide), so
+    that later tests in this process can publish again."""
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_unreachable_broker_fails_the_job_with_the_reason_and_frees_the_dataset(settings):
     from config.celery_app import app
@@ -135,10 +145,12 @@ def test_unreachable_broker_fails_the_job_with_the_reason_and_frees_the_dataset(
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     try:
         app.pool.force_close_all()  # drop pooled connections to the real broker
+        _fresh_pools(app)  # a closed pool refuses every later acquire
         response = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify"}, format="json")
     finally:
         app.conf.broker_url = good
         app.pool.force_close_all()
+        _fresh_pools(app)
     assert response.status_code == 201
     body = response.json()
     assert body["state"] == "failed" and "could not reach the task queue" in body["error"]

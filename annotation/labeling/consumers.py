@@ -1,0 +1,168 @@
+"""The annotation socket, ``ws/annotate/`` (protocol: ``protocol.schema.json`` beside this file).
+
+Thin: it reads and checks a message, calls a service in :mod:`.live`, and sends the reply. The
+services run in a thread (they touch Postgres and Redis); the socket never waits for a model:
+masks come back later through the channel layer (``annotate_mask``), after the worker's commit.
+A request with no answer after ``INTERACTIVE_RETRY_S`` is sent once more to any live worker.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from annotation.common.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+
+from . import live
+from .protocol import MAX_MESSAGE_BYTES, ProtocolError, parse
+
+log = logging.getLogger(__name__)
+
+PROMPT_KINDS = {"click": "click", "scribble": "scribble", "extreme_points": "extreme_points", "edit": "edit"}
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, NotFound):
+        return "not_found"
+    if isinstance(exc, Forbidden):
+        return "forbidden"
+    if isinstance(exc, Conflict):
+        return "conflict"
+    return "bad_request"
+
+
+class AnnotateConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.session = live.Session(user=user, reply_channel=self.channel_name)
+        self.retry_s = float(settings.MASKWRIGHT["INTERACTIVE_RETRY_S"])
+        self.timers: dict[int, asyncio.TimerHandle] = {}
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for timer in getattr(self, "timers", {}).values():
+            timer.cancel()
+
+    # -- client → server ------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        received_at = time.time()
+        if text_data is None:
+            await self.send_json({"type": "error", "seq": None, "code": "bad_request",
+                                  "message": "send JSON text messages, not binary"})
+            return
+        if len(text_data) > MAX_MESSAGE_BYTES:
+            await self.send_json({"type": "error", "seq": None, "code": "bad_request",
+                                  "message": f"message of {len(text_data)} bytes; the limit is {MAX_MESSAGE_BYTES}"})
+            return
+        try:
+            message = parse(text_data)
+        except ProtocolError as exc:
+            await self.send_json({"type": "error", "seq": exc.seq, "code": "bad_request", "message": str(exc)})
+            return
+        seq = message["seq"]
+        try:
+            reply = await self.handle(message, received_at)
+        except ApplicationError as exc:
+            await self.send_json({"type": "error", "seq": seq, "code": _error_code(exc), "message": exc.message})
+            return
+        except Exception:  # never let one message kill the socket
+            log.exception("annotate message failed: %s", message.get("type"))
+            await self.send_json({"type": "error", "seq": seq, "code": "server_error",
+                                  "message": "the server could not handle this message; it is logged"})
+            return
+        if reply is not None:
+            await self.send_json({**reply, "seq": seq})
+
+    async def handle(self, m: dict[str, Any], received_at: float) -> dict[str, Any] | None:
+        kind, s = m["type"], self.session
+        call = database_sync_to_async
+        if kind == "open":
+            opened = await call(live.open_image)(s, m["image_id"], m.get("task_id"), m.get("method"), m.get("backbone"))
+            return {"type": "opened", **opened}
+        if kind == "set_method":
+            return {"type": "method", **await call(live.set_method)(s, m["method"], m.get("backbone"))}
+        if kind == "new_object":
+            return {"type": "object", "object": await call(live.object_new)(s, m.get("label_id"))}
+        if kind == "select_object":
+            await call(live.object_of)(s, m["object_id"])
+            return {"type": "selected", "object_id": m["object_id"]}
+        if kind == "delete_object":
+            await call(live.object_delete)(s, m["object_id"])
+            return {"type": "object_deleted", "object_id": m["object_id"]}
+        if kind == "set_label":
+            return {"type": "object", "object": await call(live.object_set_label)(s, m["object_id"], m["label_id"])}
+        if kind in PROMPT_KINDS:
+            payload = {k: v for k, v in m.items() if k not in ("type", "seq", "object_id")}
+            rev = await call(live.prompt_add)(s, m["object_id"], PROMPT_KINDS[kind], payload,
+                                              seq=m["seq"], received_at=received_at)
+            self._watch(m["object_id"], rev, m["seq"], received_at)
+            return None  # the answer is the mask, later
+        if kind in ("undo", "redo"):
+            rev = await call(live.prompt_step)(s, m["object_id"], kind == "redo", seq=m["seq"], received_at=received_at)
+            if rev is None:
+                return {"type": "error", "code": f"nothing_to_{kind}", "message": f"nothing to {kind} on object {m['object_id']}"}
+            self._watch(m["object_id"], rev, m["seq"], received_at)
+            return None
+        if kind == "save":
+            return {"type": "saved", **await call(live.save)(s)}
+        if kind == "submit":
+            return {"type": "submitted", **await call(live.submit)(s, m["task_id"])}
+        if kind == "ping":
+            return {"type": "pong"}
+        raise ApplicationError(f"unknown message type {kind!r}")
+
+    # -- a request nobody answered -------------------------------------------------------
+    def _watch(self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int = 0) -> None:
+        old = self.timers.pop(instance_id, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self.timers[instance_id] = loop.call_later(
+            self.retry_s * (attempt + 1),
+            lambda: asyncio.ensure_future(self._retry(instance_id, rev, seq, received_at, attempt)),
+        )
+
+    async def _retry(self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int) -> None:
+        self.timers.pop(instance_id, None)
+        try:
+            sent = await database_sync_to_async(live.requeue)(self.session, instance_id, rev, seq=seq, received_at=received_at)
+        except Exception:
+            log.exception("could not requeue object %s", instance_id)
+            return
+        if sent and attempt < 2:
+            log.warning("no answer for object %s rev %s in time: sent again to any worker", instance_id, rev)
+            self._watch(instance_id, rev, seq, received_at, attempt + 1)
+
+    # -- worker → socket (channel layer) -------------------------------------------------------
+    async def annotate_mask(self, event: dict[str, Any]) -> None:
+        instance_id, rev = event["instance_id"], event["rev"]
+        if self.session.sent.get(instance_id, 0) <= rev:
+            timer = self.timers.pop(instance_id, None)
+            if timer is not None:
+                timer.cancel()
+        total_ms = round((time.time() - event["received_at"]) * 1000, 2)
+        masks = event["masks"]
+        for i, m in enumerate(masks):
+            await self.send_json({
+                "type": "mask", "seq": event["seq"], **m, "model_ms": event["model_ms"], "total_ms": total_ms,
+                "worker": event["worker"], "cached": event["cached"], "final": i == len(masks) - 1,
+            })
+
+    async def annotate_failed(self, event: dict[str, Any]) -> None:
+        timer = self.timers.pop(event["instance_id"], None)
+        if timer is not None:
+            timer.cancel()
+        await self.send_json({"type": "error", "seq": event["seq"], "code": "server_error", "message": event["message"]})
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return json.dumps(content, separators=(",", ":"))

@@ -1,0 +1,316 @@
+"""Services behind the annotation socket (``ws/annotate/``): open an image, log prompts, queue
+their masks, save what the worker computed and answer the socket after commit.
+
+Every prompt is committed to the log before any work is queued, so a crash at any later point
+loses nothing: reopening the image replays the log. The mask a worker computes is saved only if
+no newer prompt arrived for that object meanwhile (the newer request carries the mask).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from annotation.common import rle
+from annotation.common.exceptions import ApplicationError, NotFound
+from annotation.common.realtime import broadcast_on_commit, project_group, send_on_commit
+from annotation.datasets.models import Image
+from annotation.datasets.selectors import image_for
+from annotation.projects.models import LabelClass
+from annotation.segmentation import dispatch
+
+from .models import Instance, Prompt, Source, Task
+from .selectors import task_for
+from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
+
+# Prompt kinds a method reads; ``edit`` strokes are applied on top of its mask.
+MODEL_KINDS = ("click", "scribble", "extreme_points")
+EMPTY_MASK_SOURCE = Source.MANUAL
+
+
+@dataclass
+class Session:
+    """What one socket has open. Kept by the consumer; passed to every service call."""
+
+    user: Any
+    reply_channel: str
+    image_id: int | None = None
+    task_id: int | None = None
+    width: int = 0
+    height: int = 0
+    project_id: int | None = None
+    method: str = ""
+    backbone: str = ""
+    worker: str | None = None  # the worker this session sticks to
+    sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
+
+
+def methods() -> list[dict[str, Any]]:
+    return [dict(m) for m in settings.MASKWRIGHT["INTERACTIVE_METHODS"]]
+
+
+def _method_ok(method: str, backbone: str | None) -> tuple[str, str]:
+    for m in methods():
+        if m["name"] == method:
+            chosen = backbone or m["backbones"][0]
+            if chosen not in m["backbones"]:
+                raise ApplicationError(f"method {method} has no backbone {chosen!r} here ({', '.join(m['backbones'])})")
+            return method, chosen
+    raise ApplicationError(f"unknown method {method!r}; this server offers {', '.join(m['name'] for m in methods())}")
+
+
+def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
+    out: dict[int, list[Prompt]] = {i: [] for i in instance_ids}
+    for p in Prompt.objects.filter(instance_id__in=instance_ids).order_by("instance_id", "seq"):
+        out[p.instance_id].append(p)
+    return out
+
+
+def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -> dict[str, Any]:
+    active = [p for p in prompts if not p.undone]
+    out = {
+        "id": instance.id, "label_id": instance.label_id, "version": instance.version,
+        "source": instance.source,
+        "prompts": [{"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active],
+        "can_undo": bool(active), "can_redo": len(active) < len(prompts),
+    }
+    if with_mask:
+        out["box"], out["rle"] = rle.crop_stored(instance.mask) if instance.area else (None, None)
+    return out
+
+
+def open_image(session: Session, image_id: int, task_id: int | None, method: str | None, backbone: str | None) -> dict[str, Any]:
+    """Check access, remember the image in ``session``, start its features on a worker and
+    return the ``opened`` payload (objects with their active prompts and masks)."""
+    image, _ = image_for(session.user, image_id)
+    if task_id is not None:
+        task, _ = task_for(session.user, task_id)
+        if not task.images.filter(pk=image_id).exists():
+            raise NotFound(f"image {image_id} is not in task {task_id}")
+    chosen_method, chosen_backbone = _method_ok(method or session.method or methods()[0]["name"],
+                                                backbone if method else (backbone or session.backbone or None))
+    session.image_id, session.task_id = image.id, task_id
+    session.width, session.height = image.width, image.height
+    session.project_id = image.dataset.project_id
+    session.method, session.backbone = chosen_method, chosen_backbone
+    session.sent.clear()
+    instances = list(Instance.objects.filter(image=image).order_by("z_order", "id"))
+    prompts = _prompts_of([i.id for i in instances])
+    labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
+    prefetch(session, _next_image(task_id, image_id))
+    return {
+        "image": {"id": image.id, "width": image.width, "height": image.height,
+                  "file_url": f"/api/images/{image.id}/file", "name": image.original_name},
+        "task_id": task_id,
+        "objects": [_object_out(i, prompts[i.id], with_mask=True) for i in instances],
+        "method": chosen_method, "backbone": chosen_backbone, "methods": methods(),
+        "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
+    }
+
+
+def _next_image(task_id: int | None, image_id: int) -> int | None:
+    if task_id is None:
+        return None
+    return (Task.objects.get(pk=task_id).images.filter(pk__gt=image_id).order_by("id")
+            .values_list("id", flat=True).first())
+
+
+def prefetch(session: Session, next_image_id: int | None = None) -> None:
+    """Compute the open image's features now (and the task's next image after it), on the
+    worker that will answer its clicks."""
+    for image_id in [session.image_id] + ([next_image_id] if next_image_id else []):
+        worker = dispatch.choose_worker(image_id, session.method, session.backbone, session.worker)
+        session.worker = session.worker or worker
+        dispatch.send_prefetch(image_id, session.method, session.backbone, worker)
+
+
+def set_method(session: Session, method: str, backbone: str | None) -> dict[str, Any]:
+    session.method, session.backbone = _method_ok(method, backbone)
+    if session.image_id is not None:
+        prefetch(session)
+    return {"method": session.method, "backbone": session.backbone}
+
+
+def _require_open(session: Session) -> None:
+    if session.image_id is None:
+        raise ApplicationError("open an image first")
+
+
+def object_of(session: Session, instance_id: int) -> Instance:
+    """The session image's instance, or 404 (also for instances of other images)."""
+    _require_open(session)
+    instance = Instance.objects.filter(pk=instance_id, image_id=session.image_id).select_related("image__dataset").first()
+    if instance is None:
+        raise NotFound(f"object {instance_id} is not on image {session.image_id}")
+    return instance
+
+
+def object_new(session: Session, label_id: int | None) -> dict[str, Any]:
+    _require_open(session)
+    image = Image.objects.select_related("dataset").get(pk=session.image_id)
+    empty = {"size": [image.height, image.width], "counts": [image.height * image.width]}
+    instance = instance_create(image=image, mask=empty, label_id=label_id, source=EMPTY_MASK_SOURCE, author=session.user)
+    return _object_out(instance, [], with_mask=False)
+
+
+def object_set_label(session: Session, instance_id: int, label_id: int | None) -> dict[str, Any]:
+    from .services import instance_update
+
+    instance = object_of(session, instance_id)
+    instance = instance_update(instance_id=instance.id, expected_version=instance.version,
+                               changes={"label_id": label_id}, author=session.user)
+    return _object_out(instance, list(Prompt.objects.filter(instance=instance)), with_mask=False)
+
+
+def object_delete(session: Session, instance_id: int) -> None:
+    instance_delete(instance=object_of(session, instance_id))
+    session.sent.pop(instance_id, None)
+
+
+def prompt_add(session: Session, instance_id: int, kind: str, payload: dict[str, Any], *, seq: int, received_at: float) -> int:
+    """Log the prompt (committed), then queue the object's mask; returns the revision."""
+    instance = object_of(session, instance_id)
+    with transaction.atomic():
+        prompt_append(instance=instance, kind=kind, payload=payload, method=session.method, author=session.user)
+        return _queue(session, instance.id, seq=seq, received_at=received_at)
+
+
+def prompt_step(session: Session, instance_id: int, redo: bool, *, seq: int, received_at: float) -> int | None:
+    """Undo (or redo) the object's newest prompt and queue its mask; ``None`` if nothing to do."""
+    instance = object_of(session, instance_id)
+    with transaction.atomic():
+        prompt = (prompt_redo if redo else prompt_undo)(instance=instance)
+        if prompt is None:
+            return None
+        return _queue(session, instance.id, seq=seq, received_at=received_at)
+
+
+def _queue(session: Session, instance_id: int, *, seq: int, received_at: float) -> int:
+    """Bump the object's revision and queue its computation once the transaction commits."""
+    rev = dispatch.bump_revision(instance_id)
+    session.sent[instance_id] = rev
+    request = {
+        "image_id": session.image_id, "instance_id": instance_id, "method": session.method,
+        "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
+        "seq": seq, "received_at": received_at, "size_hw": [session.height, session.width],
+    }
+    worker = dispatch.choose_worker(session.image_id, session.method, session.backbone, session.worker)
+    session.worker = worker or session.worker
+    transaction.on_commit(lambda: dispatch.send_predict(request, worker))
+    return rev
+
+
+def requeue(session: Session, instance_id: int, rev: int, *, seq: int, received_at: float) -> bool:
+    """A request got no answer in time (its worker may be dead): queue it again on the shared
+    queue, forgetting the holder, unless something newer superseded it. Returns whether sent."""
+    if session.sent.get(instance_id) != rev or session.image_id is None:
+        return False
+    if dispatch.redis_client().get(f"mw:rev:{instance_id}") not in (str(rev), None):
+        return False
+    dispatch.forget_holder(session.image_id, session.method, session.backbone)
+    if session.worker and not dispatch.is_alive(session.worker):
+        session.worker = None
+    request = {
+        "image_id": session.image_id, "instance_id": instance_id, "method": session.method,
+        "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
+        "seq": seq, "received_at": received_at, "size_hw": [session.height, session.width],
+        "retry": True,
+    }
+    dispatch.send_predict(request, None)
+    return True
+
+
+def save(session: Session) -> dict[str, Any]:
+    _require_open(session)
+    return {"objects": Instance.objects.filter(image_id=session.image_id).count()}
+
+
+def submit(session: Session, task_id: int) -> dict[str, Any]:
+    from .services import task_update
+
+    task, _ = task_for(session.user, task_id)
+    task = task_update(task=task, changes={"state": Task.State.SUBMITTED})
+    return {"task_id": task.id, "state": task.state}
+
+
+# -- worker side ---------------------------------------------------------------------------
+def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """The prompt lists the worker replays: the object itself, or for a multi-object method
+    every object of the image whose prompts were given with that method."""
+    from annotation.segmentation.compute import MULTI_OBJECT
+
+    if request["method"] in MULTI_OBJECT:
+        ids = list(Prompt.objects.filter(instance__image_id=request["image_id"], undone=False,
+                                         method=request["method"]).values_list("instance_id", flat=True).distinct())
+        ids = sorted(set(ids) | {request["instance_id"]})
+    else:
+        ids = [request["instance_id"]]
+    rows = Prompt.objects.filter(instance_id__in=ids, undone=False).order_by("instance_id", "seq")
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for p in rows.values("instance_id", "kind", "payload", "method"):
+        out[p["instance_id"]].append(p)
+    existing = set(Instance.objects.filter(pk__in=ids).values_list("id", flat=True))
+    return {k: v for k, v in out.items() if k in existing}
+
+
+def is_current(instance_id: int, rev: int) -> bool:
+    value = dispatch.redis_client().get(f"mw:rev:{instance_id}")
+    return value is None or int(value) <= rev
+
+
+def masks_save(request: dict[str, Any], masks: dict[int, Any], *, model_s: float, worker: str, cached: bool) -> bool:
+    """Store the computed masks and answer the socket after commit. Returns False (nothing
+    written) when a newer prompt superseded this request or the object is gone."""
+    import numpy as np
+
+    instance_id, rev = request["instance_id"], request["rev"]
+    out = []
+    with transaction.atomic():
+        locked = {i.id: i for i in Instance.objects.select_for_update().filter(pk__in=list(masks)).order_by("id")}
+        if instance_id not in locked or not is_current(instance_id, rev):
+            return False
+        modelled = set(Prompt.objects.filter(instance_id__in=list(locked), undone=False, kind__in=MODEL_KINDS)
+                       .values_list("instance_id", flat=True))
+        for pk, instance in locked.items():
+            mask = np.asarray(masks[pk], dtype=bool)
+            stored = rle.encode(mask)
+            area, bbox = rle.area_and_bbox(stored)
+            if stored == instance.mask:
+                continue  # unchanged (another object's prompt of a multi-object method)
+            Instance.objects.filter(pk=pk).update(
+                mask=stored, area=area, bbox=bbox, version=F("version") + 1,
+                source=request["method"] if pk in modelled and request["method"] in Source.values else Source.MANUAL,
+                model_name=f"{request['method']}/{request['backbone']}",
+            )
+            box, crop = rle.crop(mask)
+            out.append({"object_id": pk, "version": instance.version + 1, "box": box, "rle": crop})
+        if instance_id not in {m["object_id"] for m in out}:  # unchanged: still answer the click
+            instance = locked[instance_id]
+            box, crop = rle.crop(np.asarray(masks[instance_id], dtype=bool))
+            out.append({"object_id": instance_id, "version": instance.version, "box": box, "rle": crop})
+        _undo_flags(out)
+        send_on_commit(request["reply_channel"], {
+            "type": "annotate.mask", "seq": request["seq"], "rev": rev, "instance_id": instance_id,
+            "masks": out, "model_ms": round(model_s * 1000, 2), "received_at": request["received_at"],
+            "worker": worker, "cached": cached, "saved_at": time.time(),
+        })
+        image = Image.objects.only("dataset__project_id").select_related("dataset").get(pk=request["image_id"])
+        for m in out:
+            broadcast_on_commit(project_group(image.dataset.project_id), "instance.updated",
+                                {"instance_id": m["object_id"], "image_id": image.id, "version": m["version"]})
+    return True
+
+
+def _undo_flags(out: list[dict[str, Any]]) -> None:
+    ids = [m["object_id"] for m in out]
+    state: dict[int, list[bool]] = {i: [] for i in ids}
+    for pk, undone in Prompt.objects.filter(instance_id__in=ids).values_list("instance_id", "undone"):
+        state[pk].append(undone)
+    for m in out:
+        flags = state[m["object_id"]]
+        m["can_undo"] = not all(flags) if flags else False
+        m["can_redo"] = any(flags)

@@ -1,0 +1,86 @@
+"""Celery interface of live annotation: the interactive worker's two tasks and its liveness.
+
+Thin: the request names an object; the prompt log (Postgres) says what to compute,
+``annotation.segmentation`` computes it, :mod:`.live` saves it and answers the socket.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="annotation.labeling.tasks.predict", ignore_result=True)
+def predict(request: dict[str, Any]) -> None:
+    from annotation.segmentation import worker
+    from annotation.segmentation.compute import compute
+
+    from . import live
+
+    if not live.is_current(request["instance_id"], request["rev"]):
+        return  # a newer prompt of this object is queued; it carries the mask
+    objects = live.objects_to_compute(request)
+    if request["instance_id"] not in objects:
+        return  # the object was deleted meanwhile
+    try:
+        computed = compute(request["image_id"], tuple(request["size_hw"]), request["method"],
+                           request["backbone"], objects)
+    except Exception as exc:  # the socket hears why; the log keeps the prompt
+        log.exception("predict failed for %s", request)
+        from annotation.common.realtime import send_now
+
+        send_now(request["reply_channel"], {
+            "type": "annotate.failed", "seq": request["seq"], "instance_id": request["instance_id"],
+            "message": f"{request['method']} could not compute the mask: {exc}",
+        })
+        return
+    _claim(request)
+    live.masks_save(request, computed.masks, model_s=computed.model_s, worker=worker.hostname(),
+                    cached=computed.cached)
+
+
+@shared_task(name="annotation.labeling.tasks.prefetch", ignore_result=True)
+def prefetch(image_id: int, method: str, backbone: str) -> None:
+    from annotation.segmentation import worker
+
+    worker.image_state(image_id, method, backbone)
+    _claim({"image_id": image_id, "method": method, "backbone": backbone})
+
+
+def _claim(request: dict[str, Any]) -> None:
+    """This worker now holds the image's state: later clicks come straight here."""
+    from annotation.segmentation import dispatch, worker
+
+    if worker.hostname():
+        dispatch.redis_client().set(dispatch.holder_key(request["image_id"], request["method"], request["backbone"]),
+                                    worker.hostname(), ex=dispatch.HOLDER_TTL_S)
+
+
+def _consumes_interactive(sender: Any) -> bool:
+    try:
+        return "interactive" in {q.name for q in sender.task_consumer.queues}
+    except AttributeError:
+        return False
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    if sender is not None and _consumes_interactive(sender):
+        from django.conf import settings
+
+        from annotation.segmentation import worker
+
+        worker.start_heartbeat(sender.hostname, warm=settings.MASKWRIGHT["INTERACTIVE_WARMUP"])
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    from annotation.segmentation import worker
+
+    stop = worker._state.get("heartbeat")
+    if stop is not None:
+        stop.set()

@@ -1,0 +1,173 @@
+"""The annotation socket end to end: consumer in process, a real Celery worker running M2N2
+(effnet-lite0) on CPU, Postgres and Redis. Every answer is a real mask of a real image."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from PIL import Image as PILImage
+
+from annotation.common import rle
+from annotation.datasets.models import Image
+from annotation.datasets.services import Upload, dataset_upload
+from annotation.labeling.models import Instance, Prompt
+from tests.factories import make_world
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
+
+# A dark, textured 160×120 image with one bright square (x 50..110, y 30..90).
+SQUARE = (50, 30, 110, 90)
+
+
+def square_image_bytes() -> bytes:
+    rng = np.random.default_rng(1)
+    arr = rng.integers(10, 50, size=(120, 160, 3), dtype=np.uint8)
+    x0, y0, x1, y1 = SQUARE
+    arr[y0:y1, x0:x1] = rng.integers(200, 240, size=(y1 - y0, x1 - x0, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(arr).save(out, "PNG")
+    return out.getvalue()
+
+
+def _world_with_square():
+    w = make_world()
+    report = dataset_upload(dataset=w.dataset, uploads=[Upload("square.png", io.BytesIO(square_image_bytes()))])
+    image = Image.objects.get(pk=report.files[0].image_id)
+    w.task.images.add(image)
+    return w, image
+
+
+def _cookie(username: str) -> bytes:
+    client = Client()
+    assert client.login(username=username, password="pw-12345678")
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _connect(username: str | None):
+    from config.asgi import application
+
+    headers = [(b"origin", b"http://testserver")]
+    if username:
+        headers.append((b"cookie", await sync_to_async(_cookie)(username)))
+    comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
+    connected, code = await comm.connect(timeout=10)
+    return comm, connected, code
+
+
+async def _until(comm, kind: str, timeout: float = 120):
+    """Skip other messages until one of ``kind`` arrives."""
+    while True:
+        message = await comm.receive_json_from(timeout=timeout)
+        if message["type"] == kind or message["type"] == "error":
+            return message
+
+
+def _decode(message) -> np.ndarray:
+    """The full-image mask of a ``mask`` reply (120×160)."""
+    mask = np.zeros((120, 160), dtype=bool)
+    if message["box"] is None:
+        return mask
+    x, y, w, h = message["box"]
+    mask[y:y + h, x:x + w] = rle.decode(message["rle"])
+    return mask
+
+
+async def test_click_undo_edit_and_reopen(celery_worker_proc):
+    w, image = await sync_to_async(_world_with_square)()
+    comm, connected, _ = await _connect("annotator")
+    assert connected
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "task_id": w.task.id})
+    opened = await _until(comm, "opened")
+    assert opened["seq"] == 1 and opened["image"]["width"] == 160 and opened["objects"] == []
+    assert opened["method"] == "m2n2" and {m["name"] for m in opened["methods"]} >= {"m2n2", "salt"}
+
+    await comm.send_json_to({"type": "new_object", "seq": 2, "label_id": w.label.id})
+    obj = (await _until(comm, "object"))["object"]
+    await comm.send_json_to({"type": "click", "seq": 3, "object_id": obj["id"], "x": 80, "y": 60, "positive": True})
+    reply = await _until(comm, "mask")
+    assert reply["seq"] == 3 and reply["object_id"] == obj["id"] and reply["final"], reply
+    mask = _decode(reply)
+    x0, y0, x1, y1 = SQUARE
+    inside = mask[y0:y1, x0:x1].mean()
+    outside = (mask.sum() - mask[y0:y1, x0:x1].sum()) / (mask.size - (x1 - x0) * (y1 - y0))
+    assert inside > 0.8 and outside < 0.05, (inside, outside)
+    assert reply["model_ms"] > 0 and reply["total_ms"] >= reply["model_ms"] and reply["can_undo"]
+    stored = await sync_to_async(Instance.objects.get)(pk=obj["id"])
+    assert stored.source == "m2n2" and stored.area == int(mask.sum()) and stored.version == reply["version"]
+
+    # a brush stroke outside the square is part of the mask; undo takes it away again
+    await comm.send_json_to({"type": "edit", "seq": 4, "object_id": obj["id"], "mode": "paint",
+                             "points": [[10, 10], [30, 10]], "width": 6})
+    painted = _decode(await _until(comm, "mask"))
+    assert painted[10, 20] and painted[y0 + 20, x0 + 20]
+    await comm.send_json_to({"type": "undo", "seq": 5, "object_id": obj["id"]})
+    undone = await _until(comm, "mask")
+    assert undone["seq"] == 5 and not _decode(undone)[10, 20] and undone["can_redo"]
+
+    # reconnect: the same objects, prompts and mask come back from the log
+    await comm.disconnect()
+    comm, connected, _ = await _connect("annotator")
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "task_id": w.task.id})
+    again = await _until(comm, "opened")
+    (state,) = again["objects"]
+    assert [p["kind"] for p in state["prompts"]] == ["click"] and state["can_redo"]
+    assert np.array_equal(_decode(state), _decode(undone))
+    prompts = await sync_to_async(lambda: list(Prompt.objects.filter(instance_id=obj["id"]).values_list("kind", "undone")))()
+    assert prompts == [("click", False), ("edit", True)]
+    await comm.disconnect()
+
+
+async def test_bad_messages_get_errors_and_change_nothing(celery_worker_proc):
+    w, image = await sync_to_async(_world_with_square)()
+    comm, connected, _ = await _connect("annotator")
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id})
+    await _until(comm, "opened")
+    await comm.send_json_to({"type": "new_object", "seq": 2})
+    mine = (await _until(comm, "object"))["object"]["id"]
+    before = await sync_to_async(Prompt.objects.count)()
+    bad = [
+        "not json",
+        json.dumps([1, 2]),
+        json.dumps({"type": "click", "seq": 2, "object_id": 1, "x": 5}),  # missing fields
+        json.dumps({"type": "explode", "seq": 3}),
+        json.dumps({"type": "click", "seq": 4, "object_id": mine, "x": 5, "y": 5, "positive": True, "z": 1}),
+        json.dumps({"type": "click", "seq": 5, "object_id": w.instance.id, "x": 5, "y": 5, "positive": True}),
+        json.dumps({"type": "click", "seq": 6, "object_id": 10**12, "x": 5, "y": 5, "positive": True}),
+        json.dumps({"type": "scribble", "seq": 7, "object_id": mine, "points": [[5, 5]] * 10001}),
+        json.dumps({"type": "undo", "seq": 8, "object_id": mine}),  # nothing to undo
+        json.dumps({"type": "open", "seq": 9, "image_id": w.other_image.id}),  # not their task
+    ]
+    codes = []
+    for text in bad:
+        await comm.send_to(text_data=text)
+        reply = await comm.receive_json_from(timeout=10)
+        assert reply["type"] == "error", (text[:80], reply)
+        codes.append(reply["code"])
+    assert codes[:5] == ["bad_request"] * 5
+    assert codes[5:7] == ["not_found", "not_found"] and codes[9] == "not_found"
+    assert codes[7] == "bad_request" and codes[8] == "nothing_to_undo"
+    # a click outside the image is refused by the service with the image's size in the message
+    await comm.send_json_to({"type": "click", "seq": 10, "object_id": mine, "x": 500, "y": 5, "positive": True})
+    outside = await comm.receive_json_from(timeout=10)
+    assert outside["type"] == "error" and "outside" in outside["message"]
+    assert await sync_to_async(Prompt.objects.count)() == before
+    # the socket still works after all that
+    await comm.send_json_to({"type": "ping", "seq": 11})
+    assert (await comm.receive_json_from(timeout=10)) == {"type": "pong", "seq": 11}
+    await comm.disconnect()
+
+
+async def test_anonymous_is_refused_and_outsider_cannot_open():
+    w, image = await sync_to_async(_world_with_square)()
+    _, connected, code = await _connect(None)
+    assert not connected and code == 4401
+    comm, connected, _ = await _connect("annotator2")
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id})
+    reply = await comm.receive_json_from(timeout=10)
+    assert reply["type"] == "error" and reply["code"] == "not_found"
+    await comm.disconnect()
