@@ -22,6 +22,7 @@ def predict(request: dict[str, Any]) -> None:
     from . import live
 
     if not live.is_current(request["instance_id"], request["rev"]):
+        log.info("object %s rev %s: superseded, skipped", request["instance_id"], request["rev"])
         return  # a newer prompt of this object is queued; it carries the mask
     objects = live.objects_to_compute(request)
     if request["instance_id"] not in objects:
@@ -39,8 +40,10 @@ def predict(request: dict[str, Any]) -> None:
         })
         return
     _claim(request)
-    live.masks_save(request, computed.masks, model_s=computed.model_s, worker=worker.hostname(),
-                    cached=computed.cached)
+    saved = live.masks_save(request, computed.masks, model_s=computed.model_s, worker=worker.hostname(),
+                            cached=computed.cached)
+    log.info("object %s rev %s: %s in %.3f s (model)", request["instance_id"], request["rev"],
+             "saved" if saved else "superseded, not saved", computed.model_s)
 
 
 @shared_task(name="annotation.labeling.tasks.prefetch", ignore_result=True)

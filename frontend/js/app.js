@@ -3,9 +3,11 @@
 //   #/projects/{id}    datasets, labels, members, tasks
 //   #/datasets/{id}    thumbnails, upload, verify
 //   #/images/{id}      the image with its masks
+//   #/tasks/{task}/images/{id}   annotate one image of a task (interactive, over ws/annotate/)
 
 import { showError } from "./dom.js";
 import { Router } from "./router.js";
+import { annotateView } from "./views/annotate.js";
 import { datasetView } from "./views/dataset.js";
 import { imageView } from "./views/image.js";
 import { projectView } from "./views/project.js";
@@ -25,5 +27,6 @@ const router = new Router(root)
   .add("/", projectsView, "projects")
   .add("/projects/:id", projectView, "project")
   .add("/datasets/:id", datasetView, "dataset")
-  .add("/images/:id", imageView, "image");
+  .add("/images/:id", imageView, "image")
+  .add("/tasks/:task/images/:id", annotateView, "annotate");
 router.start();

@@ -34,6 +34,7 @@ from PIL import Image as PILImage
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 from annotation.common import rle  # noqa: E402
 from annotation.datasets.services import Upload, dataset_create, dataset_upload  # noqa: E402
@@ -69,7 +70,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def open_page(browser: Browser, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
+def open_page(
+    browser: Browser, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Page]]:
     """open_page(base_url, fake_socket=False) -> a fresh logged-out page. On a failed test each
     page leaves a screenshot in tmp_path; uncaught page errors fail the test."""
     opened: list[tuple[Any, Page, list[str]]] = []
@@ -93,7 +96,7 @@ def open_page(browser: Browser, tmp_path: Path, request: pytest.FixtureRequest) 
         if failed:
             try:
                 page.screenshot(path=str(tmp_path / f"failure-page{i}.png"), full_page=True)
-            except Exception as exc:  # a crashed page: the test's own error says more
+            except PlaywrightError as exc:  # a crashed page: the test's own error says more
                 print(f"no screenshot of page {i}: {exc}")
         context.close()
         assert not errors, f"uncaught errors in page {i}: {errors}"
@@ -147,12 +150,14 @@ def make_task(*, image_size: tuple[int, int] = (WIDTH, HEIGHT), images: int = 2)
     square = SQUARE if (w, h) == (WIDTH, HEIGHT) else (w // 3, h // 3, 2 * w // 3, 2 * h // 3)
     report = dataset_upload(dataset=dataset, uploads=[
         # Backgrounds differ by one grey level: identical files would be stored once.
-        Upload(f"square{i}.png", io.BytesIO(square_png(w, h, square, background=25 + i))) for i in range(images)
+        Upload(f"square{i}.png", io.BytesIO(square_png(w, h, square, background=25 + i)))
+        for i in range(images)
     ])
     ids = sorted({f.image_id for f in report.files})
     assert len(ids) == images, report.as_dict()
     anna = User.objects.get(username="anna")
-    task = task_create(project=project, dataset=dataset, name="Squares batch 1", assignee_id=anna.id, image_ids=ids)
+    task = task_create(project=project, dataset=dataset, name="Squares batch 1",
+                       assignee_id=anna.id, image_ids=ids)
     return Setup(project=project, task=task, image_ids=ids, labels=labels)
 
 
@@ -266,7 +271,10 @@ def test_click_undo_save_reload_on_the_real_stack(live_stack, open_page, tmp_pat
     page.reload()
     expect(page.locator(f"{CANVAS}[data-state=ready]")).to_be_visible(timeout=60_000)
     reloaded = annotate(page, "objects")
-    assert [(o["id"], o["box"], o["area"]) for o in reloaded] == [(o["id"], o["box"], o["area"]) for o in saved]
+    def shape(objects: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(o["id"], o["box"], o["area"]) for o in objects]
+
+    assert shape(reloaded) == shape(saved)
     assert annotate(page, "maskAt", 150, 110) == oid
     instance = Instance.objects.get(pk=oid)
     assert instance.area == area_first and instance.image_id == first
@@ -388,7 +396,8 @@ def crop(mask: np.ndarray) -> tuple[list[int] | None, dict[str, Any] | None]:
     return [x0, y0, x1 - x0, y1 - y0], rle.encode(mask[y0:y1, x0:x1])
 
 
-def rect_mask(x0: int, y0: int, x1: int, y1: int, size: tuple[int, int] = (HEIGHT, WIDTH)) -> np.ndarray:
+def rect_mask(x0: int, y0: int, x1: int, y1: int,
+              size: tuple[int, int] = (HEIGHT, WIDTH)) -> np.ndarray:
     mask = np.zeros(size, bool)
     mask[y0:y1, x0:x1] = True
     return mask
@@ -399,6 +408,10 @@ def mask_reply(seq: int, object_id: int, mask: np.ndarray, **extra: Any) -> dict
     return {"type": "mask", "seq": seq, "object_id": object_id, "version": 2, "box": box, "rle": crop_rle,
             "can_undo": True, "can_redo": False, "model_ms": 12.4, "total_ms": 40.2, "worker": "w1",
             "final": True, **extra}
+
+
+def error_reply(seq: int | None, code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "seq": seq, "code": code, "message": message}
 
 
 def object_state(oid: int, label_id: int | None = None, **extra: Any) -> dict[str, Any]:
@@ -433,7 +446,8 @@ def start_scripted(open_page: Callable[..., Page], url: str, data: Setup,
     page.wait_for_url(f"**/#/tasks/{data.task.id}/images/{data.image_ids[0]}")
     server = FakeServer(page)
     msg = server.expect("open")
-    assert msg == {"type": "open", "seq": msg["seq"], "image_id": data.image_ids[0], "task_id": data.task.id}
+    assert msg == {"type": "open", "seq": msg["seq"], "image_id": data.image_ids[0],
+                   "task_id": data.task.id}
     server.reply(opened(data, data.image_ids[0], msg["seq"], objects or []))
     expect(page.locator(f"{CANVAS}[data-state=ready]")).to_be_visible()
     expect(page.locator(".annotate-status")).to_have_attribute("data-status", "open")
@@ -493,7 +507,8 @@ def test_clicks_masks_stale_replies_errors_and_undo(live_server, open_page, tmp_
     negative = server.expect("click")
     click_pixel(page, 180, 140)
     third = server.expect("click")
-    assert negative["positive"] is False and third["positive"] is True and third["seq"] > negative["seq"]
+    assert negative["positive"] is False and third["positive"] is True
+    assert third["seq"] > negative["seq"]
     expect(canvas).to_have_attribute("data-pending", "2")
     server.reply(mask_reply(third["seq"], 502, rect_mask(110, 70, 200, 160)))
     expect(canvas).to_have_attribute("data-pending", "0")  # the older prompt was superseded
@@ -505,7 +520,7 @@ def test_clicks_masks_stale_replies_errors_and_undo(live_server, open_page, tmp_
     # An error for a prompt: the banner says so and the view carries on.
     click_pixel(page, 150, 150)
     failing = server.expect("click")
-    server.reply({"type": "error", "seq": failing["seq"], "code": "busy", "message": "the worker is busy"})
+    server.reply(error_reply(failing["seq"], "busy", "the worker is busy"))
     expect(page.get_by_role("alert")).to_contain_text("the worker is busy")
     expect(canvas).to_have_attribute("data-pending", "0")
     expect(canvas).to_have_attribute("data-state", "ready")
@@ -519,14 +534,14 @@ def test_clicks_masks_stale_replies_errors_and_undo(live_server, open_page, tmp_
     server.reply(mask_reply(older["seq"], 502, rect_mask(100, 100, 140, 140)))
     expect(canvas).to_have_attribute("data-stale", "2")
     assert annotate(page, "objects")[1]["area"] == 90 * 90
-    server.reply({"type": "error", "seq": newer["seq"], "code": "bad_request", "message": "click refused"})
+    server.reply(error_reply(newer["seq"], "bad_request", "click refused"))
     page.wait_for_function("() => window.__annotate.objects()[1].area === 1600")
     assert annotate(page, "maskAt", 120, 120) == 502 and annotate(page, "maskAt", 150, 150) == 0
 
     # A worker failure comes after the prompt was logged: the page asks for the state again.
     click_pixel(page, 125, 125)
     crashed = server.expect("click")
-    server.reply({"type": "error", "seq": crashed["seq"], "code": "server_error", "message": "worker crashed"})
+    server.reply(error_reply(crashed["seq"], "server_error", "worker crashed"))
     resync = server.expect("open")
     assert resync["seq"] > crashed["seq"] and resync["image_id"] == data.image_ids[0]
     box, crop_rle = crop(rect_mask(100, 100, 140, 140))
@@ -538,7 +553,7 @@ def test_clicks_masks_stale_replies_errors_and_undo(live_server, open_page, tmp_
     expect(canvas).to_have_attribute("data-pending", "0")
 
     # An error that answers nothing in particular.
-    server.reply({"type": "error", "seq": None, "code": "bad_request", "message": "message could not be read"})
+    server.reply(error_reply(None, "bad_request", "message could not be read"))
     expect(page.get_by_role("alert").filter(has_text="message could not be read")).to_be_visible()
 
     # Undo and redo act on the selected object.
@@ -555,7 +570,7 @@ def test_clicks_masks_stale_replies_errors_and_undo(live_server, open_page, tmp_
     page.wait_for_function("() => window.__annotate.objects()[1].area === 1600")
     page.get_by_role("button", name="↶ Undo").click()
     undo2 = server.expect("undo")
-    server.reply({"type": "error", "seq": undo2["seq"], "code": "nothing_to_undo", "message": "nothing to undo"})
+    server.reply(error_reply(undo2["seq"], "nothing_to_undo", "nothing to undo"))
     expect(page.get_by_role("alert").filter(has_text="nothing to undo")).to_be_visible()
 
     seqs = [m["seq"] for m in server.sent()]
@@ -574,7 +589,8 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
     page.keyboard.press("2")
     relabel = server.expect("set_label")
     assert relabel["object_id"] == 501 and relabel["label_id"] == data.labels[1].id
-    server.reply({"type": "object", "seq": relabel["seq"], "object": existing_object(data) | {"label_id": data.labels[1].id}})
+    relabelled = existing_object(data) | {"label_id": data.labels[1].id}
+    server.reply({"type": "object", "seq": relabel["seq"], "object": relabelled})
     expect(page.locator(".object-row select")).to_have_value(str(data.labels[1].id))
     next_frame(page)
     r, g, b, _ = pixel(page, 35, 30)
@@ -632,7 +648,8 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
     page.keyboard.press("s")
     drag_pixels(page, [(20, 200), (40, 220), (60, 200)], button="right")
     scribble = server.expect("scribble")
-    assert scribble["positive"] is False and scribble["object_id"] == 504 and len(scribble["points"]) >= 3
+    assert scribble["positive"] is False and scribble["object_id"] == 504
+    assert len(scribble["points"]) >= 3
     drag_pixels(page, [(120, 80), (180, 140)])
     assert server.expect("scribble")["positive"] is True
 
@@ -674,6 +691,25 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
     moved = screen(page, 150, 110)
     assert abs(moved[0] - sx - 40) < 2 and abs(moved[1] - sy - 30) < 2
 
+    # In the click tool: Space+drag and a middle drag pan too, and a Space that panned does
+    # not finish the object (a plain Space press would).
+    page.keyboard.press("c")
+    clicks = len(server.sent("click"))
+    for hold_space, button in ((True, "left"), (False, "middle")):
+        sx, sy = screen(page, 150, 110)
+        if hold_space:
+            page.keyboard.down("Space")
+        page.mouse.move(sx, sy)
+        page.mouse.down(button=button)
+        page.mouse.move(sx - 30, sy - 20, steps=3)
+        page.mouse.up(button=button)
+        if hold_space:
+            page.keyboard.up("Space")
+        moved = screen(page, 150, 110)
+        assert abs(moved[0] - sx + 30) < 2 and abs(moved[1] - sy + 20) < 2, (hold_space, button)
+    assert len(server.sent("click")) == clicks
+    expect(canvas).to_have_attribute("data-selected", "504")
+
 
 def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: Path) -> None:
     data = make_task()
@@ -690,7 +726,8 @@ def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: 
     server.reply({"type": "saved", "seq": save["seq"], "objects": 1})
     submit = server.expect("submit")
     assert submit["task_id"] == data.task.id
-    server.reply({"type": "submitted", "seq": submit["seq"], "task_id": data.task.id, "state": "submitted"})
+    server.reply({"type": "submitted", "seq": submit["seq"], "task_id": data.task.id,
+                  "state": "submitted"})
     expect(page.locator(".task-state")).to_have_text("submitted")
 
     # The line drops: the page says so, reconnects by itself, opens the image again with the
@@ -729,7 +766,7 @@ def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: 
     # A server that refuses the image: an error state and a message, no retry loop.
     page.get_by_role("button", name="← Prev").click()
     again = server.expect("open")
-    server.reply({"type": "error", "seq": again["seq"], "code": "not_found", "message": "image 1 not found"})
+    server.reply(error_reply(again["seq"], "not_found", "image 1 not found"))
     expect(page.locator(CANVAS)).to_have_attribute("data-state", "error")
     expect(page.locator(".stage-note")).to_contain_text("image 1 not found")
     expect(page.get_by_role("alert")).to_contain_text("image 1 not found")
@@ -738,7 +775,7 @@ def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: 
 
 def test_a_refused_session_stops_retrying(live_server, open_page) -> None:
     data = make_task(images=1)
-    page, server = start_scripted(open_page, live_server.url, data)
+    page, _ = start_scripted(open_page, live_server.url, data)
     page.evaluate("() => window.__fake.drop(4401)")  # what the consumer sends a signed-out user
     status = page.locator(".annotate-status")
     expect(status).to_have_attribute("data-status", "denied")
@@ -805,7 +842,8 @@ def test_two_hundred_objects_on_a_12_megapixel_image(live_server, open_page, tmp
     times.sort()
     p90 = times[int(len(times) * 0.9)]
     shot(page, tmp_path, "two-hundred")
-    print(f"200 objects: first draw {first_ms:.0f} ms, frame p50 {times[len(times) // 2]:.1f} ms, p90 {p90:.1f} ms")
+    p50 = times[len(times) // 2]
+    print(f"200 objects: first draw {first_ms:.0f} ms, frame p50 {p50:.1f} ms, p90 {p90:.1f} ms")
     # Software rendering (--disable-gpu) on a shared CI machine: generous bounds, yet far below
     # what painting a 12-megapixel RGBA overlay per frame would take.
     assert first_ms < 5_000, first_ms

@@ -132,7 +132,7 @@ function tasksPanel(body, tasks, datasets) {
     h(
       "table",
       { class: "table" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Task"), h("th", {}, "Dataset"), h("th", {}, "Assignee"), h("th", {}, "State"), h("th", { class: "num" }, "Images"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Task"), h("th", {}, "Dataset"), h("th", {}, "Assignee"), h("th", {}, "State"), h("th", { class: "num" }, "Images"), h("th", {}, h("span", { class: "visually-hidden" }, "Annotate")))),
       h(
         "tbody",
         {},
@@ -145,9 +145,17 @@ function tasksPanel(body, tasks, datasets) {
             h("td", {}, task.assignee_username || h("span", { class: "muted" }, "unassigned")),
             h("td", {}, stateBadge(task.state)),
             h("td", { class: "num" }, plural((task.image_ids || []).length, "image")),
+            h("td", { class: "actions" }, annotateLink(task)),
           ),
         ),
       ),
     ),
   );
+}
+
+/** The task's first image in the annotate view (the API lists a task's image ids sorted). */
+function annotateLink(task) {
+  const first = (task.image_ids || [])[0];
+  if (!first) return h("span", { class: "muted small" }, "no images");
+  return h("a", { class: "button small-button annotate-link", href: `#/tasks/${task.id}/images/${first}`, "aria-label": `Annotate ${task.name}` }, "Annotate");
 }

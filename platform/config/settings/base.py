@@ -76,7 +76,10 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:56379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s for which
+        # channels_redis blocks in BZPOPMIN: a socket with nothing to receive for 5 s then
+        # died with "Timeout reading from redis". Reads may take longer than the block.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
     }
 }
 
@@ -165,7 +168,7 @@ MASKWRIGHT = {
         {"name": "opencv-grabcut", "label": "GrabCut (baseline)", "backbones": ["none"], "multi_object": False},
     ],
     # Seconds without an answer before a click is sent again to any live worker.
-    "INTERACTIVE_RETRY_S": env_int("MASKWRIGHT_INTERACTIVE_RETRY_S", 5),
+    "INTERACTIVE_RETRY_S": env_int("MASKWRIGHT_INTERACTIVE_RETRY_S", 3),
 }
 
 LOGGING = {

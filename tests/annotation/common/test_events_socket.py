@@ -45,6 +45,23 @@ async def test_member_receives_mask_changes_after_commit():
     await comm.disconnect()
 
 
+async def test_an_idle_socket_still_receives():
+    """Regression: redis-py 8 reads with a 5 s timeout, channels_redis blocks 5 s in BZPOPMIN;
+    a socket that received nothing for 5 s used to die with "Timeout reading from redis"."""
+    import asyncio
+
+    w = await sync_to_async(make_world)()
+    comm, connected, _ = await _connect(w.project.id, await sync_to_async(_cookie_for)("reviewer"))
+    assert connected
+    await asyncio.sleep(6.5)
+    await sync_to_async(instance_update)(
+        instance_id=w.instance.id, expected_version=1,
+        changes={"mask": box_mask(w.assigned_image, 0, 0, 3, 3)},
+    )
+    assert (await comm.receive_json_from(timeout=5))["event"] == "instance.updated"
+    await comm.disconnect()
+
+
 async def test_outsider_and_anonymous_are_refused():
     w = await sync_to_async(make_world)()
     for cookie in (await sync_to_async(_cookie_for)("outsider"), None):

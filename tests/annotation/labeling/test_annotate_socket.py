@@ -171,3 +171,56 @@ async def test_anonymous_is_refused_and_outsider_cannot_open():
     reply = await comm.receive_json_from(timeout=10)
     assert reply["type"] == "error" and reply["code"] == "not_found"
     await comm.disconnect()
+
+
+async def test_killed_worker_the_next_click_is_answered_by_another(celery_worker_proc, tmp_path, settings):
+    """The session sticks to worker A (it holds the image); A is killed with SIGKILL right
+    after a click; the next click is answered by the other worker, and every prompt is logged."""
+    import os
+    import signal
+
+    from annotation.cli.services import stop_processes
+    from annotation.segmentation import dispatch
+    from tests.conftest import start_worker
+
+    w, image = await sync_to_async(_world_with_square)()
+    name = f"victim-{os.getpid()}"
+    victim = await sync_to_async(start_worker)(name, tmp_path / "victim.log", "interactive")
+    try:
+        host = await _wait_alive(name)
+        # pin the image to the victim, as if it had served the image before
+        await sync_to_async(dispatch.redis_client().set)(dispatch.holder_key(image.id, "m2n2", "effnet-lite0"), host)
+        comm, _, _ = await _connect("annotator")
+        await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "task_id": w.task.id})
+        await _until(comm, "opened")
+        await comm.send_json_to({"type": "new_object", "seq": 2})
+        obj = (await _until(comm, "object"))["object"]["id"]
+        await comm.send_json_to({"type": "click", "seq": 3, "object_id": obj, "x": 80, "y": 60, "positive": True})
+        first = await _until(comm, "mask")
+        assert first["worker"] == host, first
+        os.kill(victim.pid, signal.SIGKILL)
+        await sync_to_async(victim.wait)(timeout=10)
+        await comm.send_json_to({"type": "click", "seq": 4, "object_id": obj, "x": 20, "y": 20, "positive": False})
+        second = await _until(comm, "mask", timeout=60)
+        assert second["type"] == "mask" and second["seq"] == 4 and second["worker"] != host, second
+        logged = await sync_to_async(lambda: list(Prompt.objects.filter(instance_id=obj).values_list("seq", "kind")))()
+        assert logged == [(1, "click"), (2, "click")]
+        await comm.disconnect()
+    finally:
+        await sync_to_async(stop_processes)([victim])
+
+
+async def _wait_alive(name: str, timeout: float = 60) -> str:
+    """The full hostname of worker ``name`` once its heartbeat is in Redis (after warm-up)."""
+    import asyncio
+    import time
+
+    from annotation.segmentation import dispatch
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for host in await sync_to_async(dispatch.alive_workers)():
+            if host.startswith(f"{name}@"):
+                return host
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"worker {name} never reported alive")

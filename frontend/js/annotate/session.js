@@ -1,0 +1,181 @@
+// What the page knows about the open image: its objects (with decoded masks), labels,
+// methods and the selection. Built from `opened` and kept current by the server's replies;
+// the server stays the source of truth (a reconnect throws this away and rebuilds it).
+//
+// Stale masks: per object we remember the newest seq we sent that can change its mask
+// (click, scribble, extreme_points, edit, undo, redo). A `mask` answering an older seq is not
+// drawn. It is kept aside, though: if the newer prompt then fails, the server changed nothing
+// for it, so the kept mask is the object's true state and is applied after all.
+
+import { decodeLayer, layerHas } from "./layers.js";
+
+export const MASK_KINDS = new Set(["click", "scribble", "extreme_points", "edit", "undo", "redo"]);
+
+export class Session {
+  constructor() {
+    this.reset();
+  }
+
+  reset() {
+    this.image = null; // {id, width, height, file_url, name}
+    this.taskId = null;
+    this.objects = new Map(); // id -> object (see makeObject)
+    this.labels = [];
+    this.labelById = new Map();
+    this.methods = [];
+    this.method = "";
+    this.backbone = "";
+    this.selected = null;
+    this.masksApplied = 0;
+    this.masksStale = 0;
+    this.lastAppliedSeq = 0;
+  }
+
+  /** Rebuild everything from an `opened` reply; keeps hidden flags and the selection if the objects survive. */
+  applyOpened(msg) {
+    const hidden = new Set([...this.objects.values()].filter((o) => o.hidden).map((o) => o.id));
+    const selected = this.selected;
+    const applied = this.masksApplied;
+    const stale = this.masksStale;
+    this.reset();
+    this.masksApplied = applied;
+    this.masksStale = stale;
+    this.image = msg.image;
+    this.taskId = msg.task_id ?? null;
+    this.labels = msg.labels || [];
+    this.labelById = new Map(this.labels.map((l) => [l.id, l]));
+    this.methods = msg.methods || [];
+    this.method = msg.method || "";
+    this.backbone = msg.backbone || "";
+    const errors = [];
+    for (const raw of msg.objects || []) {
+      const obj = this.upsert(raw);
+      obj.hidden = hidden.has(obj.id);
+      try {
+        this.setMask(obj, raw.box, raw.rle);
+      } catch (error) {
+        errors.push({ id: obj.id, error });
+      }
+    }
+    this.selected = selected !== null && this.objects.has(selected) ? selected : null;
+    return errors;
+  }
+
+  makeObject(id) {
+    return {
+      id,
+      label_id: null,
+      version: 0,
+      source: "",
+      prompts: [], // active prompts, for the markers: {seq, kind, payload}
+      redo: [], // prompts undone here, newest last (a local mirror of the server's log)
+      can_undo: false,
+      can_redo: false,
+      layer: null, // decodeLayer(...) or null when empty
+      hidden: false,
+      lastSeq: 0, // newest mask-changing seq sent for this object
+      appliedSeq: 0, // seq of the mask drawn now
+      kept: null, // newest stale mask, see the header
+    };
+  }
+
+  /** Create or update an object from the server's object state (no pixels). */
+  upsert(raw) {
+    let obj = this.objects.get(raw.id);
+    if (!obj) {
+      obj = this.makeObject(raw.id);
+      this.objects.set(raw.id, obj);
+    }
+    if ("label_id" in raw) obj.label_id = raw.label_id ?? null;
+    if (typeof raw.version === "number") obj.version = raw.version;
+    if (raw.source !== undefined) obj.source = raw.source;
+    if (Array.isArray(raw.prompts)) {
+      obj.prompts = raw.prompts.map((p) => ({ seq: p.seq, kind: p.kind, payload: p.payload }));
+      obj.redo = [];
+    }
+    if (typeof raw.can_undo === "boolean") obj.can_undo = raw.can_undo;
+    if (typeof raw.can_redo === "boolean") obj.can_redo = raw.can_redo;
+    return obj;
+  }
+
+  setMask(obj, box, rle) {
+    obj.layer = decodeLayer(box, rle);
+  }
+
+  remove(id) {
+    this.objects.delete(id);
+    if (this.selected === id) this.selected = null;
+  }
+
+  /** Remember that `seq` is the newest prompt that concerns `obj`'s mask. */
+  noteSent(obj, seq) {
+    if (seq > obj.lastSeq) obj.lastSeq = seq;
+  }
+
+  /**
+   * Apply a `mask` reply. Returns {status: "applied" | "stale", obj}; throws (after updating
+   * the object's flags) when the RLE cannot be decoded.
+   */
+  applyMask(msg) {
+    let obj = this.objects.get(msg.object_id);
+    if (!obj) obj = this.upsert({ id: msg.object_id }); // a multi-object method touched an object we had not seen
+    if (msg.seq < obj.lastSeq) {
+      // Kept only if newer than what is drawn: an older answer can never be the truth.
+      if (msg.seq > obj.appliedSeq && (!obj.kept || msg.seq >= obj.kept.seq)) obj.kept = msg;
+      this.masksStale += 1;
+      return { status: "stale", obj };
+    }
+    this.commitMask(obj, msg);
+    return { status: "applied", obj };
+  }
+
+  commitMask(obj, msg) {
+    obj.kept = null;
+    obj.appliedSeq = msg.seq;
+    if (typeof msg.version === "number") obj.version = msg.version;
+    if (typeof msg.can_undo === "boolean") obj.can_undo = msg.can_undo;
+    if (typeof msg.can_redo === "boolean") obj.can_redo = msg.can_redo;
+    this.masksApplied += 1;
+    this.lastAppliedSeq = Math.max(this.lastAppliedSeq, msg.seq);
+    this.setMask(obj, msg.box, msg.rle);
+  }
+
+  /** The newest prompt of `obj` failed: fall back to the mask kept aside, if any. */
+  recoverKept(obj) {
+    if (!obj?.kept || obj.kept.seq <= obj.appliedSeq) return false;
+    const kept = obj.kept;
+    obj.lastSeq = kept.seq;
+    this.commitMask(obj, kept);
+    return true;
+  }
+
+  /** Objects in drawing order: by id (newer on top), the selected one last. */
+  drawOrder() {
+    const list = [...this.objects.values()].sort((a, b) => a.id - b.id);
+    if (this.selected !== null) {
+      const i = list.findIndex((o) => o.id === this.selected);
+      if (i >= 0) list.push(...list.splice(i, 1));
+    }
+    return list;
+  }
+
+  /** The visible object drawn on top at image pixel (x, y), or 0. */
+  maskAt(x, y) {
+    const px = Math.floor(x);
+    const py = Math.floor(y);
+    const order = this.drawOrder();
+    for (let i = order.length - 1; i >= 0; i -= 1) {
+      const obj = order[i];
+      if (!obj.hidden && layerHas(obj.layer, px, py)) return obj.id;
+    }
+    return 0;
+  }
+
+  get selectedObject() {
+    return this.selected === null ? null : this.objects.get(this.selected) || null;
+  }
+
+  methodInfo(name = this.method) {
+    return this.methods.find((m) => m.name === name) || null;
+  }
+}
