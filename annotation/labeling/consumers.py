@@ -149,11 +149,13 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             timer = self.timers.pop(instance_id, None)
             if timer is not None:
                 timer.cancel()
-        total_ms = round((time.time() - event["received_at"]) * 1000, 2)
+        # the mask answers every prompt up to ``rev``: name the newest seq of those
+        seq, received_at = live.answered_seq(self.session, instance_id, rev, (event["seq"], event["received_at"]))
+        total_ms = round((time.time() - received_at) * 1000, 2)
         masks = event["masks"]
         for i, m in enumerate(masks):
             await self.send_json({
-                "type": "mask", "seq": event["seq"], **m, "model_ms": event["model_ms"], "total_ms": total_ms,
+                "type": "mask", "seq": seq, **m, "model_ms": event["model_ms"], "total_ms": total_ms,
                 "worker": event["worker"], "cached": event["cached"], "final": i == len(masks) - 1,
             })
 

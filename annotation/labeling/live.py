@@ -47,6 +47,7 @@ class Session:
     backbone: str = ""
     worker: str | None = None  # the worker this session sticks to
     sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
+    seqs: dict[int, dict[int, tuple[int, float]]] = field(default_factory=dict)  # instance → {rev: (seq, received_at)}
 
 
 def methods() -> list[dict[str, Any]]:
@@ -98,6 +99,7 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     session.project_id = image.dataset.project_id
     session.method, session.backbone = chosen_method, chosen_backbone
     session.sent.clear()
+    session.seqs.clear()
     instances = list(Instance.objects.filter(image=image).order_by("z_order", "id"))
     prompts = _prompts_of([i.id for i in instances])
     labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
@@ -174,54 +176,63 @@ def object_delete(session: Session, instance_id: int) -> None:
 def prompt_add(session: Session, instance_id: int, kind: str, payload: dict[str, Any], *, seq: int, received_at: float) -> int:
     """Log the prompt (committed), then queue the object's mask; returns the revision."""
     instance = object_of(session, instance_id)
-    with transaction.atomic():
-        prompt_append(instance=instance, kind=kind, payload=payload, method=session.method, author=session.user)
-        return _queue(session, instance.id, seq=seq, received_at=received_at)
+    prompt_append(instance=instance, kind=kind, payload=payload, method=session.method, author=session.user)
+    return _queue(session, instance.id, seq=seq, received_at=received_at)
 
 
 def prompt_step(session: Session, instance_id: int, redo: bool, *, seq: int, received_at: float) -> int | None:
     """Undo (or redo) the object's newest prompt and queue its mask; ``None`` if nothing to do."""
     instance = object_of(session, instance_id)
-    with transaction.atomic():
-        prompt = (prompt_redo if redo else prompt_undo)(instance=instance)
-        if prompt is None:
-            return None
-        return _queue(session, instance.id, seq=seq, received_at=received_at)
+    prompt = (prompt_redo if redo else prompt_undo)(instance=instance)
+    if prompt is None:
+        return None
+    return _queue(session, instance.id, seq=seq, received_at=received_at)
 
 
-def _queue(session: Session, instance_id: int, *, seq: int, received_at: float) -> int:
-    """Bump the object's revision and queue its computation once the transaction commits."""
-    rev = dispatch.bump_revision(instance_id)
-    session.sent[instance_id] = rev
-    request = {
+def _request(session: Session, instance_id: int, rev: int, seq: int, received_at: float) -> dict[str, Any]:
+    return {
         "image_id": session.image_id, "instance_id": instance_id, "method": session.method,
         "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
         "seq": seq, "received_at": received_at, "size_hw": [session.height, session.width],
     }
+
+
+def _queue(session: Session, instance_id: int, *, seq: int, received_at: float) -> int:
+    """Bump the object's revision and queue its computation. Called after the prompt change
+    committed: a worker that reads revision r then finds every prompt up to r in the log."""
+    rev = dispatch.bump_revision(instance_id)
+    session.sent[instance_id] = rev
+    session.seqs.setdefault(instance_id, {})[rev] = (seq, received_at)
     worker = dispatch.choose_worker(session.image_id, session.method, session.backbone, session.worker)
     session.worker = worker or session.worker
-    transaction.on_commit(lambda: dispatch.send_predict(request, worker))
+    dispatch.send_predict(_request(session, instance_id, rev, seq, received_at), worker)
     return rev
 
 
 def requeue(session: Session, instance_id: int, rev: int, *, seq: int, received_at: float) -> bool:
     """A request got no answer in time (its worker may be dead): queue it again on the shared
-    queue, forgetting the holder, unless something newer superseded it. Returns whether sent."""
-    if session.sent.get(instance_id) != rev or session.image_id is None:
-        return False
-    if dispatch.redis_client().get(f"mw:rev:{instance_id}") not in (str(rev), None):
+    queue, forgetting the holder, unless a newer one superseded it or it was answered meanwhile.
+    Returns whether it was sent."""
+    if session.sent.get(instance_id) != rev or session.image_id is None or answered(instance_id) >= rev:
         return False
     dispatch.forget_holder(session.image_id, session.method, session.backbone)
     if session.worker and not dispatch.is_alive(session.worker):
         session.worker = None
-    request = {
-        "image_id": session.image_id, "instance_id": instance_id, "method": session.method,
-        "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
-        "seq": seq, "received_at": received_at, "size_hw": [session.height, session.width],
-        "retry": True,
-    }
-    dispatch.send_predict(request, None)
+    dispatch.send_predict({**_request(session, instance_id, rev, seq, received_at), "retry": True}, None)
     return True
+
+
+def answered_seq(session: Session, instance_id: int, rev: int, fallback: tuple[int, float]) -> tuple[int, float]:
+    """(seq, received_at) of the newest prompt this socket sent for the object that revision
+    ``rev`` covers; ``fallback`` when this socket sent none (another socket's prompt)."""
+    seqs = session.seqs.get(instance_id, {})
+    covered = [r for r in seqs if r <= rev]
+    if not covered:
+        return fallback
+    newest = seqs[max(covered)]
+    for r in [r for r in covered if r < max(covered)]:  # forget what is answered
+        seqs.pop(r)
+    return newest
 
 
 def save(session: Session) -> dict[str, Any]:
@@ -257,21 +268,28 @@ def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]
     return {k: v for k, v in out.items() if k in existing}
 
 
-def is_current(instance_id: int, rev: int) -> bool:
-    value = dispatch.redis_client().get(f"mw:rev:{instance_id}")
-    return value is None or int(value) <= rev
+def revision(instance_id: int) -> int:
+    """The newest revision queued for the object (0 if none)."""
+    return int(dispatch.redis_client().get(f"mw:rev:{instance_id}") or 0)
 
 
-def masks_save(request: dict[str, Any], masks: dict[int, Any], *, model_s: float, worker: str, cached: bool) -> bool:
-    """Store the computed masks and answer the socket after commit. Returns False (nothing
-    written) when a newer prompt superseded this request or the object is gone."""
+def answered(instance_id: int) -> int:
+    """The newest revision whose mask is saved (0 if none)."""
+    return int(dispatch.redis_client().get(f"mw:done:{instance_id}") or 0)
+
+
+def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, model_s: float, worker: str, cached: bool) -> bool:
+    """Store masks computed from the log as of revision ``rev`` of the request's object, and
+    answer the socket after commit. Returns False (nothing written) when a mask of that
+    revision or a newer one is already saved, or the object is gone."""
     import numpy as np
 
-    instance_id, rev = request["instance_id"], request["rev"]
+    instance_id = request["instance_id"]
     out = []
     with transaction.atomic():
+        # the row locks order concurrent savers of one object: the answered check is exact
         locked = {i.id: i for i in Instance.objects.select_for_update().filter(pk__in=list(masks)).order_by("id")}
-        if instance_id not in locked or not is_current(instance_id, rev):
+        if instance_id not in locked or answered(instance_id) >= rev:
             return False
         modelled = set(Prompt.objects.filter(instance_id__in=list(locked), undone=False, kind__in=MODEL_KINDS)
                        .values_list("instance_id", flat=True))
@@ -293,6 +311,10 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, model_s: float
             box, crop = rle.crop(np.asarray(masks[instance_id], dtype=bool))
             out.append({"object_id": instance_id, "version": instance.version, "box": box, "rle": crop})
         _undo_flags(out)
+        # Set while the row lock is held: the next saver of this object (waiting on the lock)
+        # must see it. If the commit failed after this, a retry would be skipped; the log
+        # still holds the prompt and the next prompt or a reopen recomputes the mask.
+        dispatch.redis_client().set(f"mw:done:{instance_id}", rev, ex=24 * 3600)
         send_on_commit(request["reply_channel"], {
             "type": "annotate.mask", "seq": request["seq"], "rev": rev, "instance_id": instance_id,
             "masks": out, "model_ms": round(model_s * 1000, 2), "received_at": request["received_at"],

@@ -21,11 +21,15 @@ def predict(request: dict[str, Any]) -> None:
 
     from . import live
 
-    if not live.is_current(request["instance_id"], request["rev"]):
-        log.info("object %s rev %s: superseded, skipped", request["instance_id"], request["rev"])
-        return  # a newer prompt of this object is queued; it carries the mask
+    instance_id = request["instance_id"]
+    if live.answered(instance_id) >= request["rev"]:
+        log.info("object %s rev %s: already answered, skipped", instance_id, request["rev"])
+        return  # an earlier task computed a newer state of this object
+    # Compute the object as the log stands now, which may include prompts newer than this
+    # request's: under load, the oldest waiting request of an object answers all of them.
+    rev = max(request["rev"], live.revision(instance_id))
     objects = live.objects_to_compute(request)
-    if request["instance_id"] not in objects:
+    if instance_id not in objects:
         return  # the object was deleted meanwhile
     try:
         computed = compute(request["image_id"], tuple(request["size_hw"]), request["method"],
@@ -35,15 +39,15 @@ def predict(request: dict[str, Any]) -> None:
         from annotation.common.realtime import send_now
 
         send_now(request["reply_channel"], {
-            "type": "annotate.failed", "seq": request["seq"], "instance_id": request["instance_id"],
+            "type": "annotate.failed", "seq": request["seq"], "instance_id": instance_id,
             "message": f"{request['method']} could not compute the mask: {exc}",
         })
         return
     _claim(request)
-    saved = live.masks_save(request, computed.masks, model_s=computed.model_s, worker=worker.hostname(),
-                            cached=computed.cached)
-    log.info("object %s rev %s: %s in %.3f s (model)", request["instance_id"], request["rev"],
-             "saved" if saved else "superseded, not saved", computed.model_s)
+    saved = live.masks_save(request, computed.masks, rev=rev, model_s=computed.model_s,
+                            worker=worker.hostname(), cached=computed.cached)
+    log.info("object %s rev %s (request %s): %s, model %.3f s", instance_id, rev, request["rev"],
+             "saved" if saved else "a newer mask was saved first", computed.model_s)
 
 
 @shared_task(name="annotation.labeling.tasks.prefetch", ignore_result=True)

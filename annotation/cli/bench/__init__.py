@@ -18,6 +18,10 @@ def run_bench(topic: str, *, quick: bool = False, device: str | None = None) -> 
             from .ingest import bench_ingest
 
             figures = bench_ingest(env, quick=quick)
+        elif topic == "ws":
+            from .ws import bench_ws
+
+            figures = bench_ws(env, quick=quick)
         elif topic == "api":
             from .api import bench_api
 

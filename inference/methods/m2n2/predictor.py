@@ -21,7 +21,7 @@ from ...registry import register_method
 from ...structures import Click, MaskResult
 from .markov import change_temperature, markov_maps, matrix_ipf, start_states
 from .refine import joint_bilateral_upsample, minmax_flood_fill
-from .thresholds import ScoreSwitches, choose_threshold, truncated_nearest_neighbour
+from .thresholds import ScoreSwitches, pick_threshold, threshold_candidates, truncated_nearest_neighbour
 
 
 class M2N2Predictor(Predictor):
@@ -94,6 +94,8 @@ class M2N2Predictor(Predictor):
         self._guide: torch.Tensor | None = None
         self._work_hw: tuple[int, int] = (0, 0)
         self._maps: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
+        # per click: (candidate thresholds, prior × edge score, map max), see threshold_candidates
+        self._candidates: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.timings: dict[str, float] = {}
 
     # -- per image ---------------------------------------------------------------------
@@ -115,6 +117,7 @@ class M2N2Predictor(Predictor):
         self._image = image
         self._guide = torch.from_numpy(np.array(work, copy=True)).to(self.device).permute(2, 0, 1).float().div_(255)
         self._maps.clear()
+        self._candidates = {}
         done = time.perf_counter()
         self.timings = {"backbone": t_backbone - started, "transition": done - t_backbone,
                         "set_image": done - started}
@@ -125,6 +128,7 @@ class M2N2Predictor(Predictor):
         self._guide = None
         self._image = None
         self._maps.clear()
+        self._candidates = {}
 
     # -- per click -----------------------------------------------------------------------
     def _work_coords(self, click: Click) -> tuple[int, int]:
@@ -167,15 +171,23 @@ class M2N2Predictor(Predictor):
         used = set(keys)
         for stale in [k for k in self._maps if k not in used]:
             del self._maps[stale]
+            self._candidates.pop(stale, None)
         distances = torch.stack([self._maps[k] for k in keys])
         labels = torch.tensor([c.positive for c in clicks], device=self.device)
         yx = torch.tensor([(y, x) for x, y in keys], device=self.device)
         at_clicks = distances[:, yx[:, 0], yx[:, 1]]  # (P, P): map of i at click j
         thresholds = []
-        for i in range(len(clicks)):
+        scored = any((self.scores.prior, self.scores.edge, self.scores.pos, self.scores.neg))
+        for i, key in enumerate(keys):
             same = labels == labels[i]
-            thresholds.append(choose_threshold(
-                distances[i], at_clicks[i][same], at_clicks[i][~same], self.max_segment_area, self.scores))
+            if not scored:
+                thresholds.append(0.5)
+                continue
+            if key not in self._candidates:  # depends on the map alone: once per click
+                self._candidates[key] = (*threshold_candidates(distances[i], self.max_segment_area, self.scores),
+                                         distances[i].max())
+            candidates, base, top = self._candidates[key]
+            thresholds.append(pick_threshold(candidates, base, at_clicks[i][same], at_clicks[i][~same], top, self.scores))
         mask = truncated_nearest_neighbour(distances, torch.tensor(thresholds, device=self.device), labels, yx)
         mask_np = mask.cpu().numpy()
         if mask_np.shape != (height, width):

@@ -43,21 +43,12 @@ def _neighbour_min_rank(rank: torch.Tensor) -> torch.Tensor:
     return shifts.amin(dim=0).long()
 
 
-def choose_threshold(
-    dist: torch.Tensor,
-    same_values: torch.Tensor,
-    opposite_values: torch.Tensor,
-    max_segment_area: float = 0.4,
-    switches: ScoreSwitches = ScoreSwitches(),
-) -> float:
-    """λₚ for one click.
-
-    ``dist``: (H, W) distance map of the click in [0, 1]. ``same_values``: (S,) the map's values
-    at the clicks with the same label (the click itself included); ``opposite_values``: (O,)
-    at the clicks of the other label. Returns the threshold of the best-scoring prefix segment.
-    """
-    if not any((switches.prior, switches.edge, switches.pos, switches.neg)):
-        return 0.5
+def threshold_candidates(
+    dist: torch.Tensor, max_segment_area: float = 0.4, switches: ScoreSwitches = ScoreSwitches()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The part of :func:`choose_threshold` that depends on the click's map alone: the
+    candidate thresholds (N−1 sorted values) and their prior × edge score (float64). A
+    predictor caches it per click; only the pos / neg factors change as clicks are added."""
     flat = dist.reshape(-1)
     n = flat.numel()
     order = torch.sort(flat, stable=True).indices
@@ -83,15 +74,49 @@ def choose_threshold(
         length = torch.cumsum(length, 0)[:k].double()
         gsum = torch.cumsum(gsum, 0)[:k]
         score *= gsum / length.clamp_min(1)
+    return thresholds, score
+
+
+def pick_threshold(
+    thresholds: torch.Tensor,
+    base_score: torch.Tensor,
+    same_values: torch.Tensor,
+    opposite_values: torch.Tensor,
+    map_max: torch.Tensor,
+    switches: ScoreSwitches = ScoreSwitches(),
+) -> float:
+    """The rest of :func:`choose_threshold`: the pos and neg factors from the other clicks,
+    then the first best candidate. ``map_max``: the map's maximum (the neg bound with no
+    opposite clicks)."""
+    score = base_score
     if switches.pos:
         same_sorted = torch.sort(same_values.to(thresholds.dtype)).values
         covered = torch.searchsorted(same_sorted, thresholds, right=True)
-        score *= covered.double() / max(same_values.numel(), 1)
+        score = score * (covered.double() / max(same_values.numel(), 1))
     if switches.neg:
-        bound = opposite_values.min() if opposite_values.numel() else flat.max()
-        score *= (thresholds < bound).double()
+        bound = opposite_values.min() if opposite_values.numel() else map_max
+        score = score * (thresholds < bound).double()
     best = int(torch.argmax(score))  # the first maximum, as the reference does
     return float(thresholds[best])
+
+
+def choose_threshold(
+    dist: torch.Tensor,
+    same_values: torch.Tensor,
+    opposite_values: torch.Tensor,
+    max_segment_area: float = 0.4,
+    switches: ScoreSwitches = ScoreSwitches(),
+) -> float:
+    """λₚ for one click.
+
+    ``dist``: (H, W) distance map of the click in [0, 1]. ``same_values``: (S,) the map's values
+    at the clicks with the same label (the click itself included); ``opposite_values``: (O,)
+    at the clicks of the other label. Returns the threshold of the best-scoring prefix segment.
+    """
+    if not any((switches.prior, switches.edge, switches.pos, switches.neg)):
+        return 0.5
+    thresholds, score = threshold_candidates(dist, max_segment_area, switches)
+    return pick_threshold(thresholds, score, same_values, opposite_values, dist.max(), switches)
 
 
 def truncated_nearest_neighbour(

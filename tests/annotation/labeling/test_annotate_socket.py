@@ -224,3 +224,28 @@ async def _wait_alive(name: str, timeout: float = 60) -> str:
                 return host
         await asyncio.sleep(0.2)
     raise AssertionError(f"worker {name} never reported alive")
+
+
+async def test_rapid_clicks_every_one_logged_and_answered_by_a_mask_as_new(celery_worker_proc):
+    """Clicks faster than the model: each is logged; the worker computes the log as it stands,
+    so one mask may answer several clicks (it names the newest seq it covers)."""
+    w, image = await sync_to_async(_world_with_square)()
+    comm, _, _ = await _connect("annotator")
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id})
+    await _until(comm, "opened")
+    await comm.send_json_to({"type": "new_object", "seq": 2})
+    obj = (await _until(comm, "object"))["object"]["id"]
+    points = [(80, 60, True), (60, 40, True), (100, 80, True), (10, 10, False), (150, 110, False)]
+    for i, (x, y, positive) in enumerate(points):
+        await comm.send_json_to({"type": "click", "seq": 3 + i, "object_id": obj, "x": x, "y": y, "positive": positive})
+    seqs = []
+    while not seqs or seqs[-1] < 3 + len(points) - 1:
+        reply = await _until(comm, "mask")
+        assert reply["type"] == "mask", reply
+        seqs.append(reply["seq"])
+    assert seqs == sorted(seqs)  # never an older answer after a newer one
+    logged = await sync_to_async(lambda: Prompt.objects.filter(instance_id=obj, undone=False).count())()
+    assert logged == len(points)
+    stored = await sync_to_async(Instance.objects.get)(pk=obj)
+    assert np.array_equal(rle.decode(stored.mask), _decode(reply))
+    await comm.disconnect()
