@@ -30,6 +30,9 @@ from .services import instance_create, instance_delete, prompt_append, prompt_re
 # Prompt kinds a method reads; ``edit`` strokes are applied on top of its mask.
 MODEL_KINDS = ("click", "scribble", "extreme_points")
 EMPTY_MASK_SOURCE = Source.MANUAL
+# The task's next image is prefetched this long after opening one: a worker serves one task
+# at a time, and the first clicks on the open image must not wait behind it.
+NEXT_IMAGE_DELAY_S = 3.0
 
 
 @dataclass
@@ -124,10 +127,10 @@ def _next_image(task_id: int | None, image_id: int) -> int | None:
 def prefetch(session: Session, next_image_id: int | None = None) -> None:
     """Compute the open image's features now (and the task's next image after it), on the
     worker that will answer its clicks."""
-    for image_id in [session.image_id] + ([next_image_id] if next_image_id else []):
+    for image_id, delay in [(session.image_id, 0)] + ([(next_image_id, NEXT_IMAGE_DELAY_S)] if next_image_id else []):
         worker = dispatch.choose_worker(image_id, session.method, session.backbone, session.worker)
         session.worker = session.worker or worker
-        dispatch.send_prefetch(image_id, session.method, session.backbone, worker)
+        dispatch.send_prefetch(image_id, session.method, session.backbone, worker, delay)
 
 
 def set_method(session: Session, method: str, backbone: str | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ strokes (kind ``edit``) are applied, in order, on top of the method's mask.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
+
+log = logging.getLogger(__name__)
 
 # Methods that answer for every object of the image at once from all their prompts.
 MULTI_OBJECT = frozenset({"salt"})
@@ -113,7 +116,9 @@ def compute(
         for instance_id, prompts in objects.items():
             clicks = clicks_of(prompts, scale, work_hw)
             if any(c.positive for c in clicks):
-                masks[instance_id] = predictor.predict(clicks).mask
+                result = predictor.predict(clicks)
+                masks[instance_id] = result.mask
+                log.debug("object %s: %s", instance_id, {k: round(v, 4) for k, v in result.timings.items()})
             else:
                 masks[instance_id] = np.zeros(work_hw, dtype=bool)
     model_s = time.perf_counter() - started
@@ -142,5 +147,10 @@ def _segment_all(predictor, scale: float, work_hw, objects: dict[int, list[dict[
             scribbles.append(Scribble(pts, max(1.0, brush * scale), label, instance))
     if not any(s.label for s in scribbles):
         return {k: np.zeros(work_hw, dtype=bool) for k in objects}
+    if all(s.label for s in scribbles):
+        # nothing marked as background yet: the image border is, as SALT's one-object mode
+        # assumes, so that a first stroke does not label the whole image
+        w, h = width - 1.0, height - 1.0
+        scribbles.insert(0, Scribble(((0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)), 1.0, 0, 0))
     result = predictor.segment(scribbles)
     return {k: result.mask(1, k) if (1, k) in result.objects else np.zeros(work_hw, dtype=bool) for k in objects}

@@ -175,7 +175,10 @@ def warm_up() -> None:
     image[30:70, 40:90] += 150
     predictor.set_image(image)
     predictor.predict([Click(x=64.0, y=48.0, positive=True)])
-    log.info("warmed up %s in %.2f s", first["name"], time.perf_counter() - started)
+    import torch
+
+    log.info("warmed up %s in %.2f s (torch threads %d)", first["name"], time.perf_counter() - started,
+             torch.get_num_threads())
 
 
 # -- liveness ----------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def _start_worker(env: BenchEnv, name: str) -> subprocess.Popen:
     log = open(env.scratch / f"worker-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "celery"), "-A", "config.celery_app", "worker", "-Q", "interactive", "-P", "solo",
-         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "warning"],
+         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "debug" if os.environ.get("MASKWRIGHT_BENCH_LOGS") else "info"],
         env=env.env, stdout=log, stderr=subprocess.STDOUT,
     )
 

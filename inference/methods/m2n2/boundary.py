@@ -42,8 +42,9 @@ def refine_band(
         disk = (yy - y) ** 2 + (xx - x) ** 2 <= seed_radius ** 2
         trimap[disk] = cv2.GC_FGD if positive else cv2.GC_BGD
     # With a margin, work on the band's bounding box plus that margin: the graph cut's cost
-    # follows its pixel count. Without one (the default), the colour models see the whole
-    # image; on GrabCut that measured NoC@85 2.98 against 3.20 with a margin of 2·band.
+    # follows its pixel count. Without one, the colour models see the whole image. On all
+    # 50 GrabCut images NoC@85 was 2.94 with 96 px (M2N2's default), 2.98 on the whole image,
+    # 3.16 with 48 px: colour models of the object's surroundings beat the whole image's.
     if margin is None:
         y0, y1, x0, x1 = 0, mask.shape[0], 0, mask.shape[1]
     else:

@@ -249,3 +249,41 @@ async def test_rapid_clicks_every_one_logged_and_answered_by_a_mask_as_new(celer
     stored = await sync_to_async(Instance.objects.get)(pk=obj)
     assert np.array_equal(rle.decode(stored.mask), _decode(reply))
     await comm.disconnect()
+
+
+async def test_salt_answers_for_every_object_at_once(celery_worker_proc):
+    """SALT is multi-object: a prompt on one object re-solves the label map, and the socket
+    gets a mask for each object that changed; the masks never overlap."""
+    w, image = await sync_to_async(_world_with_square)()
+    comm, _, _ = await _connect("annotator")
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "method": "salt"})
+    opened = await _until(comm, "opened")
+    assert opened["method"] == "salt"
+    ids = []
+    for seq in (2, 3):
+        await comm.send_json_to({"type": "new_object", "seq": seq})
+        ids.append((await _until(comm, "object"))["object"]["id"])
+    square, background = ids
+    await comm.send_json_to({"type": "scribble", "seq": 4, "object_id": square, "points": [[70, 50], [90, 70]], "width": 6})
+    first = await _until(comm, "mask")
+    assert first["object_id"] == square and first["final"]
+    assert _decode(first).mean() < 0.5  # the border stands for background until one is drawn
+    # a second object: the background stroke; both objects come back, disjoint
+    await comm.send_json_to({"type": "scribble", "seq": 5, "object_id": background,
+                             "points": [[5, 5], [150, 5], [150, 115]], "width": 6})
+    got = {}
+    while True:
+        reply = await _until(comm, "mask")
+        assert reply["type"] == "mask" and reply["seq"] == 5, reply
+        got[reply["object_id"]] = _decode(reply)
+        if reply["final"]:
+            break
+    assert background in got
+    masks = {k: got.get(k) for k in ids}
+    if masks[square] is None:  # unchanged by the second stroke: it kept its first mask
+        masks[square] = _decode(first)
+    assert not (masks[square] & masks[background]).any()
+    x0, y0, x1, y1 = SQUARE
+    assert masks[square][y0 + 5:y1 - 5, x0 + 5:x1 - 5].mean() > 0.9
+    assert masks[background][:20, :].mean() > 0.5  # shared with the border, which stands for background
+    await comm.disconnect()
