@@ -24,6 +24,7 @@ from .protocol import MAX_MESSAGE_BYTES, ProtocolError, parse
 
 log = logging.getLogger(__name__)
 
+IDLE_PREFETCH_S = 1.5  # an annotator's pause before the task's next image is computed
 PROMPT_KINDS = {"click": "click", "scribble": "scribble", "extreme_points": "extreme_points", "edit": "edit"}
 
 
@@ -46,11 +47,14 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
         self.session = live.Session(user=user, reply_channel=self.channel_name)
         self.retry_s = float(settings.MASKWRIGHT["INTERACTIVE_RETRY_S"])
         self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.idle_timer: asyncio.TimerHandle | None = None
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         for timer in getattr(self, "timers", {}).values():
             timer.cancel()
+        if getattr(self, "idle_timer", None) is not None:
+            self.idle_timer.cancel()
 
     # -- client → server ------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
@@ -81,6 +85,7 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             return
         if reply is not None:
             await self.send_json({**reply, "seq": seq})
+        self._idle_prefetch()
 
     async def handle(self, m: dict[str, Any], received_at: float) -> dict[str, Any] | None:
         kind, s = m["type"], self.session
@@ -119,6 +124,27 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
         if kind == "ping":
             return {"type": "pong"}
         raise ApplicationError(f"unknown message type {kind!r}")
+
+    # -- the task's next image, computed while the annotator pauses -----------------------------
+    def _idle_prefetch(self) -> None:
+        """(Re)start the pause timer: when nothing arrives for ``IDLE_PREFETCH_S``, the
+        worker computes the task's next image. A solo worker answers one thing at a time, and
+        a prefetch sent at once would queue in front of the next clicks."""
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        if self.session.next_image_id is None:
+            return
+        self.idle_timer = asyncio.get_running_loop().call_later(
+            IDLE_PREFETCH_S, lambda: asyncio.ensure_future(self._prefetch_next()))
+
+    async def _prefetch_next(self) -> None:
+        self.idle_timer = None
+        image_id, self.session.next_image_id = self.session.next_image_id, None  # once per open
+        try:
+            await database_sync_to_async(live.prefetch)(self.session, image_id)
+        except Exception:
+            log.exception("could not prefetch image %s", image_id)
 
     # -- a request nobody answered -------------------------------------------------------
     def _watch(self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int = 0) -> None:

@@ -30,9 +30,6 @@ from .services import instance_create, instance_delete, prompt_append, prompt_re
 # Prompt kinds a method reads; ``edit`` strokes are applied on top of its mask.
 MODEL_KINDS = ("click", "scribble", "extreme_points")
 EMPTY_MASK_SOURCE = Source.MANUAL
-# The task's next image is prefetched this long after opening one: a worker serves one task
-# at a time, and the first clicks on the open image must not wait behind it.
-NEXT_IMAGE_DELAY_S = 3.0
 
 
 @dataclass
@@ -49,6 +46,7 @@ class Session:
     method: str = ""
     backbone: str = ""
     worker: str | None = None  # the worker this session sticks to
+    next_image_id: int | None = None  # the task's next image (prefetched when idle)
     sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
     seqs: dict[int, dict[int, tuple[int, float]]] = field(default_factory=dict)  # instance → {rev: (seq, received_at)}
 
@@ -106,11 +104,12 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     instances = list(Instance.objects.filter(image=image).order_by("z_order", "id"))
     prompts = _prompts_of([i.id for i in instances])
     labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
-    prefetch(session, _next_image(task_id, image_id))
+    prefetch(session, session.image_id)
+    session.next_image_id = _next_image(task_id, image_id)
     return {
         "image": {"id": image.id, "width": image.width, "height": image.height,
                   "file_url": f"/api/images/{image.id}/file", "name": image.original_name},
-        "task_id": task_id,
+        "task_id": task_id, "next_image_id": session.next_image_id,
         "objects": [_object_out(i, prompts[i.id], with_mask=True) for i in instances],
         "method": chosen_method, "backbone": chosen_backbone, "methods": methods(),
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
@@ -124,19 +123,21 @@ def _next_image(task_id: int | None, image_id: int) -> int | None:
             .values_list("id", flat=True).first())
 
 
-def prefetch(session: Session, next_image_id: int | None = None) -> None:
-    """Compute the open image's features now (and the task's next image after it), on the
-    worker that will answer its clicks."""
-    for image_id, delay in [(session.image_id, 0)] + ([(next_image_id, NEXT_IMAGE_DELAY_S)] if next_image_id else []):
-        worker = dispatch.choose_worker(image_id, session.method, session.backbone, session.worker)
-        session.worker = session.worker or worker
-        dispatch.send_prefetch(image_id, session.method, session.backbone, worker, delay)
+def prefetch(session: Session, image_id: int | None) -> None:
+    """Compute an image's state now, on the worker that will answer its clicks. The open image
+    at once; the task's next one when the annotator pauses (the consumer decides), so that
+    it never queues in front of a click."""
+    if image_id is None:
+        return
+    worker = dispatch.choose_worker(image_id, session.method, session.backbone, session.worker)
+    session.worker = session.worker or worker
+    dispatch.send_prefetch(image_id, session.method, session.backbone, worker)
 
 
 def set_method(session: Session, method: str, backbone: str | None) -> dict[str, Any]:
     session.method, session.backbone = _method_ok(method, backbone)
     if session.image_id is not None:
-        prefetch(session)
+        prefetch(session, session.image_id)
     return {"method": session.method, "backbone": session.backbone}
 
 

@@ -96,12 +96,10 @@ def send_predict(request: dict[str, Any], worker: str | None) -> None:
     app.send_task("annotation.labeling.tasks.predict", args=[request], queue=_queue_for(worker))
 
 
-def send_prefetch(image_id: int, method: str, backbone: str, worker: str | None, delay_s: float = 0) -> None:
-    """Compute the image's state on ``worker`` ahead of its first click. ``delay_s`` holds it
-    back (the task's next image must not delay the clicks on the open one)."""
+def send_prefetch(image_id: int, method: str, backbone: str, worker: str | None) -> None:
+    """Compute the image's state on ``worker`` ahead of its first click."""
     from config.celery_app import app
 
     app.send_task(
-        "annotation.labeling.tasks.prefetch", args=[image_id, method, backbone], queue=_queue_for(worker),
-        countdown=delay_s or None,
+        "annotation.labeling.tasks.prefetch", args=[image_id, method, backbone], queue=_queue_for(worker)
     )

@@ -287,3 +287,24 @@ async def test_salt_answers_for_every_object_at_once(celery_worker_proc):
     assert masks[square][y0 + 5:y1 - 5, x0 + 5:x1 - 5].mean() > 0.9
     assert masks[background][:20, :].mean() > 0.5  # shared with the border, which stands for background
     await comm.disconnect()
+
+
+async def test_the_tasks_next_image_is_prefetched_when_the_annotator_pauses(celery_worker_proc):
+    import asyncio
+
+    from annotation.segmentation import dispatch
+
+    w, image = await sync_to_async(_world_with_square)()
+    comm, _, _ = await _connect("annotator")
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": w.assigned_image.id, "task_id": w.task.id})
+    opened = await _until(comm, "opened")
+    assert opened["next_image_id"] == image.id
+    key = dispatch.holder_key(image.id, "m2n2", "effnet-lite0")
+    holder = None
+    for _ in range(100):  # 1.5 s of quiet, then the worker computes it and claims it
+        holder = await sync_to_async(dispatch.redis_client().get)(key)
+        if holder:
+            break
+        await asyncio.sleep(0.1)
+    assert holder and holder.startswith("pytest-"), holder
+    await comm.disconnect()
