@@ -177,12 +177,17 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
                 timer.cancel()
         # the mask answers every prompt up to ``rev``: name the newest seq of those
         seq, received_at = live.answered_seq(self.session, instance_id, rev, (event["seq"], event["received_at"]))
-        total_ms = round((time.time() - received_at) * 1000, 2)
+        now = time.time()
+        total_ms = round((now - received_at) * 1000, 2)
+        stages = dict(event.get("stages", {}))
+        if "saved_at" in stages:
+            stages["reply"] = round((now - stages.pop("saved_at")) * 1000, 2)
         masks = event["masks"]
         for i, m in enumerate(masks):
             await self.send_json({
                 "type": "mask", "seq": seq, **m, "model_ms": event["model_ms"], "total_ms": total_ms,
                 "worker": event["worker"], "cached": event["cached"], "final": i == len(masks) - 1,
+                "stages_ms": stages,
             })
 
     async def annotate_failed(self, event: dict[str, Any]) -> None:

@@ -322,13 +322,28 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
         send_on_commit(request["reply_channel"], {
             "type": "annotate.mask", "seq": request["seq"], "rev": rev, "instance_id": instance_id,
             "masks": out, "model_ms": round(model_s * 1000, 2), "received_at": request["received_at"],
-            "worker": worker, "cached": cached, "saved_at": time.time(),
+            "worker": worker, "cached": cached, "stages": _stages(request, model_s),
         })
         image = Image.objects.only("dataset__project_id").select_related("dataset").get(pk=request["image_id"])
         for m in out:
             broadcast_on_commit(project_group(image.dataset.project_id), "instance.updated",
                                 {"instance_id": m["object_id"], "image_id": image.id, "version": m["version"]})
     return True
+
+
+def _stages(request: dict[str, Any], model_s: float) -> dict[str, float]:
+    """Where the server's time went, in ms, up to the save (the consumer adds the rest)."""
+    now = time.time()
+    received, queued = request["received_at"], request.get("queued_at", request["received_at"])
+    started, computing = request.get("started_at", queued), request.get("compute_at", queued)
+    return {
+        "log_and_queue": round((queued - received) * 1000, 2),
+        "queue_wait": round((started - queued) * 1000, 2),
+        "read_log": round((computing - started) * 1000, 2),
+        "model": round(model_s * 1000, 2),
+        "save": round((now - computing - model_s) * 1000, 2),
+        "saved_at": now,
+    }
 
 
 def _undo_flags(out: list[dict[str, Any]]) -> None:

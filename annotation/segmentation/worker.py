@@ -182,23 +182,15 @@ def warm_up() -> None:
 
 
 # -- liveness ----------------------------------------------------------------------------------
-def start_heartbeat(hostname: str, warm: bool = True) -> threading.Event:
+def start_heartbeat(hostname: str) -> threading.Event:
     """Refresh ``mw:iworker:<hostname>`` every second (3 s expiry) until the event is set.
-
-    With ``warm``, the model is loaded first: until then the worker does not announce itself,
-    so sessions are not pinned to it (it still serves the shared queue).
-    """
+    The thread touches no torch (see ``annotation.labeling.tasks.warm_up``)."""
     from .dispatch import ALIVE_PREFIX, redis_client
 
     stop = threading.Event()
     key = f"{ALIVE_PREFIX}{hostname}"
 
     def beat() -> None:
-        if warm:
-            try:
-                warm_up()
-            except Exception:  # a broken model must not keep the worker from serving others
-                log.exception("warm-up failed")
         while not stop.is_set():
             try:
                 redis_client().set(key, str(time.time()), ex=ALIVE_TTL_S)

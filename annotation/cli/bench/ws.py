@@ -168,7 +168,7 @@ def _decode(message: dict, shape: tuple[int, int]) -> np.ndarray:
 
 async def _single(url: str, cookie: str, task_id: int, image_ids: list[int], samples, clicks: int) -> dict[str, list]:
     client, listener = await _connect(url.replace("http", "ws", 1), url, cookie)
-    out: dict[str, list] = {"first": [], "later": [], "model": [], "overhead": [], "server_total": []}
+    out: dict[str, list] = {"first": [], "later": [], "model": [], "overhead": [], "server_total": [], "stages": []}
     try:
         for image_id, sample in zip(image_ids, samples):
             opened = await client.request({"type": "open", "image_id": image_id, "task_id": task_id})
@@ -190,6 +190,7 @@ async def _single(url: str, cookie: str, task_id: int, image_ids: list[int], sam
                     out["model"].append(message["model_ms"] / 1000)
                     out["overhead"].append(rtt * 1000 - message["model_ms"])
                     out["server_total"].append(message["total_ms"] / 1000)
+                    out["stages"].append(message.get("stages_ms", {}))
                 pred = _decode(message, sample.gt.shape)
     finally:
         await client.ws.close()
@@ -308,6 +309,10 @@ def bench_ws(env: BenchEnv, *, quick: bool = False) -> dict[str, Any]:
     print(f"  model time (worker)      p50 {statistics.median(model):.3f} s   p95 {_pct(model, 95):.3f} s")
     print(f"  server total (recv→send) p50 {statistics.median(single['server_total']):.3f} s   p95 {_pct(single['server_total'], 95):.3f} s")
     print(f"  overhead beyond model    p50 {statistics.median(overhead):.1f} ms  p95 {_pct(overhead, 95):.1f} ms")
+    stages = single["stages"]
+    if stages:
+        parts = "  ".join(f"{k} {statistics.median([s[k] for s in stages]):.1f}" for k in stages[0] if k != "model")
+        print(f"  server stages p50 (ms):  {parts}")
     lat = conc["latencies"]
     print(f"{annotators} annotators × 1 click/s for {seconds} s on one worker: {len(conc['sent'])} clicks sent, "
           f"{logged} prompts in Postgres (lost {lost}), {conc['errors']} errors, {conc['unanswered']} unanswered; "
