@@ -244,6 +244,12 @@ def test_click_undo_save_reload_on_the_real_stack(live_stack, open_page, tmp_pat
     for x, y in [(10, 10), (300, 220), (50, 110), (150, 200)]:
         assert annotate(page, "maskAt", x, y) == 0, (x, y, objects)
     assert 5_000 < area_first <= 12_000, objects
+    # and on the canvas itself: the grey square is tinted by the mask's colour there, the
+    # background is not
+    next_frame(page)
+    inside, outside = pixel(page, 150, 110), pixel(page, 10, 10)
+    assert max(inside[:3]) - min(inside[:3]) > 20, inside
+    assert max(outside[:3]) - min(outside[:3]) <= 2, outside
     expect(page.locator(".latency-total")).to_have_text(re.compile(r"\d+ ms"))
     shot(page, tmp_path, "stack-click")
 
@@ -255,6 +261,9 @@ def test_click_undo_save_reload_on_the_real_stack(live_stack, open_page, tmp_pat
     assert area_cut < area_first
     assert annotate(page, "maskAt", 103, 63) == 0
     assert annotate(page, "maskAt", 150, 110) == oid
+    next_frame(page)
+    corner = pixel(page, 103, 63)
+    assert max(corner[:3]) - min(corner[:3]) <= 2, corner  # untinted grey again
 
     # Undo brings the first mask back.
     before = masks_count(page)

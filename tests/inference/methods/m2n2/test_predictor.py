@@ -34,9 +34,14 @@ def test_contract_and_click_cache(predictor):
     predictor.predict([Click(x=64, y=48), Click(x=5, y=5, positive=False)])
     # the first click's map was reused, only the new one was computed
     assert len(predictor._maps) == 2 and predictor._maps[(64, 48)] is cached[(64, 48)]
-    # undo: the dropped click's map is evicted, the result equals the one-click result
+    # undo: the result equals the one-click result; the dropped click's map stays cached
+    # (another object, or a redo, may use it) up to map_cache_size maps
     again = predictor.predict([Click(x=64, y=48)])
-    assert len(predictor._maps) == 1 and np.array_equal(again.mask, first.mask)
+    assert len(predictor._maps) == 2 and np.array_equal(again.mask, first.mask)
+    predictor.map_cache_size = 1
+    predictor.predict([Click(x=64, y=48)])
+    assert list(predictor._maps) == [(64, 48)]  # the least recently used went first
+    predictor.map_cache_size = 128
     with pytest.raises(ValueError, match="outside"):
         predictor.predict([Click(x=128, y=0)])
     assert not predictor.predict([Click(x=5, y=5, positive=False)]).mask.any()
