@@ -3,6 +3,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotation.datasets import apis as datasets
+from annotation.exports import apis as exports
 from annotation.jobs import apis as jobs
 from annotation.labeling import apis as labeling
 from annotation.projects import apis as projects
@@ -37,4 +38,5 @@ urlpatterns = [
     path("tasks/<int:task_id>/", labeling.TaskDetailApi.as_view()),
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view()),
     path("jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view()),
+    path("jobs/<int:job_id>/download", exports.ExportDownloadApi.as_view()),
 ]

@@ -2,7 +2,7 @@
 
 Two kinds of tests:
 
-* ``live_stack`` (tests/browser/conftest.py: uvicorn with websockets on the test database plus
+* ``live_stack`` (tests/conftest.py: uvicorn with websockets on the test database plus
   a Celery worker on the ``interactive`` queue running M2N2 with the tiny-effnet backbone): the
   whole loop, from the project page's "Annotate" link through clicks, undo, save and reload.
 * ``live_server`` with a scripted socket: ``window.WebSocket`` is replaced (an init script)
@@ -18,7 +18,6 @@ Screenshots of every open page land in ``tmp_path`` when a test fails.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,45 +28,26 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-# Playwright's sync API keeps an event loop running in this thread; Django refuses ORM calls
-# from such a thread unless told that this is fine (as in test_app.py).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-from playwright.sync_api import Error as PlaywrightError  # noqa: E402
-
-from annotation.common import rle  # noqa: E402
-from annotation.datasets.services import Upload, dataset_create, dataset_upload  # noqa: E402
-from annotation.labeling.models import Instance, Task  # noqa: E402
-from annotation.labeling.services import task_create  # noqa: E402
-from annotation.projects.services import label_create, membership_set, project_create  # noqa: E402
-from annotation.users.models import User  # noqa: E402
+from annotation.common import rle
+from annotation.datasets.services import Upload, dataset_create, dataset_upload
+from annotation.labeling.models import Instance, Task
+from annotation.labeling.services import task_create
+from annotation.projects.services import label_create, membership_set, project_create
+from annotation.users.models import User
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-PASSWORD = "correct horse battery"
 WIDTH, HEIGHT = 320, 240
 SQUARE = (100, 60, 200, 160)  # x0, y0, x1, y1 (exclusive): the bright object
 MODEL_TIMEOUT_MS = 120_000  # first click: the worker loads the model and the image features
 
 
 # ---- Browser and pages ----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def open_page(

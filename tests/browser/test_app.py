@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,40 +18,20 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-# Playwright's sync API keeps an event loop running in this thread; Django refuses ORM calls
-# from such a thread unless told that this is fine (the usual Playwright + pytest-django fix).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+from playwright.sync_api import Browser, Page, expect
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-from annotation.common import rle  # noqa: E402
-from annotation.datasets.models import Image  # noqa: E402
-from annotation.datasets.services import Upload, dataset_create, dataset_upload  # noqa: E402
-from annotation.jobs.engine import job_execute  # noqa: E402
-from annotation.jobs.models import Job  # noqa: E402
-from annotation.labeling.services import instance_create  # noqa: E402
-from annotation.projects.services import label_create, project_create  # noqa: E402
-from annotation.users.models import User  # noqa: E402
+from annotation.common import rle
+from annotation.datasets.models import Image
+from annotation.datasets.services import Upload, dataset_create, dataset_upload
+from annotation.jobs.engine import job_execute
+from annotation.jobs.models import Job
+from annotation.labeling.services import instance_create
+from annotation.projects.services import label_create, project_create
+from annotation.users.models import User
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -22,6 +22,10 @@ def run_bench(topic: str, *, quick: bool = False, device: str | None = None) -> 
             from .ws import bench_ws
 
             figures = bench_ws(env, quick=quick)
+        elif topic == "export":
+            from .export import bench_export
+
+            figures = bench_export(env, quick=quick)
         elif topic == "api":
             from .api import bench_api
 

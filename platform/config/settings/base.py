@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "annotation.datasets",
     "annotation.labeling",
     "annotation.jobs",
+    "annotation.exports",
     "annotation.web",
 ]
 

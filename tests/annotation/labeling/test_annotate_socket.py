@@ -67,6 +67,16 @@ async def _until(comm, kind: str, timeout: float = 120):
             return message
 
 
+async def _open_with_object(username: str, image_id: int):
+    """A socket of ``username`` with the image open (seq 1) and one new object (seq 2)."""
+    comm, connected, _ = await _connect(username)
+    assert connected
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image_id})
+    assert (await _until(comm, "opened"))["type"] == "opened"
+    await comm.send_json_to({"type": "new_object", "seq": 2})
+    return comm, (await _until(comm, "object"))["object"]["id"]
+
+
 def _decode(message) -> np.ndarray:
     """The full-image mask of a ``mask`` reply (120×160)."""
     mask = np.zeros((120, 160), dtype=bool)
@@ -124,11 +134,7 @@ async def test_click_undo_edit_and_reopen(celery_worker_proc):
 
 async def test_bad_messages_get_errors_and_change_nothing(celery_worker_proc):
     w, image = await sync_to_async(_world_with_square)()
-    comm, connected, _ = await _connect("annotator")
-    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id})
-    await _until(comm, "opened")
-    await comm.send_json_to({"type": "new_object", "seq": 2})
-    mine = (await _until(comm, "object"))["object"]["id"]
+    comm, mine = await _open_with_object("annotator", image.id)
     before = await sync_to_async(Prompt.objects.count)()
     bad = [
         "not json",
@@ -230,20 +236,16 @@ async def test_rapid_clicks_every_one_logged_and_answered_by_a_mask_as_new(celer
     """Clicks faster than the model: each is logged; the worker computes the log as it stands,
     so one mask may answer several clicks (it names the newest seq it covers)."""
     w, image = await sync_to_async(_world_with_square)()
-    comm, _, _ = await _connect("annotator")
-    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id})
-    await _until(comm, "opened")
-    await comm.send_json_to({"type": "new_object", "seq": 2})
-    obj = (await _until(comm, "object"))["object"]["id"]
+    comm, obj = await _open_with_object("annotator", image.id)
     points = [(80, 60, True), (60, 40, True), (100, 80, True), (10, 10, False), (150, 110, False)]
     for i, (x, y, positive) in enumerate(points):
         await comm.send_json_to({"type": "click", "seq": 3 + i, "object_id": obj, "x": x, "y": y, "positive": positive})
     seqs = []
     while not seqs or seqs[-1] < 3 + len(points) - 1:
         reply = await _until(comm, "mask")
-        assert reply["type"] == "mask", reply
+        assert reply["type"] == "mask", (reply, seqs)
         seqs.append(reply["seq"])
-    assert seqs == sorted(seqs)  # never an older answer after a newer one
+    assert seqs == sorted(seqs), seqs  # never an older answer after a newer one
     logged = await sync_to_async(lambda: Prompt.objects.filter(instance_id=obj, undone=False).count())()
     assert logged == len(points)
     stored = await sync_to_async(Instance.objects.get)(pk=obj)

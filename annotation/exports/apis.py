@@ -1,0 +1,30 @@
+"""Download the zip of a finished export job."""
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from annotation.common.exceptions import ApplicationError, NotFound
+from annotation.datasets import storage
+from annotation.jobs.models import Job
+from annotation.projects.access import require_admin
+
+
+class ExportDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    def get(self, request, job_id: int):
+        job = Job.objects.filter(pk=job_id, kind=Job.Kind.EXPORT).first()
+        if job is None:
+            raise NotFound(f"export {job_id} not found")
+        try:
+            require_admin(request.user, job.project_id, "download exports")
+        except NotFound:
+            raise NotFound(f"export {job_id} not found") from None
+        if job.state != Job.State.SUCCEEDED or not job.result_file:
+            raise ApplicationError(f"export {job_id} is {job.state}, there is nothing to download yet")
+        path = storage.media_path(job.result_file)
+        if not path.exists():
+            raise NotFound(f"the file of export {job_id} is gone")
+        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
+                            content_type="application/zip")

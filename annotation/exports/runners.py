@@ -1,0 +1,25 @@
+"""The ``export`` job kind: runs on the CPU ``default`` queue, one zip per job."""
+from __future__ import annotations
+
+from typing import Any
+
+from annotation.datasets.models import Dataset
+from annotation.jobs.engine import JobContext, register_runner
+from annotation.jobs.models import Job
+
+from .services import ExportParams, export_relpath, export_write
+
+
+@register_runner("export")
+def export_dataset(ctx: JobContext) -> dict[str, Any]:
+    """Write the dataset's export zip; params: see :class:`ExportParams`.
+
+    ``Job.result_file`` is set only once the zip is complete and in place; the engine marks
+    the job succeeded right after.
+    """
+    params = ExportParams.parse(ctx.params)
+    dataset = Dataset.objects.get(pk=ctx.dataset_id)
+    relpath = export_relpath(dataset.project_id, dataset.id, ctx.job_id, params.format)
+    result = export_write(dataset=dataset, params=params, relpath=relpath, progress=ctx.save_progress)
+    Job.objects.filter(pk=ctx.job_id).update(result_file=relpath)
+    return result

@@ -1,0 +1,234 @@
+"""Export a dataset to a zip (COCO instances or Pascal VOC), as a job of kind ``export``.
+
+The zip streams: images are read a chunk at a time (``CHUNK`` image rows, then their instances
+in one query), each entry goes into the zip as soon as it is ready, and what must come last in
+one file (COCO's ``images``/``annotations`` arrays, VOC's image lists) is spooled to temporary
+files on disk. Memory therefore depends on the largest chunk, not on the dataset.
+
+The zip is written to ``<final>.part`` and renamed into place only after the last entry; a
+cancelled or failed export deletes its ``.part`` and never sets ``Job.result_file``. A worker
+that died mid-export and got the task again starts the zip over (a half-written zip cannot be
+appended to safely); ``ctx.cursor`` only records how far it got, for the progress bar.
+"""
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from annotation.common.exceptions import ApplicationError
+from annotation.datasets import storage
+from annotation.datasets.models import Dataset, Image
+from annotation.labeling.models import Instance, ReviewState
+from annotation.projects.models import LabelClass
+
+# Images per database round trip and per progress report. 100 images of 10 instances are
+# ~1,000 RLE strings in memory at once: small, and few enough commits to keep progress cheap.
+CHUNK = 100
+FORMATS = ("coco", "voc")
+MASK_MODES = ("rle", "polygon")
+FILTERS = ("accepted", "all")
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    """What the caller chose. ``tolerance`` is the polygon simplification in pixels
+    (``cv2.approxPolyDP`` epsilon); ``void_border`` the VOC void band width in pixels (0: none)."""
+
+    format: str = "coco"
+    masks: str = "rle"
+    tolerance: float = 1.0
+    filter: str = "accepted"
+    void_border: int = 0
+
+    @classmethod
+    def parse(cls, params: dict[str, Any]) -> ExportParams:
+        """Validate job params; raises :class:`ApplicationError` naming the bad value."""
+        unknown = set(params) - {"format", "masks", "tolerance", "filter", "void_border"}
+        if unknown:
+            raise ApplicationError(f"unknown export parameters: {sorted(unknown)}")
+        out = cls(**params)
+        if out.format not in FORMATS:
+            raise ApplicationError(f"format must be one of {FORMATS}, got {out.format!r}")
+        if out.masks not in MASK_MODES:
+            raise ApplicationError(f"masks must be one of {MASK_MODES}, got {out.masks!r}")
+        if out.filter not in FILTERS:
+            raise ApplicationError(f"filter must be one of {FILTERS}, got {out.filter!r}")
+        if not isinstance(out.tolerance, (int, float)) or not 0 <= out.tolerance <= 50:
+            raise ApplicationError(f"tolerance must be a number in [0, 50], got {out.tolerance!r}")
+        if not isinstance(out.void_border, int) or not 0 <= out.void_border <= 20:
+            raise ApplicationError(f"void_border must be an integer in [0, 20], got {out.void_border!r}")
+        return out
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int  # 1 + index in the project's label order (position, then id); 0 is background
+    label_id: int
+    name: str
+
+
+@dataclass
+class ExportImage:
+    id: int
+    path: Path  # the stored file under MEDIA_ROOT
+    stem: str  # path-safe and unique within the export: "<id>_<cleaned original stem>"
+    ext: str  # of the stored file, e.g. "jpg"
+    format: str  # PIL format name of the stored file
+    width: int
+    height: int
+
+
+@dataclass
+class ExportInstance:
+    id: int
+    category: Category
+    mask: dict[str, Any]  # stored compressed RLE, size [height, width]
+    z_order: int
+
+
+@dataclass
+class ExportStats:
+    images: int = 0
+    annotations: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, why: str) -> None:
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+
+
+class Writer(Protocol):
+    def add(self, image: ExportImage, instances: list[ExportInstance]) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_stem(image_id: int, original_name: str) -> str:
+    """A file stem that cannot leave the zip root or clash: ``"<id>_<name>"``.
+
+    Path separators (both kinds), ``..``, spaces and anything outside ``[A-Za-z0-9_.-]`` are
+    dropped or replaced; the id prefix keeps two uploads named alike apart.
+    """
+    base = original_name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+    stem = _UNSAFE.sub("_", stem).strip("._-")[:80]
+    return f"{image_id}_{stem}" if stem else str(image_id)
+
+
+def arcname(*parts: str) -> str:
+    """Join zip member parts, refusing anything that could point outside the zip root."""
+    name = "/".join(parts)
+    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in name.split("/")):
+        raise ValueError(f"unsafe name in export: {name!r}")
+    return name
+
+
+def categories_for(project_id: int) -> list[Category]:
+    labels = LabelClass.objects.filter(project_id=project_id).order_by("position", "id")
+    return [Category(i + 1, lab.id, lab.name) for i, lab in enumerate(labels.only("id", "name"))]
+
+
+def iter_chunks(
+    dataset_id: int, categories: list[Category], flt: str, stats: ExportStats
+) -> Iterator[list[tuple[ExportImage, list[ExportInstance]]]]:
+    """Images of the dataset in id order, ``CHUNK`` at a time, each with its instances sorted
+    by ``(z_order, id)`` (paint order: later wins). Instances without a label are skipped."""
+    by_label = {c.label_id: c for c in categories}
+    last_id = 0
+    while True:
+        rows = list(
+            Image.objects.filter(dataset_id=dataset_id, id__gt=last_id).order_by("id")
+            .values("id", "file", "original_name", "width", "height", "format")[:CHUNK]
+        )
+        if not rows:
+            return
+        last_id = rows[-1]["id"]
+        instances = Instance.objects.filter(image_id__in=[r["id"] for r in rows])
+        if flt == "accepted":
+            instances = instances.filter(review_state=ReviewState.ACCEPTED)
+        per_image: dict[int, list[ExportInstance]] = {r["id"]: [] for r in rows}
+        for inst in instances.order_by("image_id", "z_order", "id").values(
+            "id", "image_id", "label_id", "mask", "z_order"
+        ):
+            category = by_label.get(inst["label_id"])
+            if category is None:
+                stats.skip("no_label")
+                continue
+            per_image[inst["image_id"]].append(
+                ExportInstance(inst["id"], category, inst["mask"], inst["z_order"])
+            )
+        yield [
+            (
+                ExportImage(
+                    id=r["id"], path=storage.media_path(r["file"]),
+                    stem=safe_stem(r["id"], r["original_name"]),
+                    ext=r["file"].rsplit(".", 1)[-1].lower(), format=r["format"],
+                    width=r["width"], height=r["height"],
+                ),
+                per_image[r["id"]],
+            )
+            for r in rows
+        ]
+
+
+def export_relpath(project_id: int, dataset_id: int, job_id: int, fmt: str) -> str:
+    return f"exports/{project_id}/dataset{dataset_id}-job{job_id}-{fmt}.zip"
+
+
+def export_write(
+    *,
+    dataset: Dataset,
+    params: ExportParams,
+    relpath: str,
+    progress: Callable[[int, int, dict[str, Any]], None],
+) -> dict[str, Any]:
+    """Write the export zip to ``MEDIA_ROOT/relpath``; returns a summary for ``Job.result``.
+
+    ``progress(done, total, cursor)`` is called after every chunk and may raise (the jobs
+    engine raises ``Cancelled``): the partial file is then removed and the exception passes on.
+    """
+    from .coco import CocoWriter
+    from .voc import VocWriter
+
+    final = storage.media_path(relpath)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    scratch = Path(settings.MEDIA_ROOT) / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    categories = categories_for(dataset.project_id)
+    total = Image.objects.filter(dataset_id=dataset.id).count()
+    stats = ExportStats()
+    done = 0
+    try:
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
+                             allowZip64=True) as zf:
+            writer: Writer
+            if params.format == "coco":
+                writer = CocoWriter(zf, categories, params, stats, scratch)
+            else:
+                writer = VocWriter(zf, categories, params, stats, scratch)
+            for chunk in iter_chunks(dataset.id, categories, params.filter, stats):
+                for image, instances in chunk:
+                    writer.add(image, instances)
+                    stats.images += 1
+                done += len(chunk)
+                progress(done, max(total, done), {"last_image_id": chunk[-1][0].id, "done": done})
+            writer.finish()
+        os.replace(part, final)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return {
+        "file": relpath, "format": params.format, "masks": params.masks, "filter": params.filter,
+        "images": stats.images, "annotations": stats.annotations, "skipped": stats.skipped,
+        "bytes": final.stat().st_size,
+    }
