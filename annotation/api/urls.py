@@ -6,6 +6,7 @@ from annotation.datasets import apis as datasets
 from annotation.exports import apis as exports
 from annotation.jobs import apis as jobs
 from annotation.labeling import apis as labeling
+from annotation.labeling import review_apis as review
 from annotation.projects import apis as projects
 from annotation.users import apis as users
 
@@ -39,4 +40,12 @@ urlpatterns = [
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view()),
     path("jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view()),
     path("jobs/<int:job_id>/download", exports.ExportDownloadApi.as_view()),
+]
+
+# The review queue of pseudo labels.
+urlpatterns += [
+    path("projects/<int:project_id>/review/", review.ReviewListApi.as_view()),
+    path("projects/<int:project_id>/review/counts/", review.ReviewCountsApi.as_view()),
+    path("projects/<int:project_id>/review/bulk/", review.ReviewBulkApi.as_view()),
+    path("instances/<int:instance_id>/review/", review.InstanceReviewApi.as_view()),
 ]

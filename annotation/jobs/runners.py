@@ -1,4 +1,4 @@
-"""Job kinds that exist so far. Later methods (MIS, EXITS, training, export) add theirs."""
+"""Job kinds that exist so far (export registers from its own app); EXITS and training follow."""
 from __future__ import annotations
 
 from typing import Any
@@ -49,3 +49,11 @@ def verify_dataset(ctx: JobContext) -> dict[str, Any]:
         ctx.save_progress(done, total, {"last_id": last_id, "done": done, "problems": problems,
                                         "thumbnails_rebuilt": rebuilt})
     return {"checked": done, "problems": problems, "thumbnails_rebuilt": rebuilt}
+
+
+@register_runner("mis", queue="batch")
+def mis_proposals(ctx: JobContext) -> dict[str, Any]:
+    """MIS proposals as pseudo labels; the work (and torch) lives in ``annotation.segmentation``."""
+    from annotation.segmentation.jobs import mis_run
+
+    return mis_run(ctx)

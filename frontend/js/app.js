@@ -4,14 +4,18 @@
 //   #/datasets/{id}    thumbnails, upload, verify
 //   #/images/{id}      the image with its masks
 //   #/tasks/{task}/images/{id}   annotate one image of a task (interactive, over ws/annotate/)
+//   #/projects/{id}/jobs        batch jobs: launch MIS proposals / exports, live progress
+//   #/projects/{id}/review      the review queue of pseudo labels (reviewers, managers, owners)
 
 import { showError } from "./dom.js";
 import { Router } from "./router.js";
 import { annotateView } from "./views/annotate.js";
 import { datasetView } from "./views/dataset.js";
 import { imageView } from "./views/image.js";
+import { jobsView } from "./views/jobs.js";
 import { projectView } from "./views/project.js";
 import { projectsView } from "./views/projects.js";
+import { reviewView } from "./views/review.js";
 
 // Nothing fails silently: a rejected promise nobody handled still reaches the banner.
 window.addEventListener("unhandledrejection", (event) => {
@@ -28,5 +32,7 @@ const router = new Router(root)
   .add("/projects/:id", projectView, "project")
   .add("/datasets/:id", datasetView, "dataset")
   .add("/images/:id", imageView, "image")
-  .add("/tasks/:task/images/:id", annotateView, "annotate");
+  .add("/tasks/:task/images/:id", annotateView, "annotate")
+  .add("/projects/:id/review", reviewView, "review")
+  .add("/projects/:id/jobs", jobsView, "jobs");
 router.start();

@@ -1,5 +1,6 @@
 """What every browser test shares: Debian's Chromium driven by Playwright (never
-``playwright install``), one browser per test module, and the test users' password."""
+``playwright install``), one browser per test module, a page on the live server, the test
+users' password and the login form."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,9 @@ import pytest
 # from such a thread unless told that this is fine (the usual Playwright + pytest-django fix).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+import re  # noqa: E402
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,3 +33,26 @@ def browser() -> Iterator[Browser]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server) -> Iterator[Page]:
+    """A fresh page on pytest-django's live server; uncaught page errors fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def login(page: Page, username: str) -> None:
+    """Sign in through the login form with the tests' password."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/(#.*)?$"))
+    expect(page.locator("header.topbar")).to_contain_text(username)

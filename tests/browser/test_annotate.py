@@ -37,7 +37,7 @@ from annotation.labeling.models import Instance, Task
 from annotation.labeling.services import task_create
 from annotation.projects.services import label_create, membership_set, project_create
 from annotation.users.models import User
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -80,15 +80,6 @@ def open_page(
                 print(f"no screenshot of page {i}: {exc}")
         context.close()
         assert not errors, f"uncaught errors in page {i}: {errors}"
-
-
-def login(page: Page, username: str) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/(#.*)?$"))
-    expect(page.locator("header.topbar")).to_contain_text(username)
 
 
 def shot(page: Page, tmp_path: Path, name: str) -> None:

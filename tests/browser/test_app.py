@@ -11,14 +11,13 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from annotation.common import rle
 from annotation.datasets.models import Image
@@ -28,35 +27,14 @@ from annotation.jobs.models import Job
 from annotation.labeling.services import instance_create
 from annotation.projects.services import label_create, project_create
 from annotation.users.models import User
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture
-def page(browser: Browser, live_server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-
-
 def new_user(username: str) -> User:
     return User.objects.create_user(username=username, password=PASSWORD)
-
-
-def login(page: Page, username: str) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/(#.*)?$"))
-    expect(page.locator("header.topbar")).to_contain_text(username)
 
 
 def solid_png(width: int, height: int, color: tuple[int, int, int]) -> bytes:

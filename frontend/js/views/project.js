@@ -4,6 +4,7 @@ import { get, post } from "../api.js";
 import { formatDate, h, mount, plural, showError } from "../dom.js";
 import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
 import { labelsPanel, membersPanel } from "./project-people.js";
+import { REVIEW_ROLES } from "./review.js";
 
 export async function projectView(root, { id }, ctx) {
   document.title = "Project · Maskwright";
@@ -38,6 +39,8 @@ export async function projectView(root, { id }, ctx) {
       { class: "page-head" },
       h("h1", {}, project.name),
       roleBadge(project.role),
+      ["owner", "manager", "reviewer"].includes(project.role) ? h("a", { class: "button jobs-link", href: `#/projects/${project.id}/jobs` }, "Jobs") : null,
+      REVIEW_ROLES.has(project.role) ? h("a", { class: "button head-actions review-link", href: `#/projects/${project.id}/review` }, "Review pseudo labels") : null,
       project.description ? h("p", { class: "page-desc" }, project.description) : null,
     ),
     h(

@@ -77,7 +77,7 @@ def test_unknown_and_unavailable_kinds_are_refused():
     client.force_login(w.users["owner"])
     url = f"/api/projects/{w.project.id}/jobs/"
     assert client.post(url, {"dataset_id": w.dataset.id, "kind": "bake"}, format="json").status_code == 400
-    response = client.post(url, {"dataset_id": w.dataset.id, "kind": "mis"}, format="json")
+    response = client.post(url, {"dataset_id": w.dataset.id, "kind": "exits"}, format="json")
     assert response.status_code == 400 and "not available" in response.json()["error"]["message"]
     response = client.post(url, {"dataset_id": 999999, "kind": "verify"}, format="json")
     assert response.status_code == 404

@@ -1,0 +1,115 @@
+"""The review queue of pseudo labels: list, counts, one-by-one and bulk review.
+
+Reviewers, managers and owners review; annotators get 403, non-members 404 (as everywhere).
+"""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.common.apis import validated
+from annotation.common.exceptions import Forbidden
+from annotation.common.pagination import DefaultPagination
+from annotation.projects.access import require_role
+
+from . import review, selectors, services
+from .apis import REVIEWERS, InstanceOut
+from .models import PSEUDO_SOURCES, ReviewState
+
+_PSEUDO = sorted(PSEUDO_SOURCES)
+
+
+class ReviewFilterIn(serializers.Serializer):
+    source = serializers.ChoiceField(choices=_PSEUDO, required=False)
+    state = serializers.ChoiceField(choices=ReviewState.choices, required=False)
+    dataset = serializers.IntegerField(required=False)
+    min_score = serializers.FloatField(required=False, help_text="score ≥ this (inclusive)")
+    max_score = serializers.FloatField(required=False, help_text="score ≤ this (inclusive)")
+
+
+def _filters(data: dict) -> review.ReviewFilters:
+    return review.ReviewFilters(
+        source=data.get("source"), state=data.get("state"), dataset_id=data.get("dataset"),
+        min_score=data.get("min_score"), max_score=data.get("max_score"),
+    )
+
+
+class ReviewRowOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    image = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    label = serializers.IntegerField(allow_null=True)
+    mask = serializers.JSONField()
+    bbox = serializers.ListField(child=serializers.FloatField())
+    area = serializers.IntegerField()
+    source = serializers.CharField()
+    model_name = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    review_state = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class ReviewListApi(APIView):
+    @extend_schema(parameters=[ReviewFilterIn], responses=ReviewRowOut(many=True))
+    def get(self, request, project_id: int):
+        require_role(request.user, project_id, REVIEWERS, "review pseudo labels")
+        filters = _filters(validated(ReviewFilterIn, request.query_params))
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(review.review_rows(project_id, filters), request, view=self)
+        return paginator.get_paginated_response([review.review_row_out(row) for row in page])
+
+
+class ReviewCountOut(serializers.Serializer):
+    source = serializers.CharField()
+    review_state = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class ReviewCountsApi(APIView):
+    @extend_schema(responses=ReviewCountOut(many=True))
+    def get(self, request, project_id: int):
+        require_role(request.user, project_id, REVIEWERS, "see review counts")
+        return Response(review.review_counts(project_id))
+
+
+class ReviewBulkIn(serializers.Serializer):
+    action = serializers.ChoiceField(choices=sorted(review.ACTIONS))
+    ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10_000)
+    source = serializers.ChoiceField(choices=_PSEUDO, required=False)
+    dataset = serializers.IntegerField(required=False)
+    min_score = serializers.FloatField(required=False)
+    max_score = serializers.FloatField(required=False)
+
+
+class ReviewBulkApi(APIView):
+    @extend_schema(request=ReviewBulkIn, responses={200: None})
+    def post(self, request, project_id: int):
+        require_role(request.user, project_id, REVIEWERS, "review pseudo labels")
+        data = validated(ReviewBulkIn, request.data)
+        ids = data.pop("ids", None)
+        action = data.pop("action")
+        filters = None if ids is not None else _filters(data)
+        changed = review.review_bulk(project_id=project_id, action=action, ids=ids, filters=filters)
+        return Response({"changed": changed, "review_state": review.ACTIONS[action].value})
+
+
+class ReviewActionIn(serializers.Serializer):
+    action = serializers.ChoiceField(choices=sorted(review.ACTIONS))
+    version = serializers.IntegerField(help_text="the version you reviewed; a stale one gets 409")
+
+
+class InstanceReviewApi(APIView):
+    @extend_schema(request=ReviewActionIn, responses={200: InstanceOut, 409: None})
+    def post(self, request, instance_id: int):
+        _, role = selectors.instance_for(request.user, instance_id)
+        if role not in REVIEWERS:
+            raise Forbidden(f"a {role.value} cannot review masks")
+        data = validated(ReviewActionIn, request.data)
+        instance = services.instance_update(
+            instance_id=instance_id, expected_version=data["version"],
+            changes={"review_state": review.ACTIONS[data["action"]]}, author=request.user,
+        )
+        return Response(InstanceOut(instance).data)

@@ -1,0 +1,268 @@
+// #/projects/{id}/jobs — batch jobs of a project: launch (owners and managers) an MIS proposals
+// job or an export on a dataset, and follow every job live: progress with an ETA from the
+// observed rate, state, Cancel, the error of a failed job or image, the export's download link.
+// Updates arrive as job.progress events on the project socket; while it is down the list is
+// polled every second (every 5 s as a safety net while it is up).
+
+import { ApiError, get, post } from "../api.js";
+import { h, mount, plural, progressBar, showError } from "../dom.js";
+import { projectEvents } from "../events.js";
+import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
+
+const ACTIVE = new Set(["queued", "running"]);
+const SEE_JOBS = new Set(["owner", "manager", "reviewer"]);
+const KIND_NAMES = { mis: "MIS proposals", export: "Export", verify: "Verify", exits: "EXITS", train: "Training" };
+const BACKBONES = ["effnet-lite0", "sd2", "dino-vits8", "dinov2-vitb14"];
+
+export async function jobsView(root, { id }, ctx) {
+  document.title = "Jobs · Maskwright";
+  mount(root, h("p", { class: "muted" }, "Loading jobs…"));
+  const project = await get(`/api/projects/${id}/`, { signal: ctx.signal });
+  if (!ctx.alive()) return;
+  document.title = `Jobs · ${project.name} · Maskwright`;
+  const head = [
+    breadcrumbs([["Projects", "#/"], [project.name, `#/projects/${project.id}`], ["Jobs"]]),
+    h("div", { class: "page-head" }, h("h1", {}, "Jobs"), roleBadge(project.role)),
+  ];
+  if (!SEE_JOBS.has(project.role)) {
+    mount(root, head, h("div", { class: "empty" }, "Only the project's owners, managers and reviewers see its jobs."));
+    return;
+  }
+  const datasets = await get(`/api/projects/${id}/datasets/`, { signal: ctx.signal });
+  if (!ctx.alive()) return;
+  const events = projectEvents(project.id);
+  ctx.onCleanup(() => events.close());
+
+  const list = jobList(project, datasets, events, ctx);
+  const children = [...head];
+  if (isAdmin(project.role)) children.push(section("Launch a job", launchForm(project, datasets, list), null, "job-launch"));
+  children.push(section("Jobs", list.el, list.live));
+  mount(root, children);
+  await list.refresh();
+}
+
+// ---- Launch form ------------------------------------------------------------------------------
+
+function field(label, input) {
+  return h("label", { class: "job-field" }, h("span", { class: "small muted" }, label), input);
+}
+
+function launchForm(project, datasets, list) {
+  const dataset = h("select", { name: "dataset", "aria-label": "Dataset" }, datasets.map((ds) => h("option", { value: ds.id }, ds.name)));
+  const kind = h("select", { name: "kind", "aria-label": "Job kind" }, h("option", { value: "mis" }, "MIS proposals"), h("option", { value: "export" }, "Export"));
+
+  const backbone = h("input", { name: "backbone", value: "effnet-lite0", list: "job-backbones", "aria-label": "Backbone", required: true });
+  const maxPer = h("input", { name: "max_per_image", type: "number", min: "1", max: "1000", value: "20", "aria-label": "Max proposals per image" });
+  const minFraction = h("input", { name: "min_fraction", type: "number", min: "0", max: "0.99", step: "0.001", value: "0.01", "aria-label": "Min fraction" });
+  const label = h("select", { name: "label", "aria-label": "Label" }, h("option", { value: "" }, "none (class-agnostic)"), (project.labels || []).map((l) => h("option", { value: l.id }, l.name)));
+  const threshold = h("input", { name: "score_threshold", type: "number", min: "0", max: "1", step: "0.01", value: "0", "aria-label": "Score threshold" });
+  const misFields = h(
+    "div", { class: "inline-form job-params", dataset: { kind: "mis" } },
+    field("Backbone", backbone), h("datalist", { id: "job-backbones" }, BACKBONES.map((b) => h("option", { value: b }))),
+    field("Max proposals / image", maxPer), field("Min size (fraction of image)", minFraction), field("Min score", threshold), field("Label", label),
+  );
+
+  const format = h("select", { name: "format", "aria-label": "Format" }, h("option", { value: "coco" }, "COCO"), h("option", { value: "voc" }, "Pascal VOC"));
+  const masks = h("select", { name: "masks", "aria-label": "Masks" }, h("option", { value: "rle" }, "RLE"), h("option", { value: "polygon" }, "Polygons"));
+  const filter = h("select", { name: "filter", "aria-label": "Filter" }, h("option", { value: "accepted" }, "Accepted only"), h("option", { value: "all" }, "Every source"));
+  const exportFields = h("div", { class: "inline-form job-params", dataset: { kind: "export" }, hidden: true },
+    field("Format", format), field("Masks", masks), field("Instances", filter));
+
+  const button = h("button", { type: "submit", class: "primary" }, "Launch");
+  const form = h("form", { class: "job-form", "aria-label": "Launch a job" },
+    h("div", { class: "inline-form" }, field("Dataset", dataset), field("Kind", kind)), misFields, exportFields,
+    h("div", { class: "inline-form" }, button));
+  const showFields = () => {
+    misFields.hidden = kind.value !== "mis";
+    exportFields.hidden = kind.value !== "export";
+  };
+  kind.addEventListener("change", showFields);
+  if (!datasets.length) {
+    button.disabled = true;
+    form.append(h("p", { class: "empty-inline" }, "No datasets yet — create one on the project page first."));
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const params = kind.value === "mis"
+      ? { backbone: backbone.value.trim(), max_per_image: Number(maxPer.value), min_fraction: Number(minFraction.value), score_threshold: Number(threshold.value), label_id: label.value ? Number(label.value) : null }
+      : { format: format.value, masks: masks.value, filter: filter.value };
+    button.disabled = true;
+    try {
+      const job = await post(`/api/projects/${project.id}/jobs/`, { dataset_id: Number(dataset.value), kind: kind.value, params });
+      list.upsert(job);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) await list.refresh();
+      showError(error, "Could not launch the job");
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+// ---- The live list ----------------------------------------------------------------------------
+
+function jobList(project, datasets, events, ctx) {
+  const names = new Map(datasets.map((ds) => [ds.id, ds.name]));
+  const tbody = h("tbody", {});
+  const empty = h("p", { class: "empty-inline" }, "No jobs yet.");
+  const table = h(
+    "table", { class: "table jobs-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Job"), h("th", {}, "Dataset"), h("th", {}, "State"), h("th", { class: "job-progress-col" }, "Progress"), h("th", {}, "Details"), h("th", {}, h("span", { class: "visually-hidden" }, "Actions")))),
+    tbody,
+  );
+  const el = h("div", {}, empty, table);
+  const live = h("span", { class: "muted small live-note" });
+  const rows = new Map(); // job id -> {job, tr, bar, ...}
+  let pollTimer = null;
+
+  function rowFor(job) {
+    let row = rows.get(job.id);
+    if (row) return row;
+    const bar = progressBar(`Progress of job ${job.id}`);
+    row = {
+      job, bar, samples: [],
+      state: h("td", {}), details: h("td", { class: "job-details" }), actions: h("td", { class: "job-actions" }),
+    };
+    row.tr = h("tr", { dataset: { jobId: job.id, kind: job.kind } },
+      h("td", {}, `#${job.id} `, KIND_NAMES[job.kind] || job.kind),
+      h("td", {}, names.get(job.dataset) || (job.dataset ? `dataset ${job.dataset}` : "—")),
+      row.state, h("td", { class: "job-progress-col" }, bar.el), row.details, row.actions);
+    rows.set(job.id, row);
+    // newest first, like the API
+    const after = [...rows.keys()].filter((other) => other > job.id).length;
+    tbody.insertBefore(row.tr, tbody.children[after] || null);
+    return row;
+  }
+
+  function eta(row) {
+    const { job, samples } = row;
+    if (job.state !== "running" || !job.total || samples.length < 2) return "";
+    const first = samples[0];
+    const last = samples[samples.length - 1];
+    const rate = (last.done - first.done) / ((last.t - first.t) / 1000);
+    if (!(rate > 0)) return "";
+    const seconds = Math.round((job.total - job.done) / rate);
+    return seconds < 60 ? ` · about ${seconds} s left` : ` · about ${Math.round(seconds / 60)} min left`;
+  }
+
+  function render(row) {
+    const { job } = row;
+    row.tr.dataset.state = job.state;
+    mount(row.state, stateBadge(job.state));
+    const unit = job.kind === "export" ? "step" : "image";
+    const done = job.done || 0;
+    const total = job.total || 0;
+    if (job.state === "queued") row.bar.set(null, "Queued — waiting for a worker…");
+    else if (job.state === "running" && !total) row.bar.set(null, "Starting…");
+    else {
+      const fraction = total ? done / total : job.state === "succeeded" ? 1 : 0;
+      row.bar.set(fraction, `${Math.round(fraction * 100)} % — ${done} / ${plural(total, unit)}${eta(row)}`);
+    }
+    mount(row.details, details(job));
+    const actions = [];
+    if (ACTIVE.has(job.state) && isAdmin(project.role)) {
+      actions.push(h("button", { type: "button", class: "secondary danger small-button", disabled: job.cancel_requested, onclick: () => cancel(row) }, job.cancel_requested ? "Cancelling…" : "Cancel"));
+    }
+    if (job.kind === "export" && job.state === "succeeded" && job.result_file && isAdmin(project.role)) {
+      actions.push(h("a", { class: "button small-button", href: `/api/jobs/${job.id}/download`, download: "" }, "Download"));
+    }
+    mount(row.actions, actions);
+  }
+
+  function details(job) {
+    const r = job.result || {};
+    const out = [];
+    if (job.state === "failed") out.push(h("p", { class: "error-text" }, `Failed: ${job.error || "no reason given"}`));
+    if (job.kind === "mis" && r.instances !== undefined) {
+      out.push(h("p", { class: "small" }, `${plural(r.instances, "proposal")} stored (${r.backbone})${r.skipped ? `, ${plural(r.skipped, "image")} skipped` : ""}.`));
+    }
+    if (job.kind === "export" && job.state === "succeeded") out.push(h("p", { class: "small" }, `${(job.params.format || "coco").toUpperCase()} · ${job.params.masks || "rle"} · ${job.params.filter || "accepted"}`));
+    const errors = r.errors || r.problems || [];
+    if (errors.length) {
+      out.push(h("details", { class: "job-errors" },
+        h("summary", { class: "error-text" }, `${plural(r.failed ?? errors.length, "image")} failed`),
+        h("ul", {}, errors.map((e) => h("li", {}, h("a", { href: `#/images/${e.image_id}` }, e.name || `image ${e.image_id}`), `: ${e.error || e.problem}`)))));
+    }
+    if (job.state === "cancelled") out.push(h("p", { class: "muted small" }, "Cancelled; what was done is kept."));
+    return out;
+  }
+
+  function upsert(update) {
+    const row = rowFor(update);
+    const wasActive = ACTIVE.has(row.job.state);
+    row.job = { ...row.job, ...update };
+    if (row.job.state === "running") {
+      row.samples.push({ t: Date.now(), done: row.job.done || 0 });
+      if (row.samples.length > 30) row.samples.shift();
+    }
+    empty.hidden = rows.size > 0;
+    render(row);
+    // The push carries progress only: fetch the result and file once the job ends.
+    if (wasActive && !ACTIVE.has(row.job.state) && update.result === undefined) fetchOne(row.job.id);
+    schedulePoll();
+  }
+
+  async function fetchOne(jobId) {
+    try {
+      const fresh = await get(`/api/jobs/${jobId}/`, { signal: ctx.signal });
+      if (ctx.alive()) upsert(fresh);
+    } catch (error) {
+      if (ctx.alive() && error.name !== "AbortError") showError(error, `Could not load job ${jobId}`);
+    }
+  }
+
+  async function refresh() {
+    try {
+      const jobs = await get(`/api/projects/${project.id}/jobs/`, { signal: ctx.signal });
+      if (!ctx.alive()) return;
+      for (const job of [...jobs].reverse()) upsert(job);
+      empty.hidden = rows.size > 0;
+      table.hidden = rows.size === 0;
+    } catch (error) {
+      if (ctx.alive() && error.name !== "AbortError") showError(error, "Could not list the jobs");
+    }
+  }
+
+  async function cancel(row) {
+    try {
+      upsert(await post(`/api/jobs/${row.job.id}/cancel/`));
+    } catch (error) {
+      showError(error, "Could not cancel the job");
+    }
+  }
+
+  function schedulePoll() {
+    table.hidden = rows.size === 0;
+    const connected = events.connected();
+    live.textContent = connected ? "live" : "polling";
+    const anyActive = [...rows.values()].some((row) => ACTIVE.has(row.job.state));
+    if (!anyActive || !ctx.alive()) {
+      clearTimeout(pollTimer);
+      pollTimer = null;
+      return;
+    }
+    if (pollTimer) return;
+    pollTimer = setTimeout(async () => {
+      pollTimer = null;
+      await refresh();
+    }, connected ? 5000 : 1000);
+  }
+
+  const offProgress = events.on("job.progress", (payload) => {
+    if (!rows.has(payload.job_id)) return void fetchOne(payload.job_id); // launched elsewhere
+    upsert({ id: payload.job_id, kind: payload.kind, state: payload.state, done: payload.done, total: payload.total, error: payload.error });
+  });
+  const offState = events.onState(() => {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    schedulePoll();
+  });
+  ctx.onCleanup(() => {
+    offProgress();
+    offState();
+    clearTimeout(pollTimer);
+  });
+  return { el, live, upsert, refresh };
+}

@@ -1,0 +1,108 @@
+"""The Jobs page (``#/projects/{id}/jobs``) in Debian's Chromium over the live stack (uvicorn +
+a real Celery worker): an owner launches an MIS job with the tiny backbone and watches it reach
+100 %, exports COCO and downloads the zip; an annotator gets no launch form."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from playwright.sync_api import Browser, Page, expect
+
+from annotation.datasets.services import Upload, dataset_create, dataset_upload
+from annotation.labeling.models import Instance
+from annotation.projects.models import Membership, Role
+from annotation.projects.services import label_create, project_create
+from annotation.users.models import User
+from tests.browser.conftest import PASSWORD, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+expect.set_options(timeout=15_000)
+
+
+def _png(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    arr = np.full((96, 128, 3), 30, dtype=np.uint8)
+    arr[20:70, 30:90] = rng.integers(180, 255, size=3, dtype=np.uint8)  # one bright block
+    out = io.BytesIO()
+    PILImage.fromarray(arr).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def world():
+    owner = User.objects.create_user(username="olga", password=PASSWORD)
+    annotator = User.objects.create_user(username="adam", password=PASSWORD)
+    project = project_create(name="Jobs project", owner=owner)
+    Membership.objects.create(project=project, user=annotator, role=Role.ANNOTATOR)
+    label_create(project=project, name="thing", color="#00aa00")
+    dataset = dataset_create(project=project, name="photos")
+    dataset_upload(dataset=dataset, uploads=[Upload(f"p{i}.png", io.BytesIO(_png(i))) for i in range(3)])
+    return project, dataset
+
+
+def _page(browser: Browser, base_url: str) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url)
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+def test_owner_runs_mis_then_downloads_a_coco_export(browser, live_stack, world, tmp_path: Path):
+    project, dataset = world
+    page = _page(browser, live_stack.url)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    login(page, "olga")
+    page.goto(f"/#/projects/{project.id}")
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.wait_for_url(f"**/#/projects/{project.id}/jobs")
+    form = page.get_by_role("form", name="Launch a job")
+    form.get_by_label("Dataset").select_option(str(dataset.id))
+    form.get_by_label("Job kind").select_option("mis")
+    form.get_by_label("Backbone").fill("tiny-effnet")
+    form.get_by_label("Max proposals per image").fill("4")
+    form.get_by_label("Label").select_option(label="thing")
+    form.get_by_role("button", name="Launch").click()
+
+    mis_row = page.locator("tr[data-kind=mis]")
+    expect(mis_row).to_have_attribute("data-state", "succeeded", timeout=180_000)
+    expect(mis_row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(mis_row).to_contain_text("100 % — 3 / 3 images")
+    expect(mis_row).to_contain_text("proposals stored (tiny-effnet)")
+    assert Instance.objects.filter(image__dataset=dataset, source="mis").count() > 0
+
+    form.get_by_label("Job kind").select_option("export")
+    form.get_by_label("Format").select_option("coco")
+    form.get_by_label("Masks").select_option("rle")
+    form.get_by_label("Filter").select_option("all")
+    form.get_by_role("button", name="Launch").click()
+    export_row = page.locator("tr[data-kind=export]")
+    expect(export_row).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    with page.expect_download() as info:
+        export_row.get_by_role("link", name="Download").click()
+    target = tmp_path / "export.zip"
+    info.value.save_as(target)
+    with zipfile.ZipFile(target) as archive:
+        assert "annotations/instances_default.json" in archive.namelist()
+        coco = json.loads(archive.read("annotations/instances_default.json"))
+    # "every source": the pending pseudo labels too, under their label
+    assert len(coco["images"]) == 3 and len(coco["annotations"]) > 0
+    assert [c["name"] for c in coco["categories"]] == ["thing"]
+    assert errors == []
+
+
+def test_an_annotator_sees_no_launch_form(browser, live_stack, world):
+    project, _ = world
+    page = _page(browser, live_stack.url)
+    login(page, "adam")
+    page.goto(f"/#/projects/{project.id}")
+    expect(page.locator(".page-head h1")).to_have_text("Jobs project")
+    expect(page.get_by_role("link", name="Jobs", exact=True)).to_have_count(0)
+    page.goto(f"/#/projects/{project.id}/jobs")
+    expect(page.locator(".empty")).to_contain_text("Only the project's owners, managers and reviewers")
+    expect(page.get_by_role("form", name="Launch a job")).to_have_count(0)
+    expect(page.get_by_role("button", name="Launch")).to_have_count(0)
