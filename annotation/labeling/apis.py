@@ -148,10 +148,16 @@ class PromptRedoApi(PromptUndoApi):
 class TaskOut(serializers.ModelSerializer):
     image_ids = serializers.SerializerMethodField()
     assignee_username = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    # Set by ``selectors.task_list`` (absent on a single task, where they read as null).
+    images_total = serializers.IntegerField(read_only=True, default=None)
+    images_done = serializers.IntegerField(read_only=True, default=None)
 
     class Meta:
         model = Task
-        fields = ["id", "project", "dataset", "name", "assignee", "assignee_username", "state", "image_ids", "created_at"]
+        fields = [
+            "id", "project", "dataset", "name", "assignee", "assignee_username", "state", "image_ids",
+            "images_total", "images_done", "created_at",
+        ]
 
     def get_image_ids(self, obj: Task) -> list[int]:
         return sorted(img.id for img in obj.images.all())

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from annotation.common.exceptions import NotFound
 from annotation.datasets.selectors import image_for
 from annotation.projects.access import project_for, sees_all_images
 from annotation.projects.models import Role
 
-from .models import Instance, Prompt, Task
+from .models import Instance, Prompt, ReviewState, Source, Task
 
 
 # The instance list is the hottest read (the canvas loads it per image): rows come as plain
@@ -51,8 +52,31 @@ def prompt_list(instance: Instance) -> QuerySet[Prompt]:
     return Prompt.objects.filter(instance=instance).order_by("seq")
 
 
+# An image counts as done once it holds an instance a person made or accepted: unreviewed
+# pseudo labels and rejected masks do not make progress.
+_COUNTS_AS_DONE = Q(source=Source.MANUAL) & ~Q(review_state=ReviewState.REJECTED) | Q(
+    review_state=ReviewState.ACCEPTED
+)
+
+
+def _task_image_count(done: bool) -> Subquery:
+    """Per task, its images (or those done) as one correlated aggregate: no query per task."""
+    links = Task.images.through.objects.filter(task_id=OuterRef("pk"))
+    if done:
+        links = links.filter(
+            Exists(Instance.objects.filter(_COUNTS_AS_DONE, image_id=OuterRef("image_id")))
+        )
+    counted = links.order_by().values("task_id").annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
 def task_list(user: Any, project_id: int, role: Role) -> QuerySet[Task]:
-    qs = Task.objects.filter(project_id=project_id).select_related("assignee")
+    """The project's tasks (an annotator's own only), each with ``images_total``/``images_done``."""
+    qs = (
+        Task.objects.filter(project_id=project_id)
+        .select_related("assignee")
+        .annotate(images_total=_task_image_count(False), images_done=_task_image_count(True))
+    )
     if not sees_all_images(role):
         qs = qs.filter(assignee_id=user.id)
     return qs.order_by("id")

@@ -30,6 +30,10 @@ def run_bench(topic: str, *, quick: bool = False, device: str | None = None) -> 
             from .api import bench_api
 
             figures = bench_api(env, quick=quick)
+        elif topic == "dashboard":
+            from .dashboard import bench_dashboard
+
+            figures = bench_dashboard(env, quick=quick)
         else:
             print(f"unknown topic {topic}", file=sys.stderr)
             return 2

@@ -130,12 +130,11 @@ function tasksPanel(body, tasks, datasets) {
     return;
   }
   const names = new Map(datasets.map((ds) => [ds.id, ds.name]));
-  mount(
-    body,
+  mount(body, [
     h(
       "table",
       { class: "table" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Task"), h("th", {}, "Dataset"), h("th", {}, "Assignee"), h("th", {}, "State"), h("th", { class: "num" }, "Images"), h("th", {}, h("span", { class: "visually-hidden" }, "Annotate")))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Task"), h("th", {}, "Dataset"), h("th", {}, "Assignee"), h("th", {}, "State"), h("th", {}, "Progress"), h("th", {}, h("span", { class: "visually-hidden" }, "Annotate")))),
       h(
         "tbody",
         {},
@@ -147,10 +146,49 @@ function tasksPanel(body, tasks, datasets) {
             h("td", {}, names.has(task.dataset) ? h("a", { href: `#/datasets/${task.dataset}` }, names.get(task.dataset)) : `#${task.dataset}`),
             h("td", {}, task.assignee_username || h("span", { class: "muted" }, "unassigned")),
             h("td", {}, stateBadge(task.state)),
-            h("td", { class: "num" }, plural((task.image_ids || []).length, "image")),
+            h("td", { class: "task-progress" }, progressCell(task.images_done, task.images_total)),
             h("td", { class: "actions" }, annotateLink(task)),
           ),
         ),
+      ),
+    ),
+    annotatorSummary(tasks),
+  ]);
+}
+
+/** "done / total" images with a small bar; done = images holding a made or accepted mask. */
+function progressCell(done, total) {
+  done = done || 0;
+  total = total || 0;
+  const pct = total ? Math.round((100 * done) / total) : 0;
+  return h(
+    "div",
+    { class: "progress-wrap", title: `${pct} % of the images have a mask` },
+    h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(total), "aria-valuenow": String(done) }, h("div", { class: "progress-fill", style: `width: ${pct}%` })),
+    h("div", { class: "progress-text" }, `${done} / ${plural(total, "image")}`),
+  );
+}
+
+/** Progress summed over each annotator's tasks (unassigned tasks grouped apart). */
+function annotatorSummary(tasks) {
+  const byUser = new Map();
+  for (const task of tasks) {
+    const name = task.assignee_username || "unassigned";
+    const row = byUser.get(name) || { tasks: 0, done: 0, total: 0 };
+    row.tasks += 1;
+    row.done += task.images_done || 0;
+    row.total += task.images_total || 0;
+    byUser.set(name, row);
+  }
+  return h(
+    "table",
+    { class: "table annotator-summary" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Annotator"), h("th", { class: "num" }, "Tasks"), h("th", {}, "Progress"))),
+    h(
+      "tbody",
+      {},
+      [...byUser.entries()].map(([name, row]) =>
+        h("tr", { dataset: { annotator: name } }, h("td", {}, name), h("td", { class: "num" }, String(row.tasks)), h("td", { class: "task-progress" }, progressCell(row.done, row.total))),
       ),
     ),
   );
