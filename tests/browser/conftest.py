@@ -13,7 +13,9 @@ import pytest
 # from such a thread unless told that this is fine (the usual Playwright + pytest-django fix).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
+import json  # noqa: E402
 import re  # noqa: E402
+import zipfile  # noqa: E402
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
@@ -56,3 +58,24 @@ def login(page: Page, username: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/(#.*)?$"))
     expect(page.locator("header.topbar")).to_contain_text(username)
+
+
+def export_coco(page: Page, tmp_path: Path, *, filter: str, dataset_id: int | None = None) -> tuple[list[str], dict]:
+    """On the Jobs page: launch a COCO (RLE) export, wait for it, download the zip; returns
+    the zip's member names and its ``annotations/instances_default.json``."""
+    form = page.get_by_role("form", name="Launch a job")
+    if dataset_id is not None:
+        form.get_by_label("Dataset").select_option(str(dataset_id))
+    form.get_by_label("Job kind").select_option("export")
+    form.get_by_label("Format").select_option("coco")
+    form.get_by_label("Masks").select_option("rle")
+    form.get_by_label("Filter").select_option(filter)
+    form.get_by_role("button", name="Launch").click()
+    row = page.locator("tr[data-kind=export]")
+    expect(row).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    with page.expect_download() as info:
+        row.get_by_role("link", name="Download").click()
+    target = tmp_path / "export.zip"
+    info.value.save_as(target)
+    with zipfile.ZipFile(target) as archive:
+        return archive.namelist(), json.loads(archive.read("annotations/instances_default.json"))

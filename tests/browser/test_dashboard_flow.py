@@ -6,7 +6,6 @@ the zip and finds exactly the accepted annotations and every image in it."""
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 import zipfile
@@ -23,7 +22,7 @@ from annotation.datasets.services import dataset_create
 from annotation.labeling.models import Instance, ReviewState
 from annotation.projects.services import label_create, project_create
 from annotation.users.models import User
-from tests.browser.conftest import PASSWORD, login
+from tests.browser.conftest import PASSWORD, export_coco, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -146,21 +145,7 @@ def test_owner_uploads_runs_mis_reviews_and_exports(owner_page: Page, tmp_path: 
 
     # 4. Back on the Jobs page: a COCO export of the accepted masks, downloaded.
     page.goto(f"/#/projects/{project.id}/jobs")
-    form = page.get_by_role("form", name="Launch a job")
-    form.get_by_label("Dataset").select_option(str(dataset.id))
-    form.get_by_label("Job kind").select_option("export")
-    form.get_by_label("Format").select_option("coco")
-    form.get_by_label("Filter").select_option("accepted")
-    form.get_by_role("button", name="Launch").click()
-    export_row = page.locator("tr[data-kind=export]")
-    expect(export_row).to_have_attribute("data-state", "succeeded", timeout=60_000)
-    with page.expect_download() as info:
-        export_row.get_by_role("link", name="Download").click()
-    target = tmp_path / "export.zip"
-    info.value.save_as(target)
-    with zipfile.ZipFile(target) as exported:
-        names = exported.namelist()
-        coco = json.loads(exported.read("annotations/instances_default.json"))
+    names, coco = export_coco(page, tmp_path, filter="accepted", dataset_id=dataset.id)
     assert len(coco["annotations"]) == accepted == Instance.objects.filter(
         image__dataset=dataset, review_state=ReviewState.ACCEPTED
     ).count()

@@ -4,8 +4,6 @@ a real Celery worker): an owner launches an MIS job with the tiny backbone and w
 from __future__ import annotations
 
 import io
-import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from annotation.labeling.models import Instance
 from annotation.projects.models import Membership, Role
 from annotation.projects.services import label_create, project_create
 from annotation.users.models import User
-from tests.browser.conftest import PASSWORD, login
+from tests.browser.conftest import PASSWORD, export_coco, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -75,20 +73,8 @@ def test_owner_runs_mis_then_downloads_a_coco_export(browser, live_stack, world,
     expect(mis_row).to_contain_text("proposals stored (tiny-effnet)")
     assert Instance.objects.filter(image__dataset=dataset, source="mis").count() > 0
 
-    form.get_by_label("Job kind").select_option("export")
-    form.get_by_label("Format").select_option("coco")
-    form.get_by_label("Masks").select_option("rle")
-    form.get_by_label("Filter").select_option("all")
-    form.get_by_role("button", name="Launch").click()
-    export_row = page.locator("tr[data-kind=export]")
-    expect(export_row).to_have_attribute("data-state", "succeeded", timeout=60_000)
-    with page.expect_download() as info:
-        export_row.get_by_role("link", name="Download").click()
-    target = tmp_path / "export.zip"
-    info.value.save_as(target)
-    with zipfile.ZipFile(target) as archive:
-        assert "annotations/instances_default.json" in archive.namelist()
-        coco = json.loads(archive.read("annotations/instances_default.json"))
+    names, coco = export_coco(page, tmp_path, filter="all")
+    assert "annotations/instances_default.json" in names
     # "every source": the pending pseudo labels too, under their label
     assert len(coco["images"]) == 3 and len(coco["annotations"]) > 0
     assert [c["name"] for c in coco["categories"]] == ["thing"]
