@@ -10,7 +10,7 @@ from annotation.jobs.models import Job
 from .services import ExportParams, export_relpath, export_write
 
 
-@register_runner("export")
+@register_runner("export", validate=lambda params, dataset: ExportParams.parse(params))
 def export_dataset(ctx: JobContext) -> dict[str, Any]:
     """Write the dataset's export zip; params: see :class:`ExportParams`.
 

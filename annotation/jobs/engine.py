@@ -26,16 +26,25 @@ log = logging.getLogger(__name__)
 RUNNERS: dict[str, Callable[[JobContext], dict[str, Any]]] = {}
 # Which Celery queue a kind runs on: model work on the GPU batch workers, the rest on CPU.
 QUEUES: dict[str, str] = {}
+VALIDATORS: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
 
 
 class Cancelled(Exception):
     pass
 
 
-def register_runner(kind: str, queue: str = "default") -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+def register_runner(
+    kind: str, queue: str = "default", validate: Callable[[dict[str, Any], Any], Any] | None = None
+) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+    """Register the runner of a job kind. ``validate(params, dataset)``, if given, runs at
+    launch (in the web process: no torch) and raises ``ApplicationError`` for bad parameters,
+    so that the launcher gets a 400 naming the problem instead of a job that fails later."""
+
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         RUNNERS[kind] = fn
         QUEUES[kind] = queue
+        if validate is not None:
+            VALIDATORS[kind] = validate
         return fn
 
     return wrap

@@ -51,7 +51,13 @@ def verify_dataset(ctx: JobContext) -> dict[str, Any]:
     return {"checked": done, "problems": problems, "thumbnails_rebuilt": rebuilt}
 
 
-@register_runner("mis", queue="batch")
+def _mis_validate(params: dict[str, Any], dataset: Any) -> Any:
+    from annotation.segmentation.jobs import mis_validate  # torch-free at import
+
+    return mis_validate(params, dataset)
+
+
+@register_runner("mis", queue="batch", validate=_mis_validate)
 def mis_proposals(ctx: JobContext) -> dict[str, Any]:
     """MIS proposals as pseudo labels; the work (and torch) lives in ``annotation.segmentation``."""
     from annotation.segmentation.jobs import mis_run

@@ -9,7 +9,7 @@ from django.utils import timezone
 from annotation.common.exceptions import ApplicationError, Conflict
 from annotation.datasets.models import Dataset
 
-from .engine import QUEUES, RUNNERS, push_job
+from .engine import QUEUES, RUNNERS, VALIDATORS, push_job
 from .models import Job
 
 
@@ -25,6 +25,8 @@ def job_launch(*, dataset: Dataset, kind: str, params: dict[str, Any], user: Any
         raise ApplicationError(f"job kind {kind!r} is not available in this version")
     if not isinstance(params, dict):
         raise ApplicationError("params must be an object")
+    if kind in VALIDATORS:
+        VALIDATORS[kind](params, dataset)
     try:
         with transaction.atomic():
             job = Job.objects.create(

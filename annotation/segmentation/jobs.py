@@ -136,14 +136,21 @@ def _read_rgb(image: Image) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
-def mis_run(ctx: JobContext) -> dict[str, Any]:
-    """Runner of the ``mis`` job kind (registered in ``annotation.jobs.runners``)."""
-    params = MisParams.parse(ctx.params)
-    dataset = Dataset.objects.get(pk=ctx.dataset_id)
+def mis_validate(raw: dict[str, Any], dataset: Dataset) -> MisParams:
+    """The launch-time check (no torch): the parameters, and that the label is the project's.
+    Raises :class:`ApplicationError` naming the problem."""
+    params = MisParams.parse(raw)
     if params.label_id is not None and not LabelClass.objects.filter(
         pk=params.label_id, project_id=dataset.project_id
     ).exists():
         raise ApplicationError(f"label {params.label_id} is not a label of this project")
+    return params
+
+
+def mis_run(ctx: JobContext) -> dict[str, Any]:
+    """Runner of the ``mis`` job kind (registered in ``annotation.jobs.runners``)."""
+    dataset = Dataset.objects.get(pk=ctx.dataset_id)
+    params = mis_validate(ctx.params, dataset)  # again: a job may be resumed after a change
     tag = f"job-{ctx.job_id}"
     images = Image.objects.filter(dataset_id=ctx.dataset_id).order_by("id")
     total = images.count()

@@ -115,3 +115,19 @@ def test_bad_parameters_fail_the_job_with_the_reason_and_one_active_job_per_data
     assert second.status_code == 409
     client.force_login(w.users["annotator"])
     assert client.post(url, {"dataset_id": w.dataset.id, "kind": "mis"}, format="json").status_code in (403, 404)
+
+
+@pytest.mark.django_db
+def test_bad_parameters_are_refused_at_launch_and_no_job_is_created():
+    w = make_world()
+    client = APIClient()
+    client.force_login(w.users["manager"])
+    url = f"/api/projects/{w.project.id}/jobs/"
+    for params, reason in (({"max_per_image": 0}, "max_per_image"), ({"label_id": 999999}, "label 999999"),
+                           ({"nonsense": 1}, "unknown MIS parameters")):
+        response = client.post(url, {"dataset_id": w.dataset.id, "kind": "mis", "params": params}, format="json")
+        assert response.status_code == 400 and reason in response.json()["error"]["message"], response.json()
+    response = client.post(url, {"dataset_id": w.dataset.id, "kind": "export", "params": {"format": "yolo"}},
+                           format="json")
+    assert response.status_code == 400 and "format must be one of" in response.json()["error"]["message"]
+    assert not Job.objects.filter(dataset=w.dataset).exists()
