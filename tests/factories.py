@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from PIL import Image as PILImage
 from annotation.common import rle
 from annotation.datasets.models import Dataset, Image
 from annotation.datasets.services import Upload, dataset_create, dataset_upload
+from annotation.jobs.models import Job
 from annotation.labeling.models import Instance, Task
 from annotation.labeling.services import instance_create, task_create
 from annotation.projects.models import LabelClass, Membership, Project, Role
@@ -79,3 +81,15 @@ def make_world(password: str = "pw-12345678") -> World:
     other_instance = instance_create(image=other, mask=box_mask(other, 5, 5, 9, 9),
                                      label_id=label.id, author=users["owner"])
     return World(project, dataset, label, users, assigned, other, task, instance, other_instance)
+
+
+def wait_for_job(job_id: int, states: set[str], timeout: float = 60) -> Job:
+    """Poll until the job reaches one of ``states`` (a real worker runs it); fail if it is
+    still elsewhere after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.state in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} stuck in {Job.objects.get(pk=job_id).state}")

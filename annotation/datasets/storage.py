@@ -5,6 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 
 
@@ -15,6 +16,14 @@ def media_path(relative: str) -> Path:
     if root not in path.parents:
         raise ValueError(f"{relative!r} is outside the media folder")
     return path
+
+
+def read_rgb(relative: str) -> np.ndarray:
+    """A stored (upright) image as a writable H×W×3 uint8 RGB array."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(media_path(relative)) as im:
+        return np.array(im.convert("RGB"), dtype=np.uint8)
 
 
 def image_relpath(dataset_id: int, sha256: str, ext: str) -> str:

@@ -25,7 +25,7 @@ from .protocol import MAX_MESSAGE_BYTES, ProtocolError, parse
 log = logging.getLogger(__name__)
 
 IDLE_PREFETCH_S = 1.5  # an annotator's pause before the task's next image is computed
-PROMPT_KINDS = {"click": "click", "scribble": "scribble", "extreme_points": "extreme_points", "edit": "edit"}
+PROMPT_KINDS = frozenset({"click", "scribble", "extreme_points", "edit"})  # message type = prompt kind
 
 
 def _error_code(exc: Exception) -> str:
@@ -63,9 +63,10 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "seq": None, "code": "bad_request",
                                   "message": "send JSON text messages, not binary"})
             return
-        if len(text_data) > MAX_MESSAGE_BYTES:
+        size = len(text_data.encode())  # the limit is in bytes; non-ASCII text has more
+        if size > MAX_MESSAGE_BYTES:
             await self.send_json({"type": "error", "seq": None, "code": "bad_request",
-                                  "message": f"message of {len(text_data)} bytes; the limit is {MAX_MESSAGE_BYTES}"})
+                                  "message": f"message of {size} bytes; the limit is {MAX_MESSAGE_BYTES}"})
             return
         try:
             message = parse(text_data)
@@ -107,7 +108,7 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             return {"type": "object", "object": await call(live.object_set_label)(s, m["object_id"], m["label_id"])}
         if kind in PROMPT_KINDS:
             payload = {k: v for k, v in m.items() if k not in ("type", "seq", "object_id")}
-            rev = await call(live.prompt_add)(s, m["object_id"], PROMPT_KINDS[kind], payload,
+            rev = await call(live.prompt_add)(s, m["object_id"], kind, payload,
                                               seq=m["seq"], received_at=received_at)
             self._watch(m["object_id"], rev, m["seq"], received_at)
             return None  # the answer is the mask, later
@@ -148,14 +149,17 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
 
     # -- a request nobody answered -------------------------------------------------------
     def _watch(self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int = 0) -> None:
-        old = self.timers.pop(instance_id, None)
-        if old is not None:
-            old.cancel()
+        self._unwatch(instance_id)
         loop = asyncio.get_running_loop()
         self.timers[instance_id] = loop.call_later(
             self.retry_s * (attempt + 1),
             lambda: asyncio.ensure_future(self._retry(instance_id, rev, seq, received_at, attempt)),
         )
+
+    def _unwatch(self, instance_id: int) -> None:
+        timer = self.timers.pop(instance_id, None)
+        if timer is not None:
+            timer.cancel()
 
     async def _retry(self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int) -> None:
         self.timers.pop(instance_id, None)
@@ -172,9 +176,7 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
     async def annotate_mask(self, event: dict[str, Any]) -> None:
         instance_id, rev = event["instance_id"], event["rev"]
         if self.session.sent.get(instance_id, 0) <= rev:
-            timer = self.timers.pop(instance_id, None)
-            if timer is not None:
-                timer.cancel()
+            self._unwatch(instance_id)
         # the mask answers every prompt up to ``rev``: name the newest seq of those
         seq, received_at = live.answered_seq(self.session, instance_id, rev, (event["seq"], event["received_at"]))
         now = time.time()
@@ -191,9 +193,7 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             })
 
     async def annotate_failed(self, event: dict[str, Any]) -> None:
-        timer = self.timers.pop(event["instance_id"], None)
-        if timer is not None:
-            timer.cancel()
+        self._unwatch(event["instance_id"])
         await self.send_json({"type": "error", "seq": event["seq"], "code": "server_error", "message": event["message"]})
 
     @classmethod

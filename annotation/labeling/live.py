@@ -2,8 +2,10 @@
 their masks, save what the worker computed and answer the socket after commit.
 
 Every prompt is committed to the log before any work is queued, so a crash at any later point
-loses nothing: reopening the image replays the log. The mask a worker computes is saved only if
-no newer prompt arrived for that object meanwhile (the newer request carries the mask).
+loses nothing: reopening the image replays the log. Each change to an object's prompts bumps its
+revision; a worker computes the object from the log as it stands (revision r), and saves the
+mask only if no mask of revision r or newer is saved already, so one mask may answer several
+queued prompts and an older one never overwrites a newer one.
 """
 from __future__ import annotations
 
@@ -39,7 +41,6 @@ class Session:
     user: Any
     reply_channel: str
     image_id: int | None = None
-    task_id: int | None = None
     width: int = 0
     height: int = 0
     project_id: int | None = None
@@ -72,13 +73,18 @@ def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
     return out
 
 
+def _history(undone: list[bool]) -> dict[str, bool]:
+    """``can_undo`` / ``can_redo`` of an object from its prompts' ``undone`` flags."""
+    return {"can_undo": not all(undone), "can_redo": any(undone)}
+
+
 def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -> dict[str, Any]:
     active = [p for p in prompts if not p.undone]
     out = {
         "id": instance.id, "label_id": instance.label_id, "version": instance.version,
         "source": instance.source,
         "prompts": [{"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active],
-        "can_undo": bool(active), "can_redo": len(active) < len(prompts),
+        **_history([p.undone for p in prompts]),
     }
     if with_mask:
         out["box"], out["rle"] = rle.crop_stored(instance.mask) if instance.area else (None, None)
@@ -89,13 +95,14 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     """Check access, remember the image in ``session``, start its features on a worker and
     return the ``opened`` payload (objects with their active prompts and masks)."""
     image, _ = image_for(session.user, image_id)
+    task = None
     if task_id is not None:
         task, _ = task_for(session.user, task_id)
         if not task.images.filter(pk=image_id).exists():
             raise NotFound(f"image {image_id} is not in task {task_id}")
     chosen_method, chosen_backbone = _method_ok(method or session.method or methods()[0]["name"],
                                                 backbone if method else (backbone or session.backbone or None))
-    session.image_id, session.task_id = image.id, task_id
+    session.image_id = image.id
     session.width, session.height = image.width, image.height
     session.project_id = image.dataset.project_id
     session.method, session.backbone = chosen_method, chosen_backbone
@@ -105,7 +112,7 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     prompts = _prompts_of([i.id for i in instances])
     labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
     prefetch(session, session.image_id)
-    session.next_image_id = _next_image(task_id, image_id)
+    session.next_image_id = _next_image(task, image_id)
     return {
         "image": {"id": image.id, "width": image.width, "height": image.height,
                   "file_url": f"/api/images/{image.id}/file", "name": image.original_name},
@@ -116,11 +123,10 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     }
 
 
-def _next_image(task_id: int | None, image_id: int) -> int | None:
-    if task_id is None:
+def _next_image(task: Task | None, image_id: int) -> int | None:
+    if task is None:
         return None
-    return (Task.objects.get(pk=task_id).images.filter(pk__gt=image_id).order_by("id")
-            .values_list("id", flat=True).first())
+    return task.images.filter(pk__gt=image_id).order_by("id").values_list("id", flat=True).first()
 
 
 def prefetch(session: Session, image_id: int | None) -> None:
@@ -195,8 +201,8 @@ def prompt_step(session: Session, instance_id: int, redo: bool, *, seq: int, rec
 
 def _request(session: Session, instance_id: int, rev: int, seq: int, received_at: float) -> dict[str, Any]:
     return {
-        "image_id": session.image_id, "instance_id": instance_id, "method": session.method,
-        "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
+        "image_id": session.image_id, "project_id": session.project_id, "instance_id": instance_id,
+        "method": session.method, "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
         "seq": seq, "received_at": received_at, "size_hw": [session.height, session.width],
     }
 
@@ -295,8 +301,14 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
         locked = {i.id: i for i in Instance.objects.select_for_update().filter(pk__in=list(masks)).order_by("id")}
         if instance_id not in locked or answered(instance_id) >= rev:
             return False
-        modelled = set(Prompt.objects.filter(instance_id__in=list(locked), undone=False, kind__in=MODEL_KINDS)
-                       .values_list("instance_id", flat=True))
+        # one read of the objects' prompt log: which have a prompt a method reads (their
+        # source is the method), and the undo / redo flags of the answer
+        undone: dict[int, list[bool]] = {pk: [] for pk in locked}
+        modelled: set[int] = set()
+        for pk, kind, flag in Prompt.objects.filter(instance_id__in=list(locked)).values_list("instance_id", "kind", "undone"):
+            undone[pk].append(flag)
+            if kind in MODEL_KINDS and not flag:
+                modelled.add(pk)
         for pk, instance in locked.items():
             mask = np.asarray(masks[pk], dtype=bool)
             stored = rle.encode(mask)
@@ -314,7 +326,8 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
             instance = locked[instance_id]
             box, crop = rle.crop(np.asarray(masks[instance_id], dtype=bool))
             out.append({"object_id": instance_id, "version": instance.version, "box": box, "rle": crop})
-        _undo_flags(out)
+        for m in out:
+            m.update(_history(undone[m["object_id"]]))
         # Set while the row lock is held: the next saver of this object (waiting on the lock)
         # must see it. If the commit failed after this, a retry would be skipped; the log
         # still holds the prompt and the next prompt or a reopen recomputes the mask.
@@ -324,10 +337,9 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
             "masks": out, "model_ms": round(model_s * 1000, 2), "received_at": request["received_at"],
             "worker": worker, "cached": cached, "stages": _stages(request, model_s),
         })
-        image = Image.objects.only("dataset__project_id").select_related("dataset").get(pk=request["image_id"])
         for m in out:
-            broadcast_on_commit(project_group(image.dataset.project_id), "instance.updated",
-                                {"instance_id": m["object_id"], "image_id": image.id, "version": m["version"]})
+            broadcast_on_commit(project_group(request["project_id"]), "instance.updated",
+                                {"instance_id": m["object_id"], "image_id": request["image_id"], "version": m["version"]})
     return True
 
 
@@ -344,14 +356,3 @@ def _stages(request: dict[str, Any], model_s: float) -> dict[str, float]:
         "save": round((now - computing - model_s) * 1000, 2),
         "saved_at": now,
     }
-
-
-def _undo_flags(out: list[dict[str, Any]]) -> None:
-    ids = [m["object_id"] for m in out]
-    state: dict[int, list[bool]] = {i: [] for i in ids}
-    for pk, undone in Prompt.objects.filter(instance_id__in=ids).values_list("instance_id", "undone"):
-        state[pk].append(undone)
-    for m in out:
-        flags = state[m["object_id"]]
-        m["can_undo"] = not all(flags) if flags else False
-        m["can_redo"] = any(flags)

@@ -46,7 +46,7 @@ def predict(request: dict[str, Any]) -> None:
             "message": f"{request['method']} could not compute the mask: {exc}",
         })
         return
-    _claim(request)
+    _claim(request["image_id"], request["method"], request["backbone"])
     saved = live.masks_save(request, computed.masks, rev=rev, model_s=computed.model_s,
                             worker=worker.hostname(), cached=computed.cached)
     log.info("object %s rev %s (request %s): %s, model %.3f s", instance_id, rev, request["rev"],
@@ -58,16 +58,16 @@ def prefetch(image_id: int, method: str, backbone: str) -> None:
     from annotation.segmentation import worker
 
     worker.image_state(image_id, method, backbone)
-    _claim({"image_id": image_id, "method": method, "backbone": backbone})
+    _claim(image_id, method, backbone)
 
 
-def _claim(request: dict[str, Any]) -> None:
+def _claim(image_id: int, method: str, backbone: str) -> None:
     """This worker now holds the image's state: later clicks come straight here."""
     from annotation.segmentation import dispatch, worker
 
     if worker.hostname():
-        dispatch.redis_client().set(dispatch.holder_key(request["image_id"], request["method"], request["backbone"]),
-                                    worker.hostname(), ex=dispatch.HOLDER_TTL_S)
+        dispatch.redis_client().set(dispatch.holder_key(image_id, method, backbone), worker.hostname(),
+                                    ex=dispatch.HOLDER_TTL_S)
 
 
 def _consumes_interactive(sender: Any) -> bool:

@@ -22,7 +22,7 @@ from django.db import transaction
 from annotation.common import rle
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset, Image
-from annotation.datasets.storage import media_path
+from annotation.datasets.storage import read_rgb
 from annotation.jobs.engine import JobContext
 from annotation.labeling.models import Instance, Source
 from annotation.labeling.services import instance_create
@@ -129,13 +129,6 @@ def image_proposals(
     return out
 
 
-def _read_rgb(image: Image) -> np.ndarray:
-    from PIL import Image as PILImage
-
-    with PILImage.open(media_path(image.file)) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-
-
 def mis_validate(raw: dict[str, Any], dataset: Dataset) -> MisParams:
     """The launch-time check (no torch): the parameters, and that the label is the project's.
     Raises :class:`ApplicationError` naming the problem."""
@@ -171,7 +164,7 @@ def mis_run(ctx: JobContext) -> dict[str, Any]:
             skipped += 1
         else:
             try:
-                proposals = image_proposals(model, _read_rgb(image), params, seed=image.id)
+                proposals = image_proposals(model, read_rgb(image.file), params, seed=image.id)
                 with transaction.atomic():
                     for mask, score in proposals:
                         instance_create(image=image, mask=rle.encode(mask), source=Source.MIS,

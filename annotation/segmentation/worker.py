@@ -125,18 +125,6 @@ def models() -> Models:
     return _state["models"]
 
 
-def read_image(image_id: int) -> np.ndarray:
-    """The stored (upright) image as H×W×3 uint8 RGB."""
-    from PIL import Image as PILImage
-
-    from annotation.datasets.models import Image
-    from annotation.datasets.storage import media_path
-
-    row = Image.objects.only("file").get(pk=image_id)
-    with PILImage.open(media_path(row.file)) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]:
     """The cached predictor of the image (built on a miss); ``(entry, was_cached)``."""
     from django.conf import settings
@@ -146,7 +134,10 @@ def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]
     entry = cache().get(key)
     if entry is not None:
         return entry, True
-    rgb = read_image(image_id)
+    from annotation.datasets.models import Image
+    from annotation.datasets.storage import read_rgb
+
+    rgb = read_rgb(Image.objects.values_list("file", flat=True).get(pk=image_id))
     height, width = rgb.shape[:2]
     max_side = settings.MASKWRIGHT["INTERACTIVE_MAX_SIDE"]
     scale = min(1.0, max_side / max(height, width))

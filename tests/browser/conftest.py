@@ -18,6 +18,7 @@ import re  # noqa: E402
 import zipfile  # noqa: E402
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,17 +38,35 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, live_server) -> Iterator[Page]:
-    """A fresh page on pytest-django's live server; uncaught page errors fail the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+def _page_on(browser: Browser, base_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh page on ``base_url``. A screenshot lands in tmp_path when the test failed;
+    uncaught page errors fail the test."""
+    failed_before = request.session.testsfailed
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url)
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
+    if request.session.testsfailed > failed_before:
+        try:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+        except PlaywrightError as exc:
+            print(f"no screenshot: {exc}")
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, live_server, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page on pytest-django's live server (plain HTTP: no websockets)."""
+    yield from _page_on(browser, live_server.url, tmp_path, request)
+
+
+@pytest.fixture
+def stack_page(browser: Browser, live_stack, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page on the whole stack (``live_stack``: uvicorn with websockets, a Celery worker)."""
+    yield from _page_on(browser, live_stack.url, tmp_path, request)
 
 
 def login(page: Page, username: str) -> None:
@@ -58,6 +77,23 @@ def login(page: Page, username: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/(#.*)?$"))
     expect(page.locator("header.topbar")).to_contain_text(username)
+
+
+def run_mis(page: Page, dataset_id: int, *, label: str, max_per_image: int | None = None):
+    """On the Jobs page: launch an MIS job with the tiny backbone and ``label``, wait until it
+    succeeded with its progress bar at 100 %; returns the job's row."""
+    form = page.get_by_role("form", name="Launch a job")
+    form.get_by_label("Dataset").select_option(str(dataset_id))
+    form.get_by_label("Job kind").select_option("mis")
+    form.get_by_label("Backbone").fill("tiny-effnet")
+    if max_per_image is not None:
+        form.get_by_label("Max proposals per image").fill(str(max_per_image))
+    form.get_by_label("Label").select_option(label=label)
+    form.get_by_role("button", name="Launch").click()
+    row = page.locator("tr[data-kind=mis]")
+    expect(row).to_have_attribute("data-state", "succeeded", timeout=180_000)
+    expect(row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    return row
 
 
 def export_coco(page: Page, tmp_path: Path, *, filter: str, dataset_id: int | None = None) -> tuple[list[str], dict]:

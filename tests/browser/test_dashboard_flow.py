@@ -9,20 +9,19 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from playwright.sync_api import Browser, Error as PlaywrightError, Page, expect
+from playwright.sync_api import Page, expect
 
 from annotation.datasets.models import Image
 from annotation.datasets.services import dataset_create
 from annotation.labeling.models import Instance, ReviewState
 from annotation.projects.services import label_create, project_create
 from annotation.users.models import User
-from tests.browser.conftest import PASSWORD, export_coco, login
+from tests.browser.conftest import PASSWORD, export_coco, login, run_mis
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -49,28 +48,8 @@ def _zip(path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def owner_page(browser: Browser, live_stack, tmp_path: Path, request) -> Iterator[Page]:
-    """A fresh page on the live stack; a screenshot in tmp_path when the test failed, and
-    uncaught page errors fail the test."""
-    failed_before = request.session.testsfailed
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_stack.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    if request.session.testsfailed > failed_before:
-        try:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-        except PlaywrightError as exc:
-            print(f"no screenshot: {exc}")
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-
-
-def test_owner_uploads_runs_mis_reviews_and_exports(owner_page: Page, tmp_path: Path) -> None:
-    page = owner_page
+def test_owner_uploads_runs_mis_reviews_and_exports(stack_page: Page, tmp_path: Path) -> None:
+    page = stack_page
     owner = User.objects.create_user(username="olga", password=PASSWORD)
     project = project_create(name="Dashboard flow", owner=owner)
     label_create(project=project, name="thing", color="#00aa00")
@@ -104,15 +83,7 @@ def test_owner_uploads_runs_mis_reviews_and_exports(owner_page: Page, tmp_path: 
 
     # 2. The Jobs page: an MIS job with the tiny backbone and the label, followed to 100 %.
     page.goto(f"/#/projects/{project.id}/jobs")
-    form = page.get_by_role("form", name="Launch a job")
-    form.get_by_label("Dataset").select_option(str(dataset.id))
-    form.get_by_label("Job kind").select_option("mis")
-    form.get_by_label("Backbone").fill("tiny-effnet")
-    form.get_by_label("Label").select_option(label="thing")
-    form.get_by_role("button", name="Launch").click()
-    mis_row = page.locator("tr[data-kind=mis]")
-    expect(mis_row).to_have_attribute("data-state", "succeeded", timeout=180_000)
-    expect(mis_row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    mis_row = run_mis(page, dataset.id, label="thing")
     expect(mis_row).to_contain_text("100 % — 3 / 3 images")
     pseudo = Instance.objects.filter(image__dataset=dataset, source="mis")
     scores = sorted(s for s in pseudo.values_list("score", flat=True) if s is not None)

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from annotation.datasets.services import Upload, dataset_create, dataset_upload
 from annotation.labeling.models import Instance
 from annotation.projects.models import Membership, Role
 from annotation.projects.services import label_create, project_create
 from annotation.users.models import User
-from tests.browser.conftest import PASSWORD, export_coco, login
+from tests.browser.conftest import PASSWORD, export_coco, login, run_mis
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -43,32 +43,14 @@ def world():
     return project, dataset
 
 
-def _page(browser: Browser, base_url: str) -> Page:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url)
-    context.set_default_timeout(15_000)
-    return context.new_page()
-
-
-def test_owner_runs_mis_then_downloads_a_coco_export(browser, live_stack, world, tmp_path: Path):
+def test_owner_runs_mis_then_downloads_a_coco_export(stack_page: Page, world, tmp_path: Path):
     project, dataset = world
-    page = _page(browser, live_stack.url)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = stack_page
     login(page, "olga")
     page.goto(f"/#/projects/{project.id}")
     page.get_by_role("link", name="Jobs", exact=True).click()
     page.wait_for_url(f"**/#/projects/{project.id}/jobs")
-    form = page.get_by_role("form", name="Launch a job")
-    form.get_by_label("Dataset").select_option(str(dataset.id))
-    form.get_by_label("Job kind").select_option("mis")
-    form.get_by_label("Backbone").fill("tiny-effnet")
-    form.get_by_label("Max proposals per image").fill("4")
-    form.get_by_label("Label").select_option(label="thing")
-    form.get_by_role("button", name="Launch").click()
-
-    mis_row = page.locator("tr[data-kind=mis]")
-    expect(mis_row).to_have_attribute("data-state", "succeeded", timeout=180_000)
-    expect(mis_row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    mis_row = run_mis(page, dataset.id, label="thing", max_per_image=4)
     expect(mis_row).to_contain_text("100 % — 3 / 3 images")
     expect(mis_row).to_contain_text("proposals stored (tiny-effnet)")
     assert Instance.objects.filter(image__dataset=dataset, source="mis").count() > 0
@@ -78,12 +60,11 @@ def test_owner_runs_mis_then_downloads_a_coco_export(browser, live_stack, world,
     # "every source": the pending pseudo labels too, under their label
     assert len(coco["images"]) == 3 and len(coco["annotations"]) > 0
     assert [c["name"] for c in coco["categories"]] == ["thing"]
-    assert errors == []
 
 
-def test_an_annotator_sees_no_launch_form(browser, live_stack, world):
+def test_an_annotator_sees_no_launch_form(stack_page: Page, world):
     project, _ = world
-    page = _page(browser, live_stack.url)
+    page = stack_page
     login(page, "adam")
     page.goto(f"/#/projects/{project.id}")
     expect(page.locator(".page-head h1")).to_have_text("Jobs project")

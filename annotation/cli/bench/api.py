@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import statistics
 import time
-import urllib.request
 from typing import Any
 
 import numpy as np
 
-from .harness import BenchEnv
+from .harness import BenchEnv, timed_gets
 
 PER_IMAGE = 100
 
@@ -60,14 +59,7 @@ def _fill(dataset, user, label, total: int, start_image: int) -> int:
 
 
 def _measure(url: str, token: str, image_id: int, n: int) -> list[float]:
-    req = urllib.request.Request(f"{url}/api/images/{image_id}/instances/", headers={"Authorization": f"Token {token}"})
-    times = []
-    for i in range(n + 5):
-        started = time.perf_counter()
-        with urllib.request.urlopen(req) as resp:  # noqa: S310 (our loopback server)
-            body = resp.read()
-        if i >= 5:  # the first few warm connections and caches
-            times.append((time.perf_counter() - started) * 1000)
+    times, body = timed_gets(f"{url}/api/images/{image_id}/instances/", token, n, warmup=5)
     assert b'"count":100' in body.replace(b" ", b""), body[:200]
     return times
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import statistics
 import time
-import urllib.request
 from typing import Any
 
 import numpy as np
 
 from .api import _masks
-from .harness import BenchEnv
+from .harness import BenchEnv, timed_gets
 
 PER_IMAGE = 10
 DATASETS = 4
@@ -74,16 +73,7 @@ def _fill(project, owner, label, annotators, n_images: int) -> list:
 
 
 def _measure(url: str, token: str, path: str, n: int) -> list[float]:
-    req = urllib.request.Request(f"{url}{path}", headers={"Authorization": f"Token {token}"})
-    times = []
-    for i in range(n + 3):
-        started = time.perf_counter()
-        with urllib.request.urlopen(req) as resp:  # noqa: S310 (our loopback server)
-            resp.read()
-            assert resp.status == 200, (path, resp.status)
-        if i >= 3:  # warm connections and caches
-            times.append((time.perf_counter() - started) * 1000)
-    return times
+    return timed_gets(f"{url}{path}", token, n, warmup=3)[0]
 
 
 def bench_dashboard(env: BenchEnv, *, quick: bool = False) -> dict[str, Any]:

@@ -57,6 +57,22 @@ class BenchEnv:
             log.close()
 
 
+def timed_gets(url: str, token: str, n: int, warmup: int) -> tuple[list[float], bytes]:
+    """``n`` timed GETs of ``url`` (token auth) after ``warmup`` untimed ones (connections and
+    caches warm up): milliseconds each, and the last body. A status other than 200 fails."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})
+    times: list[float] = []
+    body = b""
+    for i in range(warmup + n):
+        started = time.perf_counter()
+        with urllib.request.urlopen(req) as resp:  # noqa: S310 (our loopback server)
+            body = resp.read()
+            assert resp.status == 200, (url, resp.status)
+        if i >= warmup:
+            times.append((time.perf_counter() - started) * 1000)
+    return times, body
+
+
 def peak_rss_mb(proc: psutil.Process) -> float:
     """The process's high-water mark of resident memory (VmHWM), in MiB."""
     for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():

@@ -1,7 +1,6 @@
 """Jobs on a real Celery worker: progress to the end, cancel, one active job per kind."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -9,17 +8,7 @@ from rest_framework.test import APIClient
 from annotation.datasets import storage
 from annotation.jobs.engine import JobContext, job_execute
 from annotation.jobs.models import Job
-from tests.factories import add_images, make_world
-
-
-def _wait(job_id: int, states: set[str], timeout: float = 60) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.state in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} stuck in {Job.objects.get(pk=job_id).state}")
+from tests.factories import add_images, make_world, wait_for_job
 
 
 @pytest.mark.django_db(transaction=True)
@@ -31,7 +20,7 @@ def test_verify_job_runs_on_a_real_worker_and_rebuilds_thumbnails(celery_worker_
     client.force_login(w.users["manager"])
     response = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify"}, format="json")
     assert response.status_code == 201 and response.json()["state"] == "queued"
-    job = _wait(response.json()["id"], {"succeeded", "failed"})
+    job = wait_for_job(response.json()["id"], {"succeeded", "failed"})
     assert job.state == "succeeded", job.error
     assert (job.done, job.total) == (5, 5)
     assert job.result["thumbnails_rebuilt"] == 1 and job.result["problems"] == []
@@ -48,7 +37,7 @@ def test_a_broken_file_is_reported_not_fatal(celery_worker_proc):
     client = APIClient()
     client.force_login(w.users["owner"])
     job_id = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify"}, format="json").json()["id"]
-    job = _wait(job_id, {"succeeded", "failed"})
+    job = wait_for_job(job_id, {"succeeded", "failed"})
     assert job.state == "succeeded"
     assert [p["image_id"] for p in job.result["problems"]] == [w.other_image.id]
 

@@ -1,7 +1,6 @@
 """The ``mis`` job: proposals of every image as pending pseudo labels, on a real worker."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -11,19 +10,9 @@ from annotation.jobs import runners  # noqa: F401  (registers the mis runner her
 from annotation.jobs.engine import job_execute
 from annotation.jobs.models import Job
 from annotation.labeling.models import Instance
-from tests.factories import add_images, make_world
+from tests.factories import add_images, make_world, wait_for_job
 
 TINY = {"backbone": "tiny-effnet", "max_per_image": 5}
-
-
-def _wait(job_id: int, states: set[str], timeout: float = 120) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.state in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} stuck in {Job.objects.get(pk=job_id).state}")
 
 
 def _mis(dataset_id: int) -> list[Instance]:
@@ -40,7 +29,7 @@ def test_mis_job_on_a_real_worker_stores_scored_pending_proposals(celery_worker_
     url = f"/api/projects/{w.project.id}/jobs/"
     response = client.post(url, {"dataset_id": w.dataset.id, "kind": "mis", "params": TINY}, format="json")
     assert response.status_code == 201, response.json()
-    job = _wait(response.json()["id"], {"succeeded", "failed"})
+    job = wait_for_job(response.json()["id"], {"succeeded", "failed"}, timeout=120)
     assert job.state == "succeeded", job.error
     assert (job.done, job.total) == (4, 4)
     # the broken file is reported; the three others have their proposals
@@ -61,7 +50,7 @@ def test_mis_job_on_a_real_worker_stores_scored_pending_proposals(celery_worker_
     assert Job.objects.get(pk=job.pk).result["skipped"] == 3
     # a new job on the same dataset leaves images that already have proposals alone
     again = client.post(url, {"dataset_id": w.dataset.id, "kind": "mis", "params": TINY}, format="json").json()
-    again = _wait(again["id"], {"succeeded", "failed"})
+    again = wait_for_job(again["id"], {"succeeded", "failed"}, timeout=120)
     assert again.state == "succeeded" and again.result["instances"] == 0
     assert len(_mis(w.dataset.id)) == len(found)
 
