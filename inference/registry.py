@@ -25,6 +25,8 @@ _METHOD_MODULES = (
     "inference.methods.m2n2",
     "inference.methods.mis",
     "inference.methods.salt",
+    "inference.methods.dynamite",
+    "inference.methods.exits",
     "inference.evaluation.baselines",
 )
 

@@ -7,6 +7,7 @@ from annotation.exports import apis as exports
 from annotation.jobs import apis as jobs
 from annotation.labeling import apis as labeling
 from annotation.labeling import review_apis as review
+from annotation.modelstore import apis as models
 from annotation.projects import apis as projects
 from annotation.users import apis as users
 
@@ -37,6 +38,7 @@ urlpatterns = [
     path("instances/<int:instance_id>/prompts/undo/", labeling.PromptUndoApi.as_view()),
     path("instances/<int:instance_id>/prompts/redo/", labeling.PromptRedoApi.as_view()),
     path("tasks/<int:task_id>/", labeling.TaskDetailApi.as_view()),
+    path("jobs/mis/backbones/", jobs.MisBackbonesApi.as_view()),
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view()),
     path("jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view()),
     path("jobs/<int:job_id>/download", exports.ExportDownloadApi.as_view()),
@@ -48,4 +50,12 @@ urlpatterns += [
     path("projects/<int:project_id>/review/counts/", review.ReviewCountsApi.as_view()),
     path("projects/<int:project_id>/review/bulk/", review.ReviewBulkApi.as_view()),
     path("instances/<int:instance_id>/review/", review.InstanceReviewApi.as_view()),
+    path("projects/<int:project_id>/fixes/", review.FixListApi.as_view()),
+]
+
+# Trained models (DynaMITe checkpoints, EXITS generators).
+urlpatterns += [
+    path("projects/<int:project_id>/models/", models.ModelListApi.as_view()),
+    path("models/<int:model_id>/", models.ModelDetailApi.as_view()),
+    path("models/<int:model_id>/default/", models.ModelDefaultApi.as_view()),
 ]

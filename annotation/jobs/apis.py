@@ -1,6 +1,7 @@
 """Jobs: launch on a dataset, list, follow, cancel."""
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -18,11 +19,15 @@ from .models import Job
 
 class JobOut(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
+    stage = serializers.SerializerMethodField(help_text="what a long job is doing (EXITS, training)")
+
+    def get_stage(self, job: Job) -> str | None:
+        return job.cursor.get("stage") if isinstance(job.cursor, dict) else None
 
     class Meta:
         model = Job
         fields = [
-            "id", "project", "dataset", "kind", "params", "state", "done", "total", "progress",
+            "id", "project", "dataset", "kind", "params", "state", "done", "total", "progress", "stage",
             "error", "result", "result_file", "cancel_requested", "launched_by", "created_at",
             "started_at", "finished_at",
         ]
@@ -74,3 +79,18 @@ class JobCancelApi(APIView):
         job = _job_for(request, job_id)
         require_admin(request.user, job.project_id, "cancel jobs")
         return Response(JobOut(services.job_cancel(job=job)).data)
+
+
+class MisBackbonesOut(serializers.Serializer):
+    backbones = serializers.ListField(child=serializers.CharField())
+    default = serializers.CharField(allow_null=True)
+
+
+class MisBackbonesApi(APIView):
+    """The backbones an MIS job may name on this server (the Jobs page's choice); any
+    signed-in user. A launch naming another gets 400."""
+
+    @extend_schema(responses=MisBackbonesOut)
+    def get(self, request):
+        backbones = list(settings.MASKWRIGHT["MIS_BACKBONES"])
+        return Response({"backbones": backbones, "default": backbones[0] if backbones else None})

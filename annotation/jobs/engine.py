@@ -9,6 +9,7 @@ redelivers the task (acks late) and the runner resumes from ``ctx.cursor``.
 from __future__ import annotations
 
 import logging
+import math
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ def push_job(job: Job) -> None:
         {
             "job_id": job.id, "kind": job.kind, "state": job.state, "done": job.done,
             "total": job.total, "error": job.error,
+            # long jobs (EXITS, training) name the stage they are in
+            "stage": job.cursor.get("stage") if isinstance(job.cursor, dict) else None,
         },
     )
 
@@ -71,13 +74,25 @@ class JobContext:
     def save_progress(self, done: int, total: int, cursor: dict[str, Any]) -> None:
         with transaction.atomic():
             job = Job.objects.select_for_update().get(pk=self.job_id)
-            job.done, job.total, job.cursor = done, total, cursor
+            job.done, job.total, job.cursor = done, total, json_safe(cursor)
             job.save(update_fields=["done", "total", "cursor", "updated_at"])
             push_job(job)
             cancel = job.cancel_requested
         self.cursor = cursor
         if cancel:
             raise Cancelled()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: PostgreSQL's json refuses them (a rate over
+    zero items is NaN), and one bad float must not fail a job whose work is done."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _finish(job_id: int, state: str, **fields: Any) -> None:
@@ -121,5 +136,5 @@ def job_execute(job_id: int) -> str:
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         _finish(job_id, Job.State.FAILED, error=last[:2000])
         return Job.State.FAILED
-    _finish(job_id, Job.State.SUCCEEDED, result=result)
+    _finish(job_id, Job.State.SUCCEEDED, result=json_safe(result))
     return Job.State.SUCCEEDED

@@ -19,6 +19,7 @@ class Job(BaseModel):
         EXITS = "exits"
         TRAIN = "train"
         EXPORT = "export"
+        MODEL_IMPORT = "model_import"  # check an uploaded checkpoint and rewrite it as safetensors
 
     class State(models.TextChoices):
         QUEUED = "queued"

@@ -1,4 +1,4 @@
-"""Job kinds that exist so far (export registers from its own app); EXITS and training follow."""
+"""Job kinds of the jobs app and of `annotation.segmentation` (export registers from its own app)."""
 from __future__ import annotations
 
 from typing import Any
@@ -63,3 +63,39 @@ def mis_proposals(ctx: JobContext) -> dict[str, Any]:
     from annotation.segmentation.jobs import mis_run
 
     return mis_run(ctx)
+
+
+@register_runner("model_import", queue="batch")
+def model_import(ctx: JobContext) -> dict[str, Any]:
+    """Check an uploaded checkpoint strictly and keep it as safetensors (``annotation.modelstore``)."""
+    from annotation.segmentation.model_files import import_run
+
+    return import_run(ctx)
+
+
+def _exits_validate(params: dict[str, Any], dataset: Any) -> Any:
+    from annotation.segmentation.exits_job import exits_validate  # torch-free at import
+
+    return exits_validate(params, dataset)
+
+
+@register_runner("exits", queue="batch", validate=_exits_validate)
+def exits_pseudo_masks(ctx: JobContext) -> dict[str, Any]:
+    """EXITS pseudo masks from extreme points or boxes (``annotation.segmentation.exits_job``)."""
+    from annotation.segmentation.exits_job import exits_run
+
+    return exits_run(ctx)
+
+
+def _train_validate(params: dict[str, Any], dataset: Any) -> Any:
+    from annotation.segmentation.train_job import train_validate  # torch-free at import
+
+    return train_validate(params, dataset)
+
+
+@register_runner("train", queue="batch", validate=_train_validate)
+def train_dynamite(ctx: JobContext) -> dict[str, Any]:
+    """DynaMITe trained on the dataset's masks (``annotation.segmentation.train_job``)."""
+    from annotation.segmentation.train_job import train_run
+
+    return train_run(ctx)

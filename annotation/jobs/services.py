@@ -17,8 +17,15 @@ def _ensure_runners() -> None:
     from . import runners  # noqa: F401  (registers the runners)
 
 
-def job_launch(*, dataset: Dataset, kind: str, params: dict[str, Any], user: Any) -> Job:
+def job_launch(*, dataset: Dataset | None, kind: str, params: dict[str, Any], user: Any,
+               project_id: int | None = None) -> Job:
+    """Create a job and enqueue it after the commit. ``dataset`` may be None for project-level
+    work (importing a model file); then ``project_id`` names the project."""
     _ensure_runners()
+    if dataset is not None:
+        project_id = dataset.project_id
+    if project_id is None:
+        raise ApplicationError("a job needs a dataset or a project")
     if kind not in Job.Kind.values:
         raise ApplicationError(f"unknown job kind {kind!r}")
     if kind not in RUNNERS:
@@ -30,7 +37,7 @@ def job_launch(*, dataset: Dataset, kind: str, params: dict[str, Any], user: Any
     try:
         with transaction.atomic():
             job = Job.objects.create(
-                project_id=dataset.project_id, dataset=dataset, kind=kind, params=params,
+                project_id=project_id, dataset=dataset, kind=kind, params=params,
                 launched_by=user,
             )
             push_job(job)

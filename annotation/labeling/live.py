@@ -25,6 +25,7 @@ from annotation.datasets.selectors import image_for
 from annotation.projects.models import LabelClass
 from annotation.segmentation import dispatch
 
+from . import review
 from .models import Instance, Prompt, Source, Task
 from .selectors import task_for
 from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
@@ -52,18 +53,38 @@ class Session:
     seqs: dict[int, dict[int, tuple[int, float]]] = field(default_factory=dict)  # instance → {rev: (seq, received_at)}
 
 
-def methods() -> list[dict[str, Any]]:
-    return [dict(m) for m in settings.MASKWRIGHT["INTERACTIVE_METHODS"]]
+# How the annotation page names a project's trained model, per method.
+_TRAINED_METHODS = {
+    "dynamite": {"label": "DynaMITe", "multi_object": True},
+    "exits": {"label": "EXITS (extreme points)", "multi_object": False},
+}
 
 
-def _method_ok(method: str, backbone: str | None) -> tuple[str, str]:
-    for m in methods():
+def methods(project_id: int | None = None) -> list[dict[str, Any]]:
+    """What the annotation page offers: the configured methods, then the project's default
+    trained models (their "backbone" is ``model-<id>``, which the worker resolves)."""
+    out = [dict(m) for m in settings.MASKWRIGHT["INTERACTIVE_METHODS"]]
+    if project_id is not None:
+        from annotation.modelstore.selectors import default_models
+
+        for model in default_models(project_id):
+            extra = _TRAINED_METHODS.get(model.method)
+            if extra is not None:
+                out.append({"name": model.method, "label": f"{extra['label']} · {model.name}",
+                            "backbones": [f"model-{model.id}"], "multi_object": extra["multi_object"],
+                            "model_id": model.id})
+    return out
+
+
+def _method_ok(method: str, backbone: str | None, project_id: int | None = None) -> tuple[str, str]:
+    for m in methods(project_id):
         if m["name"] == method:
             chosen = backbone or m["backbones"][0]
             if chosen not in m["backbones"]:
                 raise ApplicationError(f"method {method} has no backbone {chosen!r} here ({', '.join(m['backbones'])})")
             return method, chosen
-    raise ApplicationError(f"unknown method {method!r}; this server offers {', '.join(m['name'] for m in methods())}")
+    offered = ", ".join(m["name"] for m in methods(project_id))
+    raise ApplicationError(f"unknown method {method!r}; this project offers {offered}")
 
 
 def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
@@ -82,7 +103,7 @@ def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -
     active = [p for p in prompts if not p.undone]
     out = {
         "id": instance.id, "label_id": instance.label_id, "version": instance.version,
-        "source": instance.source,
+        "source": instance.source, "review_state": instance.review_state,
         "prompts": [{"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active],
         **_history([p.undone for p in prompts]),
     }
@@ -93,22 +114,27 @@ def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -
 
 def open_image(session: Session, image_id: int, task_id: int | None, method: str | None, backbone: str | None) -> dict[str, Any]:
     """Check access, remember the image in ``session``, start its features on a worker and
-    return the ``opened`` payload (objects with their active prompts and masks)."""
+    return the ``opened`` payload (objects with their active prompts and masks).
+
+    The objects are every instance of the image except needs-fix masks sent to someone else:
+    a mask sent to this user for fixing is one of them, editable like the rest."""
     image, _ = image_for(session.user, image_id)
     task = None
     if task_id is not None:
         task, _ = task_for(session.user, task_id)
         if not task.images.filter(pk=image_id).exists():
             raise NotFound(f"image {image_id} is not in task {task_id}")
+    project_id = image.dataset.project_id
     chosen_method, chosen_backbone = _method_ok(method or session.method or methods()[0]["name"],
-                                                backbone if method else (backbone or session.backbone or None))
+                                                backbone if method else (backbone or session.backbone or None),
+                                                project_id)
     session.image_id = image.id
     session.width, session.height = image.width, image.height
     session.project_id = image.dataset.project_id
     session.method, session.backbone = chosen_method, chosen_backbone
     session.sent.clear()
     session.seqs.clear()
-    instances = list(Instance.objects.filter(image=image).order_by("z_order", "id"))
+    instances = list(Instance.objects.filter(review.visible_on_canvas(session.user), image=image).order_by("z_order", "id"))
     prompts = _prompts_of([i.id for i in instances])
     labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
     prefetch(session, session.image_id)
@@ -118,7 +144,7 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
                   "file_url": f"/api/images/{image.id}/file", "name": image.original_name},
         "task_id": task_id, "next_image_id": session.next_image_id,
         "objects": [_object_out(i, prompts[i.id], with_mask=True) for i in instances],
-        "method": chosen_method, "backbone": chosen_backbone, "methods": methods(),
+        "method": chosen_method, "backbone": chosen_backbone, "methods": methods(project_id),
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
     }
 
@@ -141,7 +167,7 @@ def prefetch(session: Session, image_id: int | None) -> None:
 
 
 def set_method(session: Session, method: str, backbone: str | None) -> dict[str, Any]:
-    session.method, session.backbone = _method_ok(method, backbone)
+    session.method, session.backbone = _method_ok(method, backbone, session.project_id)
     if session.image_id is not None:
         prefetch(session, session.image_id)
     return {"method": session.method, "backbone": session.backbone}
@@ -153,9 +179,11 @@ def _require_open(session: Session) -> None:
 
 
 def object_of(session: Session, instance_id: int) -> Instance:
-    """The session image's instance, or 404 (also for instances of other images)."""
+    """The session image's instance, or 404 (also for instances of other images, and for
+    needs-fix masks sent to someone else)."""
     _require_open(session)
-    instance = Instance.objects.filter(pk=instance_id, image_id=session.image_id).select_related("image__dataset").first()
+    instance = (Instance.objects.filter(review.visible_on_canvas(session.user), pk=instance_id, image_id=session.image_id)
+                .select_related("image__dataset").first())
     if instance is None:
         raise NotFound(f"object {instance_id} is not on image {session.image_id}")
     return instance
@@ -203,6 +231,7 @@ def _request(session: Session, instance_id: int, rev: int, seq: int, received_at
     return {
         "image_id": session.image_id, "project_id": session.project_id, "instance_id": instance_id,
         "method": session.method, "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
+        "user_id": session.user.id,
         "seq": seq, "received_at": received_at, "size_hw": [session.height, session.width],
     }
 
@@ -272,7 +301,7 @@ def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]
         ids = [request["instance_id"]]
     rows = Prompt.objects.filter(instance_id__in=ids, undone=False).order_by("instance_id", "seq")
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for p in rows.values("instance_id", "kind", "payload", "method"):
+    for p in rows.values("id", "instance_id", "kind", "payload", "method"):
         out[p["instance_id"]].append(p)
     existing = set(Instance.objects.filter(pk__in=ids).values_list("id", flat=True))
     return {k: v for k, v in out.items() if k in existing}
@@ -291,7 +320,11 @@ def answered(instance_id: int) -> int:
 def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, model_s: float, worker: str, cached: bool) -> bool:
     """Store masks computed from the log as of revision ``rev`` of the request's object, and
     answer the socket after commit. Returns False (nothing written) when a mask of that
-    revision or a newer one is already saved, or the object is gone."""
+    revision or a newer one is already saved, or the object is gone.
+
+    A saved mask makes the object a mask of the method (manual when only brush edits made
+    it), except for pseudo labels under review: see :func:`review.fix_saved_fields` (a
+    corrected needs-fix mask goes back to the review queue as pending)."""
     import numpy as np
 
     instance_id = request["instance_id"]
@@ -309,17 +342,23 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
             undone[pk].append(flag)
             if kind in MODEL_KINDS and not flag:
                 modelled.add(pk)
+        fixed = []
         for pk, instance in locked.items():
             mask = np.asarray(masks[pk], dtype=bool)
             stored = rle.encode(mask)
             area, bbox = rle.area_and_bbox(stored)
             if stored == instance.mask:
                 continue  # unchanged (another object's prompt of a multi-object method)
-            Instance.objects.filter(pk=pk).update(
-                mask=stored, area=area, bbox=bbox, version=F("version") + 1,
-                source=request["method"] if pk in modelled and request["method"] in Source.values else Source.MANUAL,
-                model_name=f"{request['method']}/{request['backbone']}",
-            )
+            fields = {
+                "source": request["method"] if pk in modelled and request["method"] in Source.values else Source.MANUAL,
+                "model_name": f"{request['method']}/{request['backbone']}",
+            }
+            under_review = review.fix_saved_fields(instance, request.get("user_id"))
+            if under_review is not None:
+                fields.update(under_review)
+                if instance.review_state != under_review.get("review_state", instance.review_state):
+                    fixed.append(pk)
+            Instance.objects.filter(pk=pk).update(mask=stored, area=area, bbox=bbox, version=F("version") + 1, **fields)
             box, crop = rle.crop(mask)
             out.append({"object_id": pk, "version": instance.version + 1, "box": box, "rle": crop})
         if instance_id not in {m["object_id"] for m in out}:  # unchanged: still answer the click
@@ -340,6 +379,9 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
         for m in out:
             broadcast_on_commit(project_group(request["project_id"]), "instance.updated",
                                 {"instance_id": m["object_id"], "image_id": request["image_id"], "version": m["version"]})
+        if fixed:
+            broadcast_on_commit(project_group(request["project_id"]), "instances.reviewed",
+                                {"review_state": "pending", "count": len(fixed), "ids": fixed})
     return True
 
 

@@ -79,6 +79,11 @@ class Instance(BaseModel):
     review_state = models.CharField(
         max_length=16, choices=ReviewState.choices, default=ReviewState.PENDING
     )
+    # Who must correct the mask while ``review_state`` is needs_fix (null otherwise): set by the
+    # review action, cleared when the corrected mask is saved or the state changes again.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     z_order = models.IntegerField(default=0)  # later (higher) wins where masks overlap
     version = models.PositiveIntegerField(default=1)
 

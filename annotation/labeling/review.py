@@ -3,6 +3,12 @@
 Pseudo labels (``PSEUDO_SOURCES``) are created pending and stay apart from human masks until a
 reviewer accepts them. The queue is read as plain ``.values()`` rows, ordered by score (best
 first), so a page stays cheap with 100,000 instances in the project.
+
+"Needs fix" sends a mask to a person: the instance's ``assignee`` (see :func:`fix_assignees`),
+who finds it in their "To fix" list (:func:`fix_rows`) and corrects it on the canvas. The rule
+for a corrected mask is :func:`fix_saved_fields`: the first mask saved for it puts it back in
+the review queue as pending, still a pseudo label of its source. Every change of review state
+pushes ``instances.reviewed`` to the project's group after commit.
 """
 from __future__ import annotations
 
@@ -13,10 +19,11 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from annotation.common.exceptions import ApplicationError
+from annotation.common.exceptions import ApplicationError, Conflict
 from annotation.common.realtime import broadcast_on_commit, project_group
+from annotation.projects.models import Membership, Role
 
-from .models import PSEUDO_SOURCES, Instance, ReviewState
+from .models import PSEUDO_SOURCES, Instance, ReviewState, Task
 
 # What a review action sets; "needs_fix" sends the mask back to an annotator for correction.
 ACTIONS = {
@@ -25,12 +32,17 @@ ACTIONS = {
     "needs_fix": ReviewState.NEEDS_FIX,
     "reset": ReviewState.PENDING,
 }
+# Members a mask may be sent to for fixing: those who edit masks.
+FIXER_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.ANNOTATOR})
 
 REVIEW_FIELDS = (
     "id", "image_id", "image__width", "image__height", "label_id", "mask", "bbox", "area",
-    "source", "model_name", "score", "review_state", "version",
+    "source", "model_name", "score", "review_state", "version", "assignee_id", "assignee__username",
 )
-_RENAMES = {"image_id": "image", "image__width": "width", "image__height": "height", "label_id": "label"}
+_RENAMES = {
+    "image_id": "image", "image__width": "width", "image__height": "height", "label_id": "label",
+    "assignee_id": "assignee", "assignee__username": "assignee_username",
+}
 
 
 @dataclass(frozen=True)
@@ -86,23 +98,132 @@ def review_counts(project_id: int) -> list[dict[str, Any]]:
     return list(rows)
 
 
+def _state_of(action: str) -> ReviewState:
+    if action not in ACTIONS:
+        raise ApplicationError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+    return ACTIONS[action]
+
+
+def fix_assignees(*, project_id: int, image_ids: set[int], assignee_id: int | None) -> dict[int, int]:
+    """Who corrects the needs-fix masks of each image: ``{image_id: user_id}``.
+
+    ``assignee_id`` if given: an owner, manager or annotator of the project, and the image must
+    be in a task the canvas can open for them (an annotator's own task; any task for owners and
+    managers). Without it, per image the one annotator (owner / manager / annotator member) of
+    the tasks holding it. Raises :class:`ApplicationError` (400) naming the images that have
+    none, or several, so that the reviewer names one. Two queries.
+    """
+    links = Task.images.through.objects.filter(
+        image_id__in=image_ids, task__project_id=project_id, task__assignee__isnull=False
+    ).values_list("image_id", "task__assignee_id")
+    if assignee_id is not None:
+        role = (
+            Membership.objects.filter(project_id=project_id, user_id=assignee_id)
+            .values_list("role", flat=True).first()
+        )
+        if role not in FIXER_ROLES:
+            raise ApplicationError(
+                f"user {assignee_id} does not annotate in this project: send a fix to an owner, manager or annotator"
+            )
+        if role == Role.ANNOTATOR:
+            held = {image for image, user in links if user == assignee_id}
+        else:
+            held = set(Task.images.through.objects.filter(
+                image_id__in=image_ids, task__project_id=project_id).values_list("image_id", flat=True))
+        missing = sorted(image_ids - held)
+        if missing:
+            raise ApplicationError(
+                f"user {assignee_id} has no task with images {missing[:20]}: add them to one of their tasks first",
+                extra={"images": missing[:200]},
+            )
+        return {image: assignee_id for image in image_ids}
+    candidates: dict[int, set[int]] = {image: set() for image in image_ids}
+    for image, user in links:
+        candidates[image].add(user)
+    fixers = set(
+        Membership.objects.filter(
+            project_id=project_id, role__in=FIXER_ROLES,
+            user_id__in={u for users in candidates.values() for u in users},
+        ).values_list("user_id", flat=True)
+    )
+    chosen, unclear = {}, []
+    for image, users in candidates.items():
+        users &= fixers
+        if len(users) == 1:
+            chosen[image] = users.pop()
+        else:
+            unclear.append(image)
+    if unclear:
+        unclear.sort()
+        raise ApplicationError(
+            f"images {unclear[:20]} have no single annotator (no task holds them, or tasks of several"
+            " people do): name an assignee",
+            extra={"images": unclear[:200]},
+        )
+    return chosen
+
+
+def _push_reviewed(project_id: int, state: str, count: int, ids: list[int] | None = None) -> None:
+    """The review page's cue to refresh; ``ids`` for a few instances, none for a bulk change."""
+    payload: dict[str, Any] = {"review_state": str(state), "count": count}
+    if ids is not None:
+        payload["ids"] = ids
+    broadcast_on_commit(project_group(project_id), "instances.reviewed", payload)
+
+
+def instance_review(
+    *, instance_id: int, action: str, expected_version: int, assignee_id: int | None = None
+) -> Instance:
+    """Review one instance. ``needs_fix`` sends it to ``assignee_id`` (or the default of
+    :func:`fix_assignees`); any other action clears the assignee, and naming one is refused.
+    A stale ``expected_version`` gets :class:`Conflict` (409), as for every edit."""
+    state = _state_of(action)
+    if assignee_id is not None and state != ReviewState.NEEDS_FIX:
+        raise ApplicationError("an assignee goes with needs_fix only")
+    with transaction.atomic():
+        instance = Instance.objects.select_for_update().select_related("image__dataset").get(pk=instance_id)
+        if instance.version != expected_version:
+            raise Conflict(
+                f"instance {instance_id} is at version {instance.version}, not {expected_version}:"
+                " someone else changed it; reload and retry",
+                extra={"current_version": instance.version},
+            )
+        project_id = instance.image.dataset.project_id
+        assignee = None
+        if state == ReviewState.NEEDS_FIX:
+            assignee = fix_assignees(
+                project_id=project_id, image_ids={instance.image_id}, assignee_id=assignee_id
+            )[instance.image_id]
+        instance.review_state, instance.assignee_id = state, assignee
+        instance.version = F("version") + 1
+        instance.save(update_fields=["review_state", "assignee", "version", "updated_at"])
+        instance.refresh_from_db(fields=["version"])
+        broadcast_on_commit(project_group(project_id), "instance.updated",
+                            {"instance_id": instance.id, "image_id": instance.image_id, "version": instance.version})
+        _push_reviewed(project_id, state, 1, [instance.id])
+    return instance
+
+
 def review_bulk(
     *,
     project_id: int,
     action: str,
     ids: list[int] | None = None,
     filters: ReviewFilters | None = None,
+    assignee_id: int | None = None,
 ) -> int:
     """Set the review state of many instances in one transaction; returns how many changed.
 
     Either ``ids`` (instances of this project, any state) or ``filters`` (pending pseudo labels
     matching them; at least one score bound, so that "everything" is never one click away).
-    Each changed row's version grows by one, so an editor holding an older copy gets 409.
-    One event is pushed after commit.
+    ``needs_fix`` sends each to ``assignee_id`` or its image's default annotator (see
+    :func:`fix_assignees`: all or nothing, a 400 names the images without one); other actions
+    clear the assignee. Each changed row's version grows by one, so an editor holding an older
+    copy gets 409. One event is pushed after commit.
     """
-    if action not in ACTIONS:
-        raise ApplicationError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
-    state = ACTIONS[action]
+    state = _state_of(action)
+    if assignee_id is not None and state != ReviewState.NEEDS_FIX:
+        raise ApplicationError("an assignee goes with needs_fix only")
     if (ids is None) == (filters is None):
         raise ApplicationError("give either ids or a score threshold")
     if ids is not None:
@@ -122,14 +243,86 @@ def review_bulk(
         ))
     with transaction.atomic():
         # UPDATE ... WHERE id IN (subquery): one statement, however many rows match.
-        changed = (
-            Instance.objects.filter(pk__in=qs.values("id"))
-            .filter(~Q(review_state=state))
-            .update(review_state=state, version=F("version") + 1, updated_at=timezone.now())
-        )
-        if changed:
-            broadcast_on_commit(
-                project_group(project_id), "instances.reviewed",
-                {"review_state": state.value, "count": changed},
+        todo = Instance.objects.filter(pk__in=qs.values("id")).filter(~Q(review_state=state))
+        now = timezone.now()
+        if state == ReviewState.NEEDS_FIX:
+            images = set(todo.values_list("image_id", flat=True).distinct())
+            by_user: dict[int, list[int]] = {}
+            for image, user in fix_assignees(project_id=project_id, image_ids=images, assignee_id=assignee_id).items():
+                by_user.setdefault(user, []).append(image)
+            changed = sum(
+                todo.filter(image_id__in=group).update(
+                    review_state=state, assignee_id=user, version=F("version") + 1, updated_at=now)
+                for user, group in by_user.items()
             )
+        else:
+            changed = todo.update(review_state=state, assignee_id=None, version=F("version") + 1, updated_at=now)
+        if changed:
+            _push_reviewed(project_id, state, changed)
     return changed
+
+
+# -- needs fix: the assignee's side ----------------------------------------------------------
+FIX_FIELDS = (
+    "id", "image_id", "image__original_name", "label_id", "source", "model_name", "score", "bbox",
+    "version", "updated_at",
+)
+_FIX_RENAMES = {"image_id": "image", "image__original_name": "image_name", "label_id": "label"}
+
+
+def fix_rows(*, user: Any, project_id: int) -> QuerySet:
+    """The needs-fix instances of a project assigned to ``user``, by image (use with a
+    paginator; :func:`fix_rows_out` adds the task to open each in)."""
+    return (
+        Instance.objects.filter(
+            image__dataset__project_id=project_id, review_state=ReviewState.NEEDS_FIX, assignee_id=user.id
+        )
+        .order_by("image_id", "id")
+        .values(*FIX_FIELDS)
+    )
+
+
+def fix_rows_out(rows: list[dict], *, user: Any, project_id: int, sees_all: bool) -> list[dict]:
+    """Rows in the API's shape, each with ``task``: a task holding the image that the user can
+    open on the canvas (their own first; any for owners and managers), or null. One query."""
+    images = {row["image_id"] for row in rows}
+    links = Task.images.through.objects.filter(image_id__in=images, task__project_id=project_id)
+    if not sees_all:
+        links = links.filter(task__assignee_id=user.id)
+    task_of: dict[int, tuple[bool, int]] = {}
+    for image, task, assignee in links.values_list("image_id", "task_id", "task__assignee_id"):
+        rank = (assignee != user.id, task)  # own tasks first, then the oldest
+        if image not in task_of or rank < task_of[image]:
+            task_of[image] = rank
+    out = []
+    for row in rows:
+        item = {_FIX_RENAMES.get(k, k): v for k, v in row.items()}
+        item["task"] = task_of[row["image_id"]][1] if row["image_id"] in task_of else None
+        out.append(item)
+    return out
+
+
+def fix_saved_fields(instance: Instance, author_id: int | None) -> dict[str, Any] | None:
+    """The rule for a mask saved on the canvas over a pseudo label still under review.
+
+    A needs-fix instance whose corrected mask is saved goes back to the review queue: review
+    state pending, assignee cleared, author = the person who corrected it; it keeps its pseudo
+    source and model name (it is still the model's proposal, now corrected, and a reviewer
+    decides on it again). A pending pseudo label edited on the canvas likewise stays a pending
+    pseudo label of its source, so further prompts do not move it out of the queue. Returns
+    the fields to write with the new mask, or None for any other instance (which becomes a
+    mask of the method, as before).
+    """
+    if instance.source not in PSEUDO_SOURCES and instance.review_state != ReviewState.NEEDS_FIX:
+        return None
+    if instance.review_state == ReviewState.NEEDS_FIX:
+        return {"source": instance.source, "model_name": instance.model_name, "review_state": ReviewState.PENDING,
+                "assignee": None, "author_id": author_id if author_id is not None else instance.author_id}
+    if instance.review_state == ReviewState.PENDING:
+        return {"source": instance.source, "model_name": instance.model_name}
+    return None
+
+
+def visible_on_canvas(user: Any) -> Q:
+    """Instances the canvas shows ``user``: all but the needs-fix masks sent to someone else."""
+    return ~(Q(review_state=ReviewState.NEEDS_FIX) & Q(assignee__isnull=False) & ~Q(assignee_id=user.id))

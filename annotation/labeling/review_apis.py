@@ -1,6 +1,8 @@
-"""The review queue of pseudo labels: list, counts, one-by-one and bulk review.
+"""The review queue of pseudo labels: list, counts, one-by-one and bulk review; and the
+"To fix" list of the masks a reviewer sent to the current user.
 
 Reviewers, managers and owners review; annotators get 403, non-members 404 (as everywhere).
+Everyone sees only their own "To fix" list.
 """
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from rest_framework.views import APIView
 from annotation.common.apis import validated
 from annotation.common.exceptions import Forbidden
 from annotation.common.pagination import DefaultPagination
-from annotation.projects.access import require_role
+from annotation.projects.access import project_for, require_role, sees_all_images
 
-from . import review, selectors, services
+from . import review, selectors
 from .apis import REVIEWERS, InstanceOut
 from .models import PSEUDO_SOURCES, ReviewState
 
@@ -50,6 +52,8 @@ class ReviewRowOut(serializers.Serializer):
     score = serializers.FloatField(allow_null=True)
     review_state = serializers.CharField()
     version = serializers.IntegerField()
+    assignee = serializers.IntegerField(allow_null=True, help_text="who fixes it (needs_fix only)")
+    assignee_username = serializers.CharField(allow_null=True)
 
 
 class ReviewListApi(APIView):
@@ -82,6 +86,10 @@ class ReviewBulkIn(serializers.Serializer):
     dataset = serializers.IntegerField(required=False)
     min_score = serializers.FloatField(required=False)
     max_score = serializers.FloatField(required=False)
+    assignee = serializers.IntegerField(
+        required=False, allow_null=True, default=None,
+        help_text="needs_fix only: the user who fixes them; default: each image's one task annotator",
+    )
 
 
 class ReviewBulkApi(APIView):
@@ -91,14 +99,20 @@ class ReviewBulkApi(APIView):
         data = validated(ReviewBulkIn, request.data)
         ids = data.pop("ids", None)
         action = data.pop("action")
+        assignee = data.pop("assignee")
         filters = None if ids is not None else _filters(data)
-        changed = review.review_bulk(project_id=project_id, action=action, ids=ids, filters=filters)
+        changed = review.review_bulk(project_id=project_id, action=action, ids=ids, filters=filters,
+                                     assignee_id=assignee)
         return Response({"changed": changed, "review_state": review.ACTIONS[action].value})
 
 
 class ReviewActionIn(serializers.Serializer):
     action = serializers.ChoiceField(choices=sorted(review.ACTIONS))
     version = serializers.IntegerField(help_text="the version you reviewed; a stale one gets 409")
+    assignee = serializers.IntegerField(
+        required=False, allow_null=True, default=None,
+        help_text="needs_fix only: the user who fixes it; default: the one annotator of a task holding the image",
+    )
 
 
 class InstanceReviewApi(APIView):
@@ -108,8 +122,34 @@ class InstanceReviewApi(APIView):
         if role not in REVIEWERS:
             raise Forbidden(f"a {role.value} cannot review masks")
         data = validated(ReviewActionIn, request.data)
-        instance = services.instance_update(
-            instance_id=instance_id, expected_version=data["version"],
-            changes={"review_state": review.ACTIONS[data["action"]]}, author=request.user,
+        instance = review.instance_review(
+            instance_id=instance_id, action=data["action"], expected_version=data["version"],
+            assignee_id=data["assignee"],
         )
-        return Response(InstanceOut(instance).data)
+        return Response({**InstanceOut(instance).data, "assignee": instance.assignee_id})
+
+
+class FixRowOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    image = serializers.IntegerField()
+    image_name = serializers.CharField()
+    task = serializers.IntegerField(allow_null=True, help_text="a task of yours holding the image: open it there")
+    label = serializers.IntegerField(allow_null=True)
+    source = serializers.CharField()
+    model_name = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    bbox = serializers.ListField(child=serializers.FloatField())
+    version = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class FixListApi(APIView):
+    """The current user's needs-fix masks in a project (any member; non-members 404)."""
+
+    @extend_schema(responses=FixRowOut(many=True))
+    def get(self, request, project_id: int):
+        _, role = project_for(request.user, project_id)
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(review.fix_rows(user=request.user, project_id=project_id), request, view=self)
+        rows = review.fix_rows_out(list(page), user=request.user, project_id=project_id, sees_all=sees_all_images(role))
+        return paginator.get_paginated_response(rows)

@@ -10,6 +10,9 @@ INFERENCE_BENCHES = {
     "m2n2": "inference.benchmarks.m2n2",
     "mis": "inference.benchmarks.mis",
     "salt": "inference.benchmarks.salt",
+    "dynamite": "inference.benchmarks.dynamite",
+    "dynamite-train": "inference.benchmarks.dynamite_train",
+    "exits": "inference.benchmarks.exits",
 }
 
 

@@ -19,7 +19,7 @@ from PIL import ImageDraw
 log = logging.getLogger(__name__)
 
 # Methods that answer for every object of the image at once from all their prompts.
-MULTI_OBJECT = frozenset({"salt"})
+MULTI_OBJECT = frozenset({"salt", "dynamite"})
 SCRIBBLE_CLICKS = 8  # points a click-based method reads along a scribble
 
 
@@ -110,7 +110,9 @@ def compute(
     work_hw = predictor.image_size
     started = time.perf_counter()
     masks: dict[int, np.ndarray] = {}
-    if method in MULTI_OBJECT:
+    if method == "dynamite":
+        masks = _segment_dynamite(predictor, scale, work_hw, objects)
+    elif method in MULTI_OBJECT:
         masks = _segment_all(predictor, scale, work_hw, objects)
     else:
         for instance_id, prompts in objects.items():
@@ -154,3 +156,22 @@ def _segment_all(predictor, scale: float, work_hw, objects: dict[int, list[dict[
         scribbles.insert(0, Scribble(((0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)), 1.0, 0, 0))
     result = predictor.segment(scribbles)
     return {k: result.mask(1, k) if (1, k) in result.objects else np.zeros(work_hw, dtype=bool) for k in objects}
+
+
+def _segment_dynamite(predictor, scale: float, work_hw, objects: dict[int, list[dict[str, Any]]]) -> dict[int, np.ndarray]:
+    """DynaMITe: every object's clicks at once, in the order they were made (prompt ids are
+    global, so they order clicks across objects, which the model's temporal encoding reads).
+    A negative click on any object is a background click; the masks come back disjoint."""
+    from inference.evaluation.clicker import ObjectClick
+
+    events = []
+    for instance_id, prompts in objects.items():
+        for p in prompts:
+            for c in clicks_of([p], scale, work_hw):
+                events.append((p.get("id", 0), instance_id if c.positive else 0, c))
+    events.sort(key=lambda e: e[0])  # stable: a scribble's points keep their order
+    empty = np.zeros(work_hw, dtype=bool)
+    if not any(owner for _, owner, _ in events):
+        return {k: empty for k in objects}
+    masks = predictor.predict_objects([ObjectClick(object_id=owner, click=c) for _, owner, c in events])
+    return {k: np.asarray(masks.get(k, empty), dtype=bool) for k in objects}

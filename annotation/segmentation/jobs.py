@@ -130,9 +130,13 @@ def image_proposals(
 
 
 def mis_validate(raw: dict[str, Any], dataset: Dataset) -> MisParams:
-    """The launch-time check (no torch): the parameters, and that the label is the project's.
+    """The launch-time check (no torch): the parameters, that the backbone is one this server
+    runs (``MASKWRIGHT["MIS_BACKBONES"]``), and that the label is the project's.
     Raises :class:`ApplicationError` naming the problem."""
     params = MisParams.parse(raw)
+    backbones = settings.MASKWRIGHT["MIS_BACKBONES"]
+    if params.backbone not in backbones:
+        raise ApplicationError(f"unknown backbone {params.backbone!r}: this server runs {', '.join(backbones)}")
     if params.label_id is not None and not LabelClass.objects.filter(
         pk=params.label_id, project_id=dataset.project_id
     ).exists():

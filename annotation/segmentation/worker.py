@@ -19,6 +19,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ALIVE_TTL_S = 3
+MODEL_PREFIX = "model-"  # a "backbone" naming a project's trained model: model-<id>
 HEARTBEAT_S = 1.0
 
 
@@ -95,6 +96,9 @@ class Models:
     def new_predictor(self, method: str, backbone: str):
         from inference import build_predictor
 
+        if backbone.startswith(MODEL_PREFIX):  # a project's trained model (DynaMITe, EXITS)
+            return self._trained_predictor(method, int(backbone[len(MODEL_PREFIX):]))
+
         with self._lock:
             shared = self._backbones.get((method, backbone))
             if shared is None:
@@ -104,6 +108,28 @@ class Models:
         if shared is False:  # a method without a backbone (the GrabCut baseline)
             return build_predictor(method, device=self.device)
         return build_predictor(method, backbone=shared, device=self.device)
+
+
+    def _trained_predictor(self, method: str, model_id: int):
+        """A predictor around the network of ready model ``model_id`` (loaded once, shared)."""
+        from .model_files import LoadedModels
+
+        with self._lock:
+            if "trained" not in self._backbones:
+                self._backbones["trained"] = LoadedModels(self.device)
+            loaded = self._backbones["trained"]
+        kind, net = loaded.get(model_id)
+        if kind != method:
+            raise LookupError(f"model {model_id} is a {kind} model, not {method}")
+        if method == "dynamite":
+            from inference.methods.dynamite.predictor import DynamitePredictor
+
+            return DynamitePredictor(net, device=self.device)
+        from inference.methods.exits import ExitsPredictor
+
+        generator, config = net
+        return ExitsPredictor(generator, crop_size=int(config.get("crop_size", 128)),
+                              mask_threshold=float(config.get("mask_threshold", 0.5)), device=self.device)
 
 
 _state: dict[str, Any] = {}

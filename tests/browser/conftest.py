@@ -85,7 +85,7 @@ def run_mis(page: Page, dataset_id: int, *, label: str, max_per_image: int | Non
     form = page.get_by_role("form", name="Launch a job")
     form.get_by_label("Dataset").select_option(str(dataset_id))
     form.get_by_label("Job kind").select_option("mis")
-    form.get_by_label("Backbone").fill("tiny-effnet")
+    form.get_by_label("Backbone").select_option("tiny-effnet")
     if max_per_image is not None:
         form.get_by_label("Max proposals per image").fill(str(max_per_image))
     form.get_by_label("Label").select_option(label=label)

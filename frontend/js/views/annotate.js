@@ -18,7 +18,7 @@ import { Viewport } from "../annotate/viewport.js";
 import { navigate } from "../router.js";
 import { breadcrumbs, stateBadge } from "./common.js";
 
-export async function annotateView(root, { task: taskId, id }, ctx) {
+export async function annotateView(root, { task: taskId, id, object: focusId = null }, ctx) {
   document.title = "Annotate · Maskwright";
   mount(root, h("p", { class: "muted annotate-loading" }, "Loading task…"));
   let task;
@@ -229,6 +229,7 @@ export async function annotateView(root, { task: taskId, id }, ctx) {
         fillMethods();
         objectList.render(s);
         refresh();
+        focusOnce();
       },
       objectChanged: (obj) => {
         objectList.update(obj);
@@ -261,6 +262,16 @@ export async function annotateView(root, { task: taskId, id }, ctx) {
       error: (error, context) => showError(error, context),
     },
   });
+
+  // #/tasks/{task}/images/{id}/objects/{object}: select that object once the image is open.
+  let focus = focusId;
+  function focusOnce() {
+    if (focus === null) return;
+    const wanted = focus;
+    focus = null;
+    if (controller.session.objects.has(wanted)) controller.select(wanted);
+    else showFlash(`Object ${wanted} is not on this image (any more).`);
+  }
 
   function refresh() {
     const obj = controller.session.selectedObject;

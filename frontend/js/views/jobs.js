@@ -1,5 +1,5 @@
-// #/projects/{id}/jobs — batch jobs of a project: launch (owners and managers) an MIS proposals
-// job or an export on a dataset, and follow every job live: progress with an ETA from the
+// #/projects/{id}/jobs — batch jobs of a project: launch (owners and managers) MIS proposals,
+// EXITS pseudo masks, DynaMITe training or an export on a dataset, and follow every job live: progress with an ETA from the
 // observed rate, state, Cancel, the error of a failed job or image, the export's download link.
 // Updates arrive as job.progress events on the project socket; while it is down the list is
 // polled every second (every 5 s as a safety net while it is up).
@@ -8,11 +8,11 @@ import { ApiError, get, post } from "../api.js";
 import { h, mount, plural, progressBar, showError } from "../dom.js";
 import { projectEvents } from "../events.js";
 import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
+import { exitsFields, learningDetails, STAGE_NAMES, trainFields } from "./job-forms.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const SEE_JOBS = new Set(["owner", "manager", "reviewer"]);
 const KIND_NAMES = { mis: "MIS proposals", export: "Export", verify: "Verify", exits: "EXITS", train: "Training" };
-const BACKBONES = ["effnet-lite0", "sd2", "dino-vits8", "dinov2-vitb14"];
 
 export async function jobsView(root, { id }, ctx) {
   document.title = "Jobs · Maskwright";
@@ -28,14 +28,19 @@ export async function jobsView(root, { id }, ctx) {
     mount(root, head, h("div", { class: "empty" }, "Only the project's owners, managers and reviewers see its jobs."));
     return;
   }
-  const datasets = await get(`/api/projects/${id}/datasets/`, { signal: ctx.signal });
+  const [datasets, backbones, models] = await Promise.all([
+    get(`/api/projects/${id}/datasets/`, { signal: ctx.signal }),
+    // The backbones this server's workers can run for MIS (a launch naming another gets 400).
+    isAdmin(project.role) ? get("/api/jobs/mis/backbones/", { signal: ctx.signal }) : null,
+    get(`/api/projects/${id}/models/`, { signal: ctx.signal }),
+  ]);
   if (!ctx.alive()) return;
   const events = projectEvents(project.id);
   ctx.onCleanup(() => events.close());
 
   const list = jobList(project, datasets, events, ctx);
   const children = [...head];
-  if (isAdmin(project.role)) children.push(section("Launch a job", launchForm(project, datasets, list), null, "job-launch"));
+  if (isAdmin(project.role)) children.push(section("Launch a job", launchForm(project, datasets, backbones, models, list), null, "job-launch"));
   children.push(section("Jobs", list.el, list.live));
   mount(root, children);
   await list.refresh();
@@ -47,18 +52,21 @@ function field(label, input) {
   return h("label", { class: "job-field" }, h("span", { class: "small muted" }, label), input);
 }
 
-function launchForm(project, datasets, list) {
+function launchForm(project, datasets, backbones, models, list) {
   const dataset = h("select", { name: "dataset", "aria-label": "Dataset" }, datasets.map((ds) => h("option", { value: ds.id }, ds.name)));
-  const kind = h("select", { name: "kind", "aria-label": "Job kind" }, h("option", { value: "mis" }, "MIS proposals"), h("option", { value: "export" }, "Export"));
+  const kind = h("select", { name: "kind", "aria-label": "Job kind" }, h("option", { value: "mis" }, "MIS proposals"),
+    h("option", { value: "exits" }, "EXITS pseudo masks"), h("option", { value: "train" }, "DynaMITe training"), h("option", { value: "export" }, "Export"));
+  const exits = exitsFields();
+  const training = trainFields(models);
 
-  const backbone = h("input", { name: "backbone", value: "effnet-lite0", list: "job-backbones", "aria-label": "Backbone", required: true });
+  const backbone = h("select", { name: "backbone", "aria-label": "Backbone", required: true }, backbones.backbones.map((b) => h("option", { value: b, selected: b === backbones.default }, b)));
   const maxPer = h("input", { name: "max_per_image", type: "number", min: "1", max: "1000", value: "20", "aria-label": "Max proposals per image" });
   const minFraction = h("input", { name: "min_fraction", type: "number", min: "0", max: "0.99", step: "0.001", value: "0.01", "aria-label": "Min fraction" });
   const label = h("select", { name: "label", "aria-label": "Label" }, h("option", { value: "" }, "none (class-agnostic)"), (project.labels || []).map((l) => h("option", { value: l.id }, l.name)));
   const threshold = h("input", { name: "score_threshold", type: "number", min: "0", max: "1", step: "0.01", value: "0", "aria-label": "Score threshold" });
   const misFields = h(
     "div", { class: "inline-form job-params", dataset: { kind: "mis" } },
-    field("Backbone", backbone), h("datalist", { id: "job-backbones" }, BACKBONES.map((b) => h("option", { value: b }))),
+    field("Backbone", backbone),
     field("Max proposals / image", maxPer), field("Min size (fraction of image)", minFraction), field("Min score", threshold), field("Label", label),
   );
 
@@ -70,11 +78,13 @@ function launchForm(project, datasets, list) {
 
   const button = h("button", { type: "submit", class: "primary" }, "Launch");
   const form = h("form", { class: "job-form", "aria-label": "Launch a job" },
-    h("div", { class: "inline-form" }, field("Dataset", dataset), field("Kind", kind)), misFields, exportFields,
+    h("div", { class: "inline-form" }, field("Dataset", dataset), field("Kind", kind)), misFields, exits.el, training.el, exportFields,
     h("div", { class: "inline-form" }, button));
   const showFields = () => {
     misFields.hidden = kind.value !== "mis";
     exportFields.hidden = kind.value !== "export";
+    exits.el.hidden = kind.value !== "exits";
+    training.el.hidden = kind.value !== "train";
   };
   kind.addEventListener("change", showFields);
   if (!datasets.length) {
@@ -84,9 +94,12 @@ function launchForm(project, datasets, list) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const params = kind.value === "mis"
-      ? { backbone: backbone.value.trim(), max_per_image: Number(maxPer.value), min_fraction: Number(minFraction.value), score_threshold: Number(threshold.value), label_id: label.value ? Number(label.value) : null }
-      : { format: format.value, masks: masks.value, filter: filter.value };
+    const params = {
+      mis: () => ({ backbone: backbone.value, max_per_image: Number(maxPer.value), min_fraction: Number(minFraction.value), score_threshold: Number(threshold.value), label_id: label.value ? Number(label.value) : null }),
+      exits: exits.params,
+      train: training.params,
+      export: () => ({ format: format.value, masks: masks.value, filter: filter.value }),
+    }[kind.value]();
     button.disabled = true;
     try {
       const job = await post(`/api/projects/${project.id}/jobs/`, { dataset_id: Number(dataset.value), kind: kind.value, params });
@@ -151,14 +164,16 @@ function jobList(project, datasets, events, ctx) {
     const { job } = row;
     row.tr.dataset.state = job.state;
     mount(row.state, stateBadge(job.state));
-    const unit = job.kind === "export" ? "step" : "image";
+    const unit = { export: "step", exits: "unit", train: "step" }[job.kind] || "image";
+    const stage = job.stage || (job.cursor && job.cursor.stage);
     const done = job.done || 0;
     const total = job.total || 0;
     if (job.state === "queued") row.bar.set(null, "Queued — waiting for a worker…");
     else if (job.state === "running" && !total) row.bar.set(null, "Starting…");
     else {
       const fraction = total ? done / total : job.state === "succeeded" ? 1 : 0;
-      row.bar.set(fraction, `${Math.round(fraction * 100)} % — ${done} / ${plural(total, unit)}${eta(row)}`);
+      const doing = job.state === "running" && STAGE_NAMES[stage] ? ` · ${STAGE_NAMES[stage]}` : "";
+      row.bar.set(fraction, `${Math.round(fraction * 100)} % — ${done} / ${plural(total, unit)}${doing}${eta(row)}`);
     }
     mount(row.details, details(job));
     const actions = [];
@@ -175,6 +190,7 @@ function jobList(project, datasets, events, ctx) {
     const r = job.result || {};
     const out = [];
     if (job.state === "failed") out.push(h("p", { class: "error-text" }, `Failed: ${job.error || "no reason given"}`));
+    out.push(...learningDetails(job, project.id));
     if (job.kind === "mis" && r.instances !== undefined) {
       out.push(h("p", { class: "small" }, `${plural(r.instances, "proposal")} stored (${r.backbone})${r.skipped ? `, ${plural(r.skipped, "image")} skipped` : ""}.`));
     }

@@ -1,4 +1,6 @@
-// #/projects/{id} — datasets, labels, members and tasks of one project.
+// #/projects/{id} — datasets, labels, members and tasks of one project; above them, the
+// masks a reviewer sent to you for fixing ("To fix (n)"), each a link to the canvas with the
+// mask selected.
 
 import { get, post } from "../api.js";
 import { formatDate, h, mount, plural, showError } from "../dom.js";
@@ -30,6 +32,7 @@ export async function projectView(root, { id }, ctx) {
   const tasksBody = h("div", {}, h("p", { class: "muted" }, "Loading tasks…"));
   const membersBody = h("div", {}, h("p", { class: "muted" }, "Loading members…"));
   const labelsBody = h("div", {});
+  const fixes = h("div", { class: "fixes-slot" });
 
   mount(
     root,
@@ -40,24 +43,28 @@ export async function projectView(root, { id }, ctx) {
       h("h1", {}, project.name),
       roleBadge(project.role),
       ["owner", "manager", "reviewer"].includes(project.role) ? h("a", { class: "button jobs-link", href: `#/projects/${project.id}/jobs` }, "Jobs") : null,
+      ["owner", "manager", "reviewer"].includes(project.role) ? h("a", { class: "button secondary models-link", href: `#/projects/${project.id}/models` }, "Models") : null,
       REVIEW_ROLES.has(project.role) ? h("a", { class: "button head-actions review-link", href: `#/projects/${project.id}/review` }, "Review pseudo labels") : null,
       project.description ? h("p", { class: "page-desc" }, project.description) : null,
     ),
     h(
       "div",
       { class: "columns" },
-      h("div", { class: "col-main" }, section("Datasets", datasetsBody), section("Tasks", tasksBody)),
+      h("div", { class: "col-main" }, fixes, section("Datasets", datasetsBody), section("Tasks", tasksBody)),
       h("div", { class: "col-side" }, section("Labels", labelsBody), section("Members", membersBody)),
     ),
   );
 
   labelsPanel(labelsBody, project, admin, ctx);
-  const [datasets, members, tasks] = await Promise.allSettled([
+  const [datasets, members, tasks, toFix] = await Promise.allSettled([
     get(`/api/projects/${id}/datasets/`, { signal: ctx.signal }),
     get(`/api/projects/${id}/members/`, { signal: ctx.signal }),
     get(`/api/projects/${id}/tasks/`, { signal: ctx.signal }),
+    get(`/api/projects/${id}/fixes/?limit=${FIX_PAGE}`, { signal: ctx.signal }),
   ]);
   if (!ctx.alive()) return;
+  if (toFix.status === "fulfilled") fixesPanel(fixes, project, toFix.value);
+  else showError(toFix.reason, "Could not load the masks to fix");
   const failed = (result, body, what) => {
     if (result.status === "fulfilled") return false;
     showError(result.reason, `Could not load the ${what}`);
@@ -68,6 +75,27 @@ export async function projectView(root, { id }, ctx) {
   if (!failed(datasets, datasetsBody, "datasets")) datasetsPanel(datasetsBody, project, datasetList, admin);
   if (!failed(members, membersBody, "members")) membersPanel(membersBody, project, members.value, admin, ctx);
   if (!failed(tasks, tasksBody, "tasks")) tasksPanel(tasksBody, tasks.value, datasetList);
+}
+
+const FIX_PAGE = 100;
+
+/** The current user's needs-fix masks (only theirs: the API lists no one else's). */
+function fixesPanel(slot, project, page) {
+  if (!page.count) {
+    mount(slot);
+    return;
+  }
+  const labels = new Map((project.labels || []).map((l) => [l.id, l]));
+  const items = page.results.map((row) => {
+    const label = row.label ? labels.get(row.label) : null;
+    const what = `${row.image_name || `image ${row.image}`} · ${label ? label.name : "no label"} · ${row.source}${row.score === null ? "" : ` ${Number(row.score).toFixed(2)}`}`;
+    const open = row.task
+      ? h("a", { class: "button small-button fix-link", href: `#/tasks/${row.task}/images/${row.image}/objects/${row.id}`, "aria-label": `Fix mask ${row.id} on ${row.image_name || `image ${row.image}`}` }, "Fix")
+      : h("span", { class: "muted small" }, "no task of yours holds this image");
+    return h("li", { class: "fix-item", dataset: { instanceId: row.id, imageId: row.image } }, h("span", {}, what), " ", open);
+  });
+  const more = page.count > page.results.length ? h("p", { class: "muted small" }, `… and ${page.count - page.results.length} more`) : null;
+  mount(slot, section(`To fix (${page.count})`, h("div", {}, h("p", { class: "muted small" }, "A reviewer sent these masks back to you: correct each on the canvas; the corrected mask goes back to the review queue."), h("ul", { class: "fix-list" }, items), more), null, "to-fix"));
 }
 
 function datasetsPanel(body, project, datasets, admin) {

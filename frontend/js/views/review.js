@@ -2,9 +2,14 @@
 // Each item shows its mask over a crop of the image. Keys: A accept, R reject, F needs fix,
 // ←/→ previous/next item. Bulk: accept every pending one at or above a score, reject every
 // pending one at or below it, after a confirm that says how many.
+// "Needs fix" sends the mask to the person chosen in "Fix by" (default: the one annotator of
+// a task holding the image; the server says when there is none). The page is live: pushes on
+// the project socket (new pseudo labels from a job, other reviewers' decisions, corrected
+// masks back from annotators) refresh the counts and the page, at most once a second.
 
 import { get, post } from "../api.js";
 import { h, mount, plural, showError } from "../dom.js";
+import { projectEvents } from "../events.js";
 import { paintOverlay } from "../overlay.js";
 import { breadcrumbs, hexToRgb, roleBadge, section, stateBadge } from "./common.js";
 
@@ -16,6 +21,9 @@ const KEYS = { a: "accept", r: "reject", f: "needs_fix" };
 const PAGE = 24;
 const THUMB = 180; // px, the longer side of an item's crop
 const PSEUDO_COLOR = [255, 140, 0];
+const FIXER_ROLES = new Set(["owner", "manager", "annotator"]);
+const LIVE_EVENTS = ["instances.reviewed", "instance.created", "instance.deleted"];
+const REFRESH_MS = 1000; // at most one refresh per second, however many pushes arrive
 
 export async function reviewView(root, { id }, ctx) {
   document.title = "Review · Maskwright";
@@ -35,7 +43,9 @@ export async function reviewView(root, { id }, ctx) {
   document.title = `Review · ${project.name} · Maskwright`;
   const labels = new Map((project.labels || []).map((l) => [l.id, l]));
   const base = `/api/projects/${id}/review/`;
-  const view = { rows: [], count: 0, offset: 0, index: 0, images: new Map() };
+  const view = { rows: [], count: 0, offset: 0, index: 0, images: new Map(), mine: new Set() };
+  const members = await get(`/api/projects/${id}/members/`, { signal: ctx.signal }).catch(() => []);
+  if (!ctx.alive()) return;
 
   const countsBody = h("div", {}, h("p", { class: "muted" }, "Loading counts…"));
   const source = select("Source", ["", ...SOURCES], "", (v) => v || "any pseudo source");
@@ -46,6 +56,14 @@ export async function reviewView(root, { id }, ctx) {
   const bulkAccept = h("button", { type: "button", class: "primary" }, "Accept all pending ≥ t");
   const bulkReject = h("button", { type: "button", class: "danger" }, "Reject all pending ≤ t");
   const bulk = h("div", { class: "inline-form review-bulk", role: "group", "aria-label": "Bulk review" }, h("label", { class: "muted small" }, "threshold t ", threshold), bulkAccept, bulkReject, h("span", { class: "muted small" }, "(within the chosen source)"));
+  const fixBy = h(
+    "select",
+    { "aria-label": "Fix by", class: "compact fix-by" },
+    h("option", { value: "" }, "the image's task annotator"),
+    members.filter((m) => FIXER_ROLES.has(m.role)).map((m) => h("option", { value: String(m.user_id) }, `${m.username} (${m.role})`)),
+  );
+  const fixRow = h("div", { class: "inline-form review-fix-by" }, h("label", { class: "muted small" }, "Needs fix goes to ", fixBy));
+  const live = h("span", { class: "muted small live-note" });
   const list = h("ol", { class: "review-list", "aria-label": "Pseudo labels" });
   const position = h("span", { class: "muted small review-position" });
   const prevPage = h("button", { type: "button", class: "small-button", onclick: () => load(view.offset - PAGE) }, "← Page");
@@ -55,8 +73,8 @@ export async function reviewView(root, { id }, ctx) {
     root,
     breadcrumbs([["Projects", "#/"], [project.name, `#/projects/${id}`], ["Review"]]),
     h("div", { class: "page-head" }, h("h1", {}, "Review pseudo labels"), roleBadge(project.role), h("p", { class: "page-desc" }, "Keys: A accept · R reject · F needs fix · ←/→ move")),
-    section("Counts", countsBody),
-    section("Queue", h("div", {}, filters, bulk, h("div", { class: "button-row" }, prevPage, position, nextPage), list)),
+    section("Counts", countsBody, live),
+    section("Queue", h("div", {}, filters, bulk, fixRow, h("div", { class: "button-row" }, prevPage, position, nextPage), list)),
   );
 
   const query = (extra = {}) => {
@@ -76,9 +94,12 @@ export async function reviewView(root, { id }, ctx) {
     const q = query({ state: state.value, min_score: minScore.value, limit: PAGE, offset: view.offset });
     const page = await get(`${base}?${q}`, { signal: ctx.signal });
     if (!ctx.alive()) return;
+    const selectedId = view.rows[view.index]?.id;
     view.rows = page.results;
     view.count = page.count;
-    view.index = Math.min(view.index, Math.max(0, view.rows.length - 1));
+    // Keep the selection on the same pseudo label when a refresh moved it on the page.
+    const kept = view.rows.findIndex((row) => row.id === selectedId);
+    view.index = kept >= 0 ? kept : Math.min(view.index, Math.max(0, view.rows.length - 1));
     renderList();
   }
 
@@ -110,6 +131,7 @@ export async function reviewView(root, { id }, ctx) {
         h("div", {}, h("strong", {}, row.score === null ? "no score" : Number(row.score).toFixed(2)), " ", stateBadge(row.review_state)),
         h("div", { class: "muted small" }, `${row.source}${row.model_name ? ` (${row.model_name})` : ""} · ${label ? label.name : "no label"}`),
         h("div", { class: "muted small" }, h("a", { href: `#/images/${row.image}` }, `image ${row.image}`), ` · #${row.id}`),
+        row.review_state === "needs_fix" && row.assignee_username ? h("div", { class: "muted small fix-assignee" }, `to fix: ${row.assignee_username}`) : null,
         h("div", { class: "review-actions" }, buttons),
       ),
     );
@@ -126,10 +148,15 @@ export async function reviewView(root, { id }, ctx) {
   async function act(i, action) {
     const row = view.rows[i];
     if (!row) return;
+    const body = { action, version: row.version };
+    if (action === "needs_fix" && fixBy.value) body.assignee = Number(fixBy.value);
     try {
-      const inst = await post(`/api/instances/${row.id}/review/`, { action, version: row.version });
-      Object.assign(row, { review_state: inst.review_state, version: inst.version });
+      view.mine.add(row.id); // our own push: no need to reload the page for it
+      const inst = await post(`/api/instances/${row.id}/review/`, body);
+      const fixer = members.find((m) => m.user_id === inst.assignee);
+      Object.assign(row, { review_state: inst.review_state, version: inst.version, assignee: inst.assignee ?? null, assignee_username: fixer ? fixer.username : null });
     } catch (error) {
+      view.mine.delete(row.id);
       showError(error, `Could not ${ACTIONS[action].toLowerCase()} pseudo label ${row.id}`);
       if (error.status === 409) await load(view.offset);
       return;
@@ -223,6 +250,47 @@ export async function reviewView(root, { id }, ctx) {
     }
     return view.images.get(imageId);
   }
+
+  // ---- Live: pushes from the project socket, throttled to one refresh a second ----------------
+  const events = projectEvents(id);
+  let timer = null;
+  let last = 0;
+  let rowsToo = false;
+  function schedule(reloadRows) {
+    rowsToo = rowsToo || reloadRows;
+    if (timer) return;
+    timer = setTimeout(async () => {
+      timer = null;
+      last = Date.now();
+      const reload = rowsToo;
+      rowsToo = false;
+      try {
+        await Promise.all([refreshCounts(), reload ? load(view.offset) : null]);
+        list.dataset.refreshed = String(Number(list.dataset.refreshed || 0) + 1);
+      } catch (error) {
+        if (ctx.alive() && error.name !== "AbortError") showError(error, "Could not refresh the queue");
+      }
+    }, Math.max(0, last + REFRESH_MS - Date.now()));
+  }
+  const offs = LIVE_EVENTS.map((name) =>
+    events.on(name, (payload) => {
+      const ids = payload?.ids || [];
+      const ours = name === "instances.reviewed" && ids.length > 0 && ids.every((i) => view.mine.delete(i));
+      schedule(!ours);
+    }),
+  );
+  let wasOpen = false;
+  const offState = events.onState((open) => {
+    live.textContent = open ? "live" : "";
+    if (open && wasOpen) schedule(true); // catch up with what happened while the socket was down
+    wasOpen = wasOpen || open;
+  });
+  ctx.onCleanup(() => {
+    offs.forEach((off) => off());
+    offState();
+    clearTimeout(timer);
+    events.close();
+  });
 
   await Promise.all([refreshCounts(), load(0)]);
 }

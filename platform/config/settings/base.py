@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "annotation.labeling",
     "annotation.jobs",
     "annotation.exports",
+    "annotation.modelstore",
     "annotation.web",
 ]
 
@@ -156,6 +157,8 @@ MASKWRIGHT = {
     "MAX_IMAGE_BYTES": env_int("MASKWRIGHT_MAX_IMAGE_BYTES", 512 * 2**20),
     "MAX_COCO_JSON_BYTES": env_int("MASKWRIGHT_MAX_COCO_JSON_BYTES", 1 * 2**30),
     "THUMBNAIL_SIZE": env_int("MASKWRIGHT_THUMBNAIL_SIZE", 256),
+    # An uploaded checkpoint (Swin-L DynaMITe is ~0.9 GB with its optimiser state).
+    "MAX_MODEL_BYTES": env_int("MASKWRIGHT_MAX_MODEL_MB", 4096) * 2**20,
     # Interactive workers: per-image state cache, the working size of the methods (masks are
     # scaled back to the image), the device, and what the annotation page offers.
     "INTERACTIVE_CACHE_BYTES": env_int("MASKWRIGHT_INTERACTIVE_CACHE_MB", 2048) * 2**20,
@@ -168,6 +171,10 @@ MASKWRIGHT = {
         {"name": "mis", "label": "MIS proposals", "backbones": ["effnet-lite0"], "multi_object": False},
         {"name": "opencv-grabcut", "label": "GrabCut (baseline)", "backbones": ["none"], "multi_object": False},
     ],
+    # Backbones the batch workers can run for MIS jobs here (their weights are present): the
+    # Jobs page offers these, and a launch naming another is refused. The first is the default.
+    # Names only, so that the web process never imports torch to list them.
+    "MIS_BACKBONES": env_list("MASKWRIGHT_MIS_BACKBONES", ["effnet-lite0"]),
     # Seconds without an answer before a click is sent again to any live worker.
     "INTERACTIVE_RETRY_S": env_int("MASKWRIGHT_INTERACTIVE_RETRY_S", 3),
 }

@@ -17,3 +17,5 @@ ALLOWED_HOSTS = ["*"]
 # dropped while any session is on it. Connections close after each use.
 DATABASES["default"]["OPTIONS"] = {}  # noqa: F405
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Tests launch MIS jobs with the tiny random-weight backbone.
+MASKWRIGHT["MIS_BACKBONES"] = [*MASKWRIGHT["MIS_BACKBONES"], "tiny-effnet"]  # noqa: F405

@@ -60,14 +60,14 @@ def test_one_active_job_per_kind_and_dataset_and_cancel_of_a_queued_job():
 
 
 @pytest.mark.django_db
-def test_unknown_and_unavailable_kinds_are_refused():
+def test_unknown_kinds_and_unusable_launches_are_refused():
     w = make_world()
     client = APIClient()
     client.force_login(w.users["owner"])
     url = f"/api/projects/{w.project.id}/jobs/"
     assert client.post(url, {"dataset_id": w.dataset.id, "kind": "bake"}, format="json").status_code == 400
     response = client.post(url, {"dataset_id": w.dataset.id, "kind": "exits"}, format="json")
-    assert response.status_code == 400 and "not available" in response.json()["error"]["message"]
+    assert response.status_code == 400 and "no objects to work on" in response.json()["error"]["message"]
     response = client.post(url, {"dataset_id": 999999, "kind": "verify"}, format="json")
     assert response.status_code == 404
 

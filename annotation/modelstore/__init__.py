@@ -1,0 +1,1 @@
+"""Trained models of a project (DynaMITe checkpoints, EXITS generators): upload, import, default."""

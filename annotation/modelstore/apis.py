@@ -1,0 +1,89 @@
+"""Trained models: list and upload per project, detail, delete, make default."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.common.exceptions import ApplicationError, NotFound
+from annotation.projects.access import require_admin, require_role
+from annotation.projects.models import SEE_ALL_ROLES
+
+from . import selectors, services
+from .models import TrainedModel
+
+
+class TrainedModelOut(serializers.ModelSerializer):
+    class Meta:
+        model = TrainedModel
+        fields = [
+            "id", "project", "method", "name", "original_name", "size_bytes", "sha256", "config",
+            "metrics", "state", "error", "origin", "job", "is_default", "created_by", "created_at",
+        ]
+
+
+class ModelListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=TrainedModelOut(many=True))
+    def get(self, request, project_id: int):
+        require_role(request.user, project_id, SEE_ALL_ROLES, "see models")
+        return Response(TrainedModelOut(selectors.models_of(project_id)[:200], many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {
+            "method": {"type": "string", "enum": TrainedModel.Method.values},
+            "name": {"type": "string"},
+            "backbone": {"type": "string"},
+            "file": {"type": "string", "format": "binary"},
+        }, "required": ["method", "file"]}},
+        responses={201: TrainedModelOut},
+    )
+    def post(self, request, project_id: int):
+        """Upload a published checkpoint (a detectron2 pickle with a ``model`` entry, or
+        safetensors). The reply is the model, ``importing``; a batch worker checks every key
+        and converts it, then it turns ``ready`` (or ``failed`` with the reason)."""
+        require_admin(request.user, project_id, "upload models")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApplicationError("no file: send the checkpoint in the 'file' field")
+        model = services.model_upload(
+            project_id=project_id, method=request.data.get("method", ""),
+            name=request.data.get("name", ""), upload=upload, filename=upload.name,
+            backbone=request.data.get("backbone") or None, user=request.user,
+        )
+        return Response(TrainedModelOut(model).data, status=201)
+
+
+def _model_for(request, model_id: int) -> TrainedModel:
+    model = TrainedModel.objects.filter(pk=model_id).first()
+    if model is None:
+        raise NotFound(f"model {model_id} not found")
+    try:
+        require_role(request.user, model.project_id, SEE_ALL_ROLES, "see models")
+    except NotFound:
+        raise NotFound(f"model {model_id} not found") from None
+    return model
+
+
+class ModelDetailApi(APIView):
+    @extend_schema(responses=TrainedModelOut)
+    def get(self, request, model_id: int):
+        return Response(TrainedModelOut(_model_for(request, model_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, model_id: int):
+        model = _model_for(request, model_id)
+        require_admin(request.user, model.project_id, "delete models")
+        services.model_delete(model=model)
+        return Response(status=204)
+
+
+class ModelDefaultApi(APIView):
+    @extend_schema(request=None, responses=TrainedModelOut)
+    def post(self, request, model_id: int):
+        model = _model_for(request, model_id)
+        require_admin(request.user, model.project_id, "choose the default model")
+        return Response(TrainedModelOut(services.model_set_default(model=model)).data)

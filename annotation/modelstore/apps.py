@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelStoreConfig(AppConfig):
+    name = "annotation.modelstore"
+    label = "modelstore"

@@ -1,0 +1,167 @@
+// #/projects/{id}/models — the project's trained models (DynaMITe networks, EXITS generators):
+// their evaluation figures, which one the annotation page offers (the default, one per method),
+// upload of a published checkpoint with a progress bar, delete. A batch worker imports an
+// upload (strict key check, conversion to safetensors); the row turns ready or failed live,
+// from model.changed events on the project socket.
+
+import { ApiError, del, get, post, upload } from "../api.js";
+import { formatBytes, formatDate, h, mount, progressBar, showError } from "../dom.js";
+import { projectEvents } from "../events.js";
+import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
+
+const SEE_MODELS = new Set(["owner", "manager", "reviewer"]);
+const METHOD_NAMES = { dynamite: "DynaMITe", exits: "EXITS" };
+const BACKBONES = { dynamite: ["swin_tiny", "resnet50", "effnet-lite0"], exits: [] };
+// Figures a model may carry, in the order people read them, with how to print each.
+const METRICS = [
+  ["nci", "NCI", (v) => v.toFixed(2)],
+  ["nfo", "NFO", String],
+  ["nfi", "NFI", String],
+  ["miou", "mIoU", (v) => `${(100 * v).toFixed(1)} %`],
+  ["noc85", "NoC@85", (v) => v.toFixed(2)],
+  ["noc90", "NoC@90", (v) => v.toFixed(2)],
+  ["mean_iou", "mean IoU", (v) => `${(100 * v).toFixed(1)} %`],
+  ["train_steps", "steps", String],
+  ["eval_images", "eval images", String],
+];
+
+export async function modelsView(root, { id }, ctx) {
+  document.title = "Models · Maskwright";
+  mount(root, h("p", { class: "muted" }, "Loading models…"));
+  const project = await get(`/api/projects/${id}/`, { signal: ctx.signal });
+  if (!ctx.alive()) return;
+  document.title = `Models · ${project.name} · Maskwright`;
+  const head = [
+    breadcrumbs([["Projects", "#/"], [project.name, `#/projects/${project.id}`], ["Models"]]),
+    h("div", { class: "page-head" }, h("h1", {}, "Models"), roleBadge(project.role),
+      h("a", { class: "button secondary", href: `#/projects/${project.id}/jobs` }, "Jobs")),
+  ];
+  if (!SEE_MODELS.has(project.role)) {
+    mount(root, head, h("div", { class: "empty" }, "Only the project's owners, managers and reviewers see its models."));
+    return;
+  }
+  const events = projectEvents(project.id);
+  ctx.onCleanup(() => events.close());
+  const list = modelList(project, ctx);
+  events.on("model.changed", () => list.refresh());
+  const children = [...head];
+  children.push(section("Models", list.el, null, "model-list"));
+  if (isAdmin(project.role)) children.push(section("Upload a checkpoint", uploadForm(project, list), null, "model-upload"));
+  mount(root, children);
+  await list.refresh();
+}
+
+function field(label, input) {
+  return h("label", { class: "job-field" }, h("span", { class: "small muted" }, label), input);
+}
+
+function uploadForm(project, list) {
+  const method = h("select", { name: "method", "aria-label": "Method" },
+    Object.entries(METHOD_NAMES).map(([value, name]) => h("option", { value }, name)));
+  const backbone = h("select", { name: "backbone", "aria-label": "Backbone" });
+  const name = h("input", { name: "name", placeholder: "e.g. DynaMITe Swin-T COCO+LVIS", "aria-label": "Model name" });
+  const file = h("input", { type: "file", name: "file", accept: ".pth,.pt,.pkl,.bin,.safetensors", "aria-label": "Checkpoint file", required: true });
+  const bar = progressBar("Upload progress");
+  bar.el.hidden = true;
+  const button = h("button", { type: "submit", class: "primary" }, "Upload");
+  const fillBackbones = () => mount(backbone, h("option", { value: "" }, "detect from the keys"),
+    (BACKBONES[method.value] || []).map((b) => h("option", { value: b }, b)));
+  method.addEventListener("change", fillBackbones);
+  fillBackbones();
+  const form = h("form", { class: "job-form", "aria-label": "Upload a checkpoint" },
+    h("p", { class: "small muted" }, "A published DynaMITe checkpoint (detectron2 .pth with a \"model\" entry, or safetensors). ",
+      "A worker checks every key and shape against the network, then converts it; it appears below as ready or failed with the reason."),
+    h("div", { class: "inline-form" }, field("Method", method), field("Backbone", backbone), field("Name", name), field("File", file)),
+    bar.el, h("div", { class: "inline-form" }, button));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!file.files.length) return;
+    const data = new FormData();
+    data.append("method", method.value);
+    if (backbone.value) data.append("backbone", backbone.value);
+    if (name.value.trim()) data.append("name", name.value.trim());
+    data.append("file", file.files[0]);
+    button.disabled = true;
+    bar.el.hidden = false;
+    bar.set(0, "Uploading…");
+    try {
+      const { promise } = upload(`/api/projects/${project.id}/models/`, data, {
+        onProgress: (loaded, total) => bar.set(total ? loaded / total : null, `${formatBytes(loaded)}${total ? ` / ${formatBytes(total)}` : ""}`),
+        onUploaded: () => bar.set(null, "Stored; queued for import…"),
+      });
+      const model = await promise;
+      bar.set(1, `Uploaded: model ${model.id} is importing`);
+      form.reset();
+      fillBackbones();
+      await list.refresh();
+    } catch (error) {
+      bar.el.hidden = true;
+      showError(error, "Could not upload the checkpoint");
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+function metricsOf(model) {
+  const m = model.metrics || {};
+  const parts = METRICS.filter(([key]) => typeof m[key] === "number").map(([key, label, fmt]) => `${label} ${fmt(m[key])}`);
+  return parts.length ? parts.join(" · ") : "—";
+}
+
+function modelList(project, ctx) {
+  const tbody = h("tbody", {});
+  const empty = h("p", { class: "empty-inline" }, "No models yet: upload a published checkpoint, or train one from the Jobs page.");
+  const table = h("table", { class: "table models-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Model"), h("th", {}, "Method"), h("th", {}, "State"),
+      h("th", {}, "Figures"), h("th", {}, "Origin"), h("th", {}, h("span", { class: "visually-hidden" }, "Actions")))),
+    tbody);
+  const el = h("div", {}, empty, table);
+
+  function row(model) {
+    const actions = [];
+    if (model.is_default) actions.push(h("span", { class: "state state-succeeded", title: "The annotation page offers this model" }, "default"));
+    if (isAdmin(project.role)) {
+      if (!model.is_default && model.state === "ready") {
+        actions.push(h("button", { type: "button", class: "secondary small-button", onclick: () => act(() => post(`/api/models/${model.id}/default/`), "Could not make it the default") }, "Make default"));
+      }
+      if (model.state !== "importing") {
+        actions.push(h("button", { type: "button", class: "secondary danger small-button", onclick: () => {
+          if (confirm(`Delete model "${model.name}"? Its file is removed.`)) act(() => del(`/api/models/${model.id}/`), "Could not delete the model");
+        } }, "Delete"));
+      }
+    }
+    const state = [stateBadge(model.state === "importing" ? "running" : model.state === "ready" ? "succeeded" : "failed")];
+    state[0].textContent = model.state;
+    if (model.error) state.push(h("p", { class: "error-text small" }, model.error));
+    const origin = model.origin === "trained" && model.job ? `trained (job #${model.job})` : model.origin;
+    return h("tr", { dataset: { modelId: model.id, state: model.state } },
+      h("td", {}, h("strong", {}, model.name), h("div", { class: "small muted" }, `#${model.id} · ${formatBytes(model.size_bytes)} · ${formatDate(model.created_at)}`)),
+      h("td", {}, METHOD_NAMES[model.method] || model.method, model.config && model.config.backbone ? h("div", { class: "small muted" }, model.config.backbone) : null),
+      h("td", {}, state), h("td", { class: "small" }, metricsOf(model)), h("td", { class: "small" }, origin), h("td", { class: "job-actions" }, actions));
+  }
+
+  async function act(call, context) {
+    try {
+      await call();
+      await refresh();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) showError(error, context);
+      await refresh();
+    }
+  }
+
+  async function refresh() {
+    try {
+      const models = await get(`/api/projects/${project.id}/models/`, { signal: ctx.signal });
+      if (!ctx.alive()) return;
+      mount(tbody, models.map(row));
+      empty.hidden = models.length > 0;
+      table.hidden = models.length === 0;
+    } catch (error) {
+      if (ctx.alive() && error.name !== "AbortError") showError(error, "Could not list the models");
+    }
+  }
+  return { el, refresh };
+}
