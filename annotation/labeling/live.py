@@ -303,7 +303,10 @@ def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     for p in rows.values("id", "instance_id", "kind", "payload", "method"):
         out[p["instance_id"]].append(p)
-    existing = set(Instance.objects.filter(pk__in=ids).values_list("id", flat=True))
+    existing = dict(Instance.objects.filter(pk__in=ids).values_list("id", "base_mask"))
+    for instance_id, base in existing.items():
+        if base is not None:  # what edits apply to while no method prompt exists (compute.BASE)
+            out[instance_id].insert(0, {"id": 0, "kind": "base", "payload": base, "method": ""})
     return {k: v for k, v in out.items() if k in existing}
 
 

@@ -85,6 +85,10 @@ class Instance(BaseModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     z_order = models.IntegerField(default=0)  # later (higher) wins where masks overlap
+    # The mask an object came with (a pseudo label, an import) when its first prompt was
+    # logged: brush and eraser strokes apply on top of it until a method prompt replaces it,
+    # and undoing them all gives it back.
+    base_mask = models.JSONField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:

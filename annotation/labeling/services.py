@@ -137,9 +137,13 @@ def prompt_append(
     image = instance.image
     clean = validate_payload(kind, payload, image.width, image.height)
     with transaction.atomic():
-        Instance.objects.select_for_update().filter(pk=instance.pk).first()
+        locked = Instance.objects.select_for_update().filter(pk=instance.pk).first()
         Prompt.objects.filter(instance=instance, undone=True).delete()
         last = Prompt.objects.filter(instance=instance).aggregate(m=Max("seq"))["m"] or 0
+        if last == 0 and locked is not None and locked.area > 0 and locked.base_mask is None:
+            # the first prompt on a mask made elsewhere: keep that mask as the edits' base
+            locked.base_mask = locked.mask
+            locked.save(update_fields=["base_mask", "updated_at"])
         return Prompt.objects.create(
             instance=instance, seq=last + 1, kind=kind, payload=clean, method=method[:32], author=author
         )

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 # Methods that answer for every object of the image at once from all their prompts.
 MULTI_OBJECT = frozenset({"salt", "dynamite"})
 SCRIBBLE_CLICKS = 8  # points a click-based method reads along a scribble
+MODEL_KINDS = frozenset({"click", "scribble", "extreme_points"})  # prompts a method reads
+# A pseudo "prompt" the worker adds first for an object that came with a mask (a pseudo label
+# to fix, an import): brush edits apply on top of it until a method prompt replaces it.
+BASE = "base"
 
 
 @dataclass
@@ -124,6 +128,12 @@ def compute(
             else:
                 masks[instance_id] = np.zeros(work_hw, dtype=bool)
     model_s = time.perf_counter() - started
+    for k, prompts in objects.items():
+        base = next((p["payload"] for p in prompts if p["kind"] == BASE), None)
+        if base is not None and k in masks and not any(p["kind"] in MODEL_KINDS for p in prompts):
+            from annotation.common import rle
+
+            masks[k] = rle.decode(base)  # the mask it came with, at the image's size
     out = {k: apply_edits(_to_image_size(m, size_hw), objects[k]) for k, m in masks.items()}
     return Computed(out, model_s, cached)
 
@@ -137,7 +147,7 @@ def _segment_all(predictor, scale: float, work_hw, objects: dict[int, list[dict[
     for instance_id, prompts in objects.items():
         for p in prompts:
             kind, payload = p["kind"], p["payload"]
-            if kind == "edit":
+            if kind not in MODEL_KINDS:
                 continue
             positive = payload.get("positive", True)
             if kind == "click":

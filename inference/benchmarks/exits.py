@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from inference.methods.exits.baseline import box_fill, grabcut_box
 SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 MIN_BOX_AREA = 2048.0
 GRABCUT_ID_OFFSET = 10_000_000
+REFINE_ITERATIONS = 20  # the extra "EXITS + CRF" figure: mean-field iterations at crop size
 
 
 def _iou(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None) -> float:
@@ -62,29 +64,37 @@ def _grabcut_records(root: Path) -> tuple[list, dict[int, tuple[np.ndarray, np.n
     return records, truth
 
 
-def _evaluate(records: list, truth_of, results: dict[int, dict]) -> dict[str, float]:
-    """Mean IoU of EXITS, filled box and GrabCut-in-box over ``records``; GrabCut timed."""
-    from inference.evaluation.datasets import read_rgb, rasterize
+def _baselines(records: list, truth_of) -> dict[str, float]:
+    """Mean IoU of the filled box and of GrabCut-in-box over ``records``; GrabCut timed."""
+    from inference.evaluation.datasets import read_rgb
 
-    scores: dict[str, list[float]] = {"exits": [], "box": [], "grabcut": []}
+    scores: dict[str, list[float]] = {"box": [], "grabcut": []}
     grabcut_s = 0.0
     current, image = None, None
     for record in sorted(records, key=lambda r: r.image_id):
         if record.image_path != current:
             current, image = record.image_path, read_rgb(record.image_path)
         gt, ignore = truth_of(record)
-        hw = gt.shape
-        pred = rasterize(results[record.ann_id]["segmentation"], *hw)
         started = time.perf_counter()
         cut = grabcut_box(image, record.box)
         grabcut_s += time.perf_counter() - started
-        scores["exits"].append(_iou(pred, gt, ignore))
-        scores["box"].append(_iou(box_fill(record.box, hw), gt, ignore))
+        scores["box"].append(_iou(box_fill(record.box, gt.shape), gt, ignore))
         scores["grabcut"].append(_iou(cut, gt, ignore))
     out = {f"{k}_iou": float(np.mean(v)) for k, v in scores.items()}
     out["objects"] = len(records)
     out["grabcut_objects_per_s"] = len(records) / grabcut_s if grabcut_s else float("nan")
     return out
+
+
+def _exits_iou(records: list, truth_of, results: dict[int, dict]) -> float:
+    """Mean IoU of the pseudo masks in ``results`` (by annotation id) over ``records``."""
+    from inference.evaluation.datasets import rasterize
+
+    ious = []
+    for record in records:
+        gt, ignore = truth_of(record)
+        ious.append(_iou(rasterize(results[record.ann_id]["segmentation"], *gt.shape), gt, ignore))
+    return float(np.mean(ious))
 
 
 def _retrieval_precision(out: Path, records: list, truth_of) -> dict[str, float]:
@@ -143,17 +153,26 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         stats = run_exits(coco_json, out, config=config, device="cpu", records=coco_records + gc_records)
         total_s = time.perf_counter() - started
         results = finished_objects(out / "results.jsonl")
+        model, _ = load_generator(out / "generator.safetensors")
+        refined_config = replace(config, refine="crf", refine_iterations=REFINE_ITERATIONS)
+        crf_speed = generate(model, coco_records + gc_records, out / "crf.jsonl", refined_config)
+        refined = finished_objects(out / "crf.jsonl")
         figures: dict[str, Any] = {}
-        coco = _evaluate(coco_records, coco_truth, results)
-        print(f"coco_sample128 ({coco['objects']} objects): mean IoU  EXITS {coco['exits_iou']:.3f}   "
-              f"filled box {coco['box_iou']:.3f}   GrabCut-in-box {coco['grabcut_iou']:.3f}")
-        figures.update({k: round(v, 4) for k, v in coco.items() if k.endswith("_iou")})
-        figures["objects"] = coco["objects"]
+        sets = [("coco_sample128", "", coco_records, coco_truth)]
         if gc_records:
-            gc = _evaluate(gc_records, lambda r: gc_truth[r.ann_id], results)
-            print(f"grabcut ({gc['objects']} objects, 128 band ignored): mean IoU  EXITS {gc['exits_iou']:.3f}   "
-                  f"filled box {gc['box_iou']:.3f}   GrabCut-in-box {gc['grabcut_iou']:.3f}")
-            figures.update({f"grabcut_set_{k}": round(v, 4) for k, v in gc.items() if k.endswith("_iou")})
+            sets.append(("grabcut", "grabcut_set_", gc_records, lambda r: gc_truth[r.ann_id]))
+        for name, prefix, records, truth_of in sets:
+            base = _baselines(records, truth_of)
+            exits, crf = _exits_iou(records, truth_of, results), _exits_iou(records, truth_of, refined)
+            band = ", 128 band ignored" if prefix else ""
+            print(f"{name} ({base['objects']} objects{band}): mean IoU  EXITS {exits:.3f}   "
+                  f"filled box {base['box_iou']:.3f}   GrabCut-in-box {base['grabcut_iou']:.3f}   "
+                  f"(EXITS + crop-size CRF {crf:.3f})")
+            figures.update({f"{prefix}exits_iou": round(exits, 4), f"{prefix}box_iou": round(base["box_iou"], 4),
+                            f"{prefix}grabcut_iou": round(base["grabcut_iou"], 4),
+                            f"{prefix}exits_crf_iou": round(crf, 4), f"{prefix}objects": base["objects"]})
+            if not prefix:
+                grabcut_rate = base["grabcut_objects_per_s"]
         precision = _retrieval_precision(out, coco_records, coco_truth)
         if precision:
             print(f"retrieval on coco: {precision['retrieval_fg_points']:.0f} FG points, precision "
@@ -165,16 +184,25 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         figures["warmup_s_per_epoch"] = round(warm["s_per_epoch"], 2)
         figures["train_s_per_epoch"] = round(gen["s_per_epoch"], 2)
         figures["objects_per_s"] = round(stats["generate"]["objects_per_s"], 2)
-        figures["grabcut_objects_per_s"] = round(coco["grabcut_objects_per_s"], 2)
+        figures["objects_per_s_crf"] = round(crf_speed["objects_per_s"], 2)
+        figures["grabcut_objects_per_s"] = round(grabcut_rate, 2)
+        figures["retrieval_s"] = round(stats.get("retrieval_s", float("nan")), 1)
         figures["total_s"] = round(total_s, 1)
         print(f"cpu: warm-up {warm['s_per_epoch']:.1f} s/epoch, generator {gen['s_per_epoch']:.1f} s/epoch "
-              f"({len(coco_records) + len(gc_records)} objects, batch {config.batch_size}), generation "
+              f"({len(coco_records) + len(gc_records)} objects, batch {config.batch_size}), retrieval "
+              f"{figures['retrieval_s']:.0f} s, generation "
               f"{figures['objects_per_s']:.1f} objects/s (GrabCut {figures['grabcut_objects_per_s']:.1f}); "
               f"whole run {total_s:.0f} s")
         want = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if want.startswith("cuda") and torch.cuda.is_available():
-            model, _ = load_generator(out / "generator.safetensors", device=want)
+            model = model.to(want)
             speed = generate(model, coco_records, out / "cuda.jsonl", config, device=want, amp=True)
             figures["objects_per_s_cuda"] = round(speed["objects_per_s"], 2)
-            print(f"cuda: generation {speed['objects_per_s']:.1f} objects/s (fp16 autocast)")
+            from inference.methods.exits.train import new_generator, train_stage
+
+            trained = train_stage(new_generator(config), coco_records + gc_records, config, stage="generator",
+                                  epochs=1, checkpoint=None, device=want)
+            figures["train_s_per_epoch_cuda"] = round(trained["s_per_epoch"], 2)
+            print(f"cuda: generation {speed['objects_per_s']:.1f} objects/s (fp16 autocast), "
+                  f"generator training {trained['s_per_epoch']:.1f} s/epoch (fp32)")
     return figures

@@ -22,12 +22,12 @@ export function exitsFields() {
   const encoder = select("encoder", "Encoder", [["effnet-lite0", "effnet-lite0 (offline)"], ["mae-vitb16", "MAE ViT-B/16 (needs local weights)"]], "effnet-lite0");
   const warmup = number("warmup_epochs", "Warm-up epochs", 2, { min: 0, max: 50 });
   const epochs = number("epochs", "Epochs", 4, { min: 1, max: 100 });
-  const crop = number("crop_size", "Crop size", 128, { min: 64, max: 1024, step: "32" });
-  const minScore = number("min_score", "Min score", 0, { min: 0, max: 1, step: "0.01" });
+  const crop = number("crop_size", "EXITS crop", 128, { min: 64, max: 1024, step: "32" });
+  const minScore = number("min_score", "Lowest score kept", 0, { min: 0, max: 1, step: "0.01" });
   const el = h("div", { class: "inline-form job-params", dataset: { kind: "exits" }, hidden: true },
     field("Objects from", pointsFrom, "Objects outlined with the extreme-points tool, and/or boxes of imported instances"),
     field("Encoder", encoder), field("Warm-up epochs", warmup, "Paper: 8"), field("Epochs", epochs, "MAL: 10"),
-    field("Crop (px)", crop, "Paper: 512; smaller is faster on CPU"), field("Min score", minScore));
+    field("Crop (px)", crop, "Paper: 512; smaller is faster on CPU"), field("Lowest score kept", minScore));
   return {
     el,
     params: () => ({ points_from: pointsFrom.value, encoder: encoder.value, warmup_epochs: Number(warmup.value),
@@ -38,16 +38,16 @@ export function exitsFields() {
 export function trainFields(models) {
   const sources = select("sources", "Train on", [
     ["accepted", "accepted masks"], ["mis", "MIS proposals (not rejected)"], ["exits", "EXITS pseudo masks (not rejected)"], ["all", "every mask not rejected"]], "accepted");
-  const backbone = select("train_backbone", "Backbone", [["effnet-lite0", "effnet-lite0 (ImageNet, offline)"], ["resnet50", "ResNet-50"], ["swin_tiny", "Swin-T"]], "effnet-lite0");
+  const backbone = select("train_backbone", "Network", [["effnet-lite0", "effnet-lite0 (ImageNet, offline)"], ["resnet50", "ResNet-50"], ["swin_tiny", "Swin-T"]], "effnet-lite0");
   const start = select("init_model", "Start from", [["", "backbone ImageNet weights"],
     ...models.filter((m) => m.method === "dynamite" && m.state === "ready").map((m) => [String(m.id), `model #${m.id} · ${m.name}`])], "");
   const steps = number("steps", "Steps", 200, { min: 1, max: 1000000 });
   const batch = number("batch_size", "Batch size", 2, { min: 1, max: 64 });
-  const crop = number("train_crop_size", "Crop size", 384, { min: 128, max: 1536, step: "32" });
+  const crop = number("train_crop_size", "Training crop", 384, { min: 128, max: 1536, step: "32" });
   const evalImages = number("eval_images", "Held-back images", 8, { min: 0, max: 500 });
-  const name = h("input", { name: "model_name", placeholder: "model name (optional)", "aria-label": "Model name" });
+  const name = h("input", { name: "model_name", placeholder: "model name (optional)", "aria-label": "Name of the model" });
   const el = h("div", { class: "inline-form job-params", dataset: { kind: "train" }, hidden: true },
-    field("Train on", sources), field("Backbone", backbone, "Ignored when starting from a model"), field("Start from", start),
+    field("Train on", sources), field("Network", backbone, "Ignored when starting from a model"), field("Start from", start),
     field("Steps", steps), field("Batch", batch), field("Crop (px)", crop, "Official: 1024"),
     field("Held-back images", evalImages, "Evaluated with MIST (NCI, NFO, NFI, mIoU) after training"), field("Name", name));
   return {

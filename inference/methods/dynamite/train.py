@@ -125,8 +125,9 @@ class TrainResult:
 
 
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-    """AdamW groups: backbone LR ×0.1; no weight decay on norms, embeddings and Swin's
-    relative-position tables (Mask2Former's ``build_optimizer``); biases keep the decay."""
+    """AdamW groups: backbone LR ×0.1; no weight decay on norms (torch's or any class named
+    ``*Norm``), embeddings and Swin's relative-position tables (Mask2Former's
+    ``build_optimizer``); biases keep the decay, as there."""
     groups: dict[tuple[float, float], list[nn.Parameter]] = {}
     seen: set[int] = set()
     for module_name, module in model.named_modules():
@@ -136,7 +137,7 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
             seen.add(id(param))
             lr = config.lr * (config.backbone_lr_multiplier if module_name.startswith("backbone") else 1.0)
             decay = config.weight_decay
-            if isinstance(module, _NORMS):
+            if isinstance(module, _NORMS) or type(module).__name__.endswith("Norm"):
                 decay = config.weight_decay_norm
             elif isinstance(module, nn.Embedding):
                 decay = config.weight_decay_embed
@@ -390,29 +391,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .model import DynamiteConfig
 
     p = argparse.ArgumentParser(prog="python -m inference.methods.dynamite.train", description=__doc__.split("\n")[0])
-    p.add_argument("--annotations", required=True, help="COCO instances json")
-    p.add_argument("--images", required=True, help="folder of the json's file_names")
-    p.add_argument("--output", required=True, help="run folder (checkpoints/, model.safetensors)")
-    p.add_argument("--backbone", default="swin_tiny", help="resnet50 | swin_tiny | effnet-lite0 | tiny")
-    p.add_argument("--init-checkpoint", help="start from these weights (else ImageNet backbone)")
-    p.add_argument("--steps", type=int, default=184_375)
-    p.add_argument("--milestones", default="", help="comma-separated LR ×gamma steps, e.g. 163889,177546")
-    p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--crop-size", type=int, default=1024)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--grad-clip", type=float, default=0.01, help="≤ 0 disables clipping")
-    p.add_argument("--max-interactions", type=int, default=3)
-    p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default="auto")
-    p.add_argument("--checkpoint-every", type=int, default=5000)
-    p.add_argument("--seed", type=int, default=OFFICIAL_SEED)
-    p.add_argument("--device")
-    p.add_argument("--workers", type=int, default=0)
+    for flag, kind, default, doc in [
+        ("--annotations", str, None, "COCO instances json (required)"),
+        ("--images", str, None, "folder of the json's file_names (required)"),
+        ("--output", str, None, "run folder: checkpoints/ and model.safetensors (required)"),
+        ("--backbone", str, "swin_tiny", "resnet50 | swin_tiny | effnet-lite0 | tiny"),
+        ("--init-checkpoint", str, None, "start from these weights (default: ImageNet backbone)"),
+        ("--steps", int, 184_375, "total steps (official ep50 schedule)"),
+        ("--milestones", str, "163889,177546", "comma-separated steps where the LR is ×0.1"),
+        ("--batch-size", int, 2, "images per step"),
+        ("--crop-size", int, 1024, "square crop side, a multiple of 32"),
+        ("--lr", float, 1e-4, "base learning rate (backbone ×0.1)"),
+        ("--grad-clip", float, 0.01, "full-model gradient L2 clip; ≤ 0 disables it"),
+        ("--max-interactions", int, 3, "corrective rounds k ~ U{0..this}"),
+        ("--num-points", int, NUM_POINTS, "loss points per mask"),
+        ("--amp", str, "auto", "auto | bf16 | fp16 | off (CUDA only)"),
+        ("--checkpoint-every", int, 5000, "steps between resumable checkpoints (0: only at the end)"),
+        ("--seed", int, OFFICIAL_SEED, "seed of every random draw"),
+        ("--device", str, None, "cuda | cpu (default: cuda when available)"),
+        ("--workers", int, 0, "data-loading processes"),
+    ]:
+        p.add_argument(flag, type=kind, default=default, help=doc,
+                       required=flag in ("--annotations", "--images", "--output"))
     a = p.parse_args(argv)
     model_config = DynamiteConfig.tiny() if a.backbone == "tiny" else DynamiteConfig(backbone=a.backbone)
     config = TrainConfig(
         annotations=a.annotations, images_dir=a.images, output_dir=a.output, model=model_config,
         init_checkpoint=a.init_checkpoint, steps=a.steps, batch_size=a.batch_size, crop_size=a.crop_size,
-        lr=a.lr, grad_clip=a.grad_clip if a.grad_clip > 0 else None,
+        lr=a.lr, grad_clip=a.grad_clip if a.grad_clip > 0 else None, num_points=a.num_points,
         milestones=tuple(int(s) for s in a.milestones.split(",") if s.strip()),
         max_interactions=a.max_interactions, amp=a.amp, checkpoint_every=a.checkpoint_every,
         seed=a.seed, device=a.device, num_workers=a.workers)
@@ -425,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = train(config, progress=report)
     where = result.model_path or result.checkpoint_path
     print(f"{'cancelled' if result.cancelled else 'done'} at step {result.step}: {where}")
-    return 0 if not math.isnan(result.losses[-1] if result.losses else 0.0) else 1
+    return 1 if result.losses and not math.isfinite(result.losses[-1]) else 0
 
 
 if __name__ == "__main__":

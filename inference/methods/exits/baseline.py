@@ -76,6 +76,9 @@ def grabcut_refine(image: np.ndarray, prob: np.ndarray, box: tuple[float, float,
     for x, y in seeds:
         cv2.circle(trimap, (int((x + 0.5 - cx0) * scale), int((y + 0.5 - cy0) * scale)), 2,
                    int(cv2.GC_FGD), -1)
+    outside = np.ones(trimap.shape, bool)
+    outside[by0:by1, bx0:bx1] = False
+    trimap[outside] = cv2.GC_BGD  # the seed disks must not leave the box either
     foreground = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
     if foreground.all() or not np.isin(trimap, (cv2.GC_BGD, cv2.GC_PR_BGD)).any():
         fg = foreground

@@ -272,13 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder; rerun with it to resume")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--encoder", default="effnet-lite0")
-    parser.add_argument("--crop-size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--warmup-epochs", type=int, default=2)
+    parser.add_argument("--crop-size", type=int, default=ExitsConfig.crop_size)
+    parser.add_argument("--epochs", type=int, default=ExitsConfig.epochs)
+    parser.add_argument("--warmup-epochs", type=int, default=ExitsConfig.warmup_epochs)
     parser.add_argument("--min-area", type=float, default=0.0, help="smallest box area kept (px²)")
+    parser.add_argument("--refine", choices=["none", "crf", "grabcut"], default="none")
     args = parser.parse_args(argv)
     config = ExitsConfig(encoder=args.encoder, crop_size=args.crop_size, epochs=args.epochs,
-                         warmup_epochs=args.warmup_epochs)
+                         warmup_epochs=args.warmup_epochs, refine=args.refine)
     bars: dict[str, tqdm] = {}
 
     def progress(done: int, total: int, stage: str) -> None:

@@ -54,7 +54,7 @@ class ExitsPredictor(Predictor):
         device: where the generator runs.
     """
 
-    def __init__(self, generator: PseudoLabelGenerator | None, *, crop_size: int = 128,
+    def __init__(self, generator: PseudoLabelGenerator | None, *, crop_size: int = 160,
                  mask_threshold: float = 0.5, device: str = "cpu") -> None:
         super().__init__()
         self.device = torch.device(device)

@@ -310,3 +310,32 @@ async def test_the_tasks_next_image_is_prefetched_when_the_annotator_pauses(cele
         await asyncio.sleep(0.1)
     assert holder and holder.startswith("pytest-"), holder
     await comm.disconnect()
+
+
+async def test_brush_edits_on_a_pseudo_label_keep_the_mask_it_came_with(celery_worker_proc):
+    """A pseudo label (or an import) has a mask but no prompts: a brush stroke adds to that
+    mask instead of replacing it, and undoing the stroke gives the mask back exactly."""
+    from annotation.labeling.services import instance_create
+    from tests.factories import box_mask
+
+    w, image = await sync_to_async(_world_with_square)()
+    base = await sync_to_async(box_mask)(image, 50, 30, 110, 90)
+    pseudo = await sync_to_async(instance_create)(image=image, mask=base, source="mis", score=0.7)
+    comm, _, _ = await _connect("annotator")
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id})
+    opened = await _until(comm, "opened")
+    assert pseudo.id in {o["id"] for o in opened["objects"]}
+    await comm.send_json_to({"type": "edit", "seq": 2, "object_id": pseudo.id, "mode": "paint",
+                             "points": [[5, 5], [30, 5]], "width": 4})
+    painted = _decode(await _until(comm, "mask"))
+    expected = rle.decode(base)
+    assert painted[5, 15] and (painted | ~expected).all()  # the box is all still there
+    await comm.send_json_to({"type": "edit", "seq": 3, "object_id": pseudo.id, "mode": "erase",
+                             "points": [[80, 60]], "width": 10})
+    erased = _decode(await _until(comm, "mask"))
+    assert not erased[60, 80] and erased[35, 55]
+    for seq in (4, 5):
+        await comm.send_json_to({"type": "undo", "seq": seq, "object_id": pseudo.id})
+        reply = await _until(comm, "mask")
+    assert reply["type"] == "mask" and (_decode(reply) == expected).all()
+    await comm.disconnect()

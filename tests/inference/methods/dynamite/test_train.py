@@ -205,3 +205,9 @@ def test_mixed_precision_on_cuda(shapes, tmp_path, amp):
     result = train(_config(shapes, tmp_path, amp=amp, device="cuda", steps=3, checkpoint_every=0))
     assert result.step == 3 and all(np.isfinite(result.losses))
     assert dataclasses.asdict(DynamiteConfig.tiny())
+
+
+def test_data_workers_give_the_same_run(shapes, tmp_path):
+    inline = train(_config(shapes, tmp_path / "a", steps=2, checkpoint_every=0))
+    workers = train(_config(shapes, tmp_path / "b", steps=2, checkpoint_every=0, num_workers=1))
+    assert workers.losses == inline.losses

@@ -40,3 +40,23 @@ def test_vit_similarity_is_row_stochastic_over_patches():
     assert s.shape == (2, 16, 16)
     torch.testing.assert_close(s.sum(-1), torch.ones(2, 16))
     assert model(x).shape == (2, 1, 16, 16)
+
+
+def test_refinements_keep_shapes_and_the_box():
+    import pytest
+
+    from inference.methods.exits.baseline import grabcut_refine
+
+    model = build_generator("tiny-conv", seed=0).eval()
+    crops = np.random.default_rng(0).integers(0, 255, size=(2, 64, 64, 3), dtype=np.uint8)
+    assert predict_probabilities(model, crops).shape == (2, 16, 16)
+    refined = predict_probabilities(model, crops, crf_iterations=3)
+    assert refined.shape == (2, 64, 64) and refined.min() >= 0 and refined.max() <= 1
+    image = np.full((50, 60, 3), 100, np.uint8)
+    image[10:30, 20:40] = (240, 20, 20)
+    prob = np.zeros((50, 60), np.float32)
+    prob[12:28, 22:38] = 0.9
+    mask = grabcut_refine(image, prob, (20.0, 10.0, 40.0, 30.0), [(20, 20), (39, 20), (30, 10), (30, 29)])
+    assert mask[10:30, 20:40].mean() > 0.9 and not mask[:, :19].any()
+    with pytest.raises(ValueError):
+        ExitsConfig(refine="bogus")
