@@ -12,8 +12,9 @@ every object gets a pseudo mask. Three mean mask IoUs per set, on the same objec
   on the box grown by 10 % per side, long side ≤ 512 px).
 
 Speed: training seconds per epoch (warm-up and generator) and generation objects per second on
-CPU, and generation on CUDA when present. ``quick=True``: 160 COCO objects + the GrabCut set,
-one warm-up and one generator epoch.
+CPU, and generation on CUDA when present. ``$MASKWRIGHT_EXITS_BENCH_DIR``: work in that folder
+and keep it (a rerun resumes an interrupted bench) instead of a temporary one. ``quick=True``: 160 COCO objects + the GrabCut set,
+one warm-up and one generator epoch at 128 px crops.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from inference.methods.exits.baseline import box_fill, grabcut_box
 SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 MIN_BOX_AREA = 2048.0
 GRABCUT_ID_OFFSET = 10_000_000
+WORK_DIR_ENV = "MASKWRIGHT_EXITS_BENCH_DIR"  # keep (and resume) the work folder instead of a temp one
 REFINE_ITERATIONS = 20  # the extra "EXITS + CRF" figure: mean-field iterations at crop size
 
 
@@ -135,7 +137,7 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     torch.manual_seed(0)
     coco_records, source = records_from_coco(coco_json, min_area=MIN_BOX_AREA, limit=160 if quick else None)
     gc_records, gc_truth = _grabcut_records(grabcut_root) if grabcut_root.is_dir() else ([], {})
-    config = ExitsConfig(warmup_epochs=1, epochs=1) if quick else ExitsConfig()
+    config = ExitsConfig(warmup_epochs=1, epochs=1, crop_size=128) if quick else ExitsConfig()
     print(f"EXITS on {len(coco_records)} coco_sample128 objects (box ≥ {MIN_BOX_AREA:.0f} px²) + "
           f"{len(gc_records)} GrabCut objects; encoder {config.encoder}, crop {config.crop_size} px, "
           f"δ {config.delta:.1f} px, {config.warmup_epochs} warm-up + {config.epochs} epochs, "
@@ -147,14 +149,18 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         info = infos[record.image_id]
         return rasterize(anns[record.ann_id]["segmentation"], info["height"], info["width"]), None
 
+    keep = os.environ.get(WORK_DIR_ENV)
     with tempfile.TemporaryDirectory(prefix="exits-bench-") as tmp:
-        out = Path(tmp)
+        out = Path(keep) if keep else Path(tmp)
+        if keep:
+            print(f"working in {out} (${WORK_DIR_ENV}; an interrupted bench resumes there)")
         started = time.perf_counter()
         stats = run_exits(coco_json, out, config=config, device="cpu", records=coco_records + gc_records)
         total_s = time.perf_counter() - started
         results = finished_objects(out / "results.jsonl")
         model, _ = load_generator(out / "generator.safetensors")
         refined_config = replace(config, refine="crf", refine_iterations=REFINE_ITERATIONS)
+        (out / "crf.jsonl").unlink(missing_ok=True)
         crf_speed = generate(model, coco_records + gc_records, out / "crf.jsonl", refined_config)
         refined = finished_objects(out / "crf.jsonl")
         figures: dict[str, Any] = {}
@@ -180,7 +186,8 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
                   f"precision {precision['retrieval_bg_precision']:.3f}; objects with points "
                   f"{stats.get('retrieved_share', float('nan')):.1%}")
             figures.update({k: round(v, 4) for k, v in precision.items()})
-        warm, gen = stats["warmup"], stats["generator"]
+        nan = {"s_per_epoch": float("nan")}  # a resumed run may have trained nothing itself
+        warm, gen = stats.get("warmup", nan), stats.get("generator", nan)
         figures["warmup_s_per_epoch"] = round(warm["s_per_epoch"], 2)
         figures["train_s_per_epoch"] = round(gen["s_per_epoch"], 2)
         figures["objects_per_s"] = round(stats["generate"]["objects_per_s"], 2)

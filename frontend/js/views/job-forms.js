@@ -21,8 +21,8 @@ export function exitsFields() {
     ["both", "extreme points and imported boxes"], ["extreme_points", "extreme points only"], ["boxes", "imported boxes only"]], "both");
   const encoder = select("encoder", "Encoder", [["effnet-lite0", "effnet-lite0 (offline)"], ["mae-vitb16", "MAE ViT-B/16 (needs local weights)"]], "effnet-lite0");
   const warmup = number("warmup_epochs", "Warm-up epochs", 2, { min: 0, max: 50 });
-  const epochs = number("epochs", "Epochs", 4, { min: 1, max: 100 });
-  const crop = number("crop_size", "EXITS crop", 128, { min: 64, max: 1024, step: "32" });
+  const epochs = number("epochs", "Epochs", 6, { min: 1, max: 100 });
+  const crop = number("crop_size", "EXITS crop", 160, { min: 64, max: 1024, step: "32" });
   const minScore = number("min_score", "Lowest score kept", 0, { min: 0, max: 1, step: "0.01" });
   const el = h("div", { class: "inline-form job-params", dataset: { kind: "exits" }, hidden: true },
     field("Objects from", pointsFrom, "Objects outlined with the extreme-points tool, and/or boxes of imported instances"),

@@ -117,7 +117,8 @@ def make_batch(
     """Cut crops and gather labelled points for ``records``.
 
     ``delta``: inward shift of the extreme points in crop pixels (δ·S/512). ``max_points``:
-    retrieved points kept per object (a random subset; FG and BG in their retrieved ratio).
+    retrieved points kept per object (random subsets of at most ``max_points / 2`` FG and as
+    many BG points).
     ``outside_points``: random BG points drawn outside the box, inside the crop.
     """
     out_size = size // 4
@@ -137,11 +138,13 @@ def make_batch(
         found = pseudo.get(record.ann_id) if pseudo else None
         has_pseudo.append(found is not None and found.count > 0)
         if found is not None and found.count:
-            both = np.concatenate([found.foreground, found.background]).reshape(-1, 2)
-            tags = np.concatenate([np.ones(len(found.foreground)), np.zeros(len(found.background))])
-            keep = rng.permutation(len(both))[:max_points]
-            pts.append(window.to_crop(both[keep]))
-            labels.append(tags[keep].astype(np.float32))
+            # Class-balanced: up to max_points/2 of each kind. Retrieval finds many more BG than
+            # FG cells (20,535 vs 1,588 on coco_sample128); sampled in that ratio, the point
+            # loss pushed masks to empty (mean IoU 0.27 against 0.56 for the filled box).
+            for kind, value in ((found.foreground, 1.0), (found.background, 0.0)):
+                keep = rng.permutation(len(kind))[:max_points // 2]
+                pts.append(window.to_crop(kind.reshape(-1, 2)[keep]))
+                labels.append(np.full(len(keep), value, np.float32))
         outside = _outside_points(box_uv, size, outside_points, rng)
         pts.append(outside)
         labels.append(np.zeros(len(outside), np.float32))
