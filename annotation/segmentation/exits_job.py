@@ -31,6 +31,7 @@ from annotation.projects.models import LabelClass
 from .training_data import POINT_SOURCES, extreme_points_of, write_exits_coco
 
 log = logging.getLogger(__name__)
+MAX_ERRORS = 200  # unreadable images listed in the result
 ENCODERS = ("effnet-lite0", "mae-vitb16", "tiny-conv")  # tiny-conv: a small random encoder (tests)
 
 
@@ -112,8 +113,13 @@ def exits_run(ctx: JobContext) -> dict[str, Any]:
     folder = work_dir(ctx.job_id)
     objects_json = folder / "objects.json"
     if not objects_json.exists():  # a resumed job keeps the object list it started with
-        write_exits_coco(dataset.id, params.points_from, objects_json)
+        write_exits_coco(dataset.id, params.points_from, folder / "all_objects.json")
+        errors = _drop_unreadable(folder / "all_objects.json", objects_json)
+        (folder / "errors.json").write_text(json.dumps(errors))
+    errors = json.loads((folder / "errors.json").read_text())
     n_objects = len(json.loads(objects_json.read_text())["annotations"])
+    if n_objects == 0:
+        raise ApplicationError(f"no object left to work on: {len(errors)} image(s) could not be read")
     config = ExitsConfig(encoder=params.encoder, crop_size=params.crop_size,
                          warmup_epochs=params.warmup_epochs, epochs=params.epochs)
     # One progress scale over the stages, in passes over the objects: (first pass, passes).
@@ -137,9 +143,32 @@ def exits_run(ctx: JobContext) -> dict[str, Any]:
         if params.keep_generator else None
     ctx.save_progress(total, total, {"stage": "done"})
     return {"objects": n_objects, "instances": created, "skipped_images": skipped,
+            "failed": len(errors), "errors": errors,
             "retrieved_share": stats.get("retrieved_share"), "model_id": model_id,
             "objects_per_s": (stats.get("generate") or {}).get("objects_per_s"),
             "config": asdict(config)}
+
+
+def _drop_unreadable(source: Path, target: Path) -> list[dict[str, Any]]:
+    """Copy the object list without the images that do not decode (a broken file must fail
+    its own objects, not the job); returns ``[{image_id, name, error}]`` of those left out."""
+    from annotation.datasets.storage import read_rgb
+
+    doc = json.loads(source.read_text())
+    names = dict(Image.objects.filter(id__in=[im["id"] for im in doc["images"]])
+                 .values_list("id", "original_name"))
+    bad: list[dict[str, Any]] = []
+    for im in doc["images"]:
+        try:
+            read_rgb(im["file_name"])
+        except Exception as exc:  # noqa: BLE001 (any decoding failure is this image's problem)
+            bad.append({"image_id": im["id"], "name": names.get(im["id"], ""),
+                        "error": f"{type(exc).__name__}: {exc}"[:300]})
+    dropped = {b["image_id"] for b in bad}
+    doc["images"] = [im for im in doc["images"] if im["id"] not in dropped]
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] not in dropped]
+    target.write_text(json.dumps(doc))
+    return bad[:MAX_ERRORS]
 
 
 def _store_masks(ctx: JobContext, pseudo_json: Path, params: ExitsParams, *, progress_offset: int,

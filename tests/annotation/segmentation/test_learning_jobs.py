@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.common import rle
+from annotation.datasets import storage
 from annotation.jobs import runners  # noqa: F401  (registers the runners here)
 from annotation.jobs.engine import job_execute
 from annotation.jobs.models import Job
@@ -63,6 +64,9 @@ def test_exits_job_writes_pending_scored_masks_and_keeps_its_generator(celery_wo
     images = [w.assigned_image, w.other_image, *add_images(w.dataset, 2, start_seed=900)]
     outlined = [_outline(im, 8, 6, 40, 30, w.label.id) for im in images]
     imported = instance_create(image=images[2], mask=box_mask(images[2], 20, 10, 60, 40), source=Source.IMPORT)
+    broken = add_images(w.dataset, 1, start_seed=990)[0]
+    _outline(broken, 8, 6, 40, 30)
+    storage.media_path(broken.file).write_bytes(b"broken")  # fails its own object, not the job
     client = _client(w.users["manager"])
     response = client.post(f"/api/projects/{w.project.id}/jobs/",
                            {"dataset_id": w.dataset.id, "kind": "exits", "params": EXITS_TINY}, format="json")
@@ -70,6 +74,7 @@ def test_exits_job_writes_pending_scored_masks_and_keeps_its_generator(celery_wo
     job = wait_for_job(response.json()["id"], {"succeeded", "failed"}, timeout=180)
     assert job.state == "succeeded", job.error
     assert job.done == job.total > 0 and job.result["objects"] == len(outlined) + 1
+    assert [e["image_id"] for e in job.result["errors"]] == [broken.id] and job.result["failed"] == 1
     found = list(Instance.objects.filter(source=Source.EXITS))
     assert len(found) == job.result["instances"] and 0 < len(found) <= 5
     assert all(i.review_state == "pending" and 0 <= i.score <= 1 and i.model_version == f"job-{job.id}"
