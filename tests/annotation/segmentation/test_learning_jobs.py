@@ -113,3 +113,43 @@ def test_training_job_trains_evaluates_and_registers_a_model(celery_worker_proc)
 
     assert {"name": "dynamite", "backbones": [f"model-{model.id}"]}.items() <= \
         next(m for m in methods(w.project.id) if m["name"] == "dynamite").items()
+
+
+@pytest.mark.django_db
+def test_a_cancel_stops_training_after_the_step_in_flight_and_a_restart_resumes():
+    """In process: the cancel is read at the next progress report; a job a dead worker left
+    running resumes from the checkpoint the interrupted run wrote."""
+    from annotation.jobs.engine import JobContext, job_execute
+
+    w = make_world()
+    for i, image in enumerate(add_images(w.dataset, 4, start_seed=970)):
+        instance_create(image=image, mask=box_mask(image, 4 + i, 5, 30 + i, 28), label_id=w.label.id)
+    params = {**TRAIN_TINY, "steps": 4, "checkpoint_every": 1, "eval_images": 0}
+    job = Job.objects.create(project=w.project, dataset=w.dataset, kind="train", params=params)
+    from annotation.jobs import engine
+
+    real = engine.RUNNERS["train"]
+
+    def cancel_after_two(ctx: JobContext):
+        original = ctx.save_progress
+
+        def save(done, total, cursor):
+            if done == 2:
+                Job.objects.filter(pk=ctx.job_id).update(cancel_requested=True)
+            original(done, total, cursor)
+        ctx.save_progress = save
+        return real(ctx)
+
+    engine.RUNNERS["train"] = cancel_after_two
+    try:
+        assert job_execute(job.id) == "cancelled"
+    finally:
+        engine.RUNNERS["train"] = real
+    job.refresh_from_db()
+    assert job.done == 2 and not TrainedModel.objects.filter(job=job).exists()
+    # a worker restart (the task redelivered, the job still marked running) resumes and ends
+    Job.objects.filter(pk=job.pk).update(state="running", cancel_requested=False)
+    assert job_execute(job.id) == "succeeded"
+    job.refresh_from_db()
+    assert job.result["resumed_from"] >= 1 and job.result["metrics"]["train_steps"] == 4
+    assert TrainedModel.objects.filter(job=job).count() == 1
