@@ -6,7 +6,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from annotation.common.exceptions import NotFound
-from annotation.projects.access import project_for, restrict_images, role_of, sees_all_images
+from annotation.projects.access import restrict_images, role_for_object, role_of, sees_all_images
 from annotation.projects.models import Role
 
 from .models import Dataset, Image
@@ -16,11 +16,7 @@ def dataset_for(user: Any, dataset_id: int) -> tuple[Dataset, Role]:
     dataset = Dataset.objects.filter(pk=dataset_id).select_related("project").first()
     if dataset is None:
         raise NotFound(f"dataset {dataset_id} not found")
-    try:
-        _, role = project_for(user, dataset.project_id)
-    except NotFound:
-        raise NotFound(f"dataset {dataset_id} not found") from None
-    return dataset, role
+    return dataset, role_for_object(user, dataset.project_id, f"dataset {dataset_id} not found")
 
 
 def _visible_count(user: Any, role: Role) -> Count:

@@ -8,7 +8,8 @@ from rest_framework.views import APIView
 from annotation.common.exceptions import ApplicationError, NotFound
 from annotation.datasets import storage
 from annotation.jobs.models import Job
-from annotation.projects.access import require_admin
+from annotation.projects.access import role_for_object
+from annotation.projects.models import ADMIN_ROLES
 
 
 class ExportDownloadApi(APIView):
@@ -17,10 +18,7 @@ class ExportDownloadApi(APIView):
         job = Job.objects.filter(pk=job_id, kind=Job.Kind.EXPORT).first()
         if job is None:
             raise NotFound(f"export {job_id} not found")
-        try:
-            require_admin(request.user, job.project_id, "download exports")
-        except NotFound:
-            raise NotFound(f"export {job_id} not found") from None
+        role_for_object(request.user, job.project_id, f"export {job_id} not found", ADMIN_ROLES, "download exports")
         if job.state != Job.State.SUCCEEDED or not job.result_file:
             raise ApplicationError(f"export {job_id} is {job.state}, there is nothing to download yet")
         path = storage.media_path(job.result_file)

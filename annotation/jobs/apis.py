@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotation.common.apis import validated
 from annotation.common.exceptions import NotFound
 from annotation.datasets.selectors import dataset_for
-from annotation.projects.access import require_admin, require_role
+from annotation.projects.access import require_admin, require_role, role_for_object
 from annotation.projects.models import SEE_ALL_ROLES
 
 from . import services
@@ -60,10 +60,7 @@ def _job_for(request, job_id: int) -> Job:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"job {job_id} not found")
-    try:
-        require_role(request.user, job.project_id, SEE_ALL_ROLES, "see jobs")
-    except NotFound:
-        raise NotFound(f"job {job_id} not found") from None
+    role_for_object(request.user, job.project_id, f"job {job_id} not found", SEE_ALL_ROLES, "see jobs")
     return job
 
 

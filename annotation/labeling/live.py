@@ -76,15 +76,18 @@ def methods(project_id: int | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def _method_ok(method: str, backbone: str | None, project_id: int | None = None) -> tuple[str, str]:
-    for m in methods(project_id):
+def _method_ok(method: str, backbone: str | None, project_id: int | None = None,
+               offered: list[dict[str, Any]] | None = None) -> tuple[str, str]:
+    """(method, backbone) if the project offers them; ``offered``: :func:`methods` already read."""
+    offered = methods(project_id) if offered is None else offered
+    for m in offered:
         if m["name"] == method:
             chosen = backbone or m["backbones"][0]
             if chosen not in m["backbones"]:
                 raise ApplicationError(f"method {method} has no backbone {chosen!r} here ({', '.join(m['backbones'])})")
             return method, chosen
-    offered = ", ".join(m["name"] for m in methods(project_id))
-    raise ApplicationError(f"unknown method {method!r}; this project offers {offered}")
+    names = ", ".join(m["name"] for m in offered)
+    raise ApplicationError(f"unknown method {method!r}; this project offers {names}")
 
 
 def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
@@ -125,9 +128,10 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
         if not task.images.filter(pk=image_id).exists():
             raise NotFound(f"image {image_id} is not in task {task_id}")
     project_id = image.dataset.project_id
-    chosen_method, chosen_backbone = _method_ok(method or session.method or methods()[0]["name"],
+    offered = methods(project_id)
+    chosen_method, chosen_backbone = _method_ok(method or session.method or offered[0]["name"],
                                                 backbone if method else (backbone or session.backbone or None),
-                                                project_id)
+                                                project_id, offered)
     session.image_id = image.id
     session.width, session.height = image.width, image.height
     session.project_id = image.dataset.project_id
@@ -144,7 +148,7 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
                   "file_url": f"/api/images/{image.id}/file", "name": image.original_name},
         "task_id": task_id, "next_image_id": session.next_image_id,
         "objects": [_object_out(i, prompts[i.id], with_mask=True) for i in instances],
-        "method": chosen_method, "backbone": chosen_backbone, "methods": methods(project_id),
+        "method": chosen_method, "backbone": chosen_backbone, "methods": offered,
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
     }
 

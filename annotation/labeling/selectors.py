@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 
 from annotation.common.exceptions import NotFound
 from annotation.datasets.selectors import image_for
-from annotation.projects.access import project_for, sees_all_images
+from annotation.projects.access import role_for_object, sees_all_images
 from annotation.projects.models import Role
 
 from .models import Instance, Prompt, ReviewState, Source, Task
@@ -86,10 +86,7 @@ def task_for(user: Any, task_id: int) -> tuple[Task, Role]:
     task = Task.objects.filter(pk=task_id).select_related("project", "dataset").first()
     if task is None:
         raise NotFound(f"task {task_id} not found")
-    try:
-        _, role = project_for(user, task.project_id)
-    except NotFound:
-        raise NotFound(f"task {task_id} not found") from None
+    role = role_for_object(user, task.project_id, f"task {task_id} not found")
     if not sees_all_images(role) and task.assignee_id != user.id:
         raise NotFound(f"task {task_id} not found")
     return task, role

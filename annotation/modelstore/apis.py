@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.common.exceptions import ApplicationError, NotFound
-from annotation.projects.access import require_admin, require_role
+from annotation.projects.access import require_admin, require_role, role_for_object
 from annotation.projects.models import SEE_ALL_ROLES
 
 from . import selectors, services
@@ -61,10 +61,7 @@ def _model_for(request, model_id: int) -> TrainedModel:
     model = TrainedModel.objects.filter(pk=model_id).first()
     if model is None:
         raise NotFound(f"model {model_id} not found")
-    try:
-        require_role(request.user, model.project_id, SEE_ALL_ROLES, "see models")
-    except NotFound:
-        raise NotFound(f"model {model_id} not found") from None
+    role_for_object(request.user, model.project_id, f"model {model_id} not found", SEE_ALL_ROLES, "see models")
     return model
 
 

@@ -125,9 +125,18 @@ def _remove_unused(relative: str) -> None:
 
 
 def model_register_trained(*, project_id: int, method: str, name: str, source: Path,
-                           config: dict[str, Any], metrics: dict[str, Any], job: Any,
-                           user: Any) -> TrainedModel:
-    """Move a model file written by a training job into the store as a ready model."""
+                           config: dict[str, Any], metrics: dict[str, Any], job_id: int | None,
+                           user: Any = None) -> TrainedModel:
+    """Copy a model file written by a job into the store as a ready model. A job registers
+    one model: a redelivered job gets the one it stored before (``user`` defaults to the
+    job's launcher)."""
+    if job_id is not None:
+        from annotation.jobs.models import Job
+
+        existing = TrainedModel.objects.filter(job_id=job_id).first()
+        if existing is not None:
+            return existing
+        user = user or Job.objects.filter(pk=job_id).values_list("launched_by", flat=True).first()
     digest = hashlib.sha256()
     with open(source, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -142,7 +151,7 @@ def model_register_trained(*, project_id: int, method: str, name: str, source: P
             project_id=project_id, method=method, name=name[:200], file=relative,
             original_name=source.name, size_bytes=dest.stat().st_size, sha256=sha, config=config,
             metrics=metrics, state=TrainedModel.State.READY, origin=TrainedModel.Origin.TRAINED,
-            job=job, created_by=user,
+            job_id=job_id, created_by_id=getattr(user, "pk", user),
         )
         push_model(model)
     return model

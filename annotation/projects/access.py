@@ -43,9 +43,30 @@ def require_role(
 ) -> tuple[Project, Role]:
     """404 for non-members, 403 for members whose role may not do ``action``."""
     project, role = project_for(user, project_id)
+    _check_allowed(role, allowed, action)
+    return project, role
+
+
+def role_for_object(
+    user: Any, project_id: int, not_found: str,
+    allowed: frozenset[Role] | set[Role] | None = None, action: str = "",
+) -> Role:
+    """The user's role in the project that holds an object (a job, a dataset, a model…).
+
+    Non-members get 404 with ``not_found``, the object's own message, so that neither the
+    object nor its project is revealed; with ``allowed``, other roles get 403 for ``action``.
+    """
+    role = role_of(user, project_id)
+    if role is None:
+        raise NotFound(not_found)
+    if allowed is not None:
+        _check_allowed(role, allowed, action)
+    return role
+
+
+def _check_allowed(role: Role, allowed: frozenset[Role] | set[Role], action: str) -> None:
     if role not in allowed:
         raise Forbidden(f"a {role.value} cannot {action} in this project")
-    return project, role
 
 
 def require_admin(user: Any, project_id: int, action: str) -> tuple[Project, Role]:

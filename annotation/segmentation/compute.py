@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
+from annotation.common import rle
+
 log = logging.getLogger(__name__)
 
 # Methods that answer for every object of the image at once from all their prompts.
@@ -131,8 +133,6 @@ def compute(
     for k, prompts in objects.items():
         base = next((p["payload"] for p in prompts if p["kind"] == BASE), None)
         if base is not None and k in masks and not any(p["kind"] in MODEL_KINDS for p in prompts):
-            from annotation.common import rle
-
             masks[k] = rle.decode(base)  # the mask it came with, at the image's size
     out = {k: apply_edits(_to_image_size(m, size_hw), objects[k]) for k, m in masks.items()}
     return Computed(out, model_s, cached)

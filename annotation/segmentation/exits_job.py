@@ -24,6 +24,7 @@ from django.db import transaction
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset, Image
 from annotation.jobs.engine import JobContext
+from annotation.jobs.params import parse_params
 from annotation.labeling.models import Instance, Source
 from annotation.labeling.services import instance_create
 from annotation.projects.models import LabelClass
@@ -51,21 +52,10 @@ class ExitsParams:
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> ExitsParams:
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ApplicationError(f"unknown EXITS parameters {sorted(unknown)}")
-        try:
-            p = cls(
-                points_from=str(raw.get("points_from", cls.points_from)),
-                warmup_epochs=int(raw.get("warmup_epochs", cls.warmup_epochs)),
-                epochs=int(raw.get("epochs", cls.epochs)),
-                crop_size=int(raw.get("crop_size", cls.crop_size)),
-                encoder=str(raw.get("encoder", cls.encoder)),
-                min_score=float(raw.get("min_score", cls.min_score)),
-                keep_generator=bool(raw.get("keep_generator", cls.keep_generator)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ApplicationError(f"bad EXITS parameter: {exc}") from exc
+        p = parse_params(cls, raw, "EXITS", {
+            "points_from": str, "warmup_epochs": int, "epochs": int, "crop_size": int, "encoder": str,
+            "min_score": float, "keep_generator": bool,
+        })
         if p.points_from not in POINT_SOURCES:
             raise ApplicationError(f"points_from must be one of {POINT_SOURCES}")
         if not 0 <= p.warmup_epochs <= 50 or not 1 <= p.epochs <= 100:
@@ -98,15 +88,11 @@ def work_dir(job_id: int) -> Path:
     return path
 
 
-def _device() -> str:
-    from .jobs import _device as batch_device
-
-    return batch_device()
-
-
 def exits_run(ctx: JobContext) -> dict[str, Any]:
     """Runner of the ``exits`` job kind (registered in ``annotation.jobs.runners``)."""
     from inference.methods.exits import ExitsConfig, run_exits
+
+    from .jobs import batch_device
 
     dataset = Dataset.objects.get(pk=ctx.dataset_id)
     params = ExitsParams.parse(ctx.params)
@@ -134,7 +120,7 @@ def exits_run(ctx: JobContext) -> dict[str, Any]:
         ctx.save_progress(min(total, int((first + passes * fraction) * n_objects)), total, {"stage": stage})
 
     stats = run_exits(objects_json, folder / "run", images_dir=settings.MEDIA_ROOT, config=config,
-                      device=_device(), progress=progress)
+                      device=batch_device(), progress=progress)
     if not stats.get("completed"):
         raise RuntimeError(f"EXITS stopped before every object had a mask: {stats}")
     created, skipped = _store_masks(ctx, folder / "run" / "pseudo_masks.json", params,
@@ -202,17 +188,12 @@ def _store_masks(ctx: JobContext, pseudo_json: Path, params: ExitsParams, *, pro
 
 def _keep_generator(ctx: JobContext, dataset: Dataset, params: ExitsParams, path: Path,
                     stats: dict[str, Any]) -> int | None:
-    from annotation.jobs.models import Job
-    from annotation.modelstore.models import TrainedModel
     from annotation.modelstore.services import model_register_trained
 
-    existing = TrainedModel.objects.filter(job_id=ctx.job_id).values_list("id", flat=True).first()
-    if existing or not path.exists():
-        return existing
-    job = Job.objects.get(pk=ctx.job_id)
+    if not path.exists():
+        return None
     metrics = {"objects": stats.get("objects"), "retrieved_share": stats.get("retrieved_share")}
-    model = model_register_trained(
+    return model_register_trained(
         project_id=dataset.project_id, method="exits", name=f"EXITS {dataset.name} (job {ctx.job_id})",
         source=path, config={"encoder": params.encoder, "crop_size": params.crop_size},
-        metrics=metrics, job=job, user=job.launched_by)
-    return model.id
+        metrics=metrics, job_id=ctx.job_id).id

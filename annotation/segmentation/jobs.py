@@ -24,6 +24,7 @@ from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset, Image
 from annotation.datasets.storage import read_rgb
 from annotation.jobs.engine import JobContext
+from annotation.jobs.params import optional_int, parse_params
 from annotation.labeling.models import Instance, Source
 from annotation.labeling.services import instance_create
 from annotation.projects.models import LabelClass
@@ -52,21 +53,10 @@ class MisParams:
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> MisParams:
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ApplicationError(f"unknown MIS parameters {sorted(unknown)}")
-        try:
-            params = cls(
-                backbone=str(raw.get("backbone", cls.backbone)).strip(),
-                min_fraction=float(raw.get("min_fraction", cls.min_fraction)),
-                score_threshold=float(raw.get("score_threshold", cls.score_threshold)),
-                max_per_image=int(raw.get("max_per_image", cls.max_per_image)),
-                draws=int(raw.get("draws", cls.draws)),
-                skip_existing=bool(raw.get("skip_existing", cls.skip_existing)),
-                label_id=int(raw["label_id"]) if raw.get("label_id") not in (None, "") else None,
-            )
-        except (TypeError, ValueError) as exc:
-            raise ApplicationError(f"bad MIS parameter: {exc}") from exc
+        params = parse_params(cls, raw, "MIS", {
+            "backbone": lambda v: str(v).strip(), "min_fraction": float, "score_threshold": float,
+            "max_per_image": int, "draws": int, "skip_existing": bool, "label_id": optional_int,
+        })
         if not params.backbone:
             raise ApplicationError("backbone must be named")
         if not 0.0 <= params.min_fraction < 1.0:
@@ -80,7 +70,8 @@ class MisParams:
         return params
 
 
-def _device() -> str:
+def batch_device() -> str:
+    """Where batch jobs run their models: MASKWRIGHT BATCH_DEVICE, else CUDA when present."""
     configured = settings.MASKWRIGHT.get("BATCH_DEVICE")
     if configured:
         return configured
@@ -159,7 +150,7 @@ def mis_run(ctx: JobContext) -> dict[str, Any]:
     failed = int(cursor.get("failed", 0))
     errors: list[dict[str, Any]] = list(cursor.get("errors", []))
     todo = images.filter(id__gt=last_id)
-    model = _build_backbone(params.backbone, _device()) if todo.exists() else None
+    model = _build_backbone(params.backbone, batch_device()) if todo.exists() else None
     for image in todo.iterator(chunk_size=100):
         proposals_of = Instance.objects.filter(image=image, source=Source.MIS)
         mine = proposals_of.filter(model_version=tag)

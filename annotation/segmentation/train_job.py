@@ -21,6 +21,7 @@ from django.conf import settings
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset
 from annotation.jobs.engine import JobContext
+from annotation.jobs.params import optional_int, parse_params
 from annotation.modelstore.models import TrainedModel
 
 from .training_data import TRAIN_SOURCES, instances_for, write_mask_coco
@@ -49,25 +50,11 @@ class TrainParams:
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> TrainParams:
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ApplicationError(f"unknown training parameters {sorted(unknown)}")
-        try:
-            init = raw.get("init_model_id")
-            p = cls(
-                sources=str(raw.get("sources", cls.sources)),
-                backbone=str(raw.get("backbone", cls.backbone)),
-                steps=int(raw.get("steps", cls.steps)),
-                batch_size=int(raw.get("batch_size", cls.batch_size)),
-                crop_size=int(raw.get("crop_size", cls.crop_size)),
-                lr=float(raw.get("lr", cls.lr)),
-                checkpoint_every=int(raw.get("checkpoint_every", cls.checkpoint_every)),
-                init_model_id=int(init) if init not in (None, "") else None,
-                eval_images=int(raw.get("eval_images", cls.eval_images)),
-                name=str(raw.get("name", "")).strip()[:150],
-            )
-        except (TypeError, ValueError) as exc:
-            raise ApplicationError(f"bad training parameter: {exc}") from exc
+        p = parse_params(cls, raw, "training", {
+            "sources": str, "backbone": str, "steps": int, "batch_size": int, "crop_size": int, "lr": float,
+            "checkpoint_every": int, "init_model_id": optional_int, "eval_images": int,
+            "name": lambda v: str(v).strip()[:150],
+        })
         if p.sources not in TRAIN_SOURCES:
             raise ApplicationError(f"sources must be one of {sorted(TRAIN_SOURCES)}")
         if p.backbone not in BACKBONES:
@@ -122,7 +109,7 @@ def train_run(ctx: JobContext) -> dict[str, Any]:
     from inference.methods.dynamite.model import DynamiteConfig
     from inference.methods.dynamite.train import TrainConfig, train
 
-    from .jobs import _device
+    from .jobs import batch_device
 
     dataset = Dataset.objects.get(pk=ctx.dataset_id)
     params = train_validate(ctx.params, dataset)
@@ -141,7 +128,7 @@ def train_run(ctx: JobContext) -> dict[str, Any]:
         start = TrainedModel.objects.get(pk=params.init_model_id)
         init = media_path(start.file)
         model_config = DynamiteConfig(**{**start.config, "pretrained_backbone": False}) if start.config else model_config
-    device = _device()
+    device = batch_device()
     config = TrainConfig(
         annotations=folder / "all.json", images_dir=settings.MEDIA_ROOT, output_dir=folder / "run",
         model=model_config, init_checkpoint=init, steps=params.steps, batch_size=params.batch_size,
@@ -198,15 +185,9 @@ def _evaluate(ctx: JobContext, model_path: Path, eval_json: Path, device: str, *
 
 def _register(ctx: JobContext, dataset: Dataset, params: TrainParams, path: Path, model_config: Any,
               metrics: dict[str, Any]) -> int:
-    from annotation.jobs.models import Job
     from annotation.modelstore.services import model_register_trained
 
-    existing = TrainedModel.objects.filter(job_id=ctx.job_id).values_list("id", flat=True).first()
-    if existing:
-        return existing
-    job = Job.objects.get(pk=ctx.job_id)
     name = params.name or f"DynaMITe {params.backbone} · {dataset.name} (job {ctx.job_id})"
-    model = model_register_trained(
+    return model_register_trained(
         project_id=dataset.project_id, method="dynamite", name=name, source=path,
-        config=asdict(model_config), metrics=metrics, job=job, user=job.launched_by)
-    return model.id
+        config=asdict(model_config), metrics=metrics, job_id=ctx.job_id).id

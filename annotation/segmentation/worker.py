@@ -92,6 +92,9 @@ class Models:
         self.device = device
         self._backbones: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        from .model_files import LoadedModels  # torch-free to import; loads nothing yet
+
+        self._trained = LoadedModels(device)  # networks of the projects' trained models
 
     def new_predictor(self, method: str, backbone: str):
         from inference import build_predictor
@@ -112,13 +115,7 @@ class Models:
 
     def _trained_predictor(self, method: str, model_id: int):
         """A predictor around the network of ready model ``model_id`` (loaded once, shared)."""
-        from .model_files import LoadedModels
-
-        with self._lock:
-            if "trained" not in self._backbones:
-                self._backbones["trained"] = LoadedModels(self.device)
-            loaded = self._backbones["trained"]
-        kind, net = loaded.get(model_id)
+        kind, net = self._trained.get(model_id)
         if kind != method:
             raise LookupError(f"model {model_id} is a {kind} model, not {method}")
         if method == "dynamite":

@@ -77,6 +77,18 @@ async def _open_with_object(username: str, image_id: int):
     return comm, (await _until(comm, "object"))["object"]["id"]
 
 
+async def _masks_until_final(comm, seq: int) -> dict[int, np.ndarray]:
+    """The masks of a multi-object answer to prompt ``seq`` (one reply per changed object,
+    the last marked final), by object id."""
+    got = {}
+    while True:
+        reply = await _until(comm, "mask")
+        assert reply["type"] == "mask" and reply["seq"] == seq, reply
+        got[reply["object_id"]] = _decode(reply)
+        if reply["final"]:
+            return got
+
+
 def _decode(message) -> np.ndarray:
     """The full-image mask of a ``mask`` reply (120×160)."""
     mask = np.zeros((120, 160), dtype=bool)
@@ -273,13 +285,7 @@ async def test_salt_answers_for_every_object_at_once(celery_worker_proc):
     # a second object: the background stroke; both objects come back, disjoint
     await comm.send_json_to({"type": "scribble", "seq": 5, "object_id": background,
                              "points": [[5, 5], [150, 5], [150, 115]], "width": 6})
-    got = {}
-    while True:
-        reply = await _until(comm, "mask")
-        assert reply["type"] == "mask" and reply["seq"] == 5, reply
-        got[reply["object_id"]] = _decode(reply)
-        if reply["final"]:
-            break
+    got = await _masks_until_final(comm, 5)
     assert background in got
     masks = {k: got.get(k) for k in ids}
     if masks[square] is None:  # unchanged by the second stroke: it kept its first mask

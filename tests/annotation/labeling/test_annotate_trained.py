@@ -11,14 +11,20 @@ from asgiref.sync import sync_to_async
 
 from annotation.labeling.models import Instance, Prompt
 from annotation.modelstore.services import model_register_trained, model_set_default
-from tests.annotation.labeling.test_annotate_socket import _connect, _decode, _until, _world_with_square
+from tests.annotation.labeling.test_annotate_socket import (
+    _connect,
+    _decode,
+    _masks_until_final,
+    _until,
+    _world_with_square,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
 
 def _register(w, method: str, path: Path):
     model = model_register_trained(project_id=w.project.id, method=method, name=f"tiny {method}", source=path,
-                                   config={}, metrics={}, job=None, user=w.users["owner"])
+                                   config={}, metrics={}, job_id=None, user=w.users["owner"])
     return model_set_default(model=model)
 
 
@@ -56,13 +62,7 @@ async def test_dynamite_answers_for_every_clicked_object_with_disjoint_masks(cel
     first = await _until(comm, "mask")
     assert first["type"] == "mask" and first["object_id"] == ids[0], first
     await comm.send_json_to({"type": "click", "seq": 5, "object_id": ids[1], "x": 20, "y": 100, "positive": True})
-    got = {}
-    while True:
-        reply = await _until(comm, "mask")
-        assert reply["type"] == "mask" and reply["seq"] == 5, reply
-        got[reply["object_id"]] = _decode(reply)
-        if reply["final"]:
-            break
+    got = await _masks_until_final(comm, 5)
     masks = {k: got.get(k, _decode(first) if k == ids[0] else None) for k in ids}
     assert masks[ids[1]] is not None
     assert not (masks[ids[0]] & masks[ids[1]]).any()
