@@ -120,7 +120,11 @@ def mask_annotation(record: ObjectRecord, prob: np.ndarray, image: np.ndarray,
 
         seeds = [] if record.points is None else [record.points.left, record.points.right,
                                                   record.points.top, record.points.bottom]
+        network = full > config.mask_threshold
         mask = grabcut_refine(image, full, record.box, seeds, threshold=config.mask_threshold)
+        union = np.logical_or(mask, network).sum()
+        if union and np.logical_and(mask, network).sum() / union < config.refine_min_agreement:
+            mask = network  # GrabCut wandered off (clutter, similar colours): keep the network's
     else:
         mask = full > config.mask_threshold
     if record.points is not None:
@@ -276,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=ExitsConfig.epochs)
     parser.add_argument("--warmup-epochs", type=int, default=ExitsConfig.warmup_epochs)
     parser.add_argument("--min-area", type=float, default=0.0, help="smallest box area kept (px²)")
-    parser.add_argument("--refine", choices=["none", "crf", "grabcut"], default="none")
+    parser.add_argument("--refine", choices=["none", "crf", "grabcut"], default=ExitsConfig.refine,
+                        help="post-processing of each mask (default: GrabCut where it agrees with the network)")
     args = parser.parse_args(argv)
     config = ExitsConfig(encoder=args.encoder, crop_size=args.crop_size, epochs=args.epochs,
                          warmup_epochs=args.warmup_epochs, refine=args.refine)

@@ -76,8 +76,13 @@ class ExitsConfig:
     outside_points: int = 8
     mask_threshold: float = 0.5
     generate_batch_size: int = 32      # crops per forward when generating
-    refine: str = "none"               # "crf": mean-field at crop size; "grabcut": GrabCut at full size
+    refine: str = "grabcut"            # "none": the network's mask; "crf": mean-field at crop size;
+                                       # "grabcut": GrabCut at full size, gated (below)
     refine_iterations: int = 10        # mean-field iterations of refine="crf"
+    # refine="grabcut" keeps GrabCut's mask only where it agrees with the network's (IoU ≥ this):
+    # on clean large objects GrabCut snaps the edges (GrabCut set 0.810 → 0.872), on cluttered
+    # COCO scenes it leaks and is discarded (ungated 0.618 → 0.437, gated 0.622); bench exits
+    refine_min_agreement: float = 0.6
     seed: int = 0
 
     @property
@@ -90,6 +95,8 @@ class ExitsConfig:
             raise ValueError(f"crop_size must be a positive multiple of 32, got {self.crop_size}")
         if self.refine not in ("none", "crf", "grabcut"):
             raise ValueError(f"refine must be 'none', 'crf' or 'grabcut', got {self.refine!r}")
+        if not 0.0 <= self.refine_min_agreement <= 1.0:
+            raise ValueError(f"refine_min_agreement must be in [0, 1], got {self.refine_min_agreement}")
 
 
 def _rng(config: ExitsConfig, stage: str, epoch: int) -> np.random.Generator:
