@@ -35,11 +35,13 @@ class TrainParams:
     """What a launcher may set. ``init_model_id``: a ready DynaMITe model of the project to
     start from (its backbone wins); else the backbone starts from ImageNet weights where they
     are available offline. ``eval_images``: images held back for the evaluation (at most a
-    fifth of the images). CPU-sized defaults; the paper trains 184k steps of 32 crops of 1024."""
+    fifth of the images). CPU-sized defaults; the paper trains 184k steps of 32 crops of 1024.
+    ``steps``: from ImageNet weights held-back objects start to be found after ~400 steps
+    (``maskwright bench dynamite-train``: GrabCut mIoU after one click 0.02 → 0.61 in 1000)."""
 
     sources: str = "accepted"
     backbone: str = "effnet-lite0"
-    steps: int = 200
+    steps: int = 1000
     batch_size: int = 2
     crop_size: int = 384
     lr: float = 1e-4

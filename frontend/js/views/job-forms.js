@@ -41,14 +41,14 @@ export function trainFields(models) {
   const backbone = select("train_backbone", "Network", [["effnet-lite0", "effnet-lite0 (ImageNet, offline)"], ["resnet50", "ResNet-50"], ["swin_tiny", "Swin-T"]], "effnet-lite0");
   const start = select("init_model", "Start from", [["", "backbone ImageNet weights"],
     ...models.filter((m) => m.method === "dynamite" && m.state === "ready").map((m) => [String(m.id), `model #${m.id} · ${m.name}`])], "");
-  const steps = number("steps", "Steps", 200, { min: 1, max: 1000000 });
+  const steps = number("steps", "Steps", 1000, { min: 1, max: 1000000 });
   const batch = number("batch_size", "Batch size", 2, { min: 1, max: 64 });
   const crop = number("train_crop_size", "Training crop", 384, { min: 128, max: 1536, step: "32" });
   const evalImages = number("eval_images", "Held-back images", 8, { min: 0, max: 500 });
   const name = h("input", { name: "model_name", placeholder: "model name (optional)", "aria-label": "Name of the model" });
   const el = h("div", { class: "inline-form job-params", dataset: { kind: "train" }, hidden: true },
     field("Train on", sources), field("Network", backbone, "Ignored when starting from a model"), field("Start from", start),
-    field("Steps", steps), field("Batch", batch), field("Crop (px)", crop, "Official: 1024"),
+    field("Steps", steps, "From ImageNet weights a network starts finding objects after a few hundred steps (1000 steps on 96 COCO images: GrabCut mIoU after one click 0.02 → 0.61); fine-tuning a model needs fewer"), field("Batch", batch), field("Crop (px)", crop, "Official: 1024"),
     field("Held-back images", evalImages, "Evaluated with MIST (NCI, NFO, NFI, mIoU) after training"), field("Name", name));
   return {
     el,
