@@ -26,9 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
-import random
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,13 +37,12 @@ import torch
 from torch import nn
 
 from .clicks import corrective_round, initial_click_set
+from .run_state import CHECKPOINT_DIR, latest_checkpoint, prune_checkpoints, save_checkpoint, set_rng_states
 from .data import CocoTrainDataset, TrainSample
 from .losses import NUM_POINTS, LossTargets, dynamite_loss
 
-CHECKPOINT_DIR = "checkpoints"
 FINAL_MODEL = "model.safetensors"
 OFFICIAL_SEED = 2091831170
-_CKPT = re.compile(r"step_(\d{8})\.pt$")
 _NO_DECAY_NAMES = ("relative_position_bias_table", "absolute_pos_embed")
 _NORMS = (nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase)
 
@@ -242,7 +238,7 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-        _set_rng_states(state["rng"])
+        set_rng_states(state["rng"])
         start = int(state["step"])
     dataset = CocoTrainDataset(config.annotations, config.images_dir, crop_size=config.crop_size,
                                image_ids=config.image_ids, min_area=config.min_area)
@@ -285,14 +281,14 @@ def train(
         recent = (recent + [time.perf_counter() - tic])[-20:]
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
             last_saved, saved_step = save(step), step
-            _prune(ckpt_dir, config.keep_checkpoints)
+            prune_checkpoints(ckpt_dir, config.keep_checkpoints)
         if progress is not None:
             per = sum(recent) / len(recent)
             progress(TrainProgress(step, config.steps, losses[-1], per, per * (config.steps - step),
                                    lr, parts))
     if saved_step != step:
         last_saved = save(step)
-        _prune(ckpt_dir, config.keep_checkpoints)
+        prune_checkpoints(ckpt_dir, config.keep_checkpoints)
     model_path = None
     if not cancelled and step >= config.steps:
         from .checkpoint import save_model
@@ -315,75 +311,6 @@ def _build_model(config: TrainConfig, model_config: Any, device: torch.device, *
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return DynaMITe(model_config).to(device)
-
-
-# ---- checkpoints --------------------------------------------------------------------------
-
-def latest_checkpoint(output_dir: Path | str) -> Path | None:
-    """The highest-step ``checkpoints/step_*.pt`` under ``output_dir``, or None."""
-    folder = Path(output_dir) / CHECKPOINT_DIR
-    found = [(int(m[1]), p) for p in folder.glob("step_*.pt") if (m := _CKPT.search(p.name))]
-    return max(found)[1] if found else None
-
-
-def save_checkpoint(folder: Path, step: int, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, scaler: Any, model_config: Any, config: TrainConfig) -> Path:
-    """Write ``folder/step_<step>.pt`` atomically; plain types only, so it loads with
-    ``torch.load(..., weights_only=True)``. The ``"model"`` key makes it loadable by
-    :func:`checkpoint.load_model` like an official checkpoint."""
-    path = folder / f"step_{step:08d}.pt"
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-        "step": step,
-        "rng": _rng_states(),
-        "model_config": _plain(dataclasses.asdict(model_config)),
-        "train_config": _plain(dataclasses.asdict(config)),
-    }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a reader sees the old set of files or the complete new one
-    return path
-
-
-def _prune(folder: Path, keep: int) -> None:
-    found = sorted((int(m[1]), p) for p in folder.glob("step_*.pt") if (m := _CKPT.search(p.name)))
-    for _, path in found[:-keep] if keep > 0 else []:
-        path.unlink(missing_ok=True)
-
-
-def _plain(value: Any) -> Any:
-    """Dataclass dicts with Paths/tuples/nested configs → str/list/dict (safe to unpickle)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _rng_states() -> dict[str, Any]:
-    version, internal, gauss = random.getstate()
-    np_state = np.random.get_state(legacy=True)
-    return {
-        "python": [version, list(internal), gauss],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_plain, np_state[2:])],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, key, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 # ---- command line -----------------------------------------------------------------------
