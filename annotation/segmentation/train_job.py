@@ -97,9 +97,8 @@ def _prepare(folder: Path, dataset_id: int, params: TrainParams) -> tuple[list[i
     if split_file.exists():
         split = json.loads(split_file.read_text())
         return split["train"], split["eval"]
-    write_mask_coco(dataset_id, params.sources, folder / "all.json")
-    ids = [im["id"] for im in json.loads((folder / "all.json").read_text())["images"]]
-    train_ids, eval_ids = split_images(ids, params.eval_images)
+    written = write_mask_coco(dataset_id, params.sources, folder / "all.json")
+    train_ids, eval_ids = split_images(written["image_ids"], params.eval_images)
     if eval_ids:
         write_mask_coco(dataset_id, params.sources, folder / "eval.json", image_ids=eval_ids)
     split_file.write_text(json.dumps({"train": train_ids, "eval": eval_ids}))

@@ -57,9 +57,9 @@ def _write_atomic(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def write_mask_coco(dataset_id: int, sources: str, path: Path, image_ids: list[int] | None = None) -> dict[str, int]:
+def write_mask_coco(dataset_id: int, sources: str, path: Path, image_ids: list[int] | None = None) -> dict[str, Any]:
     """COCO instances (RLE masks, one category) of the dataset's images that hold at least one
-    chosen mask. Returns counts ``{"images", "instances"}``."""
+    chosen mask. Returns counts ``{"images", "instances"}`` and the written ``"image_ids"``."""
     images, annotations = [], []
     chosen = instances_for(dataset_id, sources)
     for rows in _images(dataset_id, image_ids):
@@ -78,7 +78,7 @@ def write_mask_coco(dataset_id: int, sources: str, path: Path, image_ids: list[i
             )
     _write_atomic(path, {"images": images, "annotations": annotations,
                          "categories": [{"id": 1, "name": "object"}]})
-    return {"images": len(images), "instances": len(annotations)}
+    return {"images": len(images), "instances": len(annotations), "image_ids": [im["id"] for im in images]}
 
 
 # -- EXITS inputs -----------------------------------------------------------------------------

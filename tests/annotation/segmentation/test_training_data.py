@@ -23,7 +23,7 @@ def test_mask_coco_holds_the_chosen_sources_only(tmp_path):
 
     counts = write_mask_coco(w.dataset.id, "accepted", tmp_path / "a.json")
     doc = json.loads((tmp_path / "a.json").read_text())
-    assert counts == {"images": 2, "instances": 2}
+    assert counts == {"images": 2, "instances": 2, "image_ids": [im["id"] for im in doc["images"]]}
     assert {a["id"] for a in doc["annotations"]} == {w.instance.id, w.other_instance.id}
     assert doc["images"][0]["file_name"] == w.assigned_image.file  # relative to MEDIA_ROOT
     mask = rle.decode(doc["annotations"][0]["segmentation"])
