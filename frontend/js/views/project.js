@@ -3,6 +3,7 @@
 // mask selected.
 
 import { get, post } from "../api.js";
+import { projectEvents } from "../events.js";
 import { formatDate, h, mount, plural, showError } from "../dom.js";
 import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
 import { labelsPanel, membersPanel } from "./project-people.js";
@@ -65,6 +66,20 @@ export async function projectView(root, { id }, ctx) {
   if (!ctx.alive()) return;
   if (toFix.status === "fulfilled") fixesPanel(fixes, project, toFix.value);
   else showError(toFix.reason, "Could not load the masks to fix");
+  // A reviewer's "needs fix" (or a fix done in another tab) shows up without a reload.
+  const events = projectEvents(project.id);
+  ctx.onCleanup(() => events.close());
+  let reload = null;
+  events.on("*", (_payload, event) => {
+    if (event !== "instances.reviewed" && !event.startsWith("instance.")) return;
+    clearTimeout(reload);
+    reload = setTimeout(() => {
+      get(`/api/projects/${id}/fixes/?limit=${FIX_PAGE}`, { signal: ctx.signal })
+        .then((page) => ctx.alive() && fixesPanel(fixes, project, page))
+        .catch((error) => ctx.alive() && error.name !== "AbortError" && showError(error, "Could not reload the masks to fix"));
+    }, 300);
+  });
+  ctx.onCleanup(() => clearTimeout(reload));
   const failed = (result, body, what) => {
     if (result.status === "fulfilled") return false;
     showError(result.reason, `Could not load the ${what}`);
