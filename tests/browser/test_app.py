@@ -184,6 +184,12 @@ def test_image_view_draws_masks_and_keys_navigate(page: Page, tmp_path: Path) ->
     page.wait_for_url(f"**/#/datasets/{dataset.id}")
     expect(page.locator(".thumb-card")).to_have_count(2)
 
+    # A key pressed while the image view is still loading is not lost: it acts once it can.
+    page.goto(f"/#/images/{first_id}")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/#/images/{second_id}")
+    expect(page.locator(".position")).to_have_text("2 / 2")
+
 
 def test_non_member_sees_the_error_banner(page: Page, tmp_path: Path) -> None:
     owner = new_user("owen")

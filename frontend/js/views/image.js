@@ -15,6 +15,18 @@ const NO_LABEL = [160, 160, 160];
 export async function imageView(root, { id }, ctx) {
   document.title = "Image · Maskwright";
   mount(root, h("p", { class: "muted" }, "Loading image…"));
+  // Esc / ← / → pressed while the view is still loading are kept and acted on once it can
+  // (the dataset and the neighbours are not known yet); flipping through images stays smooth.
+  let earlyKey = null;
+  const onEarlyKey = (e) => {
+    if (e.altKey || e.ctrlKey || e.metaKey || !["Escape", "ArrowLeft", "ArrowRight"].includes(e.key)) return;
+    const tag = e.target?.tagName;
+    if (tag === "SELECT" || tag === "TEXTAREA" || tag === "INPUT") return;
+    e.preventDefault();
+    earlyKey = e.key;
+  };
+  window.addEventListener("keydown", onEarlyKey);
+  ctx.onCleanup(() => window.removeEventListener("keydown", onEarlyKey));
   const image = await get(`/api/images/${id}/`, { signal: ctx.signal });
   const dataset = await get(`/api/datasets/${image.dataset}/`, { signal: ctx.signal });
   const project = await get(`/api/projects/${dataset.project}/`, { signal: ctx.signal });
@@ -150,6 +162,8 @@ export async function imageView(root, { id }, ctx) {
   };
   window.addEventListener("keydown", onKey);
   ctx.onCleanup(() => window.removeEventListener("keydown", onKey));
+  window.removeEventListener("keydown", onEarlyKey);
+  if (earlyKey) onKey({ key: earlyKey, target: document.body, defaultPrevented: false, preventDefault() {} });
 
   toggle.addEventListener("change", () => {
     view.show = toggle.checked;
