@@ -54,45 +54,44 @@ def _subset_json(annotations: Path, image_ids: list[int], out: Path) -> Path:
     return out
 
 
-def _evaluate(model_path: Path, annotations: Path, eval_ids: list[int], tmp: Path, *, quick: bool,
-              device: str, label: str) -> dict[str, Any]:
+def _eval_sets(annotations: Path, eval_ids: list[int], tmp: Path, *, quick: bool) -> tuple[Any, list | None]:
+    """The held-back images as a MIST dataset, and the GrabCut samples (None when absent);
+    built once, both models are evaluated on them."""
+    from inference.evaluation import CocoDataset, load_dataset
+
+    subset = eval_ids[:QUICK_EVAL_IMAGES] if quick else eval_ids
+    eval_json = _subset_json(annotations, subset, tmp / "eval.json")
+    held_back = CocoDataset(eval_json, annotations.parents[1] / "images", protocol="multi", min_area=EVAL_MIN_AREA)
+    grabcut = SHARED / "data" / "grabcut"
+    if not grabcut.is_dir():
+        print(f"GrabCut: {grabcut} is absent, skipped")
+        return held_back, None
+    return held_back, load_dataset(grabcut, limit=QUICK_GRABCUT_IMAGES if quick else GRABCUT_IMAGES)
+
+
+def _evaluate(model_path: Path, held_back: Any, grabcut: list | None, *, device: str, label: str) -> dict[str, Any]:
     """MIST on the held-back images and NoC / mIoU@1 on GrabCut of the model at ``model_path``."""
-    from inference.evaluation import (
-        CocoDataset,
-        evaluate_dataset,
-        evaluate_multi_dataset,
-        load_dataset,
-        mist_summary,
-        single_summary,
-    )
+    from inference.evaluation import evaluate_dataset, evaluate_multi_dataset, mist_summary, single_summary
     from inference.methods.dynamite.checkpoint import load_model
     from inference.methods.dynamite.predictor import DynamitePredictor
 
-    coco = annotations.parents[1]
-    grabcut = SHARED / "data" / "grabcut"
     predictor = DynamitePredictor(load_model(model_path, device=device), device=device, exact_upsampling=False)
-    subset = eval_ids[:QUICK_EVAL_IMAGES] if quick else eval_ids
-    eval_json = _subset_json(annotations, subset, tmp / "eval.json")
-    dataset = CocoDataset(eval_json, coco / "images", protocol="multi", min_area=EVAL_MIN_AREA)
     started = time.perf_counter()
-    runs = evaluate_multi_dataset(predictor, dataset, strategy="random", tau=10, iou_threshold=0.85)
+    runs = evaluate_multi_dataset(predictor, held_back, strategy="random", tau=10, iou_threshold=0.85)
     m = mist_summary([r.final_ious for r in runs], [r.num_interactions for r in runs])
     print(f"{label}: MIST random τ=10 IoU 0.85 on {m['num_images']} held-back images ({m['num_objects']} "
           f"objects, {EVAL_SIDE} px long side): NCI {m['NCI']:.2f}  NFO {m['NFO']}  NFI {m['NFI']}  "
           f"mIoU {m['mIoU']:.3f}  ({time.perf_counter() - started:.0f} s)", flush=True)
     out = {"nci": round(m["NCI"], 3), "nfo": m["NFO"], "nfi": m["NFI"], "miou": round(m["mIoU"], 4),
            "grabcut_noc85": None, "grabcut_noc90": None, "grabcut_miou1": None}
-    if grabcut.is_dir():
+    if grabcut is not None:
         started = time.perf_counter()
-        samples = load_dataset(grabcut, limit=QUICK_GRABCUT_IMAGES if quick else GRABCUT_IMAGES)
-        s = single_summary([r.ious for r in evaluate_dataset(predictor, samples)])
+        s = single_summary([r.ious for r in evaluate_dataset(predictor, grabcut)])
         out["grabcut_noc85"], out["grabcut_noc90"] = round(s["NoC@85"], 2), round(s["NoC@90"], 2)
         out["grabcut_miou1"] = round(float(s["mIoU@k"][0]), 4)
         print(f"{label}: GrabCut ({s['num_samples']} images, max 20 clicks): NoC@85 {s['NoC@85']:.2f}  "
               f"NoC@90 {s['NoC@90']:.2f}  mIoU@1 {out['grabcut_miou1']:.3f}  "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
-    else:
-        print(f"GrabCut: {grabcut} is absent, skipped")
     return out
 
 
@@ -121,7 +120,8 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         # the peer: the very initialisation the run starts from (a 0-step run writes it; the
         # training below resumes from that checkpoint)
         start = train(config)
-        untrained = _evaluate(start.model_path, annotations, eval_ids, Path(tmp), quick=quick, device=device,
+        held_back, grabcut = _eval_sets(annotations, eval_ids, Path(tmp), quick=quick)
+        untrained = _evaluate(start.model_path, held_back, grabcut, device=device,
                               label="untrained (ImageNet backbone, random heads)")
         config = dataclasses.replace(config, steps=steps)
         print(f"training effnet-lite0 DynaMITe on {len(train_ids)} images: {steps} steps, batch 2, "
@@ -140,8 +140,7 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         print(f"trained {result.step} steps in {train_s:.0f} s ({per_step:.2f} s/step); mean loss of the "
               f"first {window} steps {sum(result.losses[:window]) / window:.2f} → last {window} "
               f"{sum(result.losses[-window:]) / window:.2f}")
-        trained = _evaluate(result.model_path, annotations, eval_ids, Path(tmp), quick=quick, device=device,
-                            label=f"trained {result.step} steps")
+        trained = _evaluate(result.model_path, held_back, grabcut, device=device, label=f"trained {result.step} steps")
 
     figures: dict[str, Any] = {"train_steps": result.step, "train_s": round(train_s, 1),
                                "s_per_step": round(per_step, 2), **trained}

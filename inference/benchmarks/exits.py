@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inference.evaluation.metrics import iou as _iou
 from inference.methods.exits.baseline import box_fill, grabcut_box
 
 SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
@@ -40,13 +41,6 @@ MIN_BOX_AREA = 2048.0
 GRABCUT_ID_OFFSET = 10_000_000
 WORK_DIR_ENV = "MASKWRIGHT_EXITS_BENCH_DIR"  # keep (and resume) the work folder instead of a temp one
 REFINE_ITERATIONS = 20  # the extra "EXITS + CRF" figure: mean-field iterations at crop size
-
-
-def _iou(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None) -> float:
-    if ignore is not None:
-        pred, gt = pred & ~ignore, gt & ~ignore
-    union = np.logical_or(pred, gt).sum()
-    return float(np.logical_and(pred, gt).sum() / union) if union else 1.0
 
 
 def _grabcut_records(root: Path) -> tuple[list, dict[int, tuple[np.ndarray, np.ndarray]]]:

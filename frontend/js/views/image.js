@@ -15,15 +15,12 @@ const NO_LABEL = [160, 160, 160];
 export async function imageView(root, { id }, ctx) {
   document.title = "Image · Maskwright";
   mount(root, h("p", { class: "muted" }, "Loading image…"));
-  // Esc / ← / → pressed while the view is still loading are kept and acted on once it can
-  // (the dataset and the neighbours are not known yet); flipping through images stays smooth.
+  // The last Esc / ← / → pressed while the view is still loading (the dataset and the
+  // neighbours are not known yet) is handed to the key handler once it exists, which filters
+  // it as it does any key; flipping through images stays smooth.
   let earlyKey = null;
   const onEarlyKey = (e) => {
-    if (e.altKey || e.ctrlKey || e.metaKey || !["Escape", "ArrowLeft", "ArrowRight"].includes(e.key)) return;
-    const tag = e.target?.tagName;
-    if (tag === "SELECT" || tag === "TEXTAREA" || tag === "INPUT") return;
-    e.preventDefault();
-    earlyKey = e.key;
+    if (["Escape", "ArrowLeft", "ArrowRight"].includes(e.key)) earlyKey = e;
   };
   window.addEventListener("keydown", onEarlyKey);
   ctx.onCleanup(() => window.removeEventListener("keydown", onEarlyKey));
@@ -163,7 +160,7 @@ export async function imageView(root, { id }, ctx) {
   window.addEventListener("keydown", onKey);
   ctx.onCleanup(() => window.removeEventListener("keydown", onKey));
   window.removeEventListener("keydown", onEarlyKey);
-  if (earlyKey) onKey({ key: earlyKey, target: document.body, defaultPrevented: false, preventDefault() {} });
+  if (earlyKey) onKey(earlyKey);
 
   toggle.addEventListener("change", () => {
     view.show = toggle.checked;

@@ -115,18 +115,17 @@ def mask_annotation(record: ObjectRecord, prob: np.ndarray, image: np.ndarray,
     image_hw = image.shape[:2]
     window = crop_window(record.box, config.crop_size)
     full = paste_probability(prob, window, image_hw, record.box)
+    mask = full > config.mask_threshold
     if config.refine == "grabcut":
+        from ...evaluation.metrics import iou
         from .baseline import grabcut_refine
 
         seeds = [] if record.points is None else [record.points.left, record.points.right,
                                                   record.points.top, record.points.bottom]
-        network = full > config.mask_threshold
-        mask = grabcut_refine(image, full, record.box, seeds, threshold=config.mask_threshold)
-        union = np.logical_or(mask, network).sum()
-        if union and np.logical_and(mask, network).sum() / union < config.refine_min_agreement:
-            mask = network  # GrabCut wandered off (clutter, similar colours): keep the network's
-    else:
-        mask = full > config.mask_threshold
+        refined = grabcut_refine(image, full, record.box, seeds, threshold=config.mask_threshold)
+        # GrabCut can wander off (clutter, similar colours): then the network's mask stays
+        if iou(refined, mask) >= config.refine_min_agreement:
+            mask = refined
     if record.points is not None:
         height, width = image_hw
         for x, y in (record.points.left, record.points.right, record.points.top, record.points.bottom):
