@@ -29,7 +29,7 @@ from annotation.labeling.models import Instance, Source
 from annotation.labeling.services import instance_create
 from annotation.projects.models import LabelClass
 
-from .training_data import POINT_SOURCES, extreme_points_of, write_exits_coco
+from .training_data import POINT_SOURCES, extreme_points_of, write_exits_coco, write_json_atomic
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 200  # unreadable images listed in the result
@@ -98,11 +98,13 @@ def exits_run(ctx: JobContext) -> dict[str, Any]:
     params = ExitsParams.parse(ctx.params)
     folder = work_dir(ctx.job_id)
     objects_json = folder / "objects.json"
-    if not objects_json.exists():  # a resumed job keeps the object list it started with
+    if objects_json.exists():  # a resumed job keeps the object list it started with
+        errors = json.loads((folder / "errors.json").read_text())
+    else:
         write_exits_coco(dataset.id, params.points_from, folder / "all_objects.json")
-        errors = _drop_unreadable(folder / "all_objects.json", objects_json)
-        (folder / "errors.json").write_text(json.dumps(errors))
-    errors = json.loads((folder / "errors.json").read_text())
+        kept, errors = _drop_unreadable(json.loads((folder / "all_objects.json").read_text()))
+        write_json_atomic(folder / "errors.json", errors)
+        write_json_atomic(objects_json, kept)  # last: once it exists, both files are whole
     n_objects = len(json.loads(objects_json.read_text())["annotations"])
     if n_objects == 0:
         raise ApplicationError(f"no object left to work on: {len(errors)} image(s) could not be read")
@@ -135,12 +137,11 @@ def exits_run(ctx: JobContext) -> dict[str, Any]:
             "config": asdict(config)}
 
 
-def _drop_unreadable(source: Path, target: Path) -> list[dict[str, Any]]:
-    """Copy the object list without the images that do not decode (a broken file must fail
-    its own objects, not the job); returns ``[{image_id, name, error}]`` of those left out."""
+def _drop_unreadable(doc: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The COCO object list without the images that do not decode (a broken file must fail
+    its own objects, not the job), and ``[{image_id, name, error}]`` of those left out."""
     from annotation.datasets.storage import read_rgb
 
-    doc = json.loads(source.read_text())
     names = dict(Image.objects.filter(id__in=[im["id"] for im in doc["images"]])
                  .values_list("id", "original_name"))
     bad: list[dict[str, Any]] = []
@@ -153,8 +154,7 @@ def _drop_unreadable(source: Path, target: Path) -> list[dict[str, Any]]:
     dropped = {b["image_id"] for b in bad}
     doc["images"] = [im for im in doc["images"] if im["id"] not in dropped]
     doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] not in dropped]
-    target.write_text(json.dumps(doc))
-    return bad[:MAX_ERRORS]
+    return doc, bad[:MAX_ERRORS]
 
 
 def _store_masks(ctx: JobContext, pseudo_json: Path, params: ExitsParams, *, progress_offset: int,

@@ -50,7 +50,8 @@ def _images(dataset_id: int, image_ids: list[int] | None) -> Iterator[list[dict[
         yield rows
 
 
-def _write_atomic(path: Path, doc: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, doc: Any) -> None:
+    """``doc`` as JSON at ``path``, whole or not at all (a temp file, then a rename)."""
     tmp = path.with_suffix(".part")
     with open(tmp, "w") as f:
         json.dump(doc, f)
@@ -76,7 +77,7 @@ def write_mask_coco(dataset_id: int, sources: str, path: Path, image_ids: list[i
                  "bbox": i["bbox"], "area": i["area"], "iscrowd": 0}
                 for i in per_image[r["id"]]
             )
-    _write_atomic(path, {"images": images, "annotations": annotations,
+    write_json_atomic(path, {"images": images, "annotations": annotations,
                          "categories": [{"id": 1, "name": "object"}]})
     return {"images": len(images), "instances": len(annotations), "image_ids": [im["id"] for im in images]}
 
@@ -144,6 +145,6 @@ def write_exits_coco(dataset_id: int, points_from: str, path: Path) -> dict[str,
                     continue  # a degenerate box outlines nothing
                 labels.add(ann["category_id"])
                 annotations.append(ann)
-    _write_atomic(path, {"images": images, "annotations": annotations,
+    write_json_atomic(path, {"images": images, "annotations": annotations,
                          "categories": [{"id": c, "name": str(c)} for c in sorted(labels)]})
     return {"images": len(images), "objects": len(annotations)}
