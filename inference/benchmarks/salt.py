@@ -10,8 +10,11 @@ to 512 px on the long side. Two prompt kinds:
 
 Quality is the semantic mIoU over the dataset (intersection and union summed per category
 over all images, background included, then averaged over categories), as the paper's
-"panoptic mIoU"; the mean instance IoU is printed beside it. Peer on the same prompts: each
-cell takes the label of the most similar seed cell (1-NN on the same features). Speed: the
+"panoptic mIoU"; the mean instance IoU is printed beside it. Peers on the same prompts: label
+spreading alone on the same features (no border prior, no prototype step); last stop's
+default (spreading alone on stages (3, 6), τ 0.8); the knn and rbf graphs with every other
+step as the default; and 1-NN (each cell takes the label of the most similar seed cell, on
+the same features). Speed: the
 time of ``segment`` as prompts are added one by one, beside scikit-learn's ``LabelSpreading``
 fitted on the same features (it rebuilds its graph on every fit).
 """
@@ -146,12 +149,17 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         print("../shared/data/coco_sample128 is absent: nothing to measure")
         return {}
     limit = 24 if quick else None
-    from inference.methods.salt.predictor import SALT_EFFNET_STAGES
+    from inference.methods.salt.predictor import SALT_EFFNET_STAGES, SALT_EFFNET_TAU
 
     backbone = build_backbone("effnet-lite0", device=device, stages=SALT_EFFNET_STAGES)
-    # the default (threshold graph, τ 0.8) first; the other two graph kinds beside it
-    variants = {"threshold": {}, "knn": {"graph": "knn"}, "rbf": {"graph": "rbf"}}
-    predictors = {name: build_predictor("salt", backbone=backbone, **kw) for name, kw in variants.items()}
+    previous = build_backbone("effnet-lite0", device=device, stages=(3, 6))
+    spread_only = {"prototype_mix": 0.0, "border_prior": 0.0}
+    # the default first (threshold graph); the peers beside it
+    variants = {"default": ({"tau": SALT_EFFNET_TAU}, backbone),
+                "spread": ({"tau": SALT_EFFNET_TAU, **spread_only}, backbone),
+                "previous": ({"tau": 0.8, **spread_only}, previous),
+                "knn": ({"graph": "knn"}, backbone), "rbf": ({"graph": "rbf"}, backbone)}
+    predictors = {name: build_predictor("salt", backbone=bb, **kw) for name, (kw, bb) in variants.items()}
     scores = {(v, k): _Score() for v in list(variants) + ["1-nn"] for k in ("click", "scribble")}
     updates: list[float] = []
     sk_updates: list[float] = []
@@ -166,7 +174,7 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
             for kind, prompt in prompts.items():
                 result = predictor.segment(prompt)
                 scores[(name, kind)].add(result.labels, result.objects, instances, categories)
-        default = predictors["threshold"]
+        default = predictors["default"]
         for kind, prompt in prompts.items():
             labels, objects = _nearest_seed(features, default, prompt)
             scores[("1-nn", kind)].add(labels, objects, instances, categories)
@@ -178,7 +186,10 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         if images <= (3 if quick else 10):
             sk_updates.append(_sklearn_update(features, prompts["click"], default))
     print(f"{images} images of coco_sample128 at {LONG_SIDE} px, instances ≥ {MIN_AREA:.1%} of the image, "
-          f"effnet-lite0 features (stages {backbone.stages}), {torch.get_num_threads()} torch threads")
+          f"effnet-lite0 features (stages {backbone.stages}; 'previous': {previous.stages}), "
+          f"{torch.get_num_threads()} torch threads")
+    print("default: threshold graph + border prior + prototype step; spread: label spreading alone; "
+          "previous: last stop's default (spreading alone, stages (3, 6), τ 0.8)")
     for (name, kind), score in scores.items():
         print(f"salt {name:9s} {kind:8s}  semantic mIoU {100 * score.miou():5.1f}   "
               f"instance mean IoU {100 * np.mean(score.instance_ious):5.1f}   ({len(score.instance_ious)} instances)")
@@ -186,12 +197,12 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     print(f"update (segment after each new prompt, default graph): p50 {p50:.3f} s  p95 {np.percentile(updates, 95):.3f} s")
     print(f"scikit-learn LabelSpreading fit on the same features (knn): p50 {statistics.median(sk_updates):.3f} s")
     return {
-        "miou_click": round(100 * scores[("threshold", "click")].miou(), 2),
-        "miou_scribble": round(100 * scores[("threshold", "scribble")].miou(), 2),
+        "miou_click": round(100 * scores[("default", "click")].miou(), 2),
+        "miou_scribble": round(100 * scores[("default", "scribble")].miou(), 2),
         "update_p50_s": round(p50, 4),
-        "instance_iou_click": round(100 * float(np.mean(scores[("threshold", "click")].instance_ious)), 2),
+        "instance_iou_click": round(100 * float(np.mean(scores[("default", "click")].instance_ious)), 2),
         **{f"miou_{kind}_{name}": round(100 * s.miou(), 2) for (name, kind), s in scores.items()
-           if name != "threshold"},
+           if name != "default"},
         "sklearn_update_p50_s": round(statistics.median(sk_updates), 4),
         "images": images,
     }

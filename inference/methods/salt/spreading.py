@@ -83,6 +83,7 @@ def spread(
     tol: float = 1e-3,
     balance: bool = False,
     clamp: bool = False,
+    prior: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label spreading: ``F ← α·S·F + (1 − α)·Y₀`` until ``Σ|ΔF| < tol`` or ``max_iter``.
 
@@ -92,7 +93,9 @@ def spread(
     Two departures from scikit-learn, off by default: ``balance`` gives every label the same
     total seed mass (a long background scribble would otherwise outweigh a click on an
     object: with α near 1 the seeds' own rows are mostly their neighbours' mass), and
-    ``clamp`` keeps seeded nodes at their own label.
+    ``clamp`` keeps seeded nodes at their own label. ``prior`` ((n, n_labels) float32) is
+    added to Y₀ after balancing and is not clamped: soft evidence, such as the image border
+    leaning to the background.
     """
     n = seeds.shape[0]
     y0 = np.zeros((n, n_labels), np.float32)
@@ -100,6 +103,8 @@ def spread(
     y0[np.nonzero(labelled)[0], seeds[labelled]] = 1.0
     if balance:
         y0 /= np.maximum(y0.sum(axis=0, keepdims=True), 1.0)
+    if prior is not None:
+        y0 = y0 + prior.astype(np.float32)
     dense = isinstance(graph, torch.Tensor)
     f = torch.from_numpy(y0).to(graph.device) if dense else y0.copy()
     base = (1.0 - alpha) * (torch.from_numpy(y0).to(graph.device) if dense else y0)

@@ -51,3 +51,18 @@ def test_clicks_give_one_object_with_the_border_as_background(predictor):
 def test_scribble_outside_the_image_is_refused(predictor):
     with pytest.raises(ValueError, match="outside"):
         predictor.segment([Scribble(((500.0, 5.0),), 2, 1, 1)])
+
+
+
+def test_the_border_prior_spreads_background_mass_over_the_free_ring(predictor):
+    gh, gw = predictor._grid_hw
+    seeds = -np.ones(gh * gw, np.int64)
+    seeds[0] = 1                                   # a seeded corner keeps its own label
+    prior = predictor._border_prior(seeds, 3)
+    ring = np.zeros((gh, gw), bool)
+    ring[[0, -1], :] = ring[:, [0, -1]] = True
+    on = prior[:, 0] > 0
+    assert on.reshape(gh, gw)[ring].sum() == ring.sum() - 1 and not on.reshape(gh, gw)[~ring].any()
+    assert np.isclose(prior.sum(), predictor.border_prior) and not prior[:, 1:].any()
+    bare = build_predictor("salt", backbone="tiny-effnet", border_prior=0.0, prototype_mix=0.0)
+    assert bare._border_prior(seeds, 3) is None

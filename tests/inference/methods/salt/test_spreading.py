@@ -47,3 +47,21 @@ def test_unreached_nodes_are_uniform():
 def test_unknown_graph_kind():
     with pytest.raises(ValueError, match="graph kind"):
         build_graph(torch.zeros(3, 2), "cosine")
+
+
+def test_a_prior_is_soft_evidence_that_seeds_outweigh():
+    """Two clusters, one seed in the first; a prior for label 1 on the second cluster labels it,
+    and the same prior placed on the seeded cluster does not beat its clamped seed."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.05, (10, 2)) + (1, 0), rng.normal(0, 0.05, (10, 2)) + (0, 1)])
+    graph = build_graph(torch.from_numpy(x).float(), "rbf", gamma=5.0)
+    seeds = -np.ones(20, np.int64)
+    seeds[0] = 0
+    prior = np.zeros((20, 2), np.float32)
+    prior[10:, 1] = 0.1
+    out = spread(graph, seeds, 2, alpha=0.99, max_iter=200, balance=True, clamp=True, prior=prior)
+    assert (out[:10].argmax(1) == 0).all() and (out[10:].argmax(1) == 1).all()
+    prior[:, :] = 0
+    prior[0, 1] = 5.0
+    out = spread(graph, seeds, 2, alpha=0.99, max_iter=200, balance=True, clamp=True, prior=prior)
+    assert out[0].tolist() == [1.0, 0.0]
