@@ -66,3 +66,12 @@ def test_the_border_prior_spreads_background_mass_over_the_free_ring(predictor):
     assert np.isclose(prior.sum(), predictor.border_prior) and not prior[:, 1:].any()
     bare = build_predictor("salt", backbone="tiny-effnet", border_prior=0.0, prototype_mix=0.0)
     assert bare._border_prior(seeds, 3) is None
+
+
+def test_several_thresholds_give_one_graph_each_and_one_label_map():
+    p = build_predictor("salt", backbone="tiny-effnet", tau=(0.7, 0.8))
+    p.set_image(_image())
+    assert len(p._graph) == 2
+    result = p.segment([Scribble(((20.0, 30.0), (50.0, 30.0)), width=4, label=1, instance=1),
+                        Scribble(((5.0, 90.0), (60.0, 90.0)), width=4, label=0)])
+    assert result.mask(1, 1)[30, 35] and result.labels[90, 30] == 0
