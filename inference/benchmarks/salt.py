@@ -70,13 +70,19 @@ def _samples(limit: int | None):
         instances = paint_largest_first(masks)
         # paint_largest_first numbers objects 1..N in the order given
         categories = {k + 1: int(a["category_id"]) for k, a in enumerate(anns)}
-        scale = LONG_SIDE / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-        instances = np.asarray(Image.fromarray(instances).resize(size, Image.Resampling.NEAREST))
+        image, instances = _resized(image, instances)
         present = {k: c for k, c in categories.items() if (instances == k).any()}
         if present:
             yield image, instances, present
+
+
+def _resized(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image (bilinear) and its label map (nearest) at ``LONG_SIDE`` on the long side."""
+    h, w = image.shape[:2]
+    scale = LONG_SIDE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return (np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)),
+            np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST)))
 
 
 def _interior(region: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -266,36 +272,26 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
 
 
 def _grabcut_check(predictors: dict[str, Any], limit: int | None) -> dict[str, tuple[float, float]]:
-    """Object IoU (interior clicks, random clicks) per predictor on GrabCut, 1 fg + 1 bg click."""
+    """Object IoU (interior clicks, random clicks) per predictor on GrabCut, 1 fg + 1 bg click,
+    placed by the same ``_prompts`` / ``_random_clicks`` as on COCO."""
     from inference.evaluation.datasets import load_dataset
-    from inference.structures import Scribble
+    from inference.evaluation.metrics import iou
 
+    unknown = 2  # the boundary band: in neither region, and left out of the IoU
     rng = np.random.default_rng(0)
     ious: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in predictors}
     for sample in load_dataset(SHARED / "data" / "grabcut", limit=limit):
-        h, w = sample.image.shape[:2]
-        scale = LONG_SIDE / max(h, w)
-        size = (round(w * scale), round(h * scale))
-        image = np.asarray(Image.fromarray(sample.image).resize(size, Image.Resampling.BILINEAR))
-
-        def nearest(mask: np.ndarray) -> np.ndarray:
-            return np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(size, Image.Resampling.NEAREST)) > 0
-
-        gt = nearest(sample.gt)
-        valid = ~nearest(sample.ignore) if sample.ignore is not None else np.ones_like(gt)
-        interior, random = [], []
-        for obj, region in ((0, ~gt & valid), (1, gt & valid)):
-            dist, (x, y) = _interior(region)
-            interior.append(Scribble(((float(x), float(y)),), 1.0, obj, obj))
-            ys, xs = np.nonzero(dist >= 4)
-            pick = rng.integers(len(ys))
-            random.append(Scribble(((float(xs[pick]), float(ys[pick])),), 1.0, obj, obj))
+        labels = sample.gt.astype(np.uint8)
+        if sample.ignore is not None:
+            labels[sample.ignore] = unknown
+        image, labels = _resized(sample.image, labels)
+        prompts = (_prompts(labels, {1: 1}, "click"), _random_clicks(labels, {1: 1}, rng))
         for name, predictor in predictors.items():
             predictor.set_image(image)
-            for out, prompts in zip(ious[name], (interior, random)):
-                result = predictor.segment(prompts)
+            for out, prompt in zip(ious[name], prompts):
+                result = predictor.segment(prompt)
                 pred = result.labels == result.objects.index((1, 1)) + 1
-                out.append(float((pred & gt & valid).sum() / max(((pred | gt) & valid).sum(), 1)))
+                out.append(iou(pred, labels == 1, ignore=labels == unknown))
     return {name: (100 * float(np.mean(a)), 100 * float(np.mean(b))) for name, (a, b) in ious.items()}
 
 

@@ -94,8 +94,9 @@ class SALTPredictor(Predictor):
     36.5 / 45.1 | 35.8 / 39.6; with the prototype step 40.0 / 51.5 | 42.8 / 51.3; with the
     border prior as well 41.9 / 53.6 | 46.5 / 52.4; with the object bias 43.3 / 54.0 |
     47.4 / 51.3 (these with the graph on effnet-lite0 stages (3, 6) at τ 0.8 and the
-    prototypes on (4, 5)); both on (4, 5), graph τ 0.75, the defaults: 46.2 / 53.7 |
-    48.7 / 52.7. A second prototype round, 6 or 8 background centres, mix 0.3 or 0.7, a
+    prototypes on (4, 5)); both on (4, 5), graph τ 0.75 alone: 46.2 / 53.7 | 48.7 / 52.7;
+    the default five graphs over τ 0.70 … 0.80 (``SALT_EFFNET_TAU``): 47.0 / 55.6 | 52.8 / 53.3.
+    A second prototype round, 6 or 8 background centres, mix 0.3 or 0.7, a
     grid-level CRF and colour in the prototypes were no better.
     """
 
