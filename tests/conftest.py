@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def queued(monkeypatch):
+    """The predictions the annotation socket queued (requests), in order, recorded instead of
+    sent: a test of the socket alone counts exactly what was queued and leaves nothing in
+    the shared interactive queue for the session's worker (prefetches are dropped)."""
+    from annotation.segmentation import dispatch
+
+    sent: list[dict] = []
+    monkeypatch.setattr(dispatch, "send_predict", lambda request, worker: sent.append(request))
+    monkeypatch.setattr(dispatch, "send_prefetch", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "choose_worker", lambda *args, **kwargs: None)
+    return sent
+
+
+@pytest.fixture
 def make_user(django_user_model):
     def make(username: str, password: str = "pw-12345678"):
         return django_user_model.objects.create_user(username=username, password=password)
@@ -63,9 +78,11 @@ def _worker_env(db_name: str, media_root: str) -> dict[str, str]:
     return env
 
 
-def start_worker(name: str, log_path: Path, queues: str = "interactive,batch,default") -> subprocess.Popen:
+def start_worker(name: str, log_path: Path, queues: str = "interactive,batch,default",
+                 app: str = "config.celery_app") -> subprocess.Popen:
     """A real Celery worker (solo pool) named ``name@host`` on the test database; returns once
-    it answers a ping. The caller stops it (``stop_processes``)."""
+    it answers a ping. The caller stops it (``stop_processes``). ``app``: the Celery app module
+    (a test module may wrap ours to change a runner in the worker)."""
     from django.conf import settings
     from django.db import connection
 
@@ -73,7 +90,7 @@ def start_worker(name: str, log_path: Path, queues: str = "interactive,batch,def
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [celery, "-A", "config.celery_app", "worker", "-Q", queues,
+            [celery, "-A", app, "worker", "-Q", queues,
              "-P", "solo", "-n", f"{name}@%h", "--without-gossip",
              "--without-mingle", "-l", "info"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -123,21 +140,23 @@ class Stack:
         return self.url.replace("http://", "ws://", 1)
 
 
-@pytest.fixture(scope="session")
-def live_stack(celery_worker_proc, django_db_blocker, tmp_path_factory):
-    """uvicorn on 127.0.0.1 (a free port) with the test settings and database, plus the
-    session's Celery worker: the whole click loop over real sockets."""
+@contextmanager
+def uvicorn_server(log_dir: Path, **env_extra: str):
+    """uvicorn on 127.0.0.1 (a free port) with the test settings and this test database;
+    yields ``(base URL, log path)`` once ``/healthz`` answers and stops it by pid after."""
     import socket
     import urllib.request
 
     from django.conf import settings
     from django.db import connection
 
+    from annotation.cli.services import stop_processes
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log_path = tmp_path_factory.mktemp("uvicorn") / "web.log"
-    env = _worker_env(connection.settings_dict["NAME"], str(settings.MEDIA_ROOT))
+    log_path = log_dir / "web.log"
+    env = {**_worker_env(connection.settings_dict["NAME"], str(settings.MEDIA_ROOT)), **env_extra}
     uvicorn = shutil.which("uvicorn", path=str(Path(sys.executable).parent)) or "uvicorn"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -159,11 +178,19 @@ def live_stack(celery_worker_proc, django_db_blocker, tmp_path_factory):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"uvicorn not ready in 60 s: {log_path.read_text()[-3000:]}") from None
                 time.sleep(0.2)
-        yield Stack(url, log_path)
+        yield url, log_path
     finally:
-        from annotation.cli.services import stop_processes
-
         stop_processes([proc])
+
+
+@pytest.fixture(scope="session")
+def live_stack(celery_worker_proc, django_db_blocker, tmp_path_factory):
+    """uvicorn (:func:`uvicorn_server`) plus the session's Celery worker: the whole click loop
+    over real sockets."""
+    try:
+        with uvicorn_server(tmp_path_factory.mktemp("uvicorn")) as (url, log_path):
+            yield Stack(url, log_path)
+    finally:
         with django_db_blocker.unblock():
             _wait_for_other_sessions_to_end()
 

@@ -10,11 +10,12 @@ from annotation.labeling import review_apis as review
 from annotation.modelstore import apis as models
 from annotation.projects import apis as projects
 from annotation.users import apis as users
+from annotation.users.throttle import login_throttled
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("auth/token/", users.TokenApi.as_view()),
+    path("auth/token/", login_throttled(users.TokenApi.as_view())),
     path("me/", users.MeApi.as_view()),
     path("projects/", projects.ProjectListApi.as_view()),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view()),

@@ -57,9 +57,13 @@ def demo_create() -> str:
     """Create (once) the demo user, project, labels, dataset and task; return a summary."""
     user, created = User.objects.get_or_create(username=DEMO_USER)
     if created:
+        # Not staff: its password is public. It owns the demo project, which is all the app's
+        # own pages ask (project roles); Django admin needs an account made on purpose.
         user.set_password(DEMO_PASSWORD)
-        user.is_staff = user.is_superuser = True  # the demo login can open /admin/ too
         user.save()
+    elif (user.is_staff or user.is_superuser) and user.check_password(DEMO_PASSWORD):
+        user.is_staff = user.is_superuser = False  # made staff by an older release
+        user.save(update_fields=["is_staff", "is_superuser"])
     project = Project.objects.filter(name="Demo", memberships__user=user).first()
     if project is None:
         project = project_create(name="Demo", description="Sample photos from scikit-image", owner=user)

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="create the demo project, dataset and login (idempotent)")
 
     bench = sub.add_parser("bench", help="print performance figures; the last line is JSON")
-    bench.add_argument("topic", choices=["ingest", "api", "ws", "export", "dashboard", "m2n2", "mis", "salt", "dynamite", "dynamite-train", "exits"])
+    bench.add_argument("topic", choices=["ingest", "api", "ws", "export", "dashboard", "faults", "m2n2", "mis", "salt", "dynamite", "dynamite-train", "exits"])
     bench.add_argument("--device", default=None, help="inference benches: cpu or cuda (default: cuda if present)")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
 

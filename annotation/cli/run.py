@@ -1,9 +1,12 @@
 """``maskwright run``: the quick start. One command, every process, Ctrl-C stops them all.
 
 Processes (all bound to 127.0.0.1): PostgreSQL and Redis from the wheels (unless DATABASE_URL
-and REDIS_URL point at real servers), the ASGI server (uvicorn), and one Celery worker serving
-the ``interactive``, ``batch`` and ``default`` queues. Everything is written under
-MASKWRIGHT_HOME (default ``.maskwright/`` in the checkout), so data survives restarts.
+and REDIS_URL point at real servers; Redis keeps an append-only file, so queued work survives a
+crash), the ASGI server (uvicorn), and two Celery workers: one for the ``interactive`` queue
+(clicks), one for ``batch`` and ``default`` (jobs, exports), so a long job never delays a click.
+A worker or web server that dies is started again (:mod:`.supervise`); only a database's death
+stops the run. Everything is written under MASKWRIGHT_HOME (default ``.maskwright/`` in
+the checkout), so data survives restarts.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from .services import stop_processes
+from .supervise import Supervised
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,10 +57,22 @@ def _wait_worker(name: str, env: dict[str, str], proc: subprocess.Popen, timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the Celery worker exited with code {proc.returncode}")
+            raise RuntimeError(f"the Celery worker {name} exited with code {proc.returncode}")
         if app.control.ping(destination=[name], timeout=1.0):
             return
-    raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
+    raise RuntimeError(f"the Celery worker {name} did not answer within {timeout:.0f} s")
+
+
+# (role, queues): clicks get a worker of their own; jobs and exports share the other.
+WORKERS = (("interactive", "interactive"), ("batch", "batch,default"))
+
+
+def _worker(role: str, queues: str, env: dict[str, str], logs: Path) -> Supervised:
+    name = f"{role}-{os.getpid()}@{socket.gethostname()}"
+    argv = [_bin("celery"), "-A", "config.celery_app", "worker", "-Q", queues, "-P", "solo", "-n", name,
+            "-l", "info"]
+    return Supervised(f"worker {name}", argv, env, logs / f"worker-{role}.log",
+                      say=lambda line: print(line, flush=True))
 
 
 def run_platform(*, host: str, port: int, demo: bool) -> int:
@@ -66,7 +82,6 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     # Let the browser reach us by whichever loopback name it uses.
     env.setdefault("DJANGO_ALLOWED_HOSTS", f"127.0.0.1,localhost,{host}")
-    procs: list[subprocess.Popen] = []
     stop_requested = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -74,6 +89,7 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
         stop_requested = True
 
     with ExitStack() as stack:
+        services = None
         if not (env.get("DATABASE_URL") and env.get("REDIS_URL")):
             from .services import LocalServices
 
@@ -85,42 +101,38 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
             print("starting PostgreSQL and Redis ...", flush=True)
             stack.enter_context(services)
             env["DATABASE_URL"], env["REDIS_URL"] = services.database_url, services.redis_url
-        stack.callback(stop_processes, procs)
         py = sys.executable
         subprocess.run([py, str(REPO / "manage.py"), "migrate", "--no-input", "-v", "0"], env=env, check=True)
         if demo:
             out = subprocess.run([_bin("maskwright"), "demo"], env=env, check=True, capture_output=True, text=True)
             print(out.stdout.strip(), flush=True)
         logs = home / "logs"
-        web_log = open(logs / "web.log", "ab")  # noqa: SIM115 (closed by the ExitStack)
-        worker_log = open(logs / "worker.log", "ab")  # noqa: SIM115
-        stack.callback(web_log.close)
-        stack.callback(worker_log.close)
-        web = subprocess.Popen(
-            [_bin("uvicorn"), "config.asgi:application", "--host", host, "--port", str(port),
-             "--lifespan", "off", "--no-access-log"],
-            env=env, stdout=web_log, stderr=subprocess.STDOUT,
-        )
-        procs.append(web)
-        worker_name = f"local-{os.getpid()}@{socket.gethostname()}"
-        worker = subprocess.Popen(
-            [_bin("celery"), "-A", "config.celery_app", "worker", "-Q", "interactive,batch,default",
-             "-P", "solo", "-n", worker_name, "-l", "info"],
-            env=env, stdout=worker_log, stderr=subprocess.STDOUT,
-        )
-        procs.append(worker)
+        # The web server is restarted like a worker: a crash in one request (a native library
+        # fault) must not stop the workers and databases with it.
+        web = Supervised("web server", [_bin("uvicorn"), "config.asgi:application", "--host", host,
+                                        "--port", str(port), "--lifespan", "off", "--no-access-log"],
+                         env, logs / "web.log", say=lambda line: print(line, flush=True))
+        children = [web, *(_worker(role, queues, env, logs) for role, queues in WORKERS)]
+        for child in children:
+            stack.callback(child.close)
+            child.start()
+        # the current processes, looked up at stop time (restarts replace them)
+        stack.callback(lambda: stop_processes([c.proc for c in children if c.proc is not None]))
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        _wait_http(f"http://{host}:{port}/healthz", web)
-        _wait_worker(worker_name, env, worker)
+        _wait_http(f"http://{host}:{port}/healthz", web.proc)  # a web server that cannot start stops the run
+        for worker in children[1:]:
+            _wait_worker(worker.argv[worker.argv.index("-n") + 1], env, worker.proc)
         print(f"\nMaskwright is running: http://{host}:{port}/   (logs in {logs})", flush=True)
         print("Press Ctrl-C to stop every process it started.", flush=True)
         while not stop_requested:
-            for proc in procs:
-                if proc.poll() is not None:
-                    print(f"process {proc.args[0]} exited with {proc.returncode}; stopping", flush=True)
-                    stop_requested = True
-            time.sleep(0.5)
+            dead = services.dead() if services is not None else None
+            if dead:
+                print(f"{dead}; stopping", flush=True)
+                break
+            for child in children:
+                child.poll()
+            time.sleep(0.25)
         print("stopping ...", flush=True)
     print("stopped", flush=True)
     return 0

@@ -189,14 +189,19 @@ def stop_processes(procs: list[subprocess.Popen], timeout: float = 20) -> None:
 
 
 class LocalServices:
-    """PostgreSQL and Redis on 127.0.0.1, with their data under ``home``; a context manager."""
+    """PostgreSQL and Redis on 127.0.0.1, with their data under ``home``; a context manager.
+
+    ``durable``: Redis appends every write to its AOF (fsync each second), so that queued tasks
+    survive a kill -9 of the whole tree; the test runner turns it off (its data is thrown away).
+    """
 
     def __init__(self, home: Path, pg_port: int, redis_port: int,
-                 database: str = "maskwright") -> None:
+                 database: str = "maskwright", durable: bool = True) -> None:
         if pg_port == redis_port:
             raise ValueError(f"PostgreSQL and Redis cannot share port {pg_port}")
         self.home = Path(home).resolve()
         self.pg_port, self.redis_port, self.database = pg_port, redis_port, database
+        self.durable = durable
         self.pgdata = self.home / "pgdata"
         self.redis_dir = self.home / "redis"
         self.log_dir = self.home / "logs"
@@ -272,6 +277,17 @@ class LocalServices:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._temp_socket_dir = False
         atexit.unregister(self.stop)
+
+    def dead(self) -> str | None:
+        """Which server has died since :meth:`start`, or None while both run."""
+        if self._redis is not None and self._redis.poll() is not None:
+            return f"Redis exited with code {self._redis.returncode} (log: {self.redis_log})"
+        if self._pg_running:
+            lines = (self.pgdata / "postmaster.pid").read_text(errors="replace").splitlines() \
+                if (self.pgdata / "postmaster.pid").exists() else []
+            if not (lines and lines[0].strip().isdigit() and psutil.pid_exists(int(lines[0]))):
+                return f"PostgreSQL stopped (log: {self.pg_log})"
+        return None
 
     def _prepare_root(self) -> None:
         """Root-only set-up: the server runs as an unprivileged user, who must own its files."""
@@ -389,6 +405,7 @@ class LocalServices:
         cmd = [str(exe), "--bind", "127.0.0.1", "--port", str(self.redis_port),
                "--dir", str(self.redis_dir),
                "--save", "60", "1",  # separate args: a single "60 1" disables snapshots in 6.2
+               "--appendonly", "yes" if self.durable else "no", "--appendfsync", "everysec",
                "--daemonize", "no", "--pidfile", str(self._redis_pidfile),
                "--logfile", str(self.redis_log)]
         # Own session: a Ctrl-C in the terminal must not kill Redis before the workers using

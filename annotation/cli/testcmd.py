@@ -33,7 +33,7 @@ def run_tests(args: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     with tempfile.TemporaryDirectory(prefix="maskwright-test-") as home:
-        services = LocalServices(Path(home), pg_port=free_port(), redis_port=free_port())
+        services = LocalServices(Path(home), pg_port=free_port(), redis_port=free_port(), durable=False)
         with services:
             env["DATABASE_URL"] = services.database_url
             env["REDIS_URL"] = services.redis_url

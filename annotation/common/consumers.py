@@ -1,5 +1,6 @@
 """Project event stream: a browser joins its project's group and receives pushes
-(job progress, mask changes) sent by services after commit."""
+(job progress, mask changes) sent by services after commit, each as its role may see it
+(an annotator only hears of the images of their tasks: ``labeling.selectors.project_event_for``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +9,7 @@ from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
 
 from annotation.common.realtime import project_group
+from annotation.labeling.selectors import project_event_for
 from annotation.projects.access import role_of
 
 
@@ -18,6 +20,7 @@ class ProjectEventsConsumer(JsonWebsocketConsumer):
         if user is None or not user.is_authenticated or role_of(user, project_id) is None:
             self.close(code=4404)  # same answer for unknown and foreign projects
             return
+        self.user, self.project_id = user, project_id
         self.group = project_group(project_id)
         async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
         self.accept()
@@ -26,9 +29,15 @@ class ProjectEventsConsumer(JsonWebsocketConsumer):
         if hasattr(self, "group"):
             async_to_sync(self.channel_layer.group_discard)(self.group, self.channel_name)
 
-    def receive_json(self, content: Any, **kwargs: Any) -> None:
-        # Read-only stream: say so instead of dropping the message silently.
+    def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # Read-only stream: say so instead of dropping the message silently. What the browser
+        # sent is never decoded: ``[`` × 100000 made json.loads raise RecursionError, and a
+        # binary frame a ValueError, and either dropped the socket without a close frame.
         self.send_json({"type": "error", "message": "this socket only sends events"})
 
     def event_push(self, message: dict[str, Any]) -> None:
-        self.send_json({"type": "event", "event": message["event"], "payload": message["payload"]})
+        payload = project_event_for(self.user, self.project_id, message["event"], message["payload"])
+        if payload is not None:
+            self.send_json({"type": "event", "event": message["event"], "payload": payload})

@@ -5,14 +5,28 @@ Services raise these; the API layer turns them into JSON bodies of the form
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+log = logging.getLogger(__name__)
+
+# What a caller sees of a failure we did not foresee: never the exception's text, which can
+# carry settings, connection URLs or file paths. The traceback goes to the log only.
+SERVER_ERROR = {
+    "error": {
+        "code": "server_error",
+        "message": "the server could not handle this request; the error is logged",
+        "detail": {},
+    }
+}
 
 
 class ApplicationError(Exception):
@@ -44,7 +58,7 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
         body = {"error": {"code": exc.code, "message": exc.message, "detail": exc.extra}}
         return Response(body, status=exc.status_code)
@@ -55,8 +69,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = drf_exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
         exc = drf_exceptions.PermissionDenied()
+    if isinstance(exc, RecursionError):
+        # The JSON parser recursing through a deeply nested body: bad input, not our failure.
+        exc = drf_exceptions.ParseError("JSON nested too deeply")
     response = exception_handler(exc, context)
-    if response is not None and isinstance(exc, drf_exceptions.APIException):
+    if response is None:
+        view = context.get("view")
+        log.error("unhandled error in %s", type(view).__name__ if view else "an API view", exc_info=exc)
+        set_rollback()
+        return Response(SERVER_ERROR, status=500)
+    if isinstance(exc, drf_exceptions.APIException):
         message = exc.detail if isinstance(exc.detail, str) else "invalid input"
         response.data = {
             "error": {
@@ -66,3 +88,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             }
         }
     return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: the house JSON body for ``/api/`` paths (errors raised outside DRF's
+    views, e.g. in middleware), Django's plain page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(SERVER_ERROR, status=500)
+    return defaults.server_error(request)

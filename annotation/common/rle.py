@@ -2,6 +2,13 @@
 
 Stored form: ``{"size": [h, w], "counts": "<compressed string>"}`` (what ``mask.encode`` writes,
 with ``counts`` decoded to ``str`` so it fits in JSON).
+
+pycocotools trusts its input: it sizes buffers from coordinates and run lengths without checks,
+computes pixel offsets in 32-bit ints and reads a counts string until it sees a terminator. A
+polygon vertex at 4e8 made it allocate gigabytes and segfault the web process; a counts string
+whose runs overrun the image made ``decode`` write past its buffer. So every segmentation that
+comes from outside is checked here, in Python and numpy, before any native call
+(:func:`check_segmentation`), and what reaches pycocotools is bounded in size and shape.
 """
 from __future__ import annotations
 
@@ -10,6 +17,22 @@ from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+# pycocotools keeps pixel offsets (x * h + y) in C ints: beyond this they overflow. It also
+# rasterises polygons at 5× in C ints, which bounds a side.
+MAX_PIXELS = 2**31 - 1
+MAX_SIDE = 2**28
+MAX_POLYGONS = 1_000  # per segmentation
+MAX_VERTICES = 100_000  # over all polygons of one segmentation
+# Rasterising a polygon allocates ~100 bytes per pixel of outline (5× upsampled boundary
+# points, four int arrays): a million pixels of outline is ~100 MB, and no real object needs more.
+MAX_OUTLINE = 1_000_000
+# A vertex may lie this far outside the image: tools write the far pixel edge (x = width) or
+# half-pixel corners. Farther out, the polygon was drawn for another image (or is hostile);
+# clipping it would silently store a mask different from the one sent, so it is refused.
+COORD_MARGIN = 1.0
+# Characters of a compressed counts string (pycocotools' alphabet is '0'..'o').
+_FIRST_CHAR, _LAST_CHAR = 48, 111
 
 
 class MaskFormatError(ValueError):
@@ -46,60 +69,163 @@ def area_and_bbox(rle: dict[str, Any]) -> tuple[int, list[float]]:
     return int(mask_utils.area(coco)), [float(v) for v in mask_utils.toBbox(coco)]
 
 
-def from_segmentation(segmentation: Any, height: int, width: int) -> dict[str, Any]:
-    """Turn any COCO segmentation into stored RLE of size ``height × width``.
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
-    Accepts polygons (a list of flat ``[x1, y1, x2, y2, ...]`` lists), compressed RLE (``counts``
-    a string) and uncompressed RLE (``counts`` a list of run lengths). Raises
-    :class:`MaskFormatError` with the reason when the input is malformed or of another size.
+
+def _check_image_size(height: Any, width: Any, max_pixels: int) -> None:
+    if not (_is_int(height) and _is_int(width)) or height <= 0 or width <= 0:
+        raise MaskFormatError(f"image size must be positive integers, got {height!r}×{width!r}")
+    limit = min(max_pixels, MAX_PIXELS)
+    if height * width > limit:
+        raise MaskFormatError(
+            f"{height}×{width} = {height * width:,} pixels exceeds the limit of {limit:,}"
+        )
+    if max(height, width) > MAX_SIDE:
+        raise MaskFormatError(f"{height}×{width}: a side longer than {MAX_SIDE:,} pixels")
+
+
+def compressed_runs(counts: str, height: int, width: int) -> np.ndarray:
+    """The run lengths of a compressed counts string, checked against an ``height × width``
+    image, without decoding a pixel. Raises :class:`MaskFormatError` for anything pycocotools
+    would misread.
+
+    The format (pycocotools ``rleToString``): each run is a signed number in 5-bit groups,
+    low first, one character per group (``chr(48 + group)``, bit 0x20 = another group
+    follows, bit 0x10 of the last group = negative); from the fourth run on, the number is the
+    difference to the run two places before.
     """
+    if not counts.isascii():
+        raise MaskFormatError("compressed RLE counts must be ASCII")
+    pixels = height * width
+    # Every run covers at least one pixel in what pycocotools writes and takes one or two
+    # characters per pixel at worst; far longer strings are padding, not masks.
+    if not counts or len(counts) > 2 * pixels + 16:
+        raise MaskFormatError(f"compressed RLE counts of {len(counts)} characters for {pixels} pixels")
+    c = np.frombuffer(counts.encode("ascii"), dtype=np.uint8).astype(np.int64)
+    if c.min() < _FIRST_CHAR or c.max() > _LAST_CHAR:
+        raise MaskFormatError("compressed RLE counts has characters outside '0'..'o'")
+    c -= _FIRST_CHAR
+    more = (c & 0x20) != 0
+    if more[-1]:
+        raise MaskFormatError("compressed RLE counts ends in the middle of a number")
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    digits = ends - starts + 1
+    if digits.max() > 7:  # 7 groups hold 35 bits; a 32-bit run never needs more
+        raise MaskFormatError("compressed RLE counts has a number too large")
+    shift = 5 * (np.arange(c.size) - np.repeat(starts, digits))
+    values = np.add.reduceat((c & 0x1F) << shift, starts)
+    negative = (c[ends] & 0x10) != 0
+    values = np.where(negative, values - (np.int64(1) << (5 * digits)), values)
+    runs = values.copy()
+    runs[1::2] = np.cumsum(values[1::2])  # run 3 adds to run 1, run 5 to run 3, ...
+    runs[2::2] = np.cumsum(values[2::2])  # run 4 adds to run 2 (run 0 stands alone)
+    if (runs < 0).any():
+        raise MaskFormatError("compressed RLE has a negative run length")
+    if int(runs.sum()) != pixels:
+        raise MaskFormatError(f"compressed RLE covers {int(runs.sum())} pixels, the image has {pixels}")
+    return runs
+
+
+def _check_polygons(segmentation: list[Any], height: int, width: int) -> list[list[float]]:
+    polygons = [p for p in segmentation if p]
+    if not polygons:
+        raise MaskFormatError("empty polygon list")
+    if len(polygons) > MAX_POLYGONS:
+        raise MaskFormatError(f"{len(polygons)} polygons; the limit is {MAX_POLYGONS}")
+    vertices = 0
+    outline = 0.0
+    for poly in polygons:
+        if not isinstance(poly, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly
+        ):
+            raise MaskFormatError("a polygon must be a flat list of numbers")
+        if len(poly) < 6 or len(poly) % 2:
+            raise MaskFormatError(f"a polygon needs an even number (≥ 6) of coordinates, got {len(poly)}")
+        vertices += len(poly) // 2
+        if vertices > MAX_VERTICES:
+            raise MaskFormatError(f"more than {MAX_VERTICES} polygon vertices")
+        try:
+            xy = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        except OverflowError:
+            raise MaskFormatError("a polygon coordinate is too large") from None
+        if not np.isfinite(xy).all():
+            raise MaskFormatError("polygon coordinates must be finite numbers")
+        m = COORD_MARGIN
+        x, y = xy[:, 0], xy[:, 1]
+        if x.min() < -m or x.max() > width + m or y.min() < -m or y.max() > height + m:
+            raise MaskFormatError(
+                f"a polygon vertex lies outside the image ({width}×{height}, margin {m:g} px)"
+            )
+        edges = np.abs(np.diff(np.vstack([xy, xy[:1]]), axis=0)).max(axis=1)
+        outline += float(edges.sum())
+        if outline > MAX_OUTLINE:
+            raise MaskFormatError(f"the polygons' outline is longer than {MAX_OUTLINE:,} pixels")
+    return polygons
+
+
+def check_segmentation(
+    segmentation: Any, height: int, width: int, *, max_pixels: int = MAX_PIXELS
+) -> None:
+    """Raise :class:`MaskFormatError` unless ``segmentation`` is a well-formed COCO
+    segmentation of an ``height × width`` image that pycocotools can safely read.
+
+    Cheap (Python and numpy, proportional to the segmentation's own size, never to the
+    image's): an import checks every annotation with it before converting any.
+    """
+    _check_image_size(height, width, max_pixels)
     if isinstance(segmentation, dict):
         if "counts" not in segmentation or "size" not in segmentation:
             raise MaskFormatError("an RLE needs 'size' and 'counts'")
         size = segmentation["size"]
-        if (
-            not isinstance(size, Sequence)
-            or len(size) != 2
-            or not all(isinstance(v, int) for v in size)
-        ):
+        if not isinstance(size, Sequence) or len(size) != 2 or not all(_is_int(v) for v in size):
             raise MaskFormatError(f"RLE size must be [height, width], got {size!r}")
         if list(size) != [height, width]:
             raise MaskFormatError(f"RLE size {list(size)} does not match the image ({height}×{width})")
         counts = segmentation["counts"]
         if isinstance(counts, list):
-            if not all(isinstance(c, int) and c >= 0 for c in counts):
+            if len(counts) > height * width + 1:
+                raise MaskFormatError(
+                    f"uncompressed RLE has {len(counts)} runs for {height * width} pixels"
+                )
+            if not all(_is_int(c) and c >= 0 for c in counts):
                 raise MaskFormatError("uncompressed RLE counts must be non-negative integers")
             if sum(counts) != height * width:
                 raise MaskFormatError(
                     f"uncompressed RLE covers {sum(counts)} pixels, the image has {height * width}"
                 )
-            rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
         elif isinstance(counts, str):
-            rle = {"size": [height, width], "counts": counts.encode("ascii")}
-            try:
-                # Decoding validates the string; a corrupt one yields the wrong pixel count.
-                decoded = mask_utils.decode(rle)
-            except Exception as exc:  # pycocotools raises bare exceptions on garbage
-                raise MaskFormatError(f"corrupt compressed RLE: {exc}") from exc
-            if decoded.shape != (height, width):
-                raise MaskFormatError("corrupt compressed RLE")
+            compressed_runs(counts, height, width)
         else:
             raise MaskFormatError("RLE counts must be a string or a list of integers")
-        return _as_json_rle(rle)
+        return
     if isinstance(segmentation, list):
-        polygons = [p for p in segmentation if p]
-        if not polygons:
-            raise MaskFormatError("empty polygon list")
-        for poly in polygons:
-            if not isinstance(poly, list) or not all(isinstance(v, (int, float)) for v in poly):
-                raise MaskFormatError("a polygon must be a flat list of numbers")
-            if len(poly) < 6 or len(poly) % 2:
-                raise MaskFormatError(
-                    f"a polygon needs an even number (≥ 6) of coordinates, got {len(poly)}"
-                )
-        rles = mask_utils.frPyObjects(polygons, height, width)
-        return _as_json_rle(mask_utils.merge(rles))
+        _check_polygons(segmentation, height, width)
+        return
     raise MaskFormatError(f"unknown segmentation type {type(segmentation).__name__}")
+
+
+def from_segmentation(
+    segmentation: Any, height: int, width: int, *, max_pixels: int = MAX_PIXELS
+) -> dict[str, Any]:
+    """Turn any COCO segmentation into stored RLE of size ``height × width``.
+
+    Accepts polygons (a list of flat ``[x1, y1, x2, y2, ...]`` lists), compressed RLE (``counts``
+    a string) and uncompressed RLE (``counts`` a list of run lengths). Raises
+    :class:`MaskFormatError` with the reason when the input is malformed, of another size, or
+    beyond the bounds above; pycocotools only ever sees checked input, and no pixel array of
+    the image's size is made.
+    """
+    check_segmentation(segmentation, height, width, max_pixels=max_pixels)
+    if isinstance(segmentation, dict):
+        counts = segmentation["counts"]
+        if isinstance(counts, str):
+            return {"size": [height, width], "counts": counts}
+        rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+        return _as_json_rle(rle)
+    polygons = [[float(v) for v in p] for p in segmentation if p]
+    return _as_json_rle(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width)))
 
 
 def crop(mask: np.ndarray) -> tuple[list[int] | None, dict[str, Any] | None]:

@@ -87,6 +87,7 @@ class DatasetUploadApi(APIView):
     archive is never held in memory. Refused files are listed with their reason."""
 
     parser_classes = [MultiPartParser, FormParser]
+    body_limit = "MAX_UPLOAD_BYTES"  # read before the body is (annotation/common/bodylimit.py)
 
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {

@@ -5,12 +5,16 @@ Guards, each reported per member so the rest of the archive still goes in:
 * path traversal: absolute names, ``..`` components, drive letters, NUL bytes;
 * symbolic links and nested archives;
 * zip bombs: a member whose compression ratio is above ``MAX_ZIP_RATIO`` (checked from the
-  header before reading, and against the bytes actually produced while reading), and a running
-  total of uncompressed bytes above ``MAX_ZIP_UNCOMPRESSED_BYTES``;
+  header before reading, and against the bytes actually produced while reading); and, over all
+  the members read from one archive whatever their size (the COCO json included), a running
+  total of uncompressed bytes above ``MAX_ZIP_UNCOMPRESSED_BYTES`` or above ``MAX_ZIP_RATIO``
+  times the archive's own size (:class:`InflateBudget`): 2,000 members of 1 MiB of zeros,
+  each too small for the per-member check, used to inflate 2 GB from 2 MB;
 * an archive with more than ``MAX_ZIP_MEMBERS`` entries is refused whole.
 """
 from __future__ import annotations
 
+import os
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
@@ -79,6 +83,46 @@ class LimitedReader:
             raise Refused(self._why)
         return data
 
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> LimitedReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InflateBudget:
+    """How many bytes the members of one archive may still inflate to, all members together."""
+
+    def __init__(self, archive_bytes: int) -> None:
+        limits = settings.MASKWRIGHT
+        self.total_left = limits["MAX_ZIP_UNCOMPRESSED_BYTES"]
+        self.ratio = limits["MAX_ZIP_RATIO"]
+        # The floor lets a small archive of a few very compressible files through.
+        self.ratio_left = max(_RATIO_FLOOR_BYTES, self.ratio * archive_bytes)
+
+    @classmethod
+    def for_stream(cls, stream: BinaryIO) -> InflateBudget:
+        size = getattr(stream, "size", None)  # Django's uploaded files know it
+        if size is None:
+            stream.seek(0, os.SEEK_END)
+            size = stream.tell()
+            stream.seek(0)
+        return cls(size)
+
+    def reserve(self, n: int) -> None:
+        """Count ``n`` bytes about to be inflated, or raise :class:`Refused` if they do not fit."""
+        if n > self.total_left:
+            raise Refused("zip bomb: the archive exceeds its total uncompressed size limit")
+        if n > self.ratio_left:
+            raise Refused(
+                f"zip bomb: the archive's members inflate to more than {self.ratio}× the archive's size"
+            )
+        self.total_left -= n
+        self.ratio_left -= n
+
 
 def open_archive(file: BinaryIO | str) -> zipfile.ZipFile:
     try:
@@ -116,10 +160,10 @@ def iter_members(
         yield Member(name, info)
 
 
-def open_member(
-    archive: zipfile.ZipFile, member: Member, budget_left: int
-) -> LimitedReader:
-    """Open a member for streaming, refusing it if its header already says it is a bomb."""
+def open_member(archive: zipfile.ZipFile, member: Member, budget: InflateBudget) -> LimitedReader:
+    """Open a member for streaming, refusing it if its header already says it is a bomb, or if
+    the archive has already inflated all it may. The member's declared size is counted against
+    ``budget`` whether or not it is then stored."""
     info = member.info
     max_ratio = settings.MASKWRIGHT["MAX_ZIP_RATIO"]
     if info.file_size > _RATIO_FLOOR_BYTES:
@@ -128,12 +172,11 @@ def open_member(
             raise Refused(
                 f"zip bomb: compression ratio {ratio:.0f}:1 exceeds {max_ratio}:1"
             )
-    if info.file_size > budget_left:
-        raise Refused("zip bomb: the archive exceeds its total uncompressed size limit")
-    # Allow what the header declares (bounded by the ratio and the budget), never more.
-    limit = min(budget_left, max(info.file_size, 0))
+    limit = max(info.file_size, 0)
+    budget.reserve(limit)
     try:
         raw = archive.open(info)
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
         raise Refused(f"cannot read member: {exc}") from exc
+    # Allow what the header declares (bounded by the ratio and the budget), never more.
     return LimitedReader(raw, limit, "zip bomb: member produced more bytes than it declared")

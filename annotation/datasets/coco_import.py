@@ -4,10 +4,17 @@ Polygons, compressed RLE and uncompressed RLE all become stored compressed RLE. 
 become the project's label classes (matched by name; new ones are appended in COCO id order).
 A malformed file, or an id that points nowhere, is refused with an error naming the entry,
 before anything is written.
+
+Memory stays in proportion to the file, never to the sizes it declares: an image entry above
+``MAX_IMAGE_PIXELS`` is refused (no stored image can be that large), every segmentation is
+checked without drawing a pixel (:func:`rle.check_segmentation`), and it is converted only
+when written, one at a time, at the size of the stored image it matched. A 245-byte file
+declaring 40000×40000 used to make the web process decode 1.6 GB per annotation.
 """
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
@@ -40,8 +47,8 @@ class CocoPlan:
 
     categories: dict[int, str]
     images: dict[int, dict[str, Any]]
-    # (coco image id, category id, stored rle, score or None)
-    annotations: list[tuple[int, int, dict[str, Any], float | None]] = field(default_factory=list)
+    # (coco image id, category id, checked segmentation as in the file, score or None)
+    annotations: list[tuple[int, int, Any, float | None]] = field(default_factory=list)
     crowd_skipped: int = 0
 
 
@@ -52,13 +59,20 @@ def _is_int(v: Any) -> bool:
 def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
     """Read and validate a COCO instances file. Raises :class:`CocoError` naming the entries."""
     limit = settings.MASKWRIGHT["MAX_COCO_JSON_BYTES"]
+    max_pixels = settings.MASKWRIGHT["MAX_IMAGE_PIXELS"]
+    too_large = f"{source_name} is larger than the limit of {limit:,} bytes for a COCO json"
+    if (getattr(stream, "size", None) or 0) > limit:  # an upload knows its size: refuse unread
+        raise CocoError(too_large)
     raw = stream.read(limit + 1)
     if len(raw) > limit:
-        raise CocoError(f"{source_name} is larger than the {limit // 2**20} MiB limit")
+        raise CocoError(too_large)
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CocoError(f"{source_name} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise CocoError(f"{source_name} is nested too deeply to be a COCO file") from None
+    del raw
     if not isinstance(doc, dict):
         raise CocoError(f"{source_name}: the top level must be an object")
     errors: list[str] = []
@@ -93,6 +107,11 @@ def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
             err(f"{label}: needs a 'file_name'")
         elif not all(_is_int(img.get(k)) and img[k] > 0 for k in ("width", "height")):
             err(f"{label}: needs positive integer 'width' and 'height'")
+        elif img["width"] * img["height"] > max_pixels:
+            err(
+                f"{label}: {img['width']}×{img['height']} is more than the {max_pixels:,} pixels an"
+                " image may have here"
+            )
         elif img["id"] in images:
             err(f"{label}: duplicate id")
         else:
@@ -115,7 +134,9 @@ def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
             err(f"{label}: has no 'segmentation'")
             continue
         try:
-            stored = rle.from_segmentation(ann["segmentation"], image["height"], image["width"])
+            rle.check_segmentation(
+                ann["segmentation"], image["height"], image["width"], max_pixels=max_pixels
+            )
         except rle.MaskFormatError as exc:
             err(f"{label}: {exc}")
             continue
@@ -124,9 +145,18 @@ def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
             plan.crowd_skipped += 1
             continue
         score = ann.get("score")
-        plan.annotations.append(
-            (ann["image_id"], ann["category_id"], stored, float(score) if isinstance(score, (int, float)) else None)
-        )
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            # json reads NaN and Infinity, and ints of any size: none can be stored and shown
+            try:
+                score = float(score)
+            except OverflowError:
+                score = math.nan
+            if not math.isfinite(score):
+                err(f"{label}: score must be a finite number")
+                continue
+        else:
+            score = None
+        plan.annotations.append((ann["image_id"], ann["category_id"], ann["segmentation"], score))
     if errors:
         more = " (first 20 shown)" if len(errors) >= _MAX_ERRORS else ""
         raise CocoError(
@@ -157,7 +187,8 @@ def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
     """Write the plan's annotations onto the dataset's images (matched by file name).
 
     Image entries are matched to stored images by the uploaded path, then by base name. An
-    entry with no stored image, or whose size differs, is skipped and reported.
+    entry with no stored image, or whose size differs, is skipped and reported, and its
+    segmentations are never converted. The others are converted one at a time.
     """
     by_path: dict[str, Image] = {}
     by_base: dict[str, Image] = {}
@@ -182,11 +213,15 @@ def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
     with transaction.atomic():
         labels = _labels_for(dataset, plan.categories)
         batch: list[Instance] = []
-        for coco_image_id, cat_id, stored, score in plan.annotations:
+        for coco_image_id, cat_id, segmentation, score in plan.annotations:
             img = matched.get(coco_image_id)
             if img is None:
                 skipped += 1
                 continue
+            try:
+                stored = rle.from_segmentation(segmentation, img.height, img.width)
+            except rle.MaskFormatError as exc:  # checked in coco_parse; kept for safety
+                raise CocoError(f"annotation on image id {coco_image_id}: {exc}") from exc
             area, bbox = rle.area_and_bbox(stored)
             batch.append(
                 Instance(

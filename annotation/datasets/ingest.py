@@ -11,6 +11,8 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -73,18 +75,40 @@ def copy_to_scratch(stream: BinaryIO, max_bytes: int) -> tuple[Path, str, int]:
     return path, digest.hexdigest(), size
 
 
+def use_configured_pixel_limit() -> None:
+    """Make Pillow's own bomb check use ``MAX_IMAGE_PIXELS`` in this process (called once at
+    start-up), so that every image ingest accepted also opens in exports and jobs."""
+    PILImage.MAX_IMAGE_PIXELS = _limits()["MAX_IMAGE_PIXELS"]
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    # Pillow has its own cap (Image.MAX_IMAGE_PIXELS, 89.5 M by default: a warning above it,
+    # an error above twice it) and it used to override ours: images the setting allowed were
+    # refused as bombs. Set to ours, our header check below is the one that holds and names
+    # the setting; Pillow's error fires only past twice the limit. Restored after, so a
+    # setting changed at run time (tests) does not outlive its call.
+    saved = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        yield
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = saved
+
+
 def _open_checked(path: Path) -> PILImage.Image:
     """Open, check format and size from the header, then decode every pixel."""
     max_pixels = _limits()["MAX_IMAGE_PIXELS"]
-    with warnings.catch_warnings():
-        # Pillow only warns between its limit and twice its limit; a bomb is an error here.
-        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+    with _pillow_limit(max_pixels), warnings.catch_warnings():
+        # Between the limit and twice it Pillow only warns; the header check below refuses.
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
         try:
             img = PILImage.open(path)
         except PILImage.DecompressionBombError as exc:
-            raise Refused(f"decompression bomb: {exc}") from exc
-        except PILImage.DecompressionBombWarning as exc:
-            raise Refused(f"decompression bomb: {exc}") from exc
+            raise Refused(
+                f"decompression bomb: the image exceeds the limit of {max_pixels:,} pixels"
+                " more than twice over"
+            ) from exc
         except UnidentifiedImageError as exc:
             raise Refused("not an image Pillow can read (corrupt or unknown format)") from exc
     if img.format not in ACCEPTED_FORMATS:

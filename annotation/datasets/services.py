@@ -14,8 +14,8 @@ from annotation.common.exceptions import ApplicationError
 from annotation.projects.models import Project
 
 from . import storage
-from .archives import ArchiveError, iter_members, open_archive, open_member
-from .coco_import import CocoPlan, coco_apply, coco_parse
+from .archives import ArchiveError, InflateBudget, iter_members, open_archive, open_member
+from .coco_import import CocoError, CocoPlan, coco_apply, coco_parse
 from .ingest import FileReport, Refused, ingest_stream, looks_like_image_name
 from .models import Dataset, Image
 
@@ -66,9 +66,12 @@ def _is_zip(upload: Upload) -> bool:
     return head == b"PK\x03\x04"
 
 
-def _coco_from_archives(uploads: list[Upload]) -> CocoPlan | None:
-    """A COCO json found inside an uploaded zip (the layout CVAT and others export)."""
+def _coco_from_archives(uploads: list[Upload], budgets: dict[int, InflateBudget]) -> CocoPlan | None:
+    """A COCO json found inside an uploaded zip (the layout CVAT and others export). It is read
+    under the same guards as the images (safe name, ratio, the archive's inflate budget) and
+    refused by its declared size before a byte is inflated."""
     plans = []
+    limit = settings.MASKWRIGHT["MAX_COCO_JSON_BYTES"]
     for upload in uploads:
         if not _is_zip(upload):
             continue
@@ -77,12 +80,21 @@ def _coco_from_archives(uploads: list[Upload]) -> CocoPlan | None:
         except ArchiveError:
             continue  # reported when the archive is ingested
         with archive:
-            for info in archive.infolist():
-                if info.filename.lower().endswith(".json") and not info.is_dir() and "__MACOSX" not in info.filename:
-                    if info.file_size > settings.MASKWRIGHT["MAX_COCO_JSON_BYTES"]:
-                        raise ApplicationError(f"{upload.name}/{info.filename}: COCO json too large")
-                    with archive.open(info) as fh:
-                        plans.append(coco_parse(fh, f"{upload.name}/{info.filename}"))
+            for member in iter_members(archive, lambda name, reason: None):  # reported on ingest
+                if not member.name.lower().endswith(".json"):
+                    continue
+                where = f"{upload.name}/{member.name}"
+                if member.info.file_size > limit:
+                    raise CocoError(
+                        f"{where} is larger than the limit of {limit:,} bytes for a COCO json"
+                    )
+                try:
+                    with open_member(archive, member, budgets[id(upload)]) as reader:
+                        plans.append(coco_parse(reader, where))  # type: ignore[arg-type]
+                except Refused as exc:
+                    raise CocoError(f"{where}: {exc}") from exc
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                    raise CocoError(f"{where}: corrupt archive member: {exc}") from exc
         upload.stream.seek(0)
     if len(plans) > 1:
         raise ApplicationError("more than one json file in the archives: upload the COCO json on its own")
@@ -90,7 +102,11 @@ def _coco_from_archives(uploads: list[Upload]) -> CocoPlan | None:
 
 
 def _ingest_archive(
-    dataset: Dataset, upload: Upload, report: UploadReport, progress: Callable[[FileReport], None]
+    dataset: Dataset,
+    upload: Upload,
+    report: UploadReport,
+    progress: Callable[[FileReport], None],
+    budget: InflateBudget,
 ) -> None:
     def refuse(name: str, reason: str) -> None:
         item = FileReport(f"{upload.name}/{name}", "refused", reason)
@@ -102,7 +118,6 @@ def _ingest_archive(
     except ArchiveError as exc:
         refuse("", str(exc))
         return
-    budget = settings.MASKWRIGHT["MAX_ZIP_UNCOMPRESSED_BYTES"]
     with archive:
         for member in iter_members(archive, refuse):
             if member.name.lower().endswith(".json"):
@@ -111,9 +126,8 @@ def _ingest_archive(
                 refuse(member.name, "not an image file (by extension)")
                 continue
             try:
-                reader = open_member(archive, member, budget)
-                item = ingest_stream(dataset, member.name, reader)  # type: ignore[arg-type]
-                budget -= reader.produced
+                with open_member(archive, member, budget) as reader:
+                    item = ingest_stream(dataset, member.name, reader)  # type: ignore[arg-type]
             except Refused as exc:
                 item = FileReport(member.name, "refused", str(exc))
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
@@ -136,11 +150,13 @@ def dataset_upload(
     stored, so a bad file changes nothing. Each image is then stored in its own transaction:
     a refused file is reported and never fails the others.
     """
-    plan = coco_parse(coco.stream, coco.name) if coco else _coco_from_archives(uploads)
+    # One budget per archive, shared by its COCO json and its images.
+    budgets = {id(u): InflateBudget.for_stream(u.stream) for u in uploads if _is_zip(u)}
+    plan = coco_parse(coco.stream, coco.name) if coco else _coco_from_archives(uploads, budgets)
     report = UploadReport()
     for upload in uploads:
         if _is_zip(upload):
-            _ingest_archive(dataset, upload, report, progress)
+            _ingest_archive(dataset, upload, report, progress, budgets[id(upload)])
         elif upload.name.lower().endswith(".json"):
             report.files.append(FileReport(upload.name, "refused", "send COCO json in the 'coco' field"))
         else:

@@ -9,6 +9,12 @@ The zip is written to ``<final>.part`` and renamed into place only after the las
 cancelled or failed export deletes its ``.part`` and never sets ``Job.result_file``. A worker
 that died mid-export and got the task again starts the zip over (a half-written zip cannot be
 appended to safely); ``ctx.cursor`` only records how far it got, for the progress bar.
+
+An export refuses to start while any mask it would ship is stale (older than its object's
+prompts, :mod:`annotation.labeling.freshness`): the job fails naming those instances and their
+images, which recompute their masks when opened. Recomputing here instead would need the
+interactive models on the CPU export worker and minutes per image; skipping them would ship a
+dataset with objects silently missing.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from django.conf import settings
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets import storage
 from annotation.datasets.models import Dataset, Image
+from annotation.labeling.freshness import stale_instances
 from annotation.labeling.models import Instance, ReviewState
 from annotation.projects.models import LabelClass
 
@@ -180,6 +187,29 @@ def iter_chunks(
         ]
 
 
+class StaleMasks(ApplicationError):
+    """Some masks to export do not answer their prompts yet."""
+
+
+def check_fresh(dataset_id: int, flt: str) -> None:
+    """Raise :class:`StaleMasks` naming the stale instances the export would include."""
+    instances = Instance.objects.filter(image__dataset_id=dataset_id, label__isnull=False)
+    if flt == "accepted":
+        instances = instances.filter(review_state=ReviewState.ACCEPTED)
+    stale = stale_instances(instances)
+    if stale:
+        shown = stale[:20]
+        more = f" and {len(stale) - len(shown)} more" if len(stale) > len(shown) else ""
+        images = sorted({s["image_id"] for s in stale})
+        raise StaleMasks(
+            f"{len(stale)} mask(s) are older than their prompts (a crash came between a prompt and its "
+            f"mask): instances {', '.join(str(s['id']) for s in shown)}{more} on images "
+            f"{', '.join(map(str, images[:20]))}{' …' if len(images) > 20 else ''}. Open those images "
+            f"to recompute the masks, then export again.",
+            extra={"stale_instances": [s["id"] for s in stale], "images": images},
+        )
+
+
 def export_relpath(project_id: int, dataset_id: int, job_id: int, fmt: str) -> str:
     return f"exports/{project_id}/dataset{dataset_id}-job{job_id}-{fmt}.zip"
 
@@ -199,6 +229,7 @@ def export_write(
     from .coco import CocoWriter
     from .voc import VocWriter
 
+    check_fresh(dataset.id, params.filter)
     final = storage.media_path(relpath)
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")

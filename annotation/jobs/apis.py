@@ -14,28 +14,40 @@ from annotation.projects.access import require_admin, require_role, role_for_obj
 from annotation.projects.models import SEE_ALL_ROLES
 
 from . import services
+from .lease import jobs_sweep, lease_info
 from .models import Job
 
 
 class JobOut(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
     stage = serializers.SerializerMethodField(help_text="what a long job is doing (EXITS, training)")
+    lease = serializers.SerializerMethodField(
+        help_text="the worker of an active job: status alive / lost / resuming, worker, attempts, "
+                  "max_attempts, last_beat_s (seconds since its last heartbeat), lease_until")
 
     def get_stage(self, job: Job) -> str | None:
         return job.cursor.get("stage") if isinstance(job.cursor, dict) else None
+
+    def get_lease(self, job: Job) -> dict | None:
+        return lease_info(job)
 
     class Meta:
         model = Job
         fields = [
             "id", "project", "dataset", "kind", "params", "state", "done", "total", "progress", "stage",
             "error", "result", "result_file", "cancel_requested", "launched_by", "created_at",
-            "started_at", "finished_at",
+            "started_at", "finished_at", "worker", "attempts", "heartbeat_at", "lease_until", "lease",
         ]
 
 
+# A model import is started by the model upload (the model store), never by a launcher: it
+# rewrites a model row, which a job of a dataset has no business naming.
+LAUNCHABLE = [(value, label) for value, label in Job.Kind.choices if value != Job.Kind.MODEL_IMPORT]
+
+
 class JobIn(serializers.Serializer):
-    dataset_id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    dataset_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    kind = serializers.ChoiceField(choices=LAUNCHABLE)
     params = serializers.DictField(required=False, default=dict)
 
 
@@ -43,6 +55,7 @@ class JobListApi(APIView):
     @extend_schema(responses=JobOut(many=True))
     def get(self, request, project_id: int):
         require_role(request.user, project_id, SEE_ALL_ROLES, "see jobs")
+        jobs_sweep(project_id=project_id)  # a job whose worker died is resumed or failed, not shown as running
         return Response(JobOut(Job.objects.filter(project_id=project_id)[:200], many=True).data)
 
     @extend_schema(request=JobIn, responses={201: JobOut, 409: None})

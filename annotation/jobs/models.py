@@ -11,6 +11,12 @@ class Job(BaseModel):
 
     ``done``/``total`` count work items (images, objects, epochs); ``cursor`` is where a
     restarted worker resumes. ``cancel_requested`` is read by the worker between chunks.
+
+    While a job runs, its worker holds a lease: it renews ``lease_until`` (and stamps
+    ``heartbeat_at``) at every progress save and from a timer between them. A running job whose
+    lease has run out has lost its worker (killed, machine gone): the sweep in
+    :mod:`annotation.jobs.engine` queues it again to resume from ``cursor`` or, after
+    ``attempts`` runs, fails it with the reason.
     """
 
     class Kind(models.TextChoices):
@@ -47,9 +53,14 @@ class Job(BaseModel):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)  # hostname of the worker holding the lease
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # runs started (1 + resumes)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["state", "lease_until"])]  # the sweep's lookup
         constraints = [
             # One running (or waiting) job of a kind per dataset.
             models.UniqueConstraint(

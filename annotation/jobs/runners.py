@@ -1,4 +1,7 @@
-"""Job kinds of the jobs app and of `annotation.segmentation` (export registers from its own app)."""
+"""Job kinds of the jobs app and of `annotation.segmentation` (export registers from its own app).
+
+:func:`~.engine.register_runner` wraps every runner in :func:`~.params.in_project`: the ids in a
+job's parameters must be rows of the job's project before any work starts."""
 from __future__ import annotations
 
 from typing import Any

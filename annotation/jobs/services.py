@@ -10,7 +10,10 @@ from annotation.common.exceptions import ApplicationError, Conflict
 from annotation.datasets.models import Dataset
 
 from .engine import QUEUES, RUNNERS, VALIDATORS, push_job
+from .lease import expired as lease_expired
+from .lease import jobs_sweep
 from .models import Job
+from .params import check_ids_in_project
 
 
 def _ensure_runners() -> None:
@@ -32,8 +35,31 @@ def job_launch(*, dataset: Dataset | None, kind: str, params: dict[str, Any], us
         raise ApplicationError(f"job kind {kind!r} is not available in this version")
     if not isinstance(params, dict):
         raise ApplicationError("params must be an object")
+    # before the kind's own checks: an id of another project is refused before anything reads it
+    check_ids_in_project(params, project_id)
     if kind in VALIDATORS:
         VALIDATORS[kind](params, dataset)
+    job = _create(project_id=project_id, dataset=dataset, kind=kind, params=params, user=user)
+    if job is None and dataset is not None and jobs_sweep(dataset_id=dataset.id, kind=kind):
+        # the job in the way had lost its worker: it is failed now (or queued to resume, and
+        # then it still holds the dataset)
+        job = _create(project_id=project_id, dataset=dataset, kind=kind, params=params, user=user)
+    if job is None:
+        running = Job.objects.filter(
+            dataset=dataset, kind=kind, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+        ).values_list("id", flat=True).first()
+        raise Conflict(
+            f"a {kind} job is already queued or running on this dataset (job {running})",
+            extra={"job_id": running},
+        )
+    transaction.on_commit(lambda: _enqueue(job.id, QUEUES[kind]))
+    job.refresh_from_db()
+    return job
+
+
+def _create(*, project_id: int, dataset: Dataset | None, kind: str, params: dict[str, Any],
+            user: Any) -> Job | None:
+    """The new job row, or None when an active job of the kind holds the dataset."""
     try:
         with transaction.atomic():
             job = Job.objects.create(
@@ -42,15 +68,7 @@ def job_launch(*, dataset: Dataset | None, kind: str, params: dict[str, Any], us
             )
             push_job(job)
     except IntegrityError:
-        running = Job.objects.filter(
-            dataset=dataset, kind=kind, state__in=[Job.State.QUEUED, Job.State.RUNNING]
-        ).values_list("id", flat=True).first()
-        raise Conflict(
-            f"a {kind} job is already queued or running on this dataset (job {running})",
-            extra={"job_id": running},
-        ) from None
-    transaction.on_commit(lambda: _enqueue(job.id, QUEUES[kind]))
-    job.refresh_from_db()
+        return None
     return job
 
 
@@ -78,6 +96,10 @@ def job_cancel(*, job: Job) -> Job:
         if job.state == Job.State.QUEUED:
             # Not started: cancel at once. If a worker picks it up later it sees the state.
             job.state, job.finished_at, job.cancel_requested = Job.State.CANCELLED, timezone.now(), True
+        elif job.state == Job.State.RUNNING and lease_expired(job):
+            # its worker is gone (no lease renewal): nobody would ever read the flag
+            job.state, job.finished_at, job.cancel_requested = Job.State.CANCELLED, timezone.now(), True
+            job.lease_until = None
         elif job.state == Job.State.RUNNING:
             job.cancel_requested = True  # the runner stops after its current chunk
         else:

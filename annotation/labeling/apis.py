@@ -6,24 +6,15 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.common.apis import validated
-from annotation.common.exceptions import ApplicationError, Forbidden
+from annotation.common.apis import id_field, int_field, validated
+from annotation.common.exceptions import ApplicationError
 from annotation.common.pagination import DefaultPagination
 from annotation.datasets.models import Dataset
 from annotation.datasets.selectors import image_for
-from annotation.projects.access import ADMIN_ROLES, project_for, require_admin
-from annotation.projects.models import Role
+from annotation.projects.access import project_for, require_admin
 
-from . import selectors, services
+from . import permissions, selectors, services
 from .models import Instance, Prompt, ReviewState, Source, Task
-
-EDITORS = ADMIN_ROLES | {Role.ANNOTATOR}
-REVIEWERS = ADMIN_ROLES | {Role.REVIEWER}
-
-
-def _require(role: Role, allowed: frozenset[Role] | set[Role], action: str) -> None:
-    if role not in allowed:
-        raise Forbidden(f"a {role.value} cannot {action}")
 
 
 class InstanceOut(serializers.ModelSerializer):
@@ -38,19 +29,19 @@ class InstanceOut(serializers.ModelSerializer):
 
 class InstanceIn(serializers.Serializer):
     mask = serializers.JSONField(help_text="COCO segmentation: RLE (compressed or not) or polygons")
-    label_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    label_id = id_field(required=False, allow_null=True, default=None)
     source = serializers.ChoiceField(choices=Source.choices, default=Source.MANUAL)
-    model_name = serializers.CharField(required=False, allow_blank=True, default="")
-    model_version = serializers.CharField(required=False, allow_blank=True, default="")
+    model_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    model_version = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     score = serializers.FloatField(required=False, allow_null=True, default=None)
 
 
 class InstancePatch(serializers.Serializer):
-    version = serializers.IntegerField(help_text="the version you edited; a stale one gets 409")
+    version = int_field(min_value=0, help_text="the version you edited; a stale one gets 409")
     mask = serializers.JSONField(required=False)
-    label_id = serializers.IntegerField(required=False, allow_null=True)
+    label_id = id_field(required=False, allow_null=True)
     review_state = serializers.ChoiceField(choices=ReviewState.choices, required=False)
-    z_order = serializers.IntegerField(required=False)
+    z_order = int_field(required=False)
     score = serializers.FloatField(required=False, allow_null=True)
 
 
@@ -65,7 +56,7 @@ class ImageInstancesApi(APIView):
     @extend_schema(request=InstanceIn, responses={201: InstanceOut})
     def post(self, request, image_id: int):
         image, role = image_for(request.user, image_id)
-        _require(role, EDITORS, "create masks")
+        permissions.require(role, permissions.CREATE_MASKS)
         instance = services.instance_create(image=image, author=request.user, **validated(InstanceIn, request.data))
         return Response(InstanceOut(instance).data, status=201)
 
@@ -82,9 +73,9 @@ class InstanceDetailApi(APIView):
         data = validated(InstancePatch, request.data)
         version = data.pop("version")
         if set(data) - {"review_state"}:
-            _require(role, EDITORS, "edit masks")
+            permissions.require(role, permissions.EDIT_MASKS)
         if "review_state" in data:
-            _require(role, REVIEWERS, "review masks")
+            permissions.require(role, permissions.REVIEW_MASKS)
         instance = services.instance_update(
             instance_id=instance_id, expected_version=version, changes=data, author=request.user
         )
@@ -93,9 +84,10 @@ class InstanceDetailApi(APIView):
     @extend_schema(responses={204: None, 409: None})
     def delete(self, request, instance_id: int):
         instance, role = selectors.instance_for(request.user, instance_id)
-        _require(role, EDITORS, "delete masks")
+        permissions.require(role, permissions.DELETE_MASKS)
         raw = request.query_params.get("version")
-        if raw is not None and not raw.isdigit():
+        # ASCII digits only: str.isdigit() also passes "²", which int() then rejects (a 500).
+        if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
             raise ApplicationError("version must be an integer")
         services.instance_delete(instance=instance, expected_version=int(raw) if raw else None)
         return Response(status=204)
@@ -122,7 +114,7 @@ class PromptListApi(APIView):
     @extend_schema(request=PromptIn, responses={201: PromptOut})
     def post(self, request, instance_id: int):
         instance, role = selectors.instance_for(request.user, instance_id)
-        _require(role, EDITORS, "add prompts")
+        permissions.require(role, permissions.ADD_PROMPTS)
         prompt = services.prompt_append(instance=instance, author=request.user, **validated(PromptIn, request.data))
         return Response(PromptOut(prompt).data, status=201)
 
@@ -133,7 +125,7 @@ class PromptUndoApi(APIView):
     @extend_schema(request=None, responses={200: PromptOut})
     def post(self, request, instance_id: int):
         instance, role = selectors.instance_for(request.user, instance_id)
-        _require(role, EDITORS, f"{self.action} prompts")
+        permissions.require(role, permissions.UNDO_PROMPTS if self.action == "undo" else permissions.REDO_PROMPTS)
         fn = services.prompt_undo if self.action == "undo" else services.prompt_redo
         prompt = fn(instance=instance)
         if prompt is None:
@@ -164,17 +156,17 @@ class TaskOut(serializers.ModelSerializer):
 
 
 class TaskIn(serializers.Serializer):
-    dataset_id = serializers.IntegerField()
+    dataset_id = id_field()
     name = serializers.CharField(max_length=200)
-    assignee_id = serializers.IntegerField(required=False, allow_null=True, default=None)
-    image_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+    assignee_id = id_field(required=False, allow_null=True, default=None)
+    image_ids = serializers.ListField(child=id_field(), allow_empty=True)
 
 
 class TaskPatch(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    assignee_id = serializers.IntegerField(required=False, allow_null=True)
+    assignee_id = id_field(required=False, allow_null=True)
     state = serializers.ChoiceField(choices=Task.State.choices, required=False)
-    image_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    image_ids = serializers.ListField(child=id_field(), required=False)
 
 
 class TaskListApi(APIView):
@@ -195,13 +187,6 @@ class TaskListApi(APIView):
         return Response(TaskOut(task).data, status=201)
 
 
-# What each non-admin role may set a task's state to (admins may set any state).
-_STATE_MOVES = {
-    Role.ANNOTATOR: {Task.State.IN_PROGRESS, Task.State.SUBMITTED},
-    Role.REVIEWER: {Task.State.REVIEWED, Task.State.IN_PROGRESS},
-}
-
-
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskOut)
     def get(self, request, task_id: int):
@@ -212,11 +197,7 @@ class TaskDetailApi(APIView):
     def patch(self, request, task_id: int):
         task, role = selectors.task_for(request.user, task_id)
         data = validated(TaskPatch, request.data)
-        if role not in ADMIN_ROLES:
-            if set(data) - {"state"}:
-                raise Forbidden(f"a {role.value} can only change a task's state")
-            if "state" in data and data["state"] not in _STATE_MOVES.get(role, set()):
-                raise Forbidden(f"a {role.value} cannot set a task to {data['state']}")
+        permissions.require_task_change(role, data)
         task = services.task_update(task=task, changes=data)
         return Response(TaskOut(task).data)
 

@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from annotation.common.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from annotation.common.ratelimit import TokenBucket
 
 from . import live
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, parse
@@ -35,6 +36,8 @@ def _error_code(exc: Exception) -> str:
         return "forbidden"
     if isinstance(exc, Conflict):
         return "conflict"
+    if isinstance(exc, ApplicationError) and exc.code != ApplicationError.code:
+        return exc.code  # a service's own code, e.g. too_many_prompts
     return "bad_request"
 
 
@@ -48,6 +51,7 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
         self.retry_s = float(settings.MASKWRIGHT["INTERACTIVE_RETRY_S"])
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.bucket = TokenBucket(settings.MASKWRIGHT["SOCKET_RATE"], settings.MASKWRIGHT["SOCKET_BURST"])
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -74,6 +78,12 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "seq": exc.seq, "code": "bad_request", "message": str(exc)})
             return
         seq = message["seq"]
+        wait = self.bucket.take()
+        if wait:  # refused, never queued: one client's flood must not hold the interactive queue
+            # at least 1 ms: a wait that rounds to 0 would read as "send again now"
+            await self.send_json({"type": "error", "seq": seq, "code": "rate_limited", "retry_after": max(round(wait, 3), 0.001),
+                                  "message": f"too many messages; send again in {wait:.2f} s"})
+            return
         try:
             reply = await self.handle(message, received_at)
         except ApplicationError as exc:

@@ -22,10 +22,12 @@ from annotation.common.exceptions import ApplicationError, NotFound
 from annotation.common.realtime import broadcast_on_commit, project_group, send_on_commit
 from annotation.datasets.models import Image
 from annotation.datasets.selectors import image_for
+from annotation.projects.access import role_of
 from annotation.projects.models import LabelClass
 from annotation.segmentation import dispatch
 
-from . import review
+from . import permissions, review
+from .freshness import active_seqs, is_stale
 from .models import Instance, Prompt, Source, Task
 from .selectors import task_for
 from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
@@ -142,6 +144,7 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     prompts = _prompts_of([i.id for i in instances])
     labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
     prefetch(session, session.image_id)
+    _recompute_stale(session, instances, prompts, offered)
     session.next_image_id = _next_image(task, image_id)
     return {
         "image": {"id": image.id, "width": image.width, "height": image.height,
@@ -151,6 +154,31 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
         "method": chosen_method, "backbone": chosen_backbone, "methods": offered,
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
     }
+
+
+def _recompute_stale(session: Session, instances: list[Instance], prompts: dict[int, list[Prompt]],
+                     offered: list[dict[str, Any]]) -> None:
+    """Queue the masks that do not answer their prompt log (:mod:`.freshness`): a crash came
+    between a prompt and its mask. Each is computed with the method of its newest prompt and
+    reaches this socket as a plain mask reply."""
+    for instance in instances:
+        logged = prompts[instance.id]
+        if not is_stale(instance.mask_seqs, bool(logged), active_seqs(logged)):
+            continue
+        methods_used = [p.method for p in logged if not p.undone and p.kind in MODEL_KINDS and p.method]
+        method = methods_used[-1] if methods_used else session.method
+        used = instance.model_name.split("/", 1)[1] if instance.model_name.startswith(f"{method}/") else None
+        try:
+            method, backbone = _method_ok(method, used, session.project_id, offered)
+        except ApplicationError:
+            try:  # the backbone it used is gone: the method's default
+                method, backbone = _method_ok(method, None, session.project_id, offered)
+            except ApplicationError:
+                continue  # the method is not offered any more: the export keeps refusing it
+        rev = dispatch.bump_revision(instance.id)
+        worker = dispatch.choose_worker(session.image_id, method, backbone, session.worker)
+        request = {**_request(session, instance.id, rev, 0, time.time()), "method": method, "backbone": backbone}
+        dispatch.send_predict(request, worker)
 
 
 def _next_image(task: Task | None, image_id: int) -> int | None:
@@ -193,8 +221,18 @@ def object_of(session: Session, instance_id: int) -> Instance:
     return instance
 
 
+def _may(session: Session, action: str) -> None:
+    """403 unless the user's role may ``action`` (``permissions``: the rule REST applies too).
+    The role is read now, not at open: a member demoted or removed meanwhile is refused."""
+    role = role_of(session.user, session.project_id)
+    if role is None:
+        raise NotFound(f"image {session.image_id} not found")
+    permissions.require(role, action)
+
+
 def object_new(session: Session, label_id: int | None) -> dict[str, Any]:
     _require_open(session)
+    _may(session, permissions.CREATE_MASKS)
     image = Image.objects.select_related("dataset").get(pk=session.image_id)
     empty = {"size": [image.height, image.width], "counts": [image.height * image.width]}
     instance = instance_create(image=image, mask=empty, label_id=label_id, source=EMPTY_MASK_SOURCE, author=session.user)
@@ -205,19 +243,23 @@ def object_set_label(session: Session, instance_id: int, label_id: int | None) -
     from .services import instance_update
 
     instance = object_of(session, instance_id)
+    _may(session, permissions.EDIT_MASKS)
     instance = instance_update(instance_id=instance.id, expected_version=instance.version,
                                changes={"label_id": label_id}, author=session.user)
     return _object_out(instance, list(Prompt.objects.filter(instance=instance)), with_mask=False)
 
 
 def object_delete(session: Session, instance_id: int) -> None:
-    instance_delete(instance=object_of(session, instance_id))
+    instance = object_of(session, instance_id)
+    _may(session, permissions.DELETE_MASKS)
+    instance_delete(instance=instance)
     session.sent.pop(instance_id, None)
 
 
 def prompt_add(session: Session, instance_id: int, kind: str, payload: dict[str, Any], *, seq: int, received_at: float) -> int:
     """Log the prompt (committed), then queue the object's mask; returns the revision."""
     instance = object_of(session, instance_id)
+    _may(session, permissions.ADD_PROMPTS)
     prompt_append(instance=instance, kind=kind, payload=payload, method=session.method, author=session.user)
     return _queue(session, instance.id, seq=seq, received_at=received_at)
 
@@ -225,6 +267,7 @@ def prompt_add(session: Session, instance_id: int, kind: str, payload: dict[str,
 def prompt_step(session: Session, instance_id: int, redo: bool, *, seq: int, received_at: float) -> int | None:
     """Undo (or redo) the object's newest prompt and queue its mask; ``None`` if nothing to do."""
     instance = object_of(session, instance_id)
+    _may(session, permissions.REDO_PROMPTS if redo else permissions.UNDO_PROMPTS)
     prompt = (prompt_redo if redo else prompt_undo)(instance=instance)
     if prompt is None:
         return None
@@ -286,8 +329,10 @@ def save(session: Session) -> dict[str, Any]:
 def submit(session: Session, task_id: int) -> dict[str, Any]:
     from .services import task_update
 
-    task, _ = task_for(session.user, task_id)
-    task = task_update(task=task, changes={"state": Task.State.SUBMITTED})
+    task, role = task_for(session.user, task_id)
+    changes = {"state": Task.State.SUBMITTED}
+    permissions.require_task_change(role, changes)
+    task = task_update(task=task, changes=changes)
     return {"task_id": task.id, "state": task.state}
 
 
@@ -305,7 +350,7 @@ def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]
         ids = [request["instance_id"]]
     rows = Prompt.objects.filter(instance_id__in=ids, undone=False).order_by("instance_id", "seq")
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for p in rows.values("id", "instance_id", "kind", "payload", "method"):
+    for p in rows.values("id", "instance_id", "seq", "kind", "payload", "method"):
         out[p["instance_id"]].append(p)
     existing = dict(Instance.objects.filter(pk__in=ids).values_list("id", "base_mask"))
     for instance_id, base in existing.items():
@@ -324,10 +369,12 @@ def answered(instance_id: int) -> int:
     return int(dispatch.redis_client().get(f"mw:done:{instance_id}") or 0)
 
 
-def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, model_s: float, worker: str, cached: bool) -> bool:
+def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, model_s: float, worker: str, cached: bool,
+               seqs: dict[int, list[int]] | None = None) -> bool:
     """Store masks computed from the log as of revision ``rev`` of the request's object, and
     answer the socket after commit. Returns False (nothing written) when a mask of that
-    revision or a newer one is already saved, or the object is gone.
+    revision or a newer one is already saved, or the object is gone. ``seqs``: per object,
+    the active prompt seqs the mask was computed from (``Instance.mask_seqs``).
 
     A saved mask makes the object a mask of the method (manual when only brush edits made
     it), except for pseudo labels under review: see :func:`review.fix_saved_fields` (a
@@ -354,7 +401,10 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
             mask = np.asarray(masks[pk], dtype=bool)
             stored = rle.encode(mask)
             area, bbox = rle.area_and_bbox(stored)
+            fresh = {"mask_seqs": seqs[pk]} if seqs is not None and pk in seqs else {}
             if stored == instance.mask:
+                if fresh and instance.mask_seqs != fresh["mask_seqs"]:
+                    Instance.objects.filter(pk=pk).update(**fresh)  # it now answers newer prompts
                 continue  # unchanged (another object's prompt of a multi-object method)
             fields = {
                 "source": request["method"] if pk in modelled and request["method"] in Source.values else Source.MANUAL,
@@ -365,7 +415,8 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
                 fields.update(under_review)
                 if instance.review_state != under_review.get("review_state", instance.review_state):
                     fixed.append(pk)
-            Instance.objects.filter(pk=pk).update(mask=stored, area=area, bbox=bbox, version=F("version") + 1, **fields)
+            Instance.objects.filter(pk=pk).update(mask=stored, area=area, bbox=bbox, version=F("version") + 1,
+                                                  **fields, **fresh)
             box, crop = rle.crop(mask)
             out.append({"object_id": pk, "version": instance.version + 1, "box": box, "rle": crop})
         if instance_id not in {m["object_id"] for m in out}:  # unchanged: still answer the click

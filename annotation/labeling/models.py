@@ -89,6 +89,11 @@ class Instance(BaseModel):
     # logged: brush and eraser strokes apply on top of it until a method prompt replaces it,
     # and undoing them all gives it back.
     base_mask = models.JSONField(null=True, blank=True)
+    # The active prompt seqs (oldest first) the stored mask answers: set with every mask a
+    # worker saves, and by a mask a person sets by hand. A mask is stale when the object has
+    # prompts and this differs from its active ones (a crash between logging a prompt and
+    # saving its mask): opening the image recomputes it, and an export refuses it.
+    mask_seqs = models.JSONField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:

@@ -8,7 +8,9 @@ from typing import Any
 
 from annotation.common.exceptions import ApplicationError
 
-MAX_SCRIBBLE_POINTS = 10_000
+# Points in one scribble or brush stroke (``protocol.schema.json`` says the same). The page
+# thins a longer stroke; every point is rasterised on each replay of the object's prompts.
+MAX_SCRIBBLE_POINTS = 2_000
 
 
 def _point(value: Any, width: int, height: int, where: str) -> list[float]:

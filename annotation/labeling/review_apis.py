@@ -17,8 +17,9 @@ from annotation.common.pagination import DefaultPagination
 from annotation.projects.access import project_for, require_role, sees_all_images
 
 from . import review, selectors
-from .apis import REVIEWERS, InstanceOut
+from .apis import InstanceOut
 from .models import PSEUDO_SOURCES, ReviewState
+from .permissions import REVIEWERS
 
 _PSEUDO = sorted(PSEUDO_SOURCES)
 

@@ -8,7 +8,8 @@ from django.db.models.functions import Coalesce
 
 from annotation.common.exceptions import NotFound
 from annotation.datasets.selectors import image_for
-from annotation.projects.access import role_for_object, sees_all_images
+from annotation.datasets.models import Image
+from annotation.projects.access import restrict_images, role_for_object, role_of, sees_all_images
 from annotation.projects.models import Role
 
 from .models import Instance, Prompt, ReviewState, Source, Task
@@ -90,3 +91,33 @@ def task_for(user: Any, task_id: int) -> tuple[Task, Role]:
     if not sees_all_images(role) and task.assignee_id != user.id:
         raise NotFound(f"task {task_id} not found")
     return task, role
+
+
+def project_event_for(user: Any, project_id: int, event: str, payload: dict) -> dict | None:
+    """A project event's payload as ``user`` may receive it, or None to hold it back.
+
+    The role is read per event (a member removed or demoted meanwhile gets what the new role
+    allows). Owners, managers and reviewers see every image and get every event. An annotator
+    gets only what concerns the images of their tasks: an event naming such an image, a
+    review of instances on them (the ids narrowed to those), and the bare cue that masks were
+    sent back to them for fixing. Job and model events (pages they cannot open) and anything
+    about other images are held back.
+    """
+    role = role_of(user, project_id)
+    if role is None:
+        return None
+    if sees_all_images(role):
+        return payload
+    if "image_id" in payload:
+        image = Image.objects.filter(pk=payload["image_id"], dataset__project_id=project_id)
+        return payload if restrict_images(image, user, role).exists() else None
+    if event == "instances.reviewed" and payload.get("ids"):
+        mine = restrict_images(Instance.objects.filter(pk__in=payload["ids"]), user, role, prefix="image__")
+        ids = sorted(mine.values_list("id", flat=True))
+        return {**payload, "ids": ids, "count": len(ids)} if ids else None
+    if event == "instances.reviewed" and payload.get("review_state") == ReviewState.NEEDS_FIX:
+        # a bulk review names no instances: say only that some were sent to this user
+        sent = Instance.objects.filter(image__dataset__project_id=project_id, assignee_id=user.id,
+                                       review_state=ReviewState.NEEDS_FIX).exists()
+        return {"review_state": ReviewState.NEEDS_FIX} if sent else None
+    return None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max
 
@@ -95,6 +96,9 @@ def instance_update(
             )
         if "mask" in changes:
             instance.mask, instance.area, instance.bbox = _mask_for(instance.image, changes["mask"])
+            # a mask set by hand answers the prompts as they stand: a reopen must not replace it
+            instance.mask_seqs = list(Prompt.objects.filter(instance_id=instance_id, undone=False)
+                                      .order_by("seq").values_list("seq", flat=True))
         if "label_id" in changes:
             instance.label = _check_label(instance.image, changes["label_id"])
         if "review_state" in changes:
@@ -126,6 +130,27 @@ def instance_delete(*, instance: Instance, expected_version: int | None = None) 
         locked.delete()
 
 
+class TooManyPrompts(ApplicationError):
+    status_code = 409
+    code = "too_many_prompts"
+
+
+def _check_prompt_cap(instance: Instance, kind: str) -> None:
+    """Refuse a prompt past the object's cap. A worker replays every active prompt on each
+    request, so the cap bounds one model run: at most MAX_PROMPTS_PER_OBJECT prompts a method
+    reads, and four times as many in all (brush edits are cheaper, but replayed too).
+    Called with the object's row locked, so concurrent prompts cannot overshoot."""
+    cap = settings.MASKWRIGHT["MAX_PROMPTS_PER_OBJECT"]
+    kinds = list(Prompt.objects.filter(instance=instance, undone=False).values_list("kind", flat=True))
+    model = sum(k != Prompt.Kind.EDIT for k in kinds)
+    if (kind != Prompt.Kind.EDIT and model >= cap) or len(kinds) >= 4 * cap:
+        raise TooManyPrompts(
+            f"object {instance.pk} has {len(kinds)} active prompts ({model} for the method), the most"
+            f" allowed; undo some, or start a new object",
+            extra={"max_prompts": cap},
+        )
+
+
 def prompt_append(
     *, instance: Instance, kind: str, payload: Any, method: str = "", author: Any = None
 ) -> Prompt:
@@ -139,6 +164,7 @@ def prompt_append(
     with transaction.atomic():
         locked = Instance.objects.select_for_update().filter(pk=instance.pk).first()
         Prompt.objects.filter(instance=instance, undone=True).delete()
+        _check_prompt_cap(instance, kind)
         last = Prompt.objects.filter(instance=instance).aggregate(m=Max("seq"))["m"] or 0
         if last == 0 and locked is not None and locked.area > 0 and locked.base_mask is None:
             # the first prompt on a mask made elsewhere: keep that mask as the edits' base

@@ -47,8 +47,10 @@ def predict(request: dict[str, Any]) -> None:
         })
         return
     _claim(request["image_id"], request["method"], request["backbone"])
+    # which prompts each mask answers ("base", the mask edits apply to, has no seq)
+    seqs = {pk: [p["seq"] for p in prompts if "seq" in p] for pk, prompts in objects.items()}
     saved = live.masks_save(request, computed.masks, rev=rev, model_s=computed.model_s,
-                            worker=worker.hostname(), cached=computed.cached)
+                            worker=worker.hostname(), cached=computed.cached, seqs=seqs)
     log.info("object %s rev %s (request %s): %s, model %.3f s", instance_id, rev, request["rev"],
              "saved" if saved else "a newer mask was saved first", computed.model_s)
 

@@ -26,6 +26,7 @@ class TrainedModelOut(serializers.ModelSerializer):
 
 class ModelListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    body_limit = "MAX_MODEL_BYTES"  # read before the body is (annotation/common/bodylimit.py)
 
     @extend_schema(responses=TrainedModelOut(many=True))
     def get(self, request, project_id: int):

@@ -98,20 +98,20 @@ class MemberListApi(APIView):
 
     @extend_schema(request=MemberIn, responses={201: MemberOut})
     def post(self, request, project_id: int):
-        project, _ = require_admin(request.user, project_id, "manage members")
+        project, role = require_admin(request.user, project_id, "manage members")
         data = validated(MemberIn, request.data)
-        membership = services.membership_set(project=project, **data)
+        membership = services.membership_set(project=project, by=role, **data)
         return Response(MemberOut(membership).data, status=201)
 
 
 class MemberDetailApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, membership_id: int):
-        project, _ = require_admin(request.user, project_id, "manage members")
+        project, role = require_admin(request.user, project_id, "manage members")
         membership = project.memberships.filter(pk=membership_id).first()
         if membership is None:
             raise NotFound(f"membership {membership_id} not found")
-        services.membership_remove(membership=membership)
+        services.membership_remove(membership=membership, by=role)
         return Response(status=204)
 
 

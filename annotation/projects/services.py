@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, ProtectedError
 
-from annotation.common.exceptions import ApplicationError
+from annotation.common.exceptions import ApplicationError, Forbidden
 
 from .models import LabelClass, Membership, Project, Role
 
@@ -42,17 +42,21 @@ def project_delete(*, project: Project) -> None:
     project.delete()
 
 
-def membership_set(*, project: Project, username: str, role: str) -> Membership:
-    """Add a user to the project or change their role."""
+def membership_set(*, project: Project, username: str, role: str, by: Role | None = None) -> Membership:
+    """Add a user to the project or change their role. ``by``: the role of the member asking
+    (None for the system, e.g. a script): only an owner grants ownership or changes an owner's
+    role; managers manage the other members."""
     if role not in Role.values:
         raise ApplicationError(f"unknown role {role!r} (owner, manager, annotator, reviewer)")
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise ApplicationError(f"no user named {username!r}")
     with transaction.atomic():
-        membership, _ = Membership.objects.select_for_update().get_or_create(
-            project=project, user=user, defaults={"role": role}
-        )
+        membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+        if role == Role.OWNER or (membership is not None and membership.role == Role.OWNER):
+            _require_owner(by, "grant or change the owner role")
+        if membership is None:
+            return Membership.objects.create(project=project, user=user, role=role)
         if membership.role == Role.OWNER and role != Role.OWNER:
             _keep_an_owner(project, membership)
         membership.role = role
@@ -60,15 +64,26 @@ def membership_set(*, project: Project, username: str, role: str) -> Membership:
     return membership
 
 
+def _require_owner(by: Role | None, action: str) -> None:
+    # A manager who could make themself owner could then demote or remove the owners: the
+    # project would change hands without its owners' say.
+    if by is not None and by != Role.OWNER:
+        raise Forbidden(f"only an owner can {action}")
+
+
 def _keep_an_owner(project: Project, leaving: Membership) -> None:
-    owners = Membership.objects.filter(project=project, role=Role.OWNER).exclude(pk=leaving.pk)
-    if not owners.exists():
+    # The owners' rows are locked: two owners demoting each other at once must not both pass.
+    owners = list(Membership.objects.select_for_update().filter(project=project, role=Role.OWNER)
+                  .exclude(pk=leaving.pk).values_list("pk", flat=True))
+    if not owners:
         raise ApplicationError("a project must keep at least one owner")
 
 
-def membership_remove(*, membership: Membership) -> None:
+def membership_remove(*, membership: Membership, by: Role | None = None) -> None:
+    """Remove a member; ``by`` as in :func:`membership_set` (only an owner removes an owner)."""
     with transaction.atomic():
         if membership.role == Role.OWNER:
+            _require_owner(by, "remove an owner")
             _keep_an_owner(membership.project, membership)
         membership.delete()
 

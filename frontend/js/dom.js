@@ -14,6 +14,9 @@ export function h(tag, attrs = {}, ...children) {
       el.addEventListener(key.slice(2).toLowerCase(), value);
     } else if (key === "dataset") {
       Object.assign(el.dataset, value);
+    } else if (key === "style") {
+      // through the CSSOM: the pages' Content-Security-Policy refuses style attributes
+      el.style.cssText = String(value);
     } else if (key === "value" || key === "checked" || key === "disabled") {
       el[key] = value;
     } else {

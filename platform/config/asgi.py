@@ -1,4 +1,4 @@
-"""ASGI entry: HTTP goes to Django, websockets through origin checks and session auth."""
+"""ASGI entry: HTTP goes to Django, websockets through a same-origin check and session auth."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -9,14 +9,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from annotation.common.bodylimit import BodyLimitMiddleware  # noqa: E402
+from annotation.common.origin import SameOriginValidator  # noqa: E402
 from annotation.common.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        # before Django, which stores a whole body before any of its middleware runs
+        "http": BodyLimitMiddleware(django_asgi_app),
+        "websocket": SameOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }

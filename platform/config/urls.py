@@ -1,8 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from annotation.users.throttle import login_throttled
+
 urlpatterns = [
+    # admin's own sign-in, throttled like the others (annotation/users/throttle.py)
+    path("admin/login/", login_throttled(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include("annotation.api.urls")),
     path("", include("annotation.web.urls")),
 ]
+
+# Errors outside DRF's views under /api/ answer in the API's JSON shape, never a page.
+handler500 = "annotation.common.exceptions.server_error"

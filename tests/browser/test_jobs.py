@@ -73,3 +73,31 @@ def test_an_annotator_sees_no_launch_form(stack_page: Page, world):
     expect(page.locator(".empty")).to_contain_text("Only the project's owners, managers and reviewers")
     expect(page.get_by_role("form", name="Launch a job")).to_have_count(0)
     expect(page.get_by_role("button", name="Launch")).to_have_count(0)
+
+
+def test_each_running_job_shows_its_workers_lease_and_a_dead_one_is_failed_with_the_reason(stack_page: Page, world):
+    import re
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation.jobs.models import Job
+
+    project, dataset = world
+    other = dataset_create(project=project, name="big")
+    now = timezone.now()
+    alive = Job.objects.create(project=project, dataset=dataset, kind="mis", state="running", done=2, total=10,
+                               worker="batch-1@host", attempts=1, started_at=now,
+                               heartbeat_at=now - timedelta(seconds=2), lease_until=now + timedelta(seconds=120))
+    # the crash of issue 16: an export whose worker was killed at 2000/10008, out of runs
+    dead = Job.objects.create(project=project, dataset=other, kind="export", state="running", done=2000, total=10008,
+                              worker="batch-2@host", attempts=3, started_at=now,
+                              heartbeat_at=now - timedelta(minutes=5), lease_until=now - timedelta(minutes=4))
+    page = stack_page
+    login(page, "olga")
+    page.goto(f"/#/projects/{project.id}/jobs")
+    row = page.locator(f'tr[data-job-id="{alive.id}"]')
+    expect(row.locator(".job-lease")).to_have_text(re.compile(r"worker alive, last beat \d+ s ago"))
+    dead_row = page.locator(f'tr[data-job-id="{dead.id}"]')
+    expect(dead_row).to_have_attribute("data-state", "failed")
+    expect(dead_row).to_contain_text("Failed: its worker batch-2@host stopped at 2000/10008; resumed 2 times")

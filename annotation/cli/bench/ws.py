@@ -218,6 +218,9 @@ async def _concurrent(url: str, users, image_ids: list[int], samples, seconds: f
         end = time.perf_counter() + seconds
         n = 0
         while time.perf_counter() < end:
+            if n and n % 20 == 0:  # the next object, as annotators do (and under the prompt cap)
+                obj = (await client.request({"type": "new_object"}))["object"]["id"]
+                objects.append(obj)
             y, x = (inside if n % 3 != 2 else outside)[rng.integers(len(inside if n % 3 != 2 else outside))]
             seq = await client.send({"type": "click", "object_id": obj, "x": float(x), "y": float(y), "positive": n % 3 != 2})
             sent.append((k, obj, seq, time.perf_counter()))

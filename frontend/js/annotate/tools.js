@@ -18,7 +18,7 @@ export const TOOLS = [
 ];
 
 const DRAG_PX = 5; // a press that moves further than this is a drag, not a click
-const MAX_POINTS = 10000; // the protocol's polyline limit
+const MAX_POINTS = 2000; // the protocol's polyline limit
 const STROKE_TOOLS = new Set(["scribble", "brush", "eraser"]);
 const round2 = (v) => Math.round(v * 100) / 100;
 
@@ -159,11 +159,15 @@ export class PointerInput {
         return;
       }
       if (drag.mode === "stroke" && this.stroke) {
-        // Keep a point per screen pixel or so: fine enough, and far under the 10 000 cap.
+        // Keep a point per screen pixel or so. A stroke that reaches the protocol's cap keeps
+        // every other point and goes on: its whole path, coarser, rather than cut short.
         const last = this.stroke.points[this.stroke.points.length - 1];
         const next = this.clampPoint(p);
         const step = Math.max(0.5, 1.5 / this.viewport.scale);
-        if (Math.hypot(next[0] - last[0], next[1] - last[1]) >= step && this.stroke.points.length < MAX_POINTS) this.stroke.points.push(next);
+        if (Math.hypot(next[0] - last[0], next[1] - last[1]) >= step) {
+          if (this.stroke.points.length >= MAX_POINTS) this.stroke.points = this.stroke.points.filter((_, i) => i % 2 === 0);
+          this.stroke.points.push(next);
+        }
       }
     }
     this.actions.changed({ view: false });

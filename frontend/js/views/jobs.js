@@ -1,6 +1,8 @@
 // #/projects/{id}/jobs — batch jobs of a project: launch (owners and managers) MIS proposals,
 // EXITS pseudo masks, DynaMITe training or an export on a dataset, and follow every job live: progress with an ETA from the
 // observed rate, state, Cancel, the error of a failed job or image, the export's download link.
+// An active job also shows its worker's lease: "worker alive, last beat 3 s ago", or "worker
+// lost — resuming" when the worker stopped renewing it (the server resumes or fails the job).
 // Updates arrive as job.progress events on the project socket; while it is down the list is
 // polled every second (every 5 s as a safety net while it is up).
 
@@ -137,6 +139,7 @@ function jobList(project, datasets, events, ctx) {
     row = {
       job, bar, samples: [],
       state: h("td", {}), details: h("td", { class: "job-details" }), actions: h("td", { class: "job-actions" }),
+      lease: h("p", { class: "small muted job-lease" }), leaseAt: Date.now(),
     };
     row.tr = h("tr", { dataset: { jobId: job.id, kind: job.kind } },
       h("td", {}, `#${job.id} `, KIND_NAMES[job.kind] || job.kind),
@@ -175,7 +178,9 @@ function jobList(project, datasets, events, ctx) {
       const doing = job.state === "running" && STAGE_NAMES[stage] ? ` · ${STAGE_NAMES[stage]}` : "";
       row.bar.set(fraction, `${Math.round(fraction * 100)} % — ${done} / ${plural(total, unit)}${doing}${eta(row)}`);
     }
-    mount(row.details, details(job));
+    row.lease.textContent = leaseText(row);
+    row.lease.dataset.lease = ACTIVE.has(job.state) && job.lease ? job.lease.status : "";
+    mount(row.details, [row.lease, ...details(job)]);
     const actions = [];
     if (ACTIVE.has(job.state) && isAdmin(project.role)) {
       actions.push(h("button", { type: "button", class: "secondary danger small-button", disabled: job.cancel_requested, onclick: () => cancel(row) }, job.cancel_requested ? "Cancelling…" : "Cancel"));
@@ -184,6 +189,20 @@ function jobList(project, datasets, events, ctx) {
       actions.push(h("a", { class: "button small-button", href: `/api/jobs/${job.id}/download`, download: "" }, "Download"));
     }
     mount(row.actions, actions);
+  }
+
+  // What the server last said of the job's worker, aged by the time since it said it.
+  function leaseText(row) {
+    const { job } = row;
+    const lease = job.lease;
+    if (!lease || !ACTIVE.has(job.state)) return "";
+    if (lease.status === "alive") {
+      if (lease.last_beat_s == null) return "worker alive";
+      const age = Math.max(0, Math.round(lease.last_beat_s + (Date.now() - row.leaseAt) / 1000));
+      return `worker alive, last beat ${age} s ago`;
+    }
+    if (lease.status === "resuming") return `worker lost — resuming (run ${lease.attempts + 1} of ${lease.max_attempts})`;
+    return lease.attempts < lease.max_attempts ? "worker lost — resuming" : "worker lost — the job will fail";
   }
 
   function details(job) {
@@ -209,6 +228,7 @@ function jobList(project, datasets, events, ctx) {
     const row = rowFor(update);
     const wasActive = ACTIVE.has(row.job.state);
     row.job = { ...row.job, ...update };
+    if (update.lease !== undefined) row.leaseAt = Date.now();
     if (row.job.state === "running") {
       row.samples.push({ t: Date.now(), done: row.job.done || 0 });
       if (row.samples.length > 30) row.samples.shift();
@@ -268,17 +288,22 @@ function jobList(project, datasets, events, ctx) {
 
   const offProgress = events.on("job.progress", (payload) => {
     if (!rows.has(payload.job_id)) return void fetchOne(payload.job_id); // launched elsewhere
-    upsert({ id: payload.job_id, kind: payload.kind, state: payload.state, done: payload.done, total: payload.total, error: payload.error });
+    upsert({ id: payload.job_id, kind: payload.kind, state: payload.state, done: payload.done, total: payload.total, error: payload.error, lease: payload.lease });
   });
   const offState = events.onState(() => {
     clearTimeout(pollTimer);
     pollTimer = null;
     schedulePoll();
   });
+  // the "last beat" age counts up between updates
+  const leaseTicker = setInterval(() => {
+    for (const row of rows.values()) if (ACTIVE.has(row.job.state)) row.lease.textContent = leaseText(row);
+  }, 1000);
   ctx.onCleanup(() => {
     offProgress();
     offState();
     clearTimeout(pollTimer);
+    clearInterval(leaseTicker);
   });
   return { el, live, upsert, refresh };
 }

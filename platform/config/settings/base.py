@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "annotation.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,6 +85,29 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
     }
 }
+
+# Shared by every web process (sign-in throttling counts failures here).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "mw-cache",
+        "OPTIONS": {"socket_timeout": 5},
+    }
+}
+
+# HTML pages: scripts, styles and images from this origin only; the annotation socket is the
+# one other connection (ws/wss to the same host, added per request). SecurityMiddleware and
+# XFrameOptionsMiddleware add nosniff, Referrer-Policy same-origin and X-Frame-Options DENY.
+# The API docs page loads Swagger UI from a CDN with an inline script: it has no policy.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+CONTENT_SECURITY_POLICY_EXEMPT = ["/api/docs/"]
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -177,6 +201,28 @@ MASKWRIGHT = {
     "MIS_BACKBONES": env_list("MASKWRIGHT_MIS_BACKBONES", ["effnet-lite0"]),
     # Seconds without an answer before a click is sent again to any live worker.
     "INTERACTIVE_RETRY_S": env_int("MASKWRIGHT_INTERACTIVE_RETRY_S", 3),
+    # One client must not stall everyone: each socket may send SOCKET_RATE messages a second
+    # (bursts of SOCKET_BURST), and an object keeps at most MAX_PROMPTS_PER_OBJECT active
+    # prompts a method reads (a worker replays them all on every click: 200 clicks made one
+    # 146 s model run that held the interactive queue).
+    "SOCKET_RATE": env_int("MASKWRIGHT_SOCKET_RATE", 20),
+    "SOCKET_BURST": env_int("MASKWRIGHT_SOCKET_BURST", 40),
+    "MAX_PROMPTS_PER_OBJECT": env_int("MASKWRIGHT_MAX_PROMPTS_PER_OBJECT", 50),
+    # Request bodies, refused by Content-Length or while streaming, before Django spools them:
+    # a dataset upload (images or zips, many per request), else MAX_REQUEST_BYTES. A model
+    # upload may carry MAX_MODEL_BYTES plus its form fields.
+    "MAX_UPLOAD_BYTES": env_int("MASKWRIGHT_MAX_UPLOAD_MB", 20 * 1024) * 2**20,
+    "MAX_REQUEST_BYTES": env_int("MASKWRIGHT_MAX_REQUEST_MB", 10) * 2**20,
+    # Failed sign-ins (token API, login page, admin) within LOGIN_WINDOW_S: past the limit of a
+    # client address, or the higher one of a username (guesses spread over many addresses),
+    # sign-in answers 429 until the window ends.
+    "LOGIN_FAILURES_PER_ADDRESS": env_int("MASKWRIGHT_LOGIN_FAILURES_PER_ADDRESS", 10),
+    "LOGIN_FAILURES_PER_USERNAME": env_int("MASKWRIGHT_LOGIN_FAILURES_PER_USERNAME", 30),
+    "LOGIN_WINDOW_S": env_int("MASKWRIGHT_LOGIN_WINDOW_S", 15 * 60),
+    # A running job's worker renews its lease this often / for this long; a job whose lease ran
+    # out is resumed on another run, at most JOB_MAX_ATTEMPTS runs in all, then failed.
+    "JOB_LEASE_S": env_int("MASKWRIGHT_JOB_LEASE_S", 30),
+    "JOB_MAX_ATTEMPTS": env_int("MASKWRIGHT_JOB_MAX_ATTEMPTS", 3),
 }
 
 LOGGING = {

@@ -1,12 +1,18 @@
-"""A developer's machine and the quick start: debug on, a secret kept in the data folder."""
+"""A developer's machine and the quick start: a secret kept in the data folder; debug only
+when asked for (``MASKWRIGHT_DEBUG=1``)."""
 from __future__ import annotations
 
 import secrets
 
+from config.env import env_bool
+
 from .base import *  # noqa: F403
 from .base import HOME
 
-DEBUG = True
+# Off unless asked for: the quick start is often reachable from a network, and Django's debug
+# pages show settings, paths and tracebacks to anyone. Static files do not need it: WhiteNoise
+# serves them from the finders (WHITENOISE_USE_FINDERS in base.py) with DEBUG off too.
+DEBUG = env_bool("MASKWRIGHT_DEBUG", False)
 
 
 def _local_secret_key() -> str:

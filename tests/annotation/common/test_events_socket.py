@@ -21,7 +21,7 @@ def _cookie_for(username: str) -> bytes:
 async def _connect(project_id: int, cookie: bytes | None):
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver")]
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
     if cookie:
         headers.append((b"cookie", cookie))
     comm = WebsocketCommunicator(application, f"/ws/projects/{project_id}/events/", headers=headers)

@@ -94,11 +94,14 @@ def test_pixel_limit_refuses_bombs_before_decoding(owner_client, settings):
     assert files["ok.png"]["status"] == "accepted"
 
 
-def test_pillow_decompression_bomb_is_refused(owner_client, monkeypatch):
+def test_pillow_decompression_bomb_is_refused(owner_client, settings):
+    """Pillow's own check runs at the configured limit (see test_import_limits.py for the
+    configured limit winning over Pillow's default)."""
     w, client = owner_client
-    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)
+    settings.MASKWRIGHT = {**settings.MASKWRIGHT, "MAX_IMAGE_PIXELS": 1000}
     body = _upload(client, w.dataset.id, [("big.png", make_image_bytes(100, 100))]).json()
     assert "decompression bomb" in body["files"][0]["reason"]
+    assert "1,000 pixels" in body["files"][0]["reason"]
 
 
 def test_exif_rotated_images_are_stored_upright(owner_client):

@@ -51,7 +51,7 @@ def _cookie(username: str) -> bytes:
 async def _connect(username: str | None):
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver")]
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
     if username:
         headers.append((b"cookie", await sync_to_async(_cookie)(username)))
     comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)

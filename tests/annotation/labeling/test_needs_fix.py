@@ -212,7 +212,7 @@ def _cookie(username: str) -> bytes:
 async def _opened(username: str, image_id: int, task_id: int | None = None):
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver"), (b"cookie", await sync_to_async(_cookie)(username))]
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", await sync_to_async(_cookie)(username))]
     comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
     connected, _ = await comm.connect(timeout=10)
     assert connected

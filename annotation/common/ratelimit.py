@@ -1,0 +1,31 @@
+"""A token bucket: a steady rate with room for short bursts, kept in memory by its owner.
+
+The annotation socket keeps one per connection. Nothing waits: a caller over the limit is told
+how long until the next token and refuses the work, so an overloaded client cannot queue any.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; starts full."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, not {rate} and {burst}")
+        self.rate, self.burst, self.clock = float(rate), float(burst), clock
+        self.tokens = self.burst
+        self.updated = clock()
+
+    def take(self) -> float:
+        """Spend one token: 0.0 when there was one, else the seconds until there is one
+        (nothing is spent then)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate

@@ -1,0 +1,147 @@
+"""One client must not stall everyone: the annotation socket's rate limit, the per-object
+prompt cap and the stroke size cap. The consumer runs in process on real Postgres and Redis;
+the Celery hand-off is recorded instead of sent, so the tests count exactly what was queued
+(and leave nothing in the shared interactive queue for later tests)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from rest_framework.test import APIClient
+
+from annotation.labeling.models import Prompt
+from tests.factories import make_world
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+
+def _limits(settings, **values) -> None:
+    settings.MASKWRIGHT = {**settings.MASKWRIGHT, **values}
+
+
+def _cookie(username: str) -> bytes:
+    client = Client()
+    assert client.login(username=username, password="pw-12345678")
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _socket(image_id: int):
+    """The annotator's socket with ``image_id`` open (seq 1) and a new object (seq 2)."""
+    from config.asgi import application
+
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", await sync_to_async(_cookie)("annotator"))]
+    comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
+    connected, code = await comm.connect(timeout=10)
+    assert connected, code
+    await comm.send_json_to({"type": "open", "seq": 1, "image_id": image_id})
+    assert (await comm.receive_json_from(timeout=10))["type"] == "opened"
+    await comm.send_json_to({"type": "new_object", "seq": 2})
+    return comm, (await comm.receive_json_from(timeout=10))["object"]["id"]
+
+
+async def _replies(comm, seq: int = 10_000) -> list[dict]:
+    """Every reply to what was sent so far: a ping ``seq`` goes last, and the socket answers
+    in order (a reply to it, pong or error, ends the list and is left out). Masks never come:
+    the Celery hand-off is recorded, not sent."""
+    await comm.send_json_to({"type": "ping", "seq": seq})
+    out = []
+    while True:
+        reply = await comm.receive_json_from(timeout=30)
+        if reply["seq"] == seq:
+            return out
+        out.append(reply)
+
+
+def _click(seq: int, object_id: int) -> dict:
+    return {"type": "click", "seq": seq, "object_id": object_id, "x": 10 + seq % 40, "y": 20, "positive": True}
+
+
+async def _count_prompts(object_id: int) -> int:
+    return await sync_to_async(Prompt.objects.filter(instance_id=object_id).count)()
+
+
+async def test_a_burst_of_clicks_is_refused_past_the_burst_allowance(settings, queued):
+    # A slow refill keeps the bound tight on a busy machine; the cap is out of the way here.
+    _limits(settings, SOCKET_RATE=5, SOCKET_BURST=40, MAX_PROMPTS_PER_OBJECT=1000)
+    w = await sync_to_async(make_world)()
+    comm, obj = await _socket(w.assigned_image.id)  # seq 1 and 2 spent two tokens
+    started = time.monotonic()
+    for seq in range(3, 203):
+        await comm.send_json_to(_click(seq, obj))
+    replies = await _replies(comm)
+    elapsed = time.monotonic() - started
+    await comm.disconnect()
+
+    refused = [r for r in replies if r["type"] == "error"]
+    assert refused and all(r["code"] == "rate_limited" for r in refused), replies[:3]
+    assert all(0 < r["retry_after"] <= 1 / 5 + 1e-6 for r in refused)
+    # the burst allowance is served in full, in order; only what comes after is refused
+    refused_seqs = {r["seq"] for r in refused}
+    assert not refused_seqs & set(range(3, 41)), sorted(refused_seqs)[:5]
+    accepted = 200 - len(refused)
+    assert 38 <= accepted <= 38 + 5 * elapsed + 1, (accepted, elapsed)
+    # refused work was never logged nor queued
+    assert await _count_prompts(obj) == accepted
+    assert len(queued) == accepted and {q["seq"] for q in queued}.isdisjoint(refused_seqs)
+
+
+async def test_default_limits_keep_a_200_click_burst_to_the_prompt_cap(queued):
+    w = await sync_to_async(make_world)()
+    comm, obj = await _socket(w.assigned_image.id)
+    for seq in range(3, 203):
+        await comm.send_json_to(_click(seq, obj))
+    replies = await _replies(comm)
+    await comm.disconnect()
+    codes = {r["code"] for r in replies if r["type"] == "error"}
+    assert "rate_limited" in codes, codes
+    assert await _count_prompts(obj) <= 50 and len(queued) <= 50
+
+
+async def test_an_object_at_the_prompt_cap_refuses_more(settings, queued):
+    _limits(settings, MAX_PROMPTS_PER_OBJECT=3)
+    w = await sync_to_async(make_world)()
+    comm, obj = await _socket(w.assigned_image.id)
+    for seq in range(3, 8):
+        await comm.send_json_to(_click(seq, obj))
+    refused = [r for r in await _replies(comm) if r["type"] == "error"]
+    assert [(r["seq"], r["code"]) for r in refused] == [(6, "too_many_prompts"), (7, "too_many_prompts")]
+    assert await _count_prompts(obj) == 3 and len(queued) == 3
+
+    # a brush edit is not a prompt the method reads: it still goes in
+    await comm.send_json_to({"type": "edit", "seq": 8, "object_id": obj, "mode": "paint", "points": [[5, 5]], "width": 3})
+    assert not [r for r in await _replies(comm) if r["type"] == "error"]
+    # undo frees a place (the undone click is dropped when the next one is logged)
+    await comm.send_json_to({"type": "undo", "seq": 9, "object_id": obj})
+    await comm.send_json_to({"type": "undo", "seq": 10, "object_id": obj})  # the edit, then a click
+    await comm.send_json_to(_click(11, obj))
+    assert not [r for r in await _replies(comm) if r["type"] == "error"]
+    await comm.disconnect()
+    kinds = await sync_to_async(list)(Prompt.objects.filter(instance_id=obj).order_by("seq").values_list("kind", flat=True))
+    assert kinds == ["click", "click", "click"]
+
+    # the HTTP API keeps the same cap
+    api = APIClient()
+    api.force_authenticate(w.users["annotator"])
+    response = await sync_to_async(api.post)(f"/api/instances/{obj}/prompts/",
+                                             {"kind": "click", "payload": {"x": 3, "y": 3}}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "too_many_prompts", response.json()
+
+
+async def test_an_over_long_scribble_is_refused(queued):
+    w = await sync_to_async(make_world)()
+    comm, obj = await _socket(w.assigned_image.id)
+    stroke = [[float(i % 60), float(i % 40)] for i in range(2001)]
+    await comm.send_json_to({"type": "scribble", "seq": 3, "object_id": obj, "points": stroke})
+    await comm.send_json_to({"type": "edit", "seq": 4, "object_id": obj, "mode": "paint", "points": stroke, "width": 4})
+    refused = [r for r in await _replies(comm) if r["type"] == "error"]
+    assert [(r["seq"], r["code"]) for r in refused] == [(3, "bad_request"), (4, "bad_request")], refused
+    assert "points" in refused[0]["message"]
+    assert await _count_prompts(obj) == 0 and queued == []
+
+    await comm.send_json_to({"type": "scribble", "seq": 5, "object_id": obj, "points": stroke[:2000]})
+    assert not [r for r in await _replies(comm) if r["type"] == "error"]
+    await comm.disconnect()
+    assert await _count_prompts(obj) == 1 and len(queued) == 1
