@@ -1,5 +1,5 @@
-"""Services behind the annotation socket (``ws/annotate/``): open an image, log prompts, queue
-their masks, save what the worker computed and answer the socket after commit.
+"""Services behind the annotation socket (``ws/annotate/``): open an image, log prompts and
+queue their masks. What the worker reads and saves is in :mod:`.saves`.
 
 Every prompt is committed to the log before any work is queued, so a crash at any later point
 loses nothing: reopening the image replays the log. Each change to an object's prompts bumps its
@@ -14,12 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
 
 from annotation.common import rle
 from annotation.common.exceptions import ApplicationError, NotFound
-from annotation.common.realtime import broadcast_on_commit, project_group, send_on_commit
 from annotation.datasets.models import Image
 from annotation.datasets.selectors import image_for
 from annotation.projects.access import role_of
@@ -29,11 +26,10 @@ from annotation.segmentation import dispatch
 from . import permissions, review
 from .freshness import active_seqs, is_stale
 from .models import Instance, Prompt, Source, Task
+from .saves import MODEL_KINDS, answered, history
 from .selectors import task_for
 from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
 
-# Prompt kinds a method reads; ``edit`` strokes are applied on top of its mask.
-MODEL_KINDS = ("click", "scribble", "extreme_points")
 EMPTY_MASK_SOURCE = Source.MANUAL
 
 
@@ -99,18 +95,13 @@ def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
     return out
 
 
-def _history(undone: list[bool]) -> dict[str, bool]:
-    """``can_undo`` / ``can_redo`` of an object from its prompts' ``undone`` flags."""
-    return {"can_undo": not all(undone), "can_redo": any(undone)}
-
-
 def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -> dict[str, Any]:
     active = [p for p in prompts if not p.undone]
     out = {
         "id": instance.id, "label_id": instance.label_id, "version": instance.version,
         "source": instance.source, "review_state": instance.review_state,
         "prompts": [{"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active],
-        **_history([p.undone for p in prompts]),
+        **history([p.undone for p in prompts]),
     }
     if with_mask:
         out["box"], out["rle"] = rle.crop_stored(instance.mask) if instance.area else (None, None)
@@ -334,125 +325,3 @@ def submit(session: Session, task_id: int) -> dict[str, Any]:
     permissions.require_task_change(role, changes)
     task = task_update(task=task, changes=changes)
     return {"task_id": task.id, "state": task.state}
-
-
-# -- worker side ---------------------------------------------------------------------------
-def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
-    """The prompt lists the worker replays: the object itself, or for a multi-object method
-    every object of the image whose prompts were given with that method."""
-    from annotation.segmentation.compute import MULTI_OBJECT
-
-    if request["method"] in MULTI_OBJECT:
-        ids = list(Prompt.objects.filter(instance__image_id=request["image_id"], undone=False,
-                                         method=request["method"]).values_list("instance_id", flat=True).distinct())
-        ids = sorted(set(ids) | {request["instance_id"]})
-    else:
-        ids = [request["instance_id"]]
-    rows = Prompt.objects.filter(instance_id__in=ids, undone=False).order_by("instance_id", "seq")
-    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for p in rows.values("id", "instance_id", "seq", "kind", "payload", "method"):
-        out[p["instance_id"]].append(p)
-    existing = dict(Instance.objects.filter(pk__in=ids).values_list("id", "base_mask"))
-    for instance_id, base in existing.items():
-        if base is not None:  # what edits apply to while no method prompt exists (compute.BASE)
-            out[instance_id].insert(0, {"id": 0, "kind": "base", "payload": base, "method": ""})
-    return {k: v for k, v in out.items() if k in existing}
-
-
-def revision(instance_id: int) -> int:
-    """The newest revision queued for the object (0 if none)."""
-    return int(dispatch.redis_client().get(f"mw:rev:{instance_id}") or 0)
-
-
-def answered(instance_id: int) -> int:
-    """The newest revision whose mask is saved (0 if none)."""
-    return int(dispatch.redis_client().get(f"mw:done:{instance_id}") or 0)
-
-
-def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, model_s: float, worker: str, cached: bool,
-               seqs: dict[int, list[int]] | None = None) -> bool:
-    """Store masks computed from the log as of revision ``rev`` of the request's object, and
-    answer the socket after commit. Returns False (nothing written) when a mask of that
-    revision or a newer one is already saved, or the object is gone. ``seqs``: per object,
-    the active prompt seqs the mask was computed from (``Instance.mask_seqs``).
-
-    A saved mask makes the object a mask of the method (manual when only brush edits made
-    it), except for pseudo labels under review: see :func:`review.fix_saved_fields` (a
-    corrected needs-fix mask goes back to the review queue as pending)."""
-    import numpy as np
-
-    instance_id = request["instance_id"]
-    out = []
-    with transaction.atomic():
-        # the row locks order concurrent savers of one object: the answered check is exact
-        locked = {i.id: i for i in Instance.objects.select_for_update().filter(pk__in=list(masks)).order_by("id")}
-        if instance_id not in locked or answered(instance_id) >= rev:
-            return False
-        # one read of the objects' prompt log: which have a prompt a method reads (their
-        # source is the method), and the undo / redo flags of the answer
-        undone: dict[int, list[bool]] = {pk: [] for pk in locked}
-        modelled: set[int] = set()
-        for pk, kind, flag in Prompt.objects.filter(instance_id__in=list(locked)).values_list("instance_id", "kind", "undone"):
-            undone[pk].append(flag)
-            if kind in MODEL_KINDS and not flag:
-                modelled.add(pk)
-        fixed = []
-        for pk, instance in locked.items():
-            mask = np.asarray(masks[pk], dtype=bool)
-            stored = rle.encode(mask)
-            area, bbox = rle.area_and_bbox(stored)
-            fresh = {"mask_seqs": seqs[pk]} if seqs is not None and pk in seqs else {}
-            if stored == instance.mask:
-                if fresh and instance.mask_seqs != fresh["mask_seqs"]:
-                    Instance.objects.filter(pk=pk).update(**fresh)  # it now answers newer prompts
-                continue  # unchanged (another object's prompt of a multi-object method)
-            fields = {
-                "source": request["method"] if pk in modelled and request["method"] in Source.values else Source.MANUAL,
-                "model_name": f"{request['method']}/{request['backbone']}",
-            }
-            under_review = review.fix_saved_fields(instance, request.get("user_id"))
-            if under_review is not None:
-                fields.update(under_review)
-                if instance.review_state != under_review.get("review_state", instance.review_state):
-                    fixed.append(pk)
-            Instance.objects.filter(pk=pk).update(mask=stored, area=area, bbox=bbox, version=F("version") + 1,
-                                                  **fields, **fresh)
-            box, crop = rle.crop(mask)
-            out.append({"object_id": pk, "version": instance.version + 1, "box": box, "rle": crop})
-        if instance_id not in {m["object_id"] for m in out}:  # unchanged: still answer the click
-            instance = locked[instance_id]
-            box, crop = rle.crop(np.asarray(masks[instance_id], dtype=bool))
-            out.append({"object_id": instance_id, "version": instance.version, "box": box, "rle": crop})
-        for m in out:
-            m.update(_history(undone[m["object_id"]]))
-        # Set while the row lock is held: the next saver of this object (waiting on the lock)
-        # must see it. If the commit failed after this, a retry would be skipped; the log
-        # still holds the prompt and the next prompt or a reopen recomputes the mask.
-        dispatch.redis_client().set(f"mw:done:{instance_id}", rev, ex=24 * 3600)
-        send_on_commit(request["reply_channel"], {
-            "type": "annotate.mask", "seq": request["seq"], "rev": rev, "instance_id": instance_id,
-            "masks": out, "model_ms": round(model_s * 1000, 2), "received_at": request["received_at"],
-            "worker": worker, "cached": cached, "stages": _stages(request, model_s),
-        })
-        for m in out:
-            broadcast_on_commit(project_group(request["project_id"]), "instance.updated",
-                                {"instance_id": m["object_id"], "image_id": request["image_id"], "version": m["version"]})
-        if fixed:
-            broadcast_on_commit(project_group(request["project_id"]), "instances.reviewed",
-                                {"review_state": "pending", "count": len(fixed), "ids": fixed})
-    return True
-
-
-def _stages(request: dict[str, Any], model_s: float) -> dict[str, float]:
-    """Where the server's time went, in ms, up to the save (the consumer adds the rest)."""
-    now = time.time()
-    received, queued = request["received_at"], request.get("queued_at", request["received_at"])
-    started, computing = request.get("started_at", queued), request.get("compute_at", queued)
-    return {
-        "log_and_queue": round((queued - received) * 1000, 2),
-        "queue_wait": round((started - queued) * 1000, 2),
-        "read_log": round((computing - started) * 1000, 2),
-        "model": round(model_s * 1000, 2),
-        "save": round((now - computing - model_s) * 1000, 2),
-        "saved_at": now,
-    }

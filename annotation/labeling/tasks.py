@@ -1,7 +1,7 @@
 """Celery interface of live annotation: the interactive worker's two tasks and its liveness.
 
 Thin: the request names an object; the prompt log (Postgres) says what to compute,
-``annotation.segmentation`` computes it, :mod:`.live` saves it and answers the socket.
+``annotation.segmentation`` computes it, :mod:`.saves` saves it and answers the socket.
 """
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ def predict(request: dict[str, Any]) -> None:
     from annotation.segmentation import worker
     from annotation.segmentation.compute import compute
 
-    from . import live
+    from . import saves
 
     instance_id = request["instance_id"]
     request["started_at"] = time.time()
-    if live.answered(instance_id) >= request["rev"]:
+    if saves.answered(instance_id) >= request["rev"]:
         log.info("object %s rev %s: already answered, skipped", instance_id, request["rev"])
         return  # an earlier task computed a newer state of this object
     # Compute the object as the log stands now, which may include prompts newer than this
     # request's: under load, the oldest waiting request of an object answers all of them.
-    rev = max(request["rev"], live.revision(instance_id))
-    objects = live.objects_to_compute(request)
+    rev = max(request["rev"], saves.revision(instance_id))
+    objects = saves.objects_to_compute(request)
     if instance_id not in objects:
         return  # the object was deleted meanwhile
     request["compute_at"] = time.time()
@@ -49,7 +49,7 @@ def predict(request: dict[str, Any]) -> None:
     _claim(request["image_id"], request["method"], request["backbone"])
     # which prompts each mask answers ("base", the mask edits apply to, has no seq)
     seqs = {pk: [p["seq"] for p in prompts if "seq" in p] for pk, prompts in objects.items()}
-    saved = live.masks_save(request, computed.masks, rev=rev, model_s=computed.model_s,
+    saved = saves.masks_save(request, computed.masks, rev=rev, model_s=computed.model_s,
                             worker=worker.hostname(), cached=computed.cached, seqs=seqs)
     log.info("object %s rev %s (request %s): %s, model %.3f s", instance_id, rev, request["rev"],
              "saved" if saved else "a newer mask was saved first", computed.model_s)

@@ -8,12 +8,13 @@ MASKWRIGHT_HOME, free ports, job lease 6 s so that sweeps come quickly) and, fro
 2. kills the batch worker mid-export: the export must resume (job lease) and succeed;
 3. kills the whole run tree (launcher, uvicorn, workers, Redis, PostgreSQL) mid-upload, with
    an export running and a click just sent; then starts ``maskwright run`` again on the same
-   home, opens the images (stale masks are recomputed on open) and waits for the jobs.
+   home, opens the images (stale masks are recomputed on open) and waits for the jobs;
+4. times clicks with the batch worker idle, then while an MIS job runs (then cancels it).
 
 Figures: ``worker_restarted``, ``click_after_kill_s``, ``stale_masks`` (after the reopen),
 ``stuck_jobs``, ``lost_prompts`` (answered clicks missing from the log), ``lost_masks``
 (masks a client received that Postgres lost), ``half_images`` (image rows whose file is
-missing or does not decode).
+missing or does not decode); ``click_idle_p50_s`` beside ``click_during_mis_p50_s`` / ``_max_s``.
 """
 from __future__ import annotations
 
@@ -156,6 +157,47 @@ async def _clicks(url: str, cookie: str, image_id: int, kill: Any = None, then_k
             pass
         listener.cancel()
     return out
+
+
+async def _click_times(url: str, cookie: str, image_id: int, n: int) -> list[float]:
+    """Seconds from sending each of ``n`` clicks (on a new object) to its mask, one at a time."""
+    from .ws import _connect
+
+    client, listener = await _connect(url.replace("http", "ws", 1), url, cookie)
+    times = []
+    try:
+        await client.request({"type": "open", "image_id": image_id})
+        obj = (await client.request({"type": "new_object"}))["object"]["id"]
+        for i in range(n):
+            sent = time.perf_counter()
+            seq = await client.send({"type": "click", "object_id": obj, "x": 60.0 + 20 * i, "y": 90.0,
+                                     "positive": i % 3 != 2})
+            got, _ = await client.mask_at_least(obj, seq, timeout=120)
+            times.append(got - sent)
+    finally:
+        await client.ws.close()
+        listener.cancel()
+    return times
+
+
+def _clicks_beside_a_job(url: str, world: dict[str, Any], n: int = 5) -> dict[str, Any]:
+    """Click latency with the batch worker idle, then while an MIS job runs on the same
+    machine (clicks have their own worker; the job shares the CPU); the job is cancelled."""
+    from annotation.jobs.models import Job
+    from annotation.jobs.services import job_cancel, job_launch
+
+    idle = asyncio.run(_click_times(url, world["cookie"], world["image_id"], n))
+    job = job_launch(dataset=world["dataset"], kind="mis", params={"skip_existing": False}, user=world["user"])
+    deadline = time.monotonic() + 120
+    while Job.objects.get(pk=job.id).done == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the job is computing proposals
+    busy = asyncio.run(_click_times(url, world["cookie"], world["image_id"], n))
+    job.refresh_from_db()
+    running = job.state == "running"
+    job_cancel(job=job)
+    _wait_jobs(LEASE_S * 4 + 120)
+    job.refresh_from_db()
+    return {"idle": idle, "busy": busy, "running": running, "done": job.done, "total": job.total, "state": job.state}
 
 
 async def _reopen(url: str, cookie: str, image_ids: list[int], wait_s: float = 60) -> None:
@@ -336,6 +378,12 @@ def _scenario(run: Run, env: dict[str, str], home: Path, url: str, pg: int, redi
     print(f"   stale masks after restart: {len(stale_before)}, after opening their images: {len(stale_after)}; "
           f"export {job2.id}: {job2.state} after {job2.attempts} runs", flush=True)
 
+    # 4. interactive work beside batch work: clicks while an MIS job runs
+    beside = _clicks_beside_a_job(url, world)
+    print(f"4. clicks (s, click → mask) with the batch worker idle: {_fmt(beside['idle'])}; while an MIS job "
+          f"{'ran' if beside['running'] else 'was queued'} ({beside['done']}/{beside['total']} images when "
+          f"cancelled, now {beside['state']}): {_fmt(beside['busy'])}", flush=True)
+
     answered = {(c["object"], s) for c in (clicks, tree) for s in c["answered"]}
     logged = set(Prompt.objects.filter(instance_id__in=[c["object"] for c in (clicks, tree)]).values_list("instance_id", "seq"))
     # a click's prompt seq on its object: the n-th prompt of the object (one client per object)
@@ -356,4 +404,12 @@ def _scenario(run: Run, env: dict[str, str], home: Path, url: str, pg: int, redi
         "half_images": half,
         "export_after_worker_kill": job.state,
         "export_after_tree_kill": job2.state,
+        "click_idle_p50_s": round(float(np.median(beside["idle"])), 3),
+        "click_during_mis_p50_s": round(float(np.median(beside["busy"])), 3),
+        "click_during_mis_max_s": round(max(beside["busy"]), 3),
+        "mis_cancelled": beside["state"] == "cancelled",
     }
+
+
+def _fmt(times: list[float]) -> str:
+    return f"p50 {np.median(times):.2f}, max {max(times):.2f} ({len(times)} clicks)"

@@ -13,7 +13,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from annotation.datasets.models import Image
-from annotation.labeling import live
+from annotation.labeling import saves
 from annotation.labeling.models import Instance, Task
 from annotation.labeling.services import instance_create, task_create
 from tests.factories import add_images, box_mask, make_world
@@ -151,11 +151,11 @@ def test_to_fix_list_is_the_users_own(django_assert_max_num_queries):
 
 
 def _save(w, inst: Instance, user, mask: np.ndarray) -> bool:
-    """``live.masks_save`` as the worker calls it for a prompt of ``user`` on ``inst``."""
+    """``saves.masks_save`` as the worker calls it for a prompt of ``user`` on ``inst``."""
     from annotation.segmentation import dispatch
 
     rev = dispatch.bump_revision(inst.id)
-    return live.masks_save(_save_request(w, inst, user), {inst.id: mask}, rev=rev, model_s=0.01,
+    return saves.masks_save(_save_request(w, inst, user), {inst.id: mask}, rev=rev, model_s=0.01,
                            worker="test", cached=True)
 
 
