@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import psutil
 
+from .fault_clicks import click_times, clicks_around_a_kill, reopen
+
 LEASE_S = 6
 
 
@@ -117,111 +119,25 @@ def _setup(n_images: int) -> dict[str, Any]:
             "token": Token.objects.get_or_create(user=user)[0].key, "image_id": image_id}
 
 
-async def _clicks(url: str, cookie: str, image_id: int, kill: Any = None, then_kill_tree: Any = None,
-                  between: Any = None) -> dict[str, Any]:
-    """Open the image, one object, a click (answered), ``between()`` (in a thread), then a
-    second click: ``kill()`` right after sending it (the worker dies mid-click), or
-    ``then_kill_tree()`` (everything dies with the click in flight). Returns the clicks' fates."""
-    from asgiref.sync import sync_to_async
-
-    from .ws import _connect
-
-    client, listener = await _connect(url.replace("http", "ws", 1), url, cookie)
-    out: dict[str, Any] = {"answered": [], "versions": {}}
-    try:
-        await client.request({"type": "open", "image_id": image_id})
-        obj = (await client.request({"type": "new_object"}))["object"]["id"]
-        out["object"] = obj
-        seq = await client.send({"type": "click", "object_id": obj, "x": 100.0, "y": 80.0, "positive": True})
-        _, mask = await client.mask_at_least(obj, seq, timeout=120)
-        out["answered"].append(seq)
-        out["versions"][obj] = mask["version"]
-        if between is not None:
-            await sync_to_async(between, thread_sensitive=False)()
-        sent = time.perf_counter()
-        seq = await client.send({"type": "click", "object_id": obj, "x": 40.0, "y": 30.0, "positive": False})
-        if then_kill_tree is not None:
-            await asyncio.sleep(0.15)  # logged (committed) by now, most likely; its mask perhaps not
-            await sync_to_async(then_kill_tree, thread_sensitive=False)()
-            return out
-        await asyncio.sleep(0.05)
-        kill()
-        got, mask = await client.mask_at_least(obj, seq, timeout=60)
-        out["answered"].append(seq)
-        out["versions"][obj] = mask["version"]
-        out["after_kill_s"] = got - sent
-    finally:
-        try:
-            await client.ws.close()
-        except Exception:  # noqa: BLE001 (the server may be gone: that is the point)
-            pass
-        listener.cancel()
-    return out
-
-
-async def _click_times(url: str, cookie: str, image_id: int, n: int) -> list[float]:
-    """Seconds from sending each of ``n`` clicks (on a new object) to its mask, one at a time."""
-    from .ws import _connect
-
-    client, listener = await _connect(url.replace("http", "ws", 1), url, cookie)
-    times = []
-    try:
-        await client.request({"type": "open", "image_id": image_id})
-        obj = (await client.request({"type": "new_object"}))["object"]["id"]
-        for i in range(n):
-            sent = time.perf_counter()
-            seq = await client.send({"type": "click", "object_id": obj, "x": 60.0 + 20 * i, "y": 90.0,
-                                     "positive": i % 3 != 2})
-            got, _ = await client.mask_at_least(obj, seq, timeout=120)
-            times.append(got - sent)
-    finally:
-        await client.ws.close()
-        listener.cancel()
-    return times
-
-
 def _clicks_beside_a_job(url: str, world: dict[str, Any], n: int = 5) -> dict[str, Any]:
     """Click latency with the batch worker idle, then while an MIS job runs on the same
     machine (clicks have their own worker; the job shares the CPU); the job is cancelled."""
     from annotation.jobs.models import Job
     from annotation.jobs.services import job_cancel, job_launch
 
-    idle = asyncio.run(_click_times(url, world["cookie"], world["image_id"], n))
+    asyncio.run(click_times(url, world["cookie"], world["image_id"], 1))  # the image's features, cached
+    idle = asyncio.run(click_times(url, world["cookie"], world["image_id"], n))
     job = job_launch(dataset=world["dataset"], kind="mis", params={"skip_existing": False}, user=world["user"])
     deadline = time.monotonic() + 120
     while Job.objects.get(pk=job.id).done == 0 and time.monotonic() < deadline:
         time.sleep(0.2)  # until the job is computing proposals
-    busy = asyncio.run(_click_times(url, world["cookie"], world["image_id"], n))
+    busy = asyncio.run(click_times(url, world["cookie"], world["image_id"], n))
     job.refresh_from_db()
     running = job.state == "running"
     job_cancel(job=job)
     _wait_jobs(LEASE_S * 4 + 120)
     job.refresh_from_db()
     return {"idle": idle, "busy": busy, "running": running, "done": job.done, "total": job.total, "state": job.state}
-
-
-async def _reopen(url: str, cookie: str, image_ids: list[int], wait_s: float = 60) -> None:
-    """Open each image (stale masks are queued on open) and wait for the recomputed masks."""
-    from annotation.labeling.freshness import stale_instances
-    from annotation.labeling.models import Instance
-
-    from .ws import _connect
-
-    client, listener = await _connect(url.replace("http", "ws", 1), url, cookie)
-    try:
-        for image_id in image_ids:
-            await client.request({"type": "open", "image_id": image_id})
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline:
-                from asgiref.sync import sync_to_async
-
-                left = await sync_to_async(lambda: stale_instances(Instance.objects.filter(image_id=image_id)))()
-                if not left:
-                    break
-                await asyncio.sleep(0.5)
-    finally:
-        await client.ws.close()
-        listener.cancel()
 
 
 def _upload_forever(url: str, token: str, dataset_id: int, result: dict[str, Any]) -> None:
@@ -312,7 +228,7 @@ def _scenario(run: Run, env: dict[str, str], home: Path, url: str, pg: int, redi
 
     # 1. the interactive worker dies right after a click
     before = run.worker_pid("interactive")
-    clicks = asyncio.run(_clicks(url, world["cookie"], world["image_id"], kill=lambda: os.kill(before, signal.SIGKILL)))
+    clicks = asyncio.run(clicks_around_a_kill(url, world["cookie"], world["image_id"], kill=lambda: os.kill(before, signal.SIGKILL)))
     deadline = time.monotonic() + 60
     while run.worker_pid("interactive") in (None, before) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -356,7 +272,7 @@ def _scenario(run: Run, env: dict[str, str], home: Path, url: str, pg: int, redi
         killed.append(run.kill_tree(home))
         connections.close_all()  # this thread's, now dead
 
-    tree = asyncio.run(_clicks(url, world["cookie"], world["image_id"], between=upload_and_export,
+    tree = asyncio.run(clicks_around_a_kill(url, world["cookie"], world["image_id"], between=upload_and_export,
                                then_kill_tree=kill_tree))
     job2 = launched[0]
     uploader.join(timeout=30)
@@ -371,7 +287,7 @@ def _scenario(run: Run, env: dict[str, str], home: Path, url: str, pg: int, redi
     print(f"   up again in {time.monotonic() - started:.1f} s; {upload.get('stored_before_kill')} images of the "
           f"upload were stored before the kill", flush=True)
     stale_before = stale_instances(Instance.objects.filter(image__dataset=dataset))
-    asyncio.run(_reopen(url, world["cookie"], sorted({s["image_id"] for s in stale_before})))
+    asyncio.run(reopen(url, world["cookie"], sorted({s["image_id"] for s in stale_before})))
     stale_after = stale_instances(Instance.objects.filter(image__dataset=dataset))
     stuck = _wait_jobs(LEASE_S * 4 + 180)
     job2.refresh_from_db()
