@@ -1,6 +1,6 @@
 """Every API URL, mounted under /api/."""
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotation.datasets import apis as datasets
 from annotation.exports import apis as exports
@@ -14,7 +14,7 @@ from annotation.users.throttle import login_throttled
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("auth/token/", login_throttled(users.TokenApi.as_view())),
     path("me/", users.MeApi.as_view()),
     path("projects/", projects.ProjectListApi.as_view()),

@@ -26,6 +26,8 @@ class ContentSecurityPolicyMiddleware:
             return response
         if any(request.path.startswith(prefix) for prefix in settings.CONTENT_SECURITY_POLICY_EXEMPT):
             return response
+        policy = next((value for prefix, value in settings.CONTENT_SECURITY_POLICY_FOR.items()
+                       if request.path.startswith(prefix)), settings.CONTENT_SECURITY_POLICY)
         host = request.get_host()
-        response[HEADER] = f"{settings.CONTENT_SECURITY_POLICY}; connect-src 'self' ws://{host} wss://{host}"
+        response[HEADER] = f"{policy}; connect-src 'self' ws://{host} wss://{host}"
         return response

@@ -40,13 +40,16 @@ def browser() -> Iterator[Browser]:
 
 def _page_on(browser: Browser, base_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh page on ``base_url``. A screenshot lands in tmp_path when the test failed;
-    uncaught page errors fail the test."""
+    uncaught page errors and anything the Content-Security-Policy refused fail the test."""
     failed_before = request.session.testsfailed
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url)
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # what the Content-Security-Policy blocked (an inline style, a script from elsewhere)
+    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
+            and errors.append(msg.text))
     yield page
     if request.session.testsfailed > failed_before:
         try:

@@ -405,3 +405,14 @@ def test_grid_pages_by_100_with_load_more(page: Page) -> None:
     expect(page.get_by_role("button", name="Next →")).to_be_disabled()
     page.keyboard.press("ArrowLeft")
     expect(page.locator(".position")).to_have_text("104 / 105")
+
+
+def test_the_api_docs_render_under_the_content_security_policy(page: Page):
+    """Swagger UI from the sidecar's static files and a split start-up script: the page holds
+    the same policy as the app (the fixture fails the test on any refusal)."""
+    new_user("reader")
+    login(page, "reader")
+    answer = page.goto("/api/docs/")
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Maskwright API")
+    expect(page.locator(".opblock-tag-section").first).to_be_visible()

@@ -50,6 +50,10 @@ def test_owner_runs_mis_then_downloads_a_coco_export(stack_page: Page, world, tm
     page.goto(f"/#/projects/{project.id}")
     page.get_by_role("link", name="Jobs", exact=True).click()
     page.wait_for_url(f"**/#/projects/{project.id}/jobs")
+    for name in ("max_per_image", "min_fraction", "score_threshold"):  # one line high, not 160 px
+        field = page.locator(f"input[name={name}]")
+        expect(field).to_be_visible()
+        assert field.bounding_box()["height"] < 48, (name, field.bounding_box())
     mis_row = run_mis(page, dataset.id, label="thing", max_per_image=4)
     expect(mis_row).to_contain_text("100 % — 3 / 3 images")
     expect(mis_row).to_contain_text("proposals stored (tiny-effnet)")
