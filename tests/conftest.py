@@ -150,6 +150,7 @@ def uvicorn_server(log_dir: Path, **env_extra: str):
     from django.conf import settings
     from django.db import connection
 
+    from annotation.cli.run import web_argv
     from annotation.cli.services import stop_processes
 
     with socket.socket() as probe:
@@ -157,13 +158,10 @@ def uvicorn_server(log_dir: Path, **env_extra: str):
         port = probe.getsockname()[1]
     log_path = log_dir / "web.log"
     env = {**_worker_env(connection.settings_dict["NAME"], str(settings.MEDIA_ROOT)), **env_extra}
-    uvicorn = shutil.which("uvicorn", path=str(Path(sys.executable).parent)) or "uvicorn"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [uvicorn, "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--lifespan", "off", "--no-access-log"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        # the argv the quick start runs (annotation/cli/run.py), so the tests see what it serves
+        proc = subprocess.Popen(web_argv("127.0.0.1", port), cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

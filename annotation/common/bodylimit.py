@@ -10,6 +10,10 @@ This layer runs first and, for a request that has a body:
   multipart envelope, else ``MAX_REQUEST_BYTES``;
 * refuses a write to /api/ without valid credentials (session cookie or API token, checked in
   the database as Django and DRF check them) with DRF's own status and error, except sign-in;
+* refuses it with the view's own 404 or 403 when the view declares ``authorize_body(user,
+  **url_kwargs)`` (the upload views: the access checks their ``post`` makes) and it raises,
+  so that a member without the right role, another tenant or an unknown id cannot have a
+  gigabyte spooled to disk on the way to that answer;
 * counts the bytes of a body as they arrive (chunked bodies have no Content-Length) and stops
   at the limit: Django sees the client go away and stores nothing more, and the client gets 413.
 
@@ -30,30 +34,58 @@ ANONYMOUS_WRITES = ("/api/auth/token/",)
 MULTIPART_SLACK = 2**20  # form fields and part headers around an uploaded file
 
 
+def _view_of(path: str) -> tuple[Any, dict[str, Any]]:
+    """(view class or None, URL kwargs, converted as the view gets them) of ``path``."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None, {}
+    return getattr(match.func, "cls", None) or getattr(match.func, "view_class", None), match.kwargs
+
+
 def limit_for(path: str) -> int:
     """The most bytes a request body to ``path`` may have."""
-    try:
-        func = resolve(path).func
-    except Resolver404:
-        return settings.MASKWRIGHT["MAX_REQUEST_BYTES"]
-    view = getattr(func, "cls", None) or getattr(func, "view_class", None)
-    key = getattr(view, "body_limit", None)
+    key = getattr(_view_of(path)[0], "body_limit", None)
     if key is None:
         return settings.MASKWRIGHT["MAX_REQUEST_BYTES"]
     return settings.MASKWRIGHT[key] + MULTIPART_SLACK
 
 
-@database_sync_to_async
-def _credentials_valid(headers: dict[bytes, bytes]) -> tuple[bool, bool]:
-    """(valid, a token was sent). A token is checked first (DRF checks the session first, but
-    a valid session with a bad token is refused by DRF all the same)."""
-    from annotation.users.selectors import session_valid, token_valid
+Refusal = tuple[int, str, str, dict[str, Any], list[tuple[bytes, bytes]]]
+
+
+def _user_of(headers: dict[bytes, bytes]) -> tuple[Any | None, bool]:
+    """(the user the credentials name or None, a token was sent). A token is checked first
+    (DRF checks the session first, but a valid session with a bad token is refused by DRF
+    all the same)."""
+    from annotation.users.selectors import session_user, token_user
 
     scheme, _, key = headers.get(b"authorization", b"").decode("latin-1").strip().partition(" ")
     if scheme.lower() == "token":
-        return token_valid(key.strip()), True
+        return token_user(key.strip()), True
     cookie = parse_cookie(headers.get(b"cookie", b"").decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
-    return bool(cookie) and session_valid(cookie), False
+    return (session_user(cookie) if cookie else None), False
+
+
+@database_sync_to_async
+def _refusal_for(headers: dict[bytes, bytes], path: str) -> Refusal | None:
+    """Why a write to ``path`` is refused before its body is read, or None. One thread hop:
+    the credentials and the view's own access check read the database together."""
+    from annotation.common.exceptions import ApplicationError
+
+    user, token = _user_of(headers)
+    if user is None and token:
+        return 401, "authentication_failed", "Invalid token.", {}, [(b"www-authenticate", b"Token")]
+    if user is None:
+        return 403, "not_authenticated", "Authentication credentials were not provided.", {}, []
+    view, kwargs = _view_of(path)
+    authorize = getattr(view, "authorize_body", None)
+    if authorize is not None:
+        try:
+            authorize(user, **kwargs)
+        except ApplicationError as exc:  # the view's 404 / 403, as its post would answer
+            return exc.status_code, exc.code, exc.message, exc.extra, []
+    return None
 
 
 async def _refuse(send: Any, status: int, code: str, message: str, detail: dict[str, Any] | None = None,
@@ -88,13 +120,10 @@ class BodyLimitMiddleware:
             return await _refuse(send, 413, "too_large",
                                  f"the body is {length} bytes; this URL takes at most {limit}", {"limit": limit})
         if path.startswith("/api/") and path not in ANONYMOUS_WRITES:
-            valid, token = await _credentials_valid(headers)
-            if not valid and token:
-                return await _refuse(send, 401, "authentication_failed", "Invalid token.",
-                                     extra_headers=[(b"www-authenticate", b"Token")])
-            if not valid:
-                return await _refuse(send, 403, "not_authenticated",
-                                     "Authentication credentials were not provided.")
+            refusal = await _refusal_for(headers, path)
+            if refusal is not None:
+                status, code, message, detail, extra_headers = refusal
+                return await _refuse(send, status, code, message, detail, extra_headers)
         await self._streamed(scope, receive, send, limit)
 
     async def _streamed(self, scope: dict[str, Any], receive: Any, send: Any, limit: int) -> None:

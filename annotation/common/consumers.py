@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import ThreadSensitiveContext, async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
 
 from annotation.common.realtime import project_group
@@ -13,7 +13,21 @@ from annotation.labeling.selectors import project_event_for
 from annotation.projects.access import role_of
 
 
-class ProjectEventsConsumer(JsonWebsocketConsumer):
+class OwnThread:
+    """A consumer whose synchronous work runs on a thread of its own socket.
+
+    Channels enters no ThreadSensitiveContext (Django's HTTP handler does), so every socket's
+    ``database_sync_to_async`` work, a sync consumer's every handler, and the call channels 4.3
+    makes before each message (``aclose_old_connections``) shared asgiref's one process-wide
+    thread: one heavy ``open`` (52 s) held every other socket's messages, a ping included, as
+    long. A context per socket gives each its own thread; its own calls still run in order."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async with ThreadSensitiveContext():
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+
+
+class ProjectEventsConsumer(OwnThread, JsonWebsocketConsumer):
     def connect(self) -> None:
         user = self.scope.get("user")
         project_id = int(self.scope["url_route"]["kwargs"]["project_id"])

@@ -90,6 +90,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: the house JSON body for ``/api/`` paths no view answers (a client
+    reads ``error.code``, never an HTML page), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "not_found", "message": f"no API endpoint at {request.path}", "detail": {}}}
+        return JsonResponse(body, status=404)
+    return defaults.page_not_found(request, exception)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: the house JSON body for ``/api/`` paths (errors raised outside DRF's
     views, e.g. in middleware), Django's plain page elsewhere."""

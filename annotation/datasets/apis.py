@@ -89,6 +89,15 @@ class DatasetUploadApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     body_limit = "MAX_UPLOAD_BYTES"  # read before the body is (annotation/common/bodylimit.py)
 
+    @classmethod
+    def authorize_body(cls, user, *, dataset_id: int) -> Dataset:
+        """The dataset if ``user`` may upload to it, else the 404 / 403. The body-limit
+        middleware (annotation/common/bodylimit.py) calls it before the body is read."""
+        dataset, role = selectors.dataset_for(user, dataset_id)
+        if role not in ADMIN_ROLES:
+            require_admin(user, dataset.project_id, "upload images")
+        return dataset
+
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {
             "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
@@ -97,11 +106,13 @@ class DatasetUploadApi(APIView):
         responses=UploadReportOut,
     )
     def post(self, request, dataset_id: int):
-        dataset, role = selectors.dataset_for(request.user, dataset_id)
-        if role not in ADMIN_ROLES:
-            require_admin(request.user, dataset.project_id, "upload images")
+        dataset = self.authorize_body(request.user, dataset_id=dataset_id)
         files = request.FILES.getlist("files")
         coco = request.FILES.get("coco")
+        if coco is None and "coco" in request.data:
+            # a form field, not a file: ignoring it would store the images without their masks
+            raise ApplicationError("'coco' must be a file (the COCO json), not a form field",
+                                   extra={"field": "coco"})
         if not files and coco is None:
             raise ApplicationError("no files: send images or zip archives in the 'files' field")
         uploads = [services.Upload(f.name, f) for f in files]

@@ -49,7 +49,7 @@ def job_launch(*, dataset: Dataset | None, kind: str, params: dict[str, Any], us
             dataset=dataset, kind=kind, state__in=[Job.State.QUEUED, Job.State.RUNNING]
         ).values_list("id", flat=True).first()
         raise Conflict(
-            f"a {kind} job is already queued or running on this dataset (job {running})",
+            f"job {running} ({kind}) is already queued or running on this dataset",
             extra={"job_id": running},
         )
     transaction.on_commit(lambda: _enqueue(job.id, QUEUES[kind]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from annotation.common.consumers import OwnThread
 from annotation.common.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from annotation.common.ratelimit import TokenBucket
 
@@ -27,6 +29,11 @@ log = logging.getLogger(__name__)
 
 IDLE_PREFETCH_S = 1.5  # an annotator's pause before the task's next image is computed
 PROMPT_KINDS = frozenset({"click", "scribble", "extreme_points", "edit"})  # message type = prompt kind
+# A refused message's seq, read from its text without parsing it (digits bounded: int() of a
+# huge digit string is slow). The first "seq" key wins; null when there is none.
+SEQ_IN_TEXT = re.compile(r'"seq"\s*:\s*(\d{1,16})(?!\d)')
+# Refusals in a row after which a socket is closed (1008): its client ignores retry_after.
+MAX_REFUSALS_IN_A_ROW = 500
 
 
 def _error_code(exc: Exception) -> str:
@@ -41,7 +48,7 @@ def _error_code(exc: Exception) -> str:
     return "bad_request"
 
 
-class AnnotateConsumer(AsyncJsonWebsocketConsumer):
+class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -52,6 +59,7 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.idle_timer: asyncio.TimerHandle | None = None
         self.bucket = TokenBucket(settings.MASKWRIGHT["SOCKET_RATE"], settings.MASKWRIGHT["SOCKET_BURST"])
+        self.refused_in_a_row = 0
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -63,6 +71,14 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
     # -- client → server ------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         received_at = time.time()
+        # The token is taken before the frame is read: parsing (json + schema) is the costly
+        # part of a flood of oversized or invalid messages, and it runs on the event loop
+        # every socket shares.
+        wait = self.bucket.take()
+        if wait:
+            await self._rate_limited(text_data, wait)
+            return
+        self.refused_in_a_row = 0
         if text_data is None:
             await self.send_json({"type": "error", "seq": None, "code": "bad_request",
                                   "message": "send JSON text messages, not binary"})
@@ -78,12 +94,6 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "seq": exc.seq, "code": "bad_request", "message": str(exc)})
             return
         seq = message["seq"]
-        wait = self.bucket.take()
-        if wait:  # refused, never queued: one client's flood must not hold the interactive queue
-            # at least 1 ms: a wait that rounds to 0 would read as "send again now"
-            await self.send_json({"type": "error", "seq": seq, "code": "rate_limited", "retry_after": max(round(wait, 3), 0.001),
-                                  "message": f"too many messages; send again in {wait:.2f} s"})
-            return
         try:
             reply = await self.handle(message, received_at)
         except ApplicationError as exc:
@@ -98,12 +108,36 @@ class AnnotateConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({**reply, "seq": seq})
         self._idle_prefetch()
 
+    async def _rate_limited(self, text_data: str | None, wait: float) -> None:
+        """Refuse a message unread (never queued: one client's flood must not hold the
+        interactive queue), naming the seq its text shows; close a socket that keeps
+        sending regardless, which no retry_after will slow down."""
+        if self.refused_in_a_row >= MAX_REFUSALS_IN_A_ROW:
+            return  # closed already: frames still in flight get nothing
+        found = SEQ_IN_TEXT.search(text_data) if text_data is not None else None
+        # at least 1 ms: a wait that rounds to 0 would read as "send again now"
+        await self.send_json({"type": "error", "seq": int(found[1]) if found else None, "code": "rate_limited",
+                              "retry_after": max(round(wait, 3), 0.001),
+                              "message": f"too many messages; send again in {wait:.2f} s"})
+        self.refused_in_a_row += 1
+        if self.refused_in_a_row == MAX_REFUSALS_IN_A_ROW:
+            log.warning("annotate socket of user %s closed: %d messages in a row past its rate",
+                        self.session.user.id, self.refused_in_a_row)
+            await self.close(code=1008)  # policy violation
+
     async def handle(self, m: dict[str, Any], received_at: float) -> dict[str, Any] | None:
         kind, s = m["type"], self.session
         call = database_sync_to_async
         if kind == "open":
             opened = await call(live.open_image)(s, m["image_id"], m.get("task_id"), m.get("method"), m.get("backbone"))
-            return {"type": "opened", **opened}
+            await self.send_json({"type": "opened", **opened, "seq": m["seq"]})
+            # masks past the reply's budget, one message each: never one huge frame to encode
+            # and compress on the event loop; the next message is read after the last of them
+            for instance_id in opened["masks_follow"]:
+                obj = await call(live.object_mask)(s, instance_id)
+                if obj is not None:
+                    await self.send_json({"type": "object", "seq": m["seq"], "object": obj})
+            return None
         if kind == "set_method":
             return {"type": "method", **await call(live.set_method)(s, m["method"], m.get("backbone"))}
         if kind == "new_object":

@@ -20,7 +20,7 @@ from annotation.common.exceptions import ApplicationError, NotFound
 from annotation.datasets.models import Image
 from annotation.datasets.selectors import image_for
 from annotation.projects.access import role_of
-from annotation.projects.models import LabelClass
+from annotation.projects.models import LabelClass, Role
 from annotation.segmentation import dispatch
 
 from . import permissions, review
@@ -31,6 +31,11 @@ from .selectors import task_for
 from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
 
 EMPTY_MASK_SOURCE = Source.MANUAL
+# ``opened`` carries the objects' masks up to this many characters of RLE; the others follow
+# it, one ``object`` message each (``masks_follow``). One reply with every mask of a big image
+# was 56 MB for 300 noisy masks on a 10000×10000 image (measured): encoding and compressing
+# it ran on the event loop that serves every socket of the process.
+OPENED_MASK_CHARS = 2_000_000
 
 
 @dataclass
@@ -137,14 +142,34 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     prefetch(session, session.image_id)
     _recompute_stale(session, instances, prompts, offered)
     session.next_image_id = _next_image(task, image_id)
+    objects, later, budget = [], [], OPENED_MASK_CHARS
+    for i in instances:
+        size = len(i.mask.get("counts", "")) if i.area else 0  # its crop's RLE is about as long
+        fits = size <= budget
+        if fits:
+            budget -= size
+        objects.append(_object_out(i, prompts[i.id], with_mask=fits))
+        if not fits:
+            objects[-1].update(box=None, rle=None)
+            later.append(i.id)
     return {
         "image": {"id": image.id, "width": image.width, "height": image.height,
                   "file_url": f"/api/images/{image.id}/file", "name": image.original_name},
         "task_id": task_id, "next_image_id": session.next_image_id,
-        "objects": [_object_out(i, prompts[i.id], with_mask=True) for i in instances],
+        "objects": objects, "masks_follow": later,
         "method": chosen_method, "backbone": chosen_backbone, "methods": offered,
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
     }
+
+
+def object_mask(session: Session, instance_id: int) -> dict[str, Any] | None:
+    """An object of the open image with its mask, for one that ``opened`` left to follow it;
+    ``None`` if it is gone meanwhile."""
+    try:
+        instance = object_of(session, instance_id)
+    except NotFound:
+        return None
+    return _object_out(instance, list(Prompt.objects.filter(instance=instance).order_by("seq")), with_mask=True)
 
 
 def _recompute_stale(session: Session, instances: list[Instance], prompts: dict[int, list[Prompt]],
@@ -212,13 +237,19 @@ def object_of(session: Session, instance_id: int) -> Instance:
     return instance
 
 
-def _may(session: Session, action: str) -> None:
-    """403 unless the user's role may ``action`` (``permissions``: the rule REST applies too).
-    The role is read now, not at open: a member demoted or removed meanwhile is refused."""
+def _role_now(session: Session) -> Role:
+    """The user's role in the open image's project, read now, not at open: a member removed
+    meanwhile gets 404, as a non-member does."""
     role = role_of(session.user, session.project_id)
     if role is None:
         raise NotFound(f"image {session.image_id} not found")
-    permissions.require(role, action)
+    return role
+
+
+def _may(session: Session, action: str) -> None:
+    """403 unless the user's role may ``action`` (``permissions``: the rule REST applies too).
+    The role is read now, not at open: a member demoted or removed meanwhile is refused."""
+    permissions.require(_role_now(session), action)
 
 
 def object_new(session: Session, label_id: int | None) -> dict[str, Any]:
@@ -314,6 +345,7 @@ def answered_seq(session: Session, instance_id: int, rev: int, fallback: tuple[i
 
 def save(session: Session) -> dict[str, Any]:
     _require_open(session)
+    _role_now(session)  # any role may read the count; a member removed since open gets 404
     return {"objects": Instance.objects.filter(image_id=session.image_id).count()}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from annotation.common.exceptions import Forbidden
+from annotation.projects.access import a_role
 from annotation.projects.models import ADMIN_ROLES, Role
 
 from .models import Task
@@ -46,7 +47,7 @@ TASK_STATE_MOVES: dict[Role, frozenset[str]] = {
 def require(role: Role, action: str) -> None:
     """403 unless ``role`` may do ``action`` (one of the names above)."""
     if role not in ALLOWED[action]:
-        raise Forbidden(f"a {role.value} cannot {action}")
+        raise Forbidden(f"{a_role(role)} cannot {action}")
 
 
 def require_task_change(role: Role, changes: dict[str, Any]) -> None:
@@ -54,6 +55,6 @@ def require_task_change(role: Role, changes: dict[str, Any]) -> None:
     if role in ADMIN_ROLES:
         return
     if set(changes) - {"state"}:
-        raise Forbidden(f"a {role.value} can only change a task's state")
+        raise Forbidden(f"{a_role(role)} can only change a task's state")
     if "state" in changes and changes["state"] not in TASK_STATE_MOVES.get(role, frozenset()):
-        raise Forbidden(f"a {role.value} cannot set a task to {changes['state']}")
+        raise Forbidden(f"{a_role(role)} cannot set a task to {changes['state']}")

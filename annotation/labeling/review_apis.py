@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from annotation.common.apis import validated
 from annotation.common.exceptions import Forbidden
 from annotation.common.pagination import DefaultPagination
-from annotation.projects.access import project_for, require_role, sees_all_images
+from annotation.projects.access import a_role, project_for, require_role, sees_all_images
 
 from . import review, selectors
 from .apis import InstanceOut
@@ -121,7 +121,7 @@ class InstanceReviewApi(APIView):
     def post(self, request, instance_id: int):
         _, role = selectors.instance_for(request.user, instance_id)
         if role not in REVIEWERS:
-            raise Forbidden(f"a {role.value} cannot review masks")
+            raise Forbidden(f"{a_role(role)} cannot review masks")
         data = validated(ReviewActionIn, request.data)
         instance = review.instance_review(
             instance_id=instance_id, action=data["action"], expected_version=data["version"],

@@ -28,6 +28,12 @@ class ModelListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     body_limit = "MAX_MODEL_BYTES"  # read before the body is (annotation/common/bodylimit.py)
 
+    @classmethod
+    def authorize_body(cls, user, *, project_id: int) -> None:
+        """404 / 403 unless ``user`` may upload models here. The body-limit middleware
+        (annotation/common/bodylimit.py) calls it before the body is read."""
+        require_admin(user, project_id, "upload models")
+
     @extend_schema(responses=TrainedModelOut(many=True))
     def get(self, request, project_id: int):
         require_role(request.user, project_id, SEE_ALL_ROLES, "see models")
@@ -46,7 +52,7 @@ class ModelListApi(APIView):
         """Upload a published checkpoint (a detectron2 pickle with a ``model`` entry, or
         safetensors). The reply is the model, ``importing``; a batch worker checks every key
         and converts it, then it turns ``ready`` (or ``failed`` with the reason)."""
-        require_admin(request.user, project_id, "upload models")
+        self.authorize_body(request.user, project_id=project_id)
         upload = request.FILES.get("file")
         if upload is None:
             raise ApplicationError("no file: send the checkpoint in the 'file' field")

@@ -64,9 +64,14 @@ def role_for_object(
     return role
 
 
+def a_role(role: Role) -> str:
+    """The role with its article, as messages say it: "an annotator", "a reviewer"."""
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
+
+
 def _check_allowed(role: Role, allowed: frozenset[Role] | set[Role], action: str) -> None:
     if role not in allowed:
-        raise Forbidden(f"a {role.value} cannot {action} in this project")
+        raise Forbidden(f"{a_role(role)} cannot {action} in this project")
 
 
 def require_admin(user: Any, project_id: int, action: str) -> tuple[Project, Role]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user
@@ -9,14 +10,17 @@ from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 
-def token_valid(key: str) -> bool:
-    """Whether an API token (``Authorization: Token <key>``) names an active user."""
-    return Token.objects.filter(key=key, user__is_active=True).exists()
+def token_user(key: str) -> Any | None:
+    """The active user an API token (``Authorization: Token <key>``) names, or None."""
+    token = Token.objects.filter(key=key, user__is_active=True).select_related("user").first()
+    return token.user if token is not None else None
 
 
-def session_valid(session_key: str) -> bool:
-    """Whether a session cookie's value is a signed-in session of an active user, checked as
-    Django's AuthenticationMiddleware checks it (the password-change hash included)."""
+def session_user(session_key: str) -> Any | None:
+    """The user of a session cookie's value if it is a signed-in session of an active user,
+    checked as Django's AuthenticationMiddleware checks it (the password-change hash
+    included), or None."""
     request = HttpRequest()
     request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    return get_user(request).is_authenticated
+    user = get_user(request)
+    return user if user.is_authenticated else None

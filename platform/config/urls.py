@@ -12,4 +12,5 @@ urlpatterns = [
 ]
 
 # Errors outside DRF's views under /api/ answer in the API's JSON shape, never a page.
+handler404 = "annotation.common.exceptions.page_not_found"
 handler500 = "annotation.common.exceptions.server_error"

@@ -37,3 +37,15 @@ def test_pages_need_a_login(client):
     assert client.get("/").status_code == 302
     assert client.get("/login/").status_code == 200
     assert client.get("/healthz").json() == {"ok": True}
+
+
+def test_unknown_api_paths_answer_in_the_json_error_shape(client, admin_client):
+    for path in ("/api/nothing-here/", "/api/images/abc/", "/api/projects/1/nope"):
+        response = client.get(path)
+        assert response.status_code == 404 and response["Content-Type"] == "application/json", path
+        body = response.json()
+        assert body["error"]["code"] == "not_found" and body["error"]["detail"] == {}, body
+        assert path in body["error"]["message"]
+    # paths outside the API keep Django's page (most other paths load the browser app)
+    response = admin_client.get("/ws/no-such-page")
+    assert response.status_code == 404 and not response["Content-Type"].startswith("application/json")

@@ -5,6 +5,7 @@ answer comes while the body has not been sent (or only its start)."""
 from __future__ import annotations
 
 import http.client
+import json
 import select
 import socket
 import time
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 MODEL_CAP = 2 * 2**20 + 2**20  # MASKWRIGHT_MAX_MODEL_MB=2, plus the multipart allowance
 REQUEST_CAP = 1 * 2**20  # MASKWRIGHT_MAX_REQUEST_MB=1
+UPLOAD_CAP = 2048 * 2**20 + 2**20  # MASKWRIGHT_MAX_UPLOAD_MB=2048, plus the multipart allowance
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
     """uvicorn with small body limits; yields its (host, port)."""
     try:
         with uvicorn_server(tmp_path_factory.mktemp("uvicorn"), MASKWRIGHT_MAX_MODEL_MB="2",
-                            MASKWRIGHT_MAX_REQUEST_MB="1") as (url, _):
+                            MASKWRIGHT_MAX_REQUEST_MB="1", MASKWRIGHT_MAX_UPLOAD_MB="2048") as (url, _):
             host, port = url.removeprefix("http://").split(":")
             yield (host, int(port))
     finally:
@@ -48,7 +50,7 @@ def _headers_only(server, path: str, length: int, **headers: str) -> tuple[http.
     started = time.monotonic()
     conn.endheaders()
     response = conn.getresponse()
-    response.read()
+    response.body = response.read()  # type: ignore[attr-defined]  (read here: the time includes it)
     return response, time.monotonic() - started
 
 
@@ -161,3 +163,73 @@ def test_ordinary_requests_still_pass(server):
                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Token {token}"})
     response = conn.getresponse()
     assert response.status not in (401, 403, 413), (response.status, response.read()[:300])
+
+
+def _tokens_of(w, *names: str) -> dict[str, str]:
+    return {name: Token.objects.create(user=w.users[name]).key for name in names}
+
+
+def test_uploads_are_refused_by_role_before_the_body_is_read(server):
+    """1.5 GB declared, a size the URL takes, nothing sent: who may not upload there is
+    answered at once, with the view's own status and message, not after the body is spooled."""
+    from annotation.projects.services import project_create
+
+    w = make_world()
+    project_create(name="Another tenant", owner=w.users["outsider"])  # an owner, elsewhere
+    tokens = _tokens_of(w, "owner", "annotator", "reviewer", "outsider")
+    huge = 1500 * 10**6
+    dataset_upload = f"/api/datasets/{w.dataset.id}/upload/"
+    model_upload = f"/api/projects/{w.project.id}/models/"
+    cases = [  # the model uploads declare 2 MB: the test server's model cap is 3 MiB
+        (dataset_upload, "annotator", 403, "forbidden", "an annotator cannot upload images in this project"),
+        (dataset_upload, "reviewer", 403, "forbidden", "a reviewer cannot upload images in this project"),
+        (dataset_upload, "outsider", 404, "not_found", f"dataset {w.dataset.id} not found"),
+        ("/api/datasets/999999/upload/", "owner", 404, "not_found", "dataset 999999 not found"),
+        (model_upload, "annotator", 403, "forbidden", "an annotator cannot upload models in this project"),
+        (model_upload, "outsider", 404, "not_found", f"project {w.project.id} not found"),
+    ]
+    for path, who, status, code, message in cases:
+        length = 2 * 10**6 if path == model_upload else huge
+        response, took = _headers_only(server, path, length, Authorization=f"Token {tokens[who]}")
+        body = json.loads(response.body)
+        assert (response.status, took < 3) == (status, True), (path, who, response.status, took)
+        assert body == {"error": {"code": code, "message": message, "detail": {}}}, (path, who, body)
+        assert response.getheader("Connection") == "close"
+    # a session cookie names its user as well as a token does
+    client = Client()
+    assert client.login(username="annotator", password="pw-12345678")
+    response, took = _headers_only(server, dataset_upload, huge, Cookie=f"sessionid={client.cookies['sessionid'].value}")
+    assert response.status == 403 and took < 3
+
+
+def test_an_admin_upload_passes_below_the_cap_and_is_refused_above_it(server):
+    from annotation.datasets.models import Image
+    from tests.factories import make_image_bytes
+
+    w = make_world()
+    token = _tokens_of(w, "manager")["manager"]
+    path = f"/api/datasets/{w.dataset.id}/upload/"
+    response, took = _headers_only(server, path, UPLOAD_CAP + 1, Authorization=f"Token {token}")
+    assert response.status == 413 and took < 3
+    # 1.5 GB declared: let through to Django, which waits for the body (no answer yet)
+    sock = socket.create_connection(server, timeout=10)
+    try:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {server[0]}\r\nAuthorization: Token {token}\r\n"
+                     "Content-Type: multipart/form-data; boundary=xyz\r\n"
+                     f"Content-Length: {1500 * 10**6}\r\n\r\n".encode())
+        readable, _, _ = select.select([sock], [], [], 1.5)
+        assert not readable, sock.recv(300)
+    finally:
+        sock.close()
+    # and an ordinary upload goes in
+    before = Image.objects.filter(dataset=w.dataset).count()
+    boundary = "xyz"
+    parts = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"new.png\"\r\n"
+             "Content-Type: image/png\r\n\r\n").encode() + make_image_bytes(seed=99) + f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    conn.request("POST", path, body=parts, headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                                    "Authorization": f"Token {token}"})
+    response = conn.getresponse()
+    report = json.loads(response.read())
+    assert response.status == 200 and report["accepted"] == 1, report
+    assert Image.objects.filter(dataset=w.dataset).count() == before + 1

@@ -67,6 +67,14 @@ export class Controller {
         break;
       case "object": {
         const obj = s.upsert(msg.object || {});
+        // a mask that did not fit in `opened` (its `masks_follow`) comes after it, one object each
+        if (msg.object && "rle" in msg.object) {
+          try {
+            s.setMask(obj, msg.object.box, msg.object.rle);
+          } catch (error) {
+            this.ui.error(error, `The mask of object ${obj.id} cannot be drawn`);
+          }
+        }
         if (entry?.type === "new_object") {
           s.selected = obj.id;
           this.ui.objectChanged(obj);

@@ -98,6 +98,10 @@ def test_the_counts_check_reads_every_mask_pycocotools_writes():
             counts = coco["counts"].decode()
             runs = rle.compressed_runs(counts, h, w)
             assert runs.sum() == h * w and runs[1::2].sum() == mask.sum()
+            if runs.size > rle.MAX_RUNS:  # noise and checkerboards at 2000×3000: refused by design
+                with pytest.raises(rle.MaskFormatError, match="runs, the most a mask may have"):
+                    rle.from_segmentation({"size": [h, w], "counts": counts}, h, w)
+                continue
             assert rle.from_segmentation({"size": [h, w], "counts": counts}, h, w)["counts"] == counts
 
 

@@ -206,3 +206,16 @@ def test_large_upload_is_spooled_to_disk_not_memory(owner_client, settings):
     finally:
         services.ingest_stream = original
     assert seen == [TemporaryUploadedFile]
+
+
+def test_a_coco_form_field_instead_of_a_file_is_refused_before_anything_is_stored(owner_client):
+    w, client = owner_client
+    before = Image.objects.filter(dataset=w.dataset).count()
+    fh = io.BytesIO(make_image_bytes(seed=41))
+    fh.name = "a.png"
+    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {"files": [fh], "coco": '{"images": []}'},
+                           format="multipart")
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert "'coco'" in error["message"] and error["detail"] == {"field": "coco"}, error
+    assert Image.objects.filter(dataset=w.dataset).count() == before

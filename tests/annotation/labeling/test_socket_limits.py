@@ -4,6 +4,7 @@ the Celery hand-off is recorded instead of sent, so the tests count exactly what
 (and leave nothing in the shared interactive queue for later tests)."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -145,3 +146,54 @@ async def test_an_over_long_scribble_is_refused(queued):
     assert not [r for r in await _replies(comm) if r["type"] == "error"]
     await comm.disconnect()
     assert await _count_prompts(obj) == 1 and len(queued) == 1
+
+
+async def test_a_flood_of_unreadable_messages_is_rate_limited_before_it_is_parsed(settings, queued, monkeypatch):
+    """Invalid messages cost the server their parse (json + schema): they spend tokens like
+    any message, and past the burst they are refused unread, with the seq they name."""
+    from annotation.labeling import consumers
+
+    _limits(settings, SOCKET_RATE=0.01, SOCKET_BURST=40)  # no refill to speak of during the test
+    w = await sync_to_async(make_world)()
+    comm, _ = await _socket(w.assigned_image.id)  # seq 1 and 2 spent two tokens
+    parsed = []
+    real_parse = consumers.parse
+    monkeypatch.setattr(consumers, "parse", lambda text: parsed.append(1) or real_parse(text))
+    junk = "x" * 160_000
+    for seq in range(3, 203):  # valid JSON, invalid by the schema (no object_id, an unknown field)
+        await comm.send_to(text_data=f'{{"type": "click", "seq": {seq}, "junk": "{junk}"}}')
+    await comm.send_to(bytes_data=b"\x00" * 10)
+    await comm.send_to(text_data='{"seq": 203, "pad": "' + "y" * 300_000 + '"}')  # over the size limit
+    await comm.send_to(text_data="not json at all")
+    replies = [await comm.receive_json_from(timeout=30) for _ in range(203)]
+    await comm.disconnect()
+
+    refused = [r for r in replies if r["code"] == "rate_limited"]
+    read = [r for r in replies if r["code"] == "bad_request"]
+    assert len(refused) + len(read) == len(replies), {r["code"] for r in replies}
+    assert len(read) == 38 and [r["seq"] for r in read] == list(range(3, 41))  # the burst, in order
+    assert len(parsed) == len(read), (len(parsed), len(read))  # the refused ones were never parsed
+    # the seq of a refused message is read without parsing it; null where there is none
+    assert [r["seq"] for r in refused[-3:]] == [None, 203, None]
+    assert [r["seq"] for r in replies[:-3]] == list(range(3, 203))
+    assert all(r["retry_after"] > 0 for r in refused)
+    assert queued == []
+
+
+async def test_a_socket_that_ignores_retry_after_is_closed(settings, queued, monkeypatch):
+    from annotation.labeling import consumers
+
+    _limits(settings, SOCKET_RATE=1, SOCKET_BURST=5)
+    monkeypatch.setattr(consumers, "MAX_REFUSALS_IN_A_ROW", 20)
+    w = await sync_to_async(make_world)()
+    comm, _ = await _socket(w.assigned_image.id)
+    for seq in range(3, 60):
+        await comm.send_json_to({"type": "ping", "seq": seq})
+    codes = []
+    while True:
+        output = await comm.receive_output(timeout=30)
+        if output["type"] == "websocket.close":
+            break
+        codes.append(json.loads(output["text"]).get("code", "pong"))
+    assert output["code"] == 1008, output
+    assert codes[-20:] == ["rate_limited"] * 20 and len(codes) < 57, codes  # closed at once

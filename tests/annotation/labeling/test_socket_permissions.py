@@ -168,3 +168,18 @@ async def test_socket_role_matrix(role: str, column: str, queued):
         after = await sync_to_async(row.first)()
         assert after == before and await sync_to_async(_prompts)(target.instance.id) == 0
         assert (await sync_to_async(Task.objects.get)(pk=target.task.id)).state == target.task.state
+
+
+async def test_a_member_removed_while_the_socket_is_open_gets_not_found_for_save(queued):
+    """The role is read at each message, not at open: ``save`` (which any role may send)
+    tells a former member nothing about the image, as the write messages do not either."""
+    from annotation.projects.models import Membership
+
+    targets = await sync_to_async(_tenants)()
+    comm = await _socket("annotator", targets["A"].image)
+    assert await _answer(comm, "save", {}, 10, "saved") == OK
+    await sync_to_async(Membership.objects.filter(user__username="annotator").delete)()
+    assert await _answer(comm, "save", {}, 12, "saved") == "not_found"
+    click = {"object_id": targets["A"].instance.id, "x": 10, "y": 12, "positive": True}
+    assert await _answer(comm, "click", click, 14, None) == "not_found"
+    await comm.disconnect()

@@ -169,3 +169,19 @@ def test_image_counts_follow_what_the_caller_can_open():
         client.force_login(w.users[user])
         assert client.get(f"/api/projects/{w.project.id}/datasets/").json()[0]["image_count"] == count
         assert client.get(f"/api/datasets/{w.dataset.id}/").json()["image_count"] == count
+
+
+def test_refusals_name_the_role_with_its_article():
+    from annotation.labeling import permissions
+    from annotation.projects.models import Role
+
+    w = make_world()
+    for who, phrase in (("annotator", "an annotator cannot"), ("reviewer", "a reviewer cannot")):
+        client = APIClient()
+        client.force_authenticate(w.users[who])
+        response = client.post(f"/api/projects/{w.project.id}/datasets/", {"name": "B"}, format="json")
+        assert response.status_code == 403 and response.json()["error"]["message"].startswith(phrase), response.json()
+    with pytest.raises(Exception, match="^an annotator cannot review masks$"):
+        permissions.require(Role.ANNOTATOR, permissions.REVIEW_MASKS)
+    with pytest.raises(Exception, match="^an annotator cannot set a task to reviewed$"):
+        permissions.require_task_change(Role.ANNOTATOR, {"state": "reviewed"})
