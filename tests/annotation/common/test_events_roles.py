@@ -5,28 +5,21 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from annotation.jobs.engine import push_job
 from annotation.jobs.models import Job
 from annotation.labeling.review import instance_review
 from annotation.labeling.services import instance_update
 from tests.factories import box_mask, make_world
+from tests.sockets import session_cookie, site_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def _cookie(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
 async def _events(project_id: int, username: str):
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"),
-               (b"cookie", await sync_to_async(_cookie)(username))]
+    headers = site_headers(await sync_to_async(session_cookie)(username))
     comm = WebsocketCommunicator(application, f"/ws/projects/{project_id}/events/", headers=headers)
     connected, _ = await comm.connect(timeout=5)
     assert connected

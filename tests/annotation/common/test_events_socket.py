@@ -4,26 +4,18 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from annotation.labeling.services import instance_update
 from tests.factories import box_mask, make_world
+from tests.sockets import session_cookie, site_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def _cookie_for(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
 async def _connect(project_id: int, cookie: bytes | None):
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
-    if cookie:
-        headers.append((b"cookie", cookie))
+    headers = site_headers(cookie)
     comm = WebsocketCommunicator(application, f"/ws/projects/{project_id}/events/", headers=headers)
     connected, code = await comm.connect(timeout=5)
     return comm, connected, code
@@ -31,7 +23,7 @@ async def _connect(project_id: int, cookie: bytes | None):
 
 async def test_member_receives_mask_changes_after_commit():
     w = await sync_to_async(make_world)()
-    comm, connected, _ = await _connect(w.project.id, await sync_to_async(_cookie_for)("reviewer"))
+    comm, connected, _ = await _connect(w.project.id, await sync_to_async(session_cookie)("reviewer"))
     assert connected
     await sync_to_async(instance_update)(
         instance_id=w.instance.id, expected_version=1,
@@ -51,7 +43,7 @@ async def test_an_idle_socket_still_receives():
     import asyncio
 
     w = await sync_to_async(make_world)()
-    comm, connected, _ = await _connect(w.project.id, await sync_to_async(_cookie_for)("reviewer"))
+    comm, connected, _ = await _connect(w.project.id, await sync_to_async(session_cookie)("reviewer"))
     assert connected
     await asyncio.sleep(6.5)
     await sync_to_async(instance_update)(
@@ -64,8 +56,8 @@ async def test_an_idle_socket_still_receives():
 
 async def test_outsider_and_anonymous_are_refused():
     w = await sync_to_async(make_world)()
-    for cookie in (await sync_to_async(_cookie_for)("outsider"), None):
+    for cookie in (await sync_to_async(session_cookie)("outsider"), None):
         comm, connected, code = await _connect(w.project.id, cookie)
         assert not connected and code == 4404
-    comm, connected, code = await _connect(987654, await sync_to_async(_cookie_for)("owner"))
+    comm, connected, code = await _connect(987654, await sync_to_async(session_cookie)("owner"))
     assert not connected

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 from PIL import Image as PILImage
 
 from annotation.common import rle
@@ -17,6 +16,7 @@ from annotation.datasets.models import Image
 from annotation.datasets.services import Upload, dataset_upload
 from annotation.labeling.models import Instance, Prompt
 from tests.factories import make_world
+from tests.sockets import session_cookie, site_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -42,18 +42,10 @@ def _world_with_square():
     return w, image
 
 
-def _cookie(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def _connect(username: str | None):
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
-    if username:
-        headers.append((b"cookie", await sync_to_async(_cookie)(username)))
+    headers = site_headers(await sync_to_async(session_cookie)(username) if username else None)
     comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
     connected, code = await comm.connect(timeout=10)
     return comm, connected, code

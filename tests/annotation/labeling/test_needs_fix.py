@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 from rest_framework.test import APIClient
 
 from annotation.datasets.models import Image
@@ -17,6 +16,7 @@ from annotation.labeling import saves
 from annotation.labeling.models import Instance, Task
 from annotation.labeling.services import instance_create, task_create
 from tests.factories import add_images, box_mask, make_world
+from tests.sockets import session_cookie, site_headers
 
 
 def _client(w, role: str) -> APIClient:
@@ -203,16 +203,10 @@ def test_the_corrected_mask_goes_back_to_the_queue_as_pending(django_capture_on_
 
 
 # -- the canvas socket ---------------------------------------------------------------------
-def _cookie(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def _opened(username: str, image_id: int, task_id: int | None = None):
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", await sync_to_async(_cookie)(username))]
+    headers = site_headers(await sync_to_async(session_cookie)(username))
     comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
     connected, _ = await comm.connect(timeout=10)
     assert connected

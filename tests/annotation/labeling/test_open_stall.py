@@ -14,24 +14,18 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from annotation.common import rle
 from annotation.datasets.models import Image
 from annotation.labeling.models import Instance, ReviewState, Source
 from tests.factories import make_world
+from tests.sockets import session_cookie, site_headers
 
 pytestmark = [pytest.mark.timeout(180)]
 
 # Before the fix this open held the process's one sync thread for ~4 s (measured); its reply
 # (~12 MB of RLE) is over the ``opened`` budget, so masks also follow it.
 SIDE, MASKS = 6000, 80
-
-
-def _cookie(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
 def _heavy_image() -> tuple[int, int]:
@@ -59,8 +53,8 @@ def _heavy_image() -> tuple[int, int]:
 async def _connect(username: str, cookie: bytes | None = None) -> WebsocketCommunicator:
     from config.asgi import application
 
-    cookie = cookie or await sync_to_async(_cookie)(username)
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", cookie)]
+    cookie = cookie or await sync_to_async(session_cookie)(username)
+    headers = site_headers(cookie)
     comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
     connected, code = await comm.connect(timeout=30)
     assert connected, code
@@ -79,7 +73,7 @@ async def _replies_to_open(comm: WebsocketCommunicator) -> list[dict]:
 @pytest.mark.django_db(transaction=True)
 async def test_a_heavy_open_does_not_stall_another_users_socket(queued):
     heavy_id, light_id = await sync_to_async(_heavy_image)()
-    cookie = await sync_to_async(_cookie)("annotator")
+    cookie = await sync_to_async(session_cookie)("annotator")
     owner, other = await _connect("owner"), await _connect("annotator")
     started = time.monotonic()
     await owner.send_json_to({"type": "open", "seq": 1, "image_id": heavy_id})

@@ -4,25 +4,19 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from annotation.labeling.protocol import ProtocolError, parse
 from tests.factories import make_world
+from tests.sockets import session_cookie, site_headers
 
 NESTED = "[" * 100_000
-
-
-def _cookie(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
 async def _connect(path: str, username: str) -> WebsocketCommunicator:
     from config.asgi import application
 
-    cookie = await sync_to_async(_cookie)(username)
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", cookie)]
+    cookie = await sync_to_async(session_cookie)(username)
+    headers = site_headers(cookie)
     comm = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await comm.connect(timeout=10)
     assert connected

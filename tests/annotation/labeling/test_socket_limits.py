@@ -10,11 +10,11 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 from rest_framework.test import APIClient
 
 from annotation.labeling.models import Prompt
 from tests.factories import make_world
+from tests.sockets import session_cookie, site_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -23,17 +23,11 @@ def _limits(settings, **values) -> None:
     settings.MASKWRIGHT = {**settings.MASKWRIGHT, **values}
 
 
-def _cookie(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def _socket(image_id: int):
     """The annotator's socket with ``image_id`` open (seq 1) and a new object (seq 2)."""
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", await sync_to_async(_cookie)("annotator"))]
+    headers = site_headers(await sync_to_async(session_cookie)("annotator"))
     comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
     connected, code = await comm.connect(timeout=10)
     assert connected, code

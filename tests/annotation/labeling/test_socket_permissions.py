@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from annotation.datasets.models import Image
 from annotation.datasets.services import dataset_create
@@ -25,6 +24,7 @@ from annotation.modelstore.models import TrainedModel
 from annotation.projects.services import label_create, project_create
 from annotation.users.models import User
 from tests.factories import add_images, box_mask, make_world
+from tests.sockets import session_cookie, site_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -101,18 +101,11 @@ def test_the_matrix_names_every_client_message_type():
     assert sorted(row[0] for row in MATRIX) == sorted(types)
 
 
-def _cookie(username: str) -> bytes:
-    client = Client()
-    assert client.login(username=username, password="pw-12345678")
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def _socket(username: str, home: Image):
     """A socket of ``username`` with an image of their own project open."""
     from config.asgi import application
 
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"),
-               (b"cookie", await sync_to_async(_cookie)(username))]
+    headers = site_headers(await sync_to_async(session_cookie)(username))
     comm = WebsocketCommunicator(application, "/ws/annotate/", headers=headers)
     connected, _ = await comm.connect(timeout=10)
     assert connected
