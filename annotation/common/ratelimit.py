@@ -19,13 +19,14 @@ class TokenBucket:
         self.tokens = self.burst
         self.updated = clock()
 
-    def take(self) -> float:
-        """Spend one token: 0.0 when there was one, else the seconds until there is one
-        (nothing is spent then)."""
+    def take(self, cost: float = 1.0) -> float:
+        """Spend ``cost`` tokens (capped at the burst, so any message can pass eventually):
+        0.0 when there were that many, else the seconds until there are (nothing is spent)."""
+        cost = min(float(cost), self.burst)
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= cost:
+            self.tokens -= cost
             return 0.0
-        return (1 - self.tokens) / self.rate
+        return (cost - self.tokens) / self.rate

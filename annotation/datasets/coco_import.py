@@ -183,6 +183,9 @@ def _labels_for(dataset: Dataset, categories: dict[int, str]) -> dict[int, Label
     return by_cat
 
 
+BATCH_MASK_CHARS = 64 * 2**20  # RLE characters written per INSERT, at most (about)
+
+
 def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
     """Write the plan's annotations onto the dataset's images (matched by file name).
 
@@ -213,6 +216,7 @@ def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
     with transaction.atomic():
         labels = _labels_for(dataset, plan.categories)
         batch: list[Instance] = []
+        batch_chars = 0
         for coco_image_id, cat_id, segmentation, score in plan.annotations:
             img = matched.get(coco_image_id)
             if img is None:
@@ -230,10 +234,13 @@ def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
                     review_state=ReviewState.ACCEPTED, z_order=created + len(batch),
                 )
             )
-            if len(batch) >= 1000:
+            batch_chars += len(stored["counts"])
+            # by count and by bytes: one INSERT must stay far below PostgreSQL's 1 GiB limit
+            # on a statement's memory (300 masks at the run cap, 2.85 MB each, overran it)
+            if len(batch) >= 1000 or batch_chars >= BATCH_MASK_CHARS:
                 Instance.objects.bulk_create(batch)
                 created += len(batch)
-                batch = []
+                batch, batch_chars = [], 0
         Instance.objects.bulk_create(batch)
         created += len(batch)
     return {

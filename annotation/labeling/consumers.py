@@ -32,8 +32,10 @@ PROMPT_KINDS = frozenset({"click", "scribble", "extreme_points", "edit"})  # mes
 # A refused message's seq, read from its text without parsing it (digits bounded: int() of a
 # huge digit string is slow). The first "seq" key wins; null when there is none.
 SEQ_IN_TEXT = re.compile(r'"seq"\s*:\s*(\d{1,16})(?!\d)')
-# Refusals in a row after which a socket is closed (1008): its client ignores retry_after.
-MAX_REFUSALS_IN_A_ROW = 500
+# A message costs one token plus one per this many bytes: parsing (json + schema, on the event
+# loop every socket shares) grows with size, so a flood of large frames is held to the same
+# parse time as a flood of small ones.
+TOKEN_BYTES = 4096
 
 
 def _error_code(exc: Exception) -> str:
@@ -59,7 +61,11 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.idle_timer: asyncio.TimerHandle | None = None
         self.bucket = TokenBucket(settings.MASKWRIGHT["SOCKET_RATE"], settings.MASKWRIGHT["SOCKET_BURST"])
-        self.refused_in_a_row = 0
+        # refusals are counted too: a client that keeps sending regardless of retry_after
+        # spends these, and is closed when they run out
+        self.refusals = TokenBucket(settings.MASKWRIGHT["SOCKET_REFUSALS_RATE"],
+                                    settings.MASKWRIGHT["SOCKET_REFUSALS_BURST"])
+        self.flood_closed = False
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -74,11 +80,11 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         # The token is taken before the frame is read: parsing (json + schema) is the costly
         # part of a flood of oversized or invalid messages, and it runs on the event loop
         # every socket shares.
-        wait = self.bucket.take()
+        frame = text_data if text_data is not None else bytes_data or b""
+        wait = self.bucket.take(1 + len(frame) // TOKEN_BYTES)
         if wait:
             await self._rate_limited(text_data, wait)
             return
-        self.refused_in_a_row = 0
         if text_data is None:
             await self.send_json({"type": "error", "seq": None, "code": "bad_request",
                                   "message": "send JSON text messages, not binary"})
@@ -112,18 +118,19 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         """Refuse a message unread (never queued: one client's flood must not hold the
         interactive queue), naming the seq its text shows; close a socket that keeps
         sending regardless, which no retry_after will slow down."""
-        if self.refused_in_a_row >= MAX_REFUSALS_IN_A_ROW:
+        if self.flood_closed:
             return  # closed already: frames still in flight get nothing
-        found = SEQ_IN_TEXT.search(text_data) if text_data is not None else None
+        if self.refusals.take():
+            self.flood_closed = True
+            log.warning("annotate socket of user %s closed: it kept sending past its rate",
+                        self.session.user.id)
+            await self.close(code=1008)  # policy violation
+            return
+        found = SEQ_IN_TEXT.search(text_data, 0, 4096) if text_data is not None else None
         # at least 1 ms: a wait that rounds to 0 would read as "send again now"
         await self.send_json({"type": "error", "seq": int(found[1]) if found else None, "code": "rate_limited",
                               "retry_after": max(round(wait, 3), 0.001),
                               "message": f"too many messages; send again in {wait:.2f} s"})
-        self.refused_in_a_row += 1
-        if self.refused_in_a_row == MAX_REFUSALS_IN_A_ROW:
-            log.warning("annotate socket of user %s closed: %d messages in a row past its rate",
-                        self.session.user.id, self.refused_in_a_row)
-            await self.close(code=1008)  # policy violation
 
     async def handle(self, m: dict[str, Any], received_at: float) -> dict[str, Any] | None:
         kind, s = m["type"], self.session

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_PATH = Path(__file__).with_name("protocol.schema.json")
-MAX_MESSAGE_BYTES = 256 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024  # a 2000-point stroke is ~36 KB; parsing is what a flood costs
 # The deepest valid message (a stroke: message → points → [x, y]) has 3 levels. Deeper ones are
 # refused before the schema walks them: json.loads and jsonschema both recurse per level, and a
 # RecursionError (from ``[`` × 100000) used to drop the sender's socket without a close frame.

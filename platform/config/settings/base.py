@@ -219,6 +219,10 @@ MASKWRIGHT = {
     # 146 s model run that held the interactive queue).
     "SOCKET_RATE": env_int("MASKWRIGHT_SOCKET_RATE", 20),
     "SOCKET_BURST": env_int("MASKWRIGHT_SOCKET_BURST", 40),
+    # A socket refused more than this many times in a burst (refusals refill at 5 a second)
+    # ignores retry_after: it is closed (1008) instead of answered.
+    "SOCKET_REFUSALS_BURST": env_int("MASKWRIGHT_SOCKET_REFUSALS_BURST", 200),
+    "SOCKET_REFUSALS_RATE": 5,
     "MAX_PROMPTS_PER_OBJECT": env_int("MASKWRIGHT_MAX_PROMPTS_PER_OBJECT", 50),
     # Request bodies, refused by Content-Length or while streaming, before Django spools them:
     # a dataset upload (images or zips, many per request), else MAX_REQUEST_BYTES. A model

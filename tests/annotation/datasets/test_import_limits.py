@@ -263,3 +263,28 @@ def test_the_configured_pixel_limit_wins_over_pillows_own(manager, settings, mon
     reasons = {f["name"]: f["reason"] for f in body["files"]}
     assert "exceeds the limit of 1,000" in reasons["over.png"]
     assert "decompression bomb" in reasons["bomb.png"] and "1,000 pixels" in reasons["bomb.png"]
+
+
+@pytest.mark.django_db
+def test_masks_are_written_in_batches_bounded_by_bytes(manager, monkeypatch):
+    """300 masks at the run cap (2.85 MB of RLE each) in one INSERT overran PostgreSQL's 1 GiB
+    statement memory (a 500 and no instances); batches are cut by RLE bytes as well as count."""
+    from annotation.datasets import coco_import
+
+    w, client = manager
+    monkeypatch.setattr(coco_import, "BATCH_MASK_CHARS", 1)  # every mask overflows a batch
+    inserts = []
+    original = Instance.objects.bulk_create
+    monkeypatch.setattr(Instance.objects, "bulk_create", lambda objs, *a, **k: inserts.append(len(objs)) or original(objs, *a, **k))
+    boxes = [[[x, 5, x + 8, 5, x + 8, 20, x, 20]] for x in (2, 14, 26, 38)]
+    coco = json.dumps({
+        "images": [{"id": 1, "file_name": "one.png", "width": W, "height": H}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "segmentation": box} for i, box in enumerate(boxes)],
+    }).encode()
+    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
+        "files": [_named(make_image_bytes(W, H, seed=504), "one.png")],
+        "coco": _named(coco, "instances.json")}, format="multipart")
+    assert response.status_code == 200, response.json()
+    assert response.json()["coco"]["instances_created"] == 4
+    assert [n for n in inserts if n] == [1, 1, 1, 1], inserts
