@@ -41,6 +41,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def wc():
+    """A world (:func:`tests.factories.make_world`) and an API client signed in as its annotator."""
+    from rest_framework.test import APIClient
+
+    from tests.factories import make_world
+
+    w = make_world()
+    client = APIClient()
+    client.force_login(w.users["annotator"])
+    return w, client
+
+
+@pytest.fixture
 def queued(monkeypatch):
     """The predictions the annotation socket queued (requests), in order, recorded instead of
     sent: a test of the socket alone counts exactly what was queued and leaves nothing in

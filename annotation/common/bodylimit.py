@@ -29,6 +29,8 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 from django.urls import Resolver404, resolve
 
+from annotation.common.exceptions import error_body
+
 # Writes under /api/ that need no credentials: signing in.
 ANONYMOUS_WRITES = ("/api/auth/token/",)
 MULTIPART_SLACK = 2**20  # form fields and part headers around an uploaded file
@@ -90,7 +92,7 @@ def _refusal_for(headers: dict[bytes, bytes], path: str) -> Refusal | None:
 
 async def _refuse(send: Any, status: int, code: str, message: str, detail: dict[str, Any] | None = None,
                   extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "detail": detail or {}}}).encode()
+    body = json.dumps(error_body(code, message, detail)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close"), *extra_headers]
     await send({"type": "http.response.start", "status": status, "headers": headers})

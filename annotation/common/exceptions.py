@@ -18,15 +18,16 @@ from rest_framework.views import exception_handler, set_rollback
 
 log = logging.getLogger(__name__)
 
+
+
+def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The house error shape, the one every refusal of the API has, whichever layer answers."""
+    return {"error": {"code": code, "message": message, "detail": detail or {}}}
+
+
 # What a caller sees of a failure we did not foresee: never the exception's text, which can
 # carry settings, connection URLs or file paths. The traceback goes to the log only.
-SERVER_ERROR = {
-    "error": {
-        "code": "server_error",
-        "message": "the server could not handle this request; the error is logged",
-        "detail": {},
-    }
-}
+SERVER_ERROR = error_body("server_error", "the server could not handle this request; the error is logged")
 
 
 class ApplicationError(Exception):
@@ -60,8 +61,7 @@ class Conflict(ApplicationError):
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
-        body = {"error": {"code": exc.code, "message": exc.message, "detail": exc.extra}}
-        return Response(body, status=exc.status_code)
+        return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field": exc.messages}
         exc = drf_exceptions.ValidationError(detail)
@@ -94,8 +94,7 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """``handler404``: the house JSON body for ``/api/`` paths no view answers (a client
     reads ``error.code``, never an HTML page), Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        body = {"error": {"code": "not_found", "message": f"no API endpoint at {request.path}", "detail": {}}}
-        return JsonResponse(body, status=404)
+        return JsonResponse(error_body("not_found", f"no API endpoint at {request.path}"), status=404)
     return defaults.page_not_found(request, exception)
 
 

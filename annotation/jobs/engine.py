@@ -18,7 +18,6 @@ import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -27,7 +26,7 @@ from django.utils import timezone
 from annotation.common.exceptions import ApplicationError
 from annotation.common.realtime import broadcast_on_commit, project_group
 
-from .lease import Heartbeat, expired, lease_info, lease_s
+from .lease import Heartbeat, expired, fresh_lease, lease_info
 from .models import Job
 from .params import in_project
 
@@ -102,9 +101,9 @@ class JobContext:
             job = Job.objects.select_for_update().get(pk=self.job_id)
             if not self.owns(job):
                 raise LeaseLost()
-            now = timezone.now()
             job.done, job.total, job.cursor = done, total, json_safe(cursor)
-            job.heartbeat_at, job.lease_until = now, now + timedelta(seconds=lease_s())
+            for field, value in fresh_lease().items():
+                setattr(job, field, value)
             job.save(update_fields=["done", "total", "cursor", "heartbeat_at", "lease_until", "updated_at"])
             push_job(job)
             cancel = job.cancel_requested
@@ -163,11 +162,11 @@ def job_execute(job_id: int, worker: str | None = None) -> str:
             job.save()
             push_job(job)
             return job.state
-        now = timezone.now()
         job.state = Job.State.RUNNING
-        job.started_at = job.started_at or now
+        job.started_at = job.started_at or timezone.now()
         job.worker, job.attempts = worker[:200], job.attempts + 1
-        job.heartbeat_at, job.lease_until = now, now + timedelta(seconds=lease_s())
+        for field, value in fresh_lease().items():
+            setattr(job, field, value)
         job.save()
         push_job(job)
         ctx = JobContext(job.id, dict(job.params), dict(job.cursor), job.dataset_id, job.worker, job.attempts)

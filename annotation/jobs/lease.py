@@ -37,12 +37,17 @@ def max_attempts() -> int:
     return int(settings.MASKWRIGHT.get("JOB_MAX_ATTEMPTS", 3))
 
 
+def fresh_lease() -> dict[str, datetime]:
+    """The fields of a lease taken or renewed now: a beat now, good for one lease."""
+    now = timezone.now()
+    return {"heartbeat_at": now, "lease_until": now + timedelta(seconds=lease_s())}
+
+
 def renew(job_id: int, worker: str, attempt: int) -> bool:
     """Extend the lease of our run of the job; False when the run is no longer ours (the job
     was swept, cancelled, or taken by another run): the runner must then stop."""
-    now = timezone.now()
     return bool(Job.objects.filter(pk=job_id, state=Job.State.RUNNING, worker=worker, attempts=attempt)
-                .update(heartbeat_at=now, lease_until=now + timedelta(seconds=lease_s())))
+                .update(**fresh_lease()))
 
 
 def expired(job: Job, now: datetime | None = None) -> bool:

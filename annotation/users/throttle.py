@@ -28,6 +28,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from annotation.common.exceptions import error_body
+
 
 def _window() -> tuple[int, int]:
     """(index of the current window, seconds until it ends)."""
@@ -111,8 +113,7 @@ def _refusal(request: HttpRequest, wait: int) -> HttpResponse:
     minutes = max(1, round(wait / 60))
     message = f"too many failed sign-ins; try again in {minutes} minute{'s' if minutes > 1 else ''}"
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse(
-            {"error": {"code": "throttled", "message": message, "detail": {"retry_after": wait}}}, status=429)
+        response: HttpResponse = JsonResponse(error_body("throttled", message, {"retry_after": wait}), status=429)
     else:
         page = f"<!doctype html><title>Sign-in refused</title><p>{message.capitalize()}.</p>"
         response = HttpResponse(page, status=429, content_type="text/html; charset=utf-8")

@@ -18,18 +18,10 @@ from rest_framework.test import APIClient
 
 from annotation.common import rle
 from annotation.labeling.models import Instance
-from tests.factories import box_mask, make_world
+from tests.factories import box_mask
 
 REPO = Path(__file__).resolve().parents[3]
 HUGE_POLYGON = [[0, 0, 4e8, 0, 4e8, 4e8, 0, 4e8]]
-
-
-@pytest.fixture
-def wc():
-    w = make_world()
-    client = APIClient()
-    client.force_login(w.users["annotator"])
-    return w, client
 
 
 @pytest.fixture

@@ -6,21 +6,12 @@ import threading
 import numpy as np
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
 
 from annotation.common import rle
 from annotation.labeling.models import Instance, Prompt
 from tests.factories import box_mask, make_world
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wc():
-    w = make_world()
-    client = APIClient()
-    client.force_login(w.users["annotator"])
-    return w, client
 
 
 def test_bbox_and_area_are_derived_from_the_mask(wc):
