@@ -93,11 +93,9 @@ def _enqueue(job_id: int, queue: str) -> None:
 def job_cancel(*, job: Job) -> Job:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
-        if job.state == Job.State.QUEUED:
-            # Not started: cancel at once. If a worker picks it up later it sees the state.
-            job.state, job.finished_at, job.cancel_requested = Job.State.CANCELLED, timezone.now(), True
-        elif job.state == Job.State.RUNNING and lease_expired(job):
-            # its worker is gone (no lease renewal): nobody would ever read the flag
+        if job.state == Job.State.QUEUED or (job.state == Job.State.RUNNING and lease_expired(job)):
+            # Not started (a worker that picks it up later sees the state), or its worker is
+            # gone (no lease renewal: nobody would ever read the flag): cancel at once.
             job.state, job.finished_at, job.cancel_requested = Job.State.CANCELLED, timezone.now(), True
             job.lease_until = None
         elif job.state == Job.State.RUNNING:
