@@ -8,20 +8,59 @@ Public surface (used as is by outside evaluation scripts)::
     result = p.predict([Click(x=120, y=80, positive=True)])
     result.mask                                       # H×W bool
 
+Several objects at once: ``p.predict_objects([Click(..., object_id=1), Scribble(...,
+object_id=2), ...])`` → ``{object_id: MaskResult}``. What each method accepts is in
+:func:`method_infos` (reading it imports no torch).
+
 No Django, Celery or Channels here: the platform calls this library, never the reverse.
 """
 from .predictor import Predictor, PredictorNotReady
-from .registry import build_predictor, list_methods, register_method
-from .structures import Click, ExtremePoints, MaskResult, Scribble
+from .registry import (
+    MethodInfo,
+    TrainedWeights,
+    build_predictor,
+    convert_trained,
+    list_methods,
+    load_plugins,
+    load_trained,
+    method_info,
+    method_infos,
+    register_method,
+)
+from .structures import (
+    PROMPT_KINDS,
+    Box,
+    Click,
+    ExtremePoints,
+    MaskResult,
+    Prompt,
+    Scribble,
+    Text,
+    clicks_from_prompts,
+    prompt_clicks,
+)
 
 __all__ = [
+    "PROMPT_KINDS",
+    "Box",
     "Click",
     "ExtremePoints",
     "MaskResult",
+    "MethodInfo",
     "Predictor",
     "PredictorNotReady",
+    "Prompt",
     "Scribble",
+    "Text",
+    "TrainedWeights",
     "build_predictor",
+    "clicks_from_prompts",
+    "convert_trained",
     "list_methods",
+    "load_plugins",
+    "load_trained",
+    "method_info",
+    "method_infos",
+    "prompt_clicks",
     "register_method",
 ]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .structures import Click, MaskResult
+from .structures import Click, MaskResult, Prompt, clicks_from_prompts
 
 
 class PredictorNotReady(RuntimeError):
@@ -18,8 +18,14 @@ class Predictor(abc.ABC):
     """Expensive ``set_image`` once per image, cheap ``predict`` per prompt.
 
     Subclasses implement :meth:`_set_image` and :meth:`_predict`; the checks on inputs live
-    here so every method refuses bad input the same way.
+    here so every method refuses bad input the same way. Methods that answer for every object
+    at once (DynaMITe, SALT) also override :meth:`predict_objects`.
     """
+
+    # True where ``predict_objects`` reads all objects' clicks jointly in time order (object 0 =
+    # background) and returns disjoint masks: the multi-instance protocol itself, so that
+    # evaluation's MIST loop calls it directly rather than its own per-object protocol.
+    native_multi_instance: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._image_hw: tuple[int, int] | None = None
@@ -45,6 +51,25 @@ class Predictor(abc.ABC):
         for click in clicks:
             click.check_inside(height, width)
         return self._predict(list(clicks))
+
+    def predict_objects(self, prompts: Sequence[Prompt]) -> dict[int, MaskResult]:
+        """One mask per object (H×W bool at image size) for every object id > 0 among ``prompts``.
+
+        The default reads each object alone: its own prompts and every prompt of object 0 (a
+        negative whatever its sign), in the given order, as clicks (see
+        :func:`~inference.structures.prompt_clicks`) through :meth:`predict`; an object with no
+        positive click gets an empty mask. Objects are independent, so masks may overlap.
+        """
+        ids = sorted({p.object_id for p in prompts if p.object_id > 0})
+        out: dict[int, MaskResult] = {}
+        for object_id in ids:
+            clicks = [c if c.object_id else Click(c.x, c.y, positive=False, object_id=0)
+                      for c in clicks_from_prompts(p for p in prompts if p.object_id in (0, object_id))]
+            if any(c.positive for c in clicks):
+                out[object_id] = self.predict(clicks)
+            else:
+                out[object_id] = MaskResult(mask=np.zeros(self.image_size, dtype=bool))
+        return out
 
     def reset(self) -> None:
         """Forget the image and any per-object state."""

@@ -1,41 +1,175 @@
-"""Methods by name: ``@register_method("m2n2")`` on a builder, ``build_predictor("m2n2")``."""
+"""Methods by name, each with the metadata a caller needs before building it.
+
+A method package registers itself in its ``__init__`` with a :class:`MethodInfo` and the dotted
+path of its builder, so that listing methods and reading what they accept imports no torch::
+
+    register_method(MethodInfo("m2n2", "M2N2 (clicks)", prompts=("click",)),
+                    builder="inference.methods.m2n2.predictor:build_m2n2")
+
+``@register_method(info)`` on a builder function works too, and so does the short
+``@register_method("name")`` (label = name, clicks only). Plugins register the same way from
+their own modules: :func:`load_plugins` imports them, and setuptools entry points of the group
+``maskwright.methods`` are imported on the first lookup.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
-from .predictor import Predictor
+if TYPE_CHECKING:  # the predictor contract imports numpy only, but keep this module bare
+    from .predictor import Predictor
 
-_BUILDERS: dict[str, Callable[..., Predictor]] = {}
+ENTRY_POINT_GROUP = "maskwright.methods"
 
-
-def register_method(name: str) -> Callable[[Callable[..., Predictor]], Callable[..., Predictor]]:
-    def wrap(builder: Callable[..., Predictor]) -> Callable[..., Predictor]:
-        if name in _BUILDERS:
-            raise ValueError(f"method {name!r} is registered twice")
-        _BUILDERS[name] = builder
-        return builder
-
-    return wrap
+Builder = Callable[..., "Predictor"]
 
 
-# Modules whose import registers methods; imported on first lookup so that importing
-# `inference` stays cheap.
+@dataclass(frozen=True)
+class TrainedWeights:
+    """A method whose interactive use needs a trained model file of the project.
+
+    ``load`` and ``convert`` are ``"module:function"`` paths, imported only when called:
+    ``load(path: Path, config: dict, device: str) -> Predictor`` and
+    ``convert(source: Path, target: Path, config: dict) -> dict`` (load ``source`` strictly,
+    write safetensors at ``target``, return the config to store beside it).
+    """
+
+    description: str  # e.g. "a DynaMITe checkpoint (.safetensors, or the official .pth)"
+    suffixes: tuple[str, ...]
+    load: str
+    convert: str
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What a method is and accepts, readable without building it (or importing torch).
+
+    ``prompts``: the prompt kinds it reads (see ``inference.structures.PROMPT_KINDS``).
+    ``multi_object``: its ``predict_objects`` answers for every object at once from all
+    prompts. ``backbones``: those it can take, default first; () = it takes none.
+    ``trained``: set when interactive use needs a trained model file. ``interactive``: False
+    for batch-only methods.
+    """
+
+    name: str
+    label: str
+    prompts: tuple[str, ...]
+    multi_object: bool = False
+    backbones: tuple[str, ...] = ()
+    trained: TrainedWeights | None = None
+    interactive: bool = True
+    summary: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe description for the platform's method list."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "prompts": list(self.prompts),
+            "multi_object": self.multi_object,
+            "backbones": list(self.backbones),
+            "default_backbone": self.backbones[0] if self.backbones else None,
+            "needs_trained_model": self.trained is not None,
+            "summary": self.summary,
+        }
+
+
+# name → builder, or its "module:function" path until first built. The source of truth for
+# what is registered (tests drop a name with ``_BUILDERS.pop(name)``).
+_BUILDERS: dict[str, Builder | str] = {}
+_INFOS: dict[str, MethodInfo] = {}
+
+# Packages whose import registers the built-in methods (torch-free: builders are strings).
 _METHOD_MODULES = (
     "inference.methods.m2n2",
     "inference.methods.mis",
     "inference.methods.salt",
     "inference.methods.dynamite",
     "inference.methods.exits",
-    "inference.evaluation.baselines",
+    "inference.methods.grabcut",
 )
+_loaded = False
+
+
+def _add(info: MethodInfo, builder: Builder | str) -> None:
+    if info.name in _BUILDERS:
+        raise ValueError(f"method {info.name!r} is registered twice")
+    _BUILDERS[info.name] = builder
+    _INFOS[info.name] = info
+
+
+@overload
+def register_method(info: MethodInfo | str, builder: str) -> None: ...
+
+
+@overload
+def register_method(info: MethodInfo | str, builder: None = None) -> Callable[[Builder], Builder]: ...
+
+
+def register_method(info: MethodInfo | str, builder: str | None = None) -> Callable[[Builder], Builder] | None:
+    """Register a method: ``register_method(info, builder="pkg.module:function")`` lazily, or
+    as a decorator ``@register_method(info)`` on the builder. A bare name stands for
+    ``MethodInfo(name, label=name, prompts=("click",))``.
+
+    A builder is called as ``builder(device=..., **kwargs)`` (``backbone=`` when given) and
+    returns a :class:`~inference.predictor.Predictor`.
+    """
+    if isinstance(info, str):
+        info = MethodInfo(name=info, label=info, prompts=("click",))
+    if builder is not None:
+        if ":" not in builder:
+            raise ValueError(f"builder must be 'module:function', got {builder!r}")
+        _add(info, builder)
+        return None
+    resolved = info
+
+    def wrap(function: Builder) -> Builder:
+        _add(resolved, function)
+        return function
+
+    return wrap
+
+
+def load_plugins(modules: Iterable[str]) -> None:
+    """Import ``modules`` (dotted names), whose import registers further methods."""
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _load_all() -> None:
-    import importlib
+    """Import the built-in method packages and the ``maskwright.methods`` entry points, once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True  # first, so that a plugin that looks methods up does not recurse
+    load_plugins(_METHOD_MODULES)
+    from importlib.metadata import entry_points
 
-    for module in _METHOD_MODULES:
-        importlib.import_module(module)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        entry.load()
+
+
+def _resolve(path: str) -> Callable[..., Any]:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def method_info(name: str) -> MethodInfo:
+    """The metadata of method ``name``; KeyError listing the registered names if unknown."""
+    _load_all()
+    if name not in _BUILDERS:
+        known = ", ".join(sorted(_BUILDERS)) or "none yet"
+        raise KeyError(f"unknown method {name!r}; registered: {known}")
+    return _INFOS[name]
+
+
+def method_infos() -> list[MethodInfo]:
+    """Every registered method's metadata, by name. Imports no torch."""
+    _load_all()
+    return [_INFOS[name] for name in sorted(_BUILDERS)]
 
 
 def list_methods() -> list[str]:
@@ -45,10 +179,32 @@ def list_methods() -> list[str]:
 
 def build_predictor(method: str, *, backbone: str | None = None, device: str = "cpu", **kwargs: Any) -> Predictor:
     """Build the predictor of ``method`` (see :func:`list_methods`)."""
-    _load_all()
-    if method not in _BUILDERS:
-        known = ", ".join(list_methods()) or "none yet"
-        raise KeyError(f"unknown method {method!r}; registered: {known}")
+    method_info(method)  # KeyError for an unknown name
+    builder = _BUILDERS[method]
+    if isinstance(builder, str):
+        builder = _BUILDERS[method] = _resolve(builder)
     if backbone is not None:
         kwargs["backbone"] = backbone
-    return _BUILDERS[method](device=device, **kwargs)
+    return builder(device=device, **kwargs)
+
+
+def _trained(name: str) -> TrainedWeights:
+    trained = method_info(name).trained
+    if trained is None:
+        raise ValueError(f"method {name!r} takes no trained model file")
+    return trained
+
+
+def load_trained(name: str, path: Path, config: dict[str, Any], device: str) -> Predictor:
+    """A predictor of method ``name`` around the converted model file ``path`` and its stored
+    ``config`` (what :func:`convert_trained` returned)."""
+    predictor: Predictor = _resolve(_trained(name).load)(Path(path), dict(config or {}), device)
+    return predictor
+
+
+def convert_trained(name: str, source: Path, target: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Load an uploaded model file ``source`` of method ``name`` strictly (``config``: what the
+    uploader said about it, e.g. ``{"backbone": ...}``), write it as safetensors at ``target``
+    and return the config to store with it. Raises on a file that does not fit the method."""
+    stored: dict[str, Any] = _resolve(_trained(name).convert)(Path(source), Path(target), dict(config or {}))
+    return stored

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotation.datasets import apis as datasets
 from annotation.exports import apis as exports
-from annotation.jobs import apis as jobs
+from annotation.datasets import job_apis as jobs
 from annotation.labeling import apis as labeling
 from annotation.labeling import review_apis as review
 from annotation.modelstore import apis as models

@@ -33,7 +33,7 @@ def _redis() -> str:
 
 
 def _workers() -> str:
-    from config.celery_app import app
+    from celery import current_app as app  # the project's app: Django's settings loaded it
 
     inspect = app.control.inspect(timeout=3.0)
     queues = inspect.active_queues() or {}

@@ -52,7 +52,10 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
 def _wait_worker(name: str, env: dict[str, str], proc: subprocess.Popen, timeout: float = 120) -> None:
     """Block until the Celery worker answers a ping, so the first click finds it ready."""
     os.environ.update(env)
-    from config.celery_app import app
+    import django
+    from celery import current_app as app
+
+    django.setup()  # loads the project's settings, and with them its Celery app (the current one)
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,3 +11,5 @@ class DatasetsConfig(AppConfig):
         from .ingest import use_configured_pixel_limit
 
         use_configured_pixel_limit()
+        # The `verify` job kind, and dataset/image ids in job parameters, in every process.
+        from . import runners  # noqa: F401

@@ -28,7 +28,7 @@ from pycocotools import mask as mask_utils
 
 from annotation.common import rle
 
-from .services import Category, ExportImage, ExportInstance, ExportParams, ExportStats, arcname
+from .records import Category, ExportImage, ExportInstance, ExportParams, ExportStats, arcname
 
 
 def mask_to_polygons(mask: np.ndarray, tolerance: float) -> list[list[float]]:

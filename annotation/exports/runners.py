@@ -7,7 +7,8 @@ from annotation.datasets.models import Dataset
 from annotation.jobs.engine import JobContext, register_runner
 from annotation.jobs.models import Job
 
-from .services import ExportParams, export_relpath, export_write
+from .records import ExportParams
+from .services import export_relpath, export_write
 
 
 @register_runner("export", validate=lambda params, dataset: ExportParams.parse(params))

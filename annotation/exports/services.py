@@ -22,9 +22,8 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 
@@ -35,87 +34,13 @@ from annotation.labeling.freshness import stale_instances
 from annotation.labeling.models import Instance, ReviewState
 from annotation.projects.models import LabelClass
 
+from .coco import CocoWriter
+from .records import Category, ExportImage, ExportInstance, ExportParams, ExportStats, Writer
+from .voc import VocWriter
+
 # Images per database round trip and per progress report. 100 images of 10 instances are
 # ~1,000 RLE strings in memory at once: small, and few enough commits to keep progress cheap.
 CHUNK = 100
-FORMATS = ("coco", "voc")
-MASK_MODES = ("rle", "polygon")
-FILTERS = ("accepted", "all")
-
-
-@dataclass(frozen=True)
-class ExportParams:
-    """What the caller chose. ``tolerance`` is the polygon simplification in pixels
-    (``cv2.approxPolyDP`` epsilon); ``void_border`` the VOC void band width in pixels (0: none)."""
-
-    format: str = "coco"
-    masks: str = "rle"
-    tolerance: float = 1.0
-    filter: str = "accepted"
-    void_border: int = 0
-
-    @classmethod
-    def parse(cls, params: dict[str, Any]) -> ExportParams:
-        """Validate job params; raises :class:`ApplicationError` naming the bad value."""
-        unknown = set(params) - {"format", "masks", "tolerance", "filter", "void_border"}
-        if unknown:
-            raise ApplicationError(f"unknown export parameters: {sorted(unknown)}")
-        out = cls(**params)
-        if out.format not in FORMATS:
-            raise ApplicationError(f"format must be one of {FORMATS}, got {out.format!r}")
-        if out.masks not in MASK_MODES:
-            raise ApplicationError(f"masks must be one of {MASK_MODES}, got {out.masks!r}")
-        if out.filter not in FILTERS:
-            raise ApplicationError(f"filter must be one of {FILTERS}, got {out.filter!r}")
-        if not isinstance(out.tolerance, (int, float)) or not 0 <= out.tolerance <= 50:
-            raise ApplicationError(f"tolerance must be a number in [0, 50], got {out.tolerance!r}")
-        if not isinstance(out.void_border, int) or not 0 <= out.void_border <= 20:
-            raise ApplicationError(f"void_border must be an integer in [0, 20], got {out.void_border!r}")
-        return out
-
-
-@dataclass(frozen=True)
-class Category:
-    id: int  # 1 + index in the project's label order (position, then id); 0 is background
-    label_id: int
-    name: str
-
-
-@dataclass
-class ExportImage:
-    id: int
-    path: Path  # the stored file under MEDIA_ROOT
-    stem: str  # path-safe and unique within the export: "<id>_<cleaned original stem>"
-    ext: str  # of the stored file, e.g. "jpg"
-    format: str  # PIL format name of the stored file
-    width: int
-    height: int
-
-
-@dataclass
-class ExportInstance:
-    id: int
-    category: Category
-    mask: dict[str, Any]  # stored compressed RLE, size [height, width]
-    z_order: int
-
-
-@dataclass
-class ExportStats:
-    images: int = 0
-    annotations: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-
-    def skip(self, why: str) -> None:
-        self.skipped[why] = self.skipped.get(why, 0) + 1
-
-
-class Writer(Protocol):
-    def add(self, image: ExportImage, instances: list[ExportInstance]) -> None: ...
-
-    def finish(self) -> None: ...
-
-
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -129,14 +54,6 @@ def safe_stem(image_id: int, original_name: str) -> str:
     stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
     stem = _UNSAFE.sub("_", stem).strip("._-")[:80]
     return f"{image_id}_{stem}" if stem else str(image_id)
-
-
-def arcname(*parts: str) -> str:
-    """Join zip member parts, refusing anything that could point outside the zip root."""
-    name = "/".join(parts)
-    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in name.split("/")):
-        raise ValueError(f"unsafe name in export: {name!r}")
-    return name
 
 
 def categories_for(project_id: int) -> list[Category]:
@@ -226,9 +143,6 @@ def export_write(
     ``progress(done, total, cursor)`` is called after every chunk and may raise (the jobs
     engine raises ``Cancelled``): the partial file is then removed and the exception passes on.
     """
-    from .coco import CocoWriter
-    from .voc import VocWriter
-
     check_fresh(dataset.id, params.filter)
     final = storage.media_path(relpath)
     final.parent.mkdir(parents=True, exist_ok=True)

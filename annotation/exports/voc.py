@@ -36,7 +36,7 @@ from PIL import Image as PILImage
 
 from annotation.common import rle
 
-from .services import Category, ExportImage, ExportInstance, ExportParams, ExportStats, arcname
+from .records import Category, ExportImage, ExportInstance, ExportParams, ExportStats, arcname
 
 VOID = 255
 MAX_OBJECTS = 254

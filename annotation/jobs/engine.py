@@ -4,10 +4,10 @@ A runner is a function ``runner(ctx) -> dict`` registered for a job kind. It wor
 calls ``ctx.save_progress(done, total, cursor)`` after each; that commits the progress, pushes it
 to browsers, and raises :class:`Cancelled` if someone asked to cancel. Because progress and the
 cursor are committed per chunk, a worker that dies loses at most the chunk in flight: the task
-is delivered again (Celery's acks late, or the lease sweep of :mod:`.lease` when the message is
-gone) and the runner resumes from ``ctx.cursor``. Each run holds a lease on the job; a run that
-lost it (swept after its worker looked dead, or cancelled meanwhile) stops at its next save and
-writes nothing more.
+is delivered again (Celery's acks late, or the lease sweep of :func:`.services.jobs_sweep` when
+the message is gone) and the runner resumes from ``ctx.cursor``. Each run holds a lease on the
+job; a run that lost it (swept after its worker looked dead, or cancelled meanwhile) stops at
+its next save and writes nothing more.
 """
 from __future__ import annotations
 
@@ -32,10 +32,14 @@ from .params import in_project
 
 log = logging.getLogger(__name__)
 
+# The job kinds, registered by the apps that own their work (``register_runner`` in a module
+# their ``AppConfig.ready()`` imports, so that the web process and every worker know them all).
 RUNNERS: dict[str, Callable[[JobContext], dict[str, Any]]] = {}
 # Which Celery queue a kind runs on: model work on the GPU batch workers, the rest on CPU.
 QUEUES: dict[str, str] = {}
 VALIDATORS: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+# Kinds that only their own app starts (a model import: the model upload); the jobs API refuses them.
+INTERNAL: set[str] = set()
 
 
 class Cancelled(Exception):
@@ -48,11 +52,13 @@ class LeaseLost(Exception):
 
 
 def register_runner(
-    kind: str, queue: str = "default", validate: Callable[[dict[str, Any], Any], Any] | None = None
+    kind: str, queue: str = "default", validate: Callable[[dict[str, Any], Any], Any] | None = None,
+    launchable: bool = True,
 ) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     """Register the runner of a job kind. ``validate(params, dataset)``, if given, runs at
     launch (in the web process: no torch) and raises ``ApplicationError`` for bad parameters,
-    so that the launcher gets a 400 naming the problem instead of a job that fails later."""
+    so that the launcher gets a 400 naming the problem instead of a job that fails later.
+    ``launchable=False``: the jobs API refuses the kind (its own app launches it)."""
 
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         # every kind, so that none can forget it: ids in its parameters stay in the job's project
@@ -60,6 +66,10 @@ def register_runner(
         QUEUES[kind] = queue
         if validate is not None:
             VALIDATORS[kind] = validate
+        if launchable:
+            INTERNAL.discard(kind)
+        else:
+            INTERNAL.add(kind)
         return fn
 
     return wrap

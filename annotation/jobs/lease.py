@@ -7,10 +7,10 @@ machine) the Celery message may be gone too (a Redis without persistence, or ack
 redelivery only after the broker's visibility timeout, an hour by default), so a job would stay
 ``running`` forever and block its dataset (one active job per kind).
 
-:func:`jobs_sweep` finds running jobs whose lease ran out and queues them again (they resume from
-their cursor) or, after ``JOB_MAX_ATTEMPTS`` runs, fails them with the reason. Workers run it at
-start and every half lease (:mod:`.tasks`); the web runs it lazily where a dead job would
-otherwise be shown or block: the Jobs list, a launch that conflicts, a cancel.
+:func:`.services.jobs_sweep` finds running jobs whose lease ran out and queues them again (they
+resume from their cursor) or, after ``JOB_MAX_ATTEMPTS`` runs, fails them with the reason.
+Workers run it at start and every half lease (:mod:`.sweeper`); the web runs it lazily where a
+dead job would otherwise be shown or block: the Jobs list, a launch that conflicts, a cancel.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -61,7 +61,7 @@ def expired(job: Job, now: datetime | None = None) -> bool:
     return job.lease_until < now
 
 
-def _expired_q(now: datetime) -> Q:
+def expired_q(now: datetime) -> Q:
     stale = now - timedelta(seconds=lease_s())
     return Q(state=Job.State.RUNNING) & (Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=stale))
 
@@ -101,53 +101,6 @@ class Heartbeat:
                     log.exception("could not renew the lease of job %s", self.job_id)
         finally:
             connection.close()  # this thread's own connection
-
-
-def jobs_sweep(*, project_id: int | None = None, dataset_id: int | None = None, kind: str | None = None,
-               job_id: int | None = None) -> list[int]:
-    """Queue again (to resume) or fail every running job in scope whose lease ran out; returns
-    their ids. Rows another sweeper holds are skipped, so concurrent sweeps do not collide."""
-    from .engine import QUEUES, push_job
-    from .services import _ensure_runners, _enqueue
-
-    _ensure_runners()
-    now = timezone.now()
-    scope = {k: v for k, v in {"project_id": project_id, "dataset_id": dataset_id, "kind": kind,
-                               "pk": job_id}.items() if v is not None}
-    swept: list[int] = []
-    with transaction.atomic():
-        for job in Job.objects.select_for_update(skip_locked=True).filter(_expired_q(now), **scope):
-            if job.attempts < max_attempts():
-                log.warning("job %s: %s; queued again", job.id, lost_reason(job))
-                job.state = Job.State.QUEUED
-                queue = QUEUES.get(job.kind, "default")
-                transaction.on_commit(lambda pk=job.id, q=queue: _enqueue(pk, q))
-            else:
-                log.warning("job %s: %s; failed", job.id, lost_reason(job))
-                job.state, job.finished_at = Job.State.FAILED, now
-                job.error = f"{lost_reason(job)} (the limit is {max_attempts()} runs)"
-            job.lease_until = None
-            job.save()
-            push_job(job)
-            swept.append(job.id)
-    return swept
-
-
-def jobs_requeue_waiting(queues: set[str]) -> list[int]:
-    """Send every queued job of ``queues`` to Celery again. A worker runs it when it starts: the
-    platform may have restarted with a broker that lost its messages. A job that also still
-    has its first message runs once: the second delivery finds it running or finished."""
-    from .engine import QUEUES
-    from .services import _ensure_runners, _enqueue
-
-    _ensure_runners()
-    ids = []
-    for pk, kind in Job.objects.filter(state=Job.State.QUEUED).values_list("id", "kind"):
-        queue = QUEUES.get(kind, "default")
-        if queue in queues:
-            _enqueue(pk, queue)
-            ids.append(pk)
-    return ids
 
 
 def lease_info(job: Job, now: datetime | None = None) -> dict[str, Any] | None:

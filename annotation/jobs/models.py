@@ -2,8 +2,6 @@ from django.conf import settings
 from django.db import models
 
 from annotation.common.models import BaseModel
-from annotation.datasets.models import Dataset
-from annotation.projects.models import Project
 
 
 class Job(BaseModel):
@@ -15,7 +13,7 @@ class Job(BaseModel):
     While a job runs, its worker holds a lease: it renews ``lease_until`` (and stamps
     ``heartbeat_at``) at every progress save and from a timer between them. A running job whose
     lease has run out has lost its worker (killed, machine gone): the sweep in
-    :mod:`annotation.jobs.engine` queues it again to resume from ``cursor`` or, after
+    :mod:`annotation.jobs.services` queues it again to resume from ``cursor`` or, after
     ``attempts`` runs, fails it with the reason.
     """
 
@@ -34,9 +32,9 @@ class Job(BaseModel):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="jobs")
     dataset = models.ForeignKey(
-        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+        "datasets.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     params = models.JSONField(default=dict, blank=True)

@@ -34,18 +34,29 @@ def optional_int(value: Any) -> int | None:
 # -- ids in parameters ------------------------------------------------------------------------
 # A parameter named ``<something>_<noun>_id`` (or ``_ids``, a list) holds ids of the noun's
 # rows, and each must be a row of the job's own project: a launcher of one project must not
-# make a worker read or write another tenant's model, label, dataset or image. A name whose
-# noun is not listed here is refused outright, so that a new job kind cannot take an id from
-# another project by forgetting to check it.
-def _id_tables() -> dict[str, tuple[Any, str]]:
-    from annotation.datasets.models import Dataset, Image
-    from annotation.modelstore.models import TrainedModel
-    from annotation.projects.models import LabelClass
+# make a worker read or write another tenant's model, label, dataset or image. The app that
+# owns a noun's rows registers how to check them (:func:`register_id_param`, from its
+# ``AppConfig.ready()``); a name whose noun nobody registered is refused outright, so that a
+# new job kind cannot take an id from another project by forgetting to check it.
 
-    return {
-        "model": (TrainedModel, "project_id"), "label": (LabelClass, "project_id"),
-        "dataset": (Dataset, "project_id"), "image": (Image, "dataset__project_id"),
-    }
+# (ids, project id) → those of the ids that are rows of the project
+RowsInProject = Callable[[set[int], int], set[int]]
+ID_PARAMS: dict[str, RowsInProject] = {}
+
+
+def register_id_param(noun: str, rows_in_project: RowsInProject) -> None:
+    """Let job parameters name rows of ``noun`` (``model`` for ``init_model_id``): each id is
+    accepted when ``rows_in_project(ids, project_id)`` returns it."""
+    ID_PARAMS[noun] = rows_in_project
+
+
+def project_rows(model: Any, project_field: str = "project_id") -> RowsInProject:
+    """The check of a model whose rows reach their project through ``project_field``."""
+
+    def rows_in_project(ids: set[int], project_id: int) -> set[int]:
+        return set(model.objects.filter(pk__in=ids, **{project_field: project_id}).values_list("pk", flat=True))
+
+    return rows_in_project
 
 
 def _id_values(raw: Any) -> Iterator[tuple[str, Any]]:
@@ -75,15 +86,14 @@ def _as_id(name: str, value: Any) -> int | None:
 def check_ids_in_project(params: dict[str, Any], project_id: int) -> None:
     """Refuse (400, before anything is loaded) a parameter naming a row outside ``project_id``;
     a row of another project reads exactly like one that does not exist."""
-    tables = _id_tables()
     for name, value in _id_values(params):
         noun = name.rsplit("_", 1)[0].rsplit("_", 1)[-1]  # init_model_id → model
-        if noun not in tables:
+        rows_in_project = ID_PARAMS.get(noun)
+        if rows_in_project is None:
             raise ApplicationError(f"unknown id parameter {name!r}")
         values = value if name.endswith("_ids") and isinstance(value, list) else [value]
         ids = {i for i in (_as_id(name, v) for v in values) if i is not None}
-        model, project_field = tables[noun]
-        found = set(model.objects.filter(pk__in=ids, **{project_field: project_id}).values_list("pk", flat=True))
+        found = rows_in_project(ids, project_id)
         if ids - found:
             missing = min(ids - found)
             article = "an" if noun[0] in "aeiou" else "a"
@@ -97,7 +107,7 @@ def in_project(runner: Callable[[Any], T]) -> Callable[[Any], T]:
 
     @functools.wraps(runner)
     def run(ctx: Any) -> T:
-        from annotation.jobs.models import Job
+        from .models import Job
 
         project_id, dataset_project_id = (
             Job.objects.filter(pk=ctx.job_id).values_list("project_id", "dataset__project_id").get()

@@ -1,30 +1,29 @@
-"""Writes for jobs: launch (enqueued after commit) and cancel."""
+"""Writes for jobs: launch (enqueued after commit), cancel, and the sweep of jobs whose worker
+is gone (:mod:`.lease`)."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.common.exceptions import ApplicationError, Conflict
-from annotation.datasets.models import Dataset
 
 from .engine import QUEUES, RUNNERS, VALIDATORS, push_job
 from .lease import expired as lease_expired
-from .lease import jobs_sweep
+from .lease import expired_q, lost_reason, max_attempts
 from .models import Job
 from .params import check_ids_in_project
 
-
-def _ensure_runners() -> None:
-    from . import runners  # noqa: F401  (registers the runners)
+log = logging.getLogger(__name__)
 
 
-def job_launch(*, dataset: Dataset | None, kind: str, params: dict[str, Any], user: Any,
+def job_launch(*, dataset: Any | None, kind: str, params: dict[str, Any], user: Any,
                project_id: int | None = None) -> Job:
-    """Create a job and enqueue it after the commit. ``dataset`` may be None for project-level
-    work (importing a model file); then ``project_id`` names the project."""
-    _ensure_runners()
+    """Create a job and enqueue it after the commit. ``dataset`` (a ``datasets.Dataset``) may
+    be None for project-level work (importing a model file); then ``project_id`` names the
+    project."""
     if dataset is not None:
         project_id = dataset.project_id
     if project_id is None:
@@ -57,7 +56,7 @@ def job_launch(*, dataset: Dataset | None, kind: str, params: dict[str, Any], us
     return job
 
 
-def _create(*, project_id: int, dataset: Dataset | None, kind: str, params: dict[str, Any],
+def _create(*, project_id: int, dataset: Any | None, kind: str, params: dict[str, Any],
             user: Any) -> Job | None:
     """The new job row, or None when an active job of the kind holds the dataset."""
     try:
@@ -105,3 +104,42 @@ def job_cancel(*, job: Job) -> Job:
         job.save()
         push_job(job)
     return job
+
+
+def jobs_sweep(*, project_id: int | None = None, dataset_id: int | None = None, kind: str | None = None,
+               job_id: int | None = None) -> list[int]:
+    """Queue again (to resume) or fail every running job in scope whose lease ran out; returns
+    their ids. Rows another sweeper holds are skipped, so concurrent sweeps do not collide."""
+    now = timezone.now()
+    scope = {k: v for k, v in {"project_id": project_id, "dataset_id": dataset_id, "kind": kind,
+                               "pk": job_id}.items() if v is not None}
+    swept: list[int] = []
+    with transaction.atomic():
+        for job in Job.objects.select_for_update(skip_locked=True).filter(expired_q(now), **scope):
+            if job.attempts < max_attempts():
+                log.warning("job %s: %s; queued again", job.id, lost_reason(job))
+                job.state = Job.State.QUEUED
+                queue = QUEUES.get(job.kind, "default")
+                transaction.on_commit(lambda pk=job.id, q=queue: _enqueue(pk, q))
+            else:
+                log.warning("job %s: %s; failed", job.id, lost_reason(job))
+                job.state, job.finished_at = Job.State.FAILED, now
+                job.error = f"{lost_reason(job)} (the limit is {max_attempts()} runs)"
+            job.lease_until = None
+            job.save()
+            push_job(job)
+            swept.append(job.id)
+    return swept
+
+
+def jobs_requeue_waiting(queues: set[str]) -> list[int]:
+    """Send every queued job of ``queues`` to Celery again. A worker runs it when it starts: the
+    platform may have restarted with a broker that lost its messages. A job that also still
+    has its first message runs once: the second delivery finds it running or finished."""
+    ids = []
+    for pk, kind in Job.objects.filter(state=Job.State.QUEUED).values_list("id", "kind"):
+        queue = QUEUES.get(kind, "default")
+        if queue in queues:
+            _enqueue(pk, queue)
+            ids.append(pk)
+    return ids

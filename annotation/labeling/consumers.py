@@ -23,12 +23,13 @@ from annotation.common.exceptions import ApplicationError, Conflict, Forbidden, 
 from annotation.common.ratelimit import TokenBucket
 
 from . import live
+from .models import Prompt
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, parse
 
 log = logging.getLogger(__name__)
 
 IDLE_PREFETCH_S = 1.5  # an annotator's pause before the task's next image is computed
-PROMPT_KINDS = frozenset({"click", "scribble", "extreme_points", "edit"})  # message type = prompt kind
+PROMPT_KINDS = frozenset(Prompt.Kind.values)  # a prompt's message type is its kind
 # A refused message's seq, read from its text without parsing it (digits bounded: int() of a
 # huge digit string is slow). The first "seq" key wins; null when there is none.
 SEQ_IN_TEXT = re.compile(r'"seq"\s*:\s*(\d{1,16})(?!\d)')

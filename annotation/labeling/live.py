@@ -10,10 +10,9 @@ queued prompts and an older one never overwrites a newer one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from django.conf import settings
 
 from annotation.common import rle
 from annotation.common.exceptions import ApplicationError, NotFound
@@ -21,12 +20,13 @@ from annotation.datasets.models import Image
 from annotation.datasets.selectors import image_for
 from annotation.projects.access import role_of
 from annotation.projects.models import LabelClass, Role
-from annotation.segmentation import dispatch
+from annotation.segmentation import dispatch, methods
+from annotation.segmentation.request import MaskRequest
 
 from . import permissions, review
 from .freshness import active_seqs, is_stale
-from .models import Instance, Prompt, Source, Task
-from .saves import MODEL_KINDS, answered, history
+from .models import METHOD_KINDS, Instance, Prompt, Source, Task
+from .saves import history
 from .selectors import task_for
 from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
 
@@ -56,33 +56,22 @@ class Session:
     seqs: dict[int, dict[int, tuple[int, float]]] = field(default_factory=dict)  # instance → {rev: (seq, received_at)}
 
 
-# How the annotation page names a project's trained model, per method.
-_TRAINED_METHODS = {
-    "dynamite": {"label": "DynaMITe", "multi_object": True},
-    "exits": {"label": "EXITS (extreme points)", "multi_object": False},
-}
-
-
-def methods(project_id: int | None = None) -> list[dict[str, Any]]:
-    """What the annotation page offers: the configured methods, then the project's default
-    trained models (their "backbone" is ``model-<id>``, which the worker resolves)."""
-    out = [dict(m) for m in settings.MASKWRIGHT["INTERACTIVE_METHODS"]]
+def offered_methods(project_id: int | None = None) -> list[dict[str, Any]]:
+    """What the annotation page offers, from the methods' registered metadata: the methods that
+    run as built, then the project's default trained models (their "backbone" is
+    ``model-<id>``, which the worker resolves)."""
+    trained: list[tuple[str, int, str]] = []
     if project_id is not None:
         from annotation.modelstore.selectors import default_models
 
-        for model in default_models(project_id):
-            extra = _TRAINED_METHODS.get(model.method)
-            if extra is not None:
-                out.append({"name": model.method, "label": f"{extra['label']} · {model.name}",
-                            "backbones": [f"model-{model.id}"], "multi_object": extra["multi_object"],
-                            "model_id": model.id})
-    return out
+        trained = [(model.method, model.id, model.name) for model in default_models(project_id)]
+    return methods.offered(trained)
 
 
 def _method_ok(method: str, backbone: str | None, project_id: int | None = None,
                offered: list[dict[str, Any]] | None = None) -> tuple[str, str]:
-    """(method, backbone) if the project offers them; ``offered``: :func:`methods` already read."""
-    offered = methods(project_id) if offered is None else offered
+    """(method, backbone) if the project offers them; ``offered``: :func:`offered_methods` already read."""
+    offered = offered_methods(project_id) if offered is None else offered
     for m in offered:
         if m["name"] == method:
             chosen = backbone or m["backbones"][0]
@@ -126,7 +115,9 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
         if not task.images.filter(pk=image_id).exists():
             raise NotFound(f"image {image_id} is not in task {task_id}")
     project_id = image.dataset.project_id
-    offered = methods(project_id)
+    offered = offered_methods(project_id)
+    if not offered:
+        raise ApplicationError("no segmentation method is available here")
     chosen_method, chosen_backbone = _method_ok(method or session.method or offered[0]["name"],
                                                 backbone if method else (backbone or session.backbone or None),
                                                 project_id, offered)
@@ -181,7 +172,7 @@ def _recompute_stale(session: Session, instances: list[Instance], prompts: dict[
         logged = prompts[instance.id]
         if not is_stale(instance.mask_seqs, bool(logged), active_seqs(logged)):
             continue
-        methods_used = [p.method for p in logged if not p.undone and p.kind in MODEL_KINDS and p.method]
+        methods_used = [p.method for p in logged if not p.undone and p.kind in METHOD_KINDS and p.method]
         method = methods_used[-1] if methods_used else session.method
         used = instance.model_name.split("/", 1)[1] if instance.model_name.startswith(f"{method}/") else None
         try:
@@ -193,7 +184,7 @@ def _recompute_stale(session: Session, instances: list[Instance], prompts: dict[
                 continue  # the method is not offered any more: the export keeps refusing it
         rev = dispatch.bump_revision(instance.id)
         worker = dispatch.choose_worker(session.image_id, method, backbone, session.worker)
-        request = {**_request(session, instance.id, rev, 0, time.time()), "method": method, "backbone": backbone}
+        request = replace(_request(session, instance.id, rev, 0, time.time()), method=method, backbone=backbone)
         dispatch.send_predict(request, worker)
 
 
@@ -282,6 +273,9 @@ def prompt_add(session: Session, instance_id: int, kind: str, payload: dict[str,
     """Log the prompt (committed), then queue the object's mask; returns the revision."""
     instance = object_of(session, instance_id)
     _may(session, permissions.ADD_PROMPTS)
+    if not methods.accepts(session.method, kind):
+        raise ApplicationError(f"{session.method} takes no {kind} prompts; it reads "
+                               f"{', '.join(_method_prompts(session))}")
     prompt_append(instance=instance, kind=kind, payload=payload, method=session.method, author=session.user)
     return _queue(session, instance.id, seq=seq, received_at=received_at)
 
@@ -296,13 +290,18 @@ def prompt_step(session: Session, instance_id: int, redo: bool, *, seq: int, rec
     return _queue(session, instance.id, seq=seq, received_at=received_at)
 
 
-def _request(session: Session, instance_id: int, rev: int, seq: int, received_at: float) -> dict[str, Any]:
-    return {
-        "image_id": session.image_id, "project_id": session.project_id, "instance_id": instance_id,
-        "method": session.method, "backbone": session.backbone, "rev": rev, "reply_channel": session.reply_channel,
-        "user_id": session.user.id,
-        "seq": seq, "received_at": received_at, "size_hw": [session.height, session.width],
-    }
+def _method_prompts(session: Session) -> list[str]:
+    found = methods.info(session.method)
+    return list(found.prompts) if found else []
+
+
+def _request(session: Session, instance_id: int, rev: int, seq: int, received_at: float) -> MaskRequest:
+    assert session.image_id is not None and session.project_id is not None
+    return MaskRequest(
+        image_id=session.image_id, project_id=session.project_id, instance_id=instance_id,
+        method=session.method, backbone=session.backbone, rev=rev, reply_channel=session.reply_channel,
+        user_id=session.user.id, seq=seq, received_at=received_at, size_hw=(session.height, session.width),
+    )
 
 
 def _queue(session: Session, instance_id: int, *, seq: int, received_at: float) -> int:
@@ -321,12 +320,12 @@ def requeue(session: Session, instance_id: int, rev: int, *, seq: int, received_
     """A request got no answer in time (its worker may be dead): queue it again on the shared
     queue, forgetting the holder, unless a newer one superseded it or it was answered meanwhile.
     Returns whether it was sent."""
-    if session.sent.get(instance_id) != rev or session.image_id is None or answered(instance_id) >= rev:
+    if session.sent.get(instance_id) != rev or session.image_id is None or dispatch.answered(instance_id) >= rev:
         return False
     dispatch.forget_holder(session.image_id, session.method, session.backbone)
     if session.worker and not dispatch.is_alive(session.worker):
         session.worker = None
-    dispatch.send_predict({**_request(session, instance_id, rev, seq, received_at), "retry": True}, None)
+    dispatch.send_predict(replace(_request(session, instance_id, rev, seq, received_at), retry=True), None)
     return True
 
 

@@ -112,9 +112,14 @@ class Prompt(BaseModel):
     """
 
     class Kind(models.TextChoices):
+        """The prompt vocabulary: the library's prompt kinds (``inference.PROMPT_KINDS``; a
+        method declares which it reads) plus the platform's own brush edits."""
+
         CLICK = "click"
+        BOX = "box"
         SCRIBBLE = "scribble"
         EXTREME_POINTS = "extreme_points"
+        TEXT = "text"
         EDIT = "edit"  # a manual brush / eraser stroke, applied on top of the method's mask
 
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="prompts")
@@ -132,3 +137,7 @@ class Prompt(BaseModel):
         constraints = [
             models.UniqueConstraint(fields=["instance", "seq"], name="unique_prompt_seq")
         ]
+
+
+# Prompt kinds a method reads (every kind but the platform's own brush edits).
+METHOD_KINDS = frozenset(Prompt.Kind.values) - {Prompt.Kind.EDIT}

@@ -1,4 +1,5 @@
-"""Validation of prompt payloads (clicks, scribbles, extreme points) against an image's size.
+"""Validation of prompt payloads (clicks, boxes, scribbles, extreme points, text, brush edits)
+against an image's size.
 
 Coordinates are pixels of the stored (upright) image, x to the right and y down, as floats.
 """
@@ -11,6 +12,7 @@ from annotation.common.exceptions import ApplicationError
 # Points in one scribble or brush stroke (``protocol.schema.json`` says the same). The page
 # thins a longer stroke; every point is rasterised on each replay of the object's prompts.
 MAX_SCRIBBLE_POINTS = 2_000
+MAX_TEXT_CHARS = 200  # a text prompt names an object ("the red car"), not a paragraph
 
 
 def _point(value: Any, width: int, height: int, where: str) -> list[float]:
@@ -38,6 +40,17 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
         if not isinstance(positive, bool):
             raise ApplicationError("click: 'positive' must be true or false")
         return {"x": x, "y": y, "positive": positive}
+    if kind == "box":
+        x0, y0 = _point([payload.get("x0"), payload.get("y0")], width, height, "box corner (x0, y0)")
+        x1, y1 = _point([payload.get("x1"), payload.get("y1")], width, height, "box corner (x1, y1)")
+        if not (x0 < x1 and y0 < y1):
+            raise ApplicationError("box: (x0, y0) must be above and left of (x1, y1)")
+        return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+    if kind == "text":
+        text = payload.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+            raise ApplicationError(f"text: 'text' must be 1 to {MAX_TEXT_CHARS} characters")
+        return {"text": text.strip()}
     if kind == "scribble":
         points = payload.get("points")
         if not isinstance(points, list) or not points:
@@ -74,4 +87,4 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
             "width": float(brush),
             "mode": payload["mode"],
         }
-    raise ApplicationError(f"unknown prompt kind {kind!r} (click, scribble, extreme_points, edit)")
+    raise ApplicationError(f"unknown prompt kind {kind!r} (click, box, scribble, extreme_points, text, edit)")

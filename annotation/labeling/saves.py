@@ -7,7 +7,6 @@ saves only if no mask of r or newer is saved; the saved mask records the prompt 
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.db import transaction
@@ -15,13 +14,11 @@ from django.db.models import F
 
 from annotation.common import rle
 from annotation.common.realtime import broadcast_on_commit, project_group, send_on_commit
-from annotation.segmentation import dispatch
+from annotation.segmentation import dispatch, methods
+from annotation.segmentation.request import MaskRequest, Timeline
 
 from . import review
-from .models import Instance, Prompt, Source
-
-# Prompt kinds a method reads; ``edit`` strokes are applied on top of its mask.
-MODEL_KINDS = ("click", "scribble", "extreme_points")
+from .models import METHOD_KINDS, Instance, Prompt, Source
 
 
 def history(undone: list[bool]) -> dict[str, bool]:
@@ -29,17 +26,15 @@ def history(undone: list[bool]) -> dict[str, bool]:
     return {"can_undo": not all(undone), "can_redo": any(undone)}
 
 
-def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
-    """The prompt lists the worker replays: the object itself, or for a multi-object method
-    every object of the image whose prompts were given with that method."""
-    from annotation.segmentation.compute import MULTI_OBJECT
-
-    if request["method"] in MULTI_OBJECT:
-        ids = list(Prompt.objects.filter(instance__image_id=request["image_id"], undone=False,
-                                         method=request["method"]).values_list("instance_id", flat=True).distinct())
-        ids = sorted(set(ids) | {request["instance_id"]})
+def objects_to_compute(request: MaskRequest) -> dict[int, list[dict[str, Any]]]:
+    """The prompt lists the worker replays: the object itself, or for a method that declares
+    itself multi-object every object of the image whose prompts were given with that method."""
+    if methods.is_multi_object(request.method):
+        ids = list(Prompt.objects.filter(instance__image_id=request.image_id, undone=False,
+                                         method=request.method).values_list("instance_id", flat=True).distinct())
+        ids = sorted(set(ids) | {request.instance_id})
     else:
-        ids = [request["instance_id"]]
+        ids = [request.instance_id]
     rows = Prompt.objects.filter(instance_id__in=ids, undone=False).order_by("instance_id", "seq")
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     for p in rows.values("id", "instance_id", "seq", "kind", "payload", "method"):
@@ -51,18 +46,8 @@ def objects_to_compute(request: dict[str, Any]) -> dict[int, list[dict[str, Any]
     return {k: v for k, v in out.items() if k in existing}
 
 
-def revision(instance_id: int) -> int:
-    """The newest revision queued for the object (0 if none)."""
-    return int(dispatch.redis_client().get(f"mw:rev:{instance_id}") or 0)
-
-
-def answered(instance_id: int) -> int:
-    """The newest revision whose mask is saved (0 if none)."""
-    return int(dispatch.redis_client().get(f"mw:done:{instance_id}") or 0)
-
-
-def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, model_s: float, worker: str, cached: bool,
-               seqs: dict[int, list[int]] | None = None) -> bool:
+def masks_save(request: MaskRequest, masks: dict[int, Any], *, rev: int, model_s: float, worker: str, cached: bool,
+               seqs: dict[int, list[int]] | None = None, timeline: Timeline | None = None) -> bool:
     """Store masks computed from the log as of revision ``rev`` of the request's object, and
     answer the socket after commit. Returns False (nothing written) when a mask of that
     revision or a newer one is already saved, or the object is gone. ``seqs``: per object,
@@ -73,12 +58,13 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
     corrected needs-fix mask goes back to the review queue as pending)."""
     import numpy as np
 
-    instance_id = request["instance_id"]
+    instance_id = request.instance_id
+    timeline = timeline or Timeline.starting(request)
     out = []
     with transaction.atomic():
         # the row locks order concurrent savers of one object: the answered check is exact
         locked = {i.id: i for i in Instance.objects.select_for_update().filter(pk__in=list(masks)).order_by("id")}
-        if instance_id not in locked or answered(instance_id) >= rev:
+        if instance_id not in locked or dispatch.answered(instance_id) >= rev:
             return False
         # one read of the objects' prompt log: which have a prompt a method reads (their
         # source is the method), and the undo / redo flags of the answer
@@ -86,7 +72,7 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
         modelled: set[int] = set()
         for pk, kind, flag in Prompt.objects.filter(instance_id__in=list(locked)).values_list("instance_id", "kind", "undone"):
             undone[pk].append(flag)
-            if kind in MODEL_KINDS and not flag:
+            if kind in METHOD_KINDS and not flag:
                 modelled.add(pk)
         fixed = []
         for pk, instance in locked.items():
@@ -99,10 +85,10 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
                     Instance.objects.filter(pk=pk).update(**fresh)  # it now answers newer prompts
                 continue  # unchanged (another object's prompt of a multi-object method)
             fields = {
-                "source": request["method"] if pk in modelled and request["method"] in Source.values else Source.MANUAL,
-                "model_name": f"{request['method']}/{request['backbone']}",
+                "source": request.method if pk in modelled and request.method in Source.values else Source.MANUAL,
+                "model_name": f"{request.method}/{request.backbone}",
             }
-            under_review = review.fix_saved_fields(instance, request.get("user_id"))
+            under_review = review.fix_saved_fields(instance, request.user_id)
             if under_review is not None:
                 fields.update(under_review)
                 if instance.review_state != under_review.get("review_state", instance.review_state):
@@ -120,31 +106,16 @@ def masks_save(request: dict[str, Any], masks: dict[int, Any], *, rev: int, mode
         # Set while the row lock is held: the next saver of this object (waiting on the lock)
         # must see it. If the commit failed after this, a retry would be skipped; the log
         # still holds the prompt and the next prompt or a reopen recomputes the mask.
-        dispatch.redis_client().set(f"mw:done:{instance_id}", rev, ex=24 * 3600)
-        send_on_commit(request["reply_channel"], {
-            "type": "annotate.mask", "seq": request["seq"], "rev": rev, "instance_id": instance_id,
-            "masks": out, "model_ms": round(model_s * 1000, 2), "received_at": request["received_at"],
-            "worker": worker, "cached": cached, "stages": _stages(request, model_s),
+        dispatch.mark_answered(instance_id, rev)
+        send_on_commit(request.reply_channel, {
+            "type": "annotate.mask", "seq": request.seq, "rev": rev, "instance_id": instance_id,
+            "masks": out, "model_ms": round(model_s * 1000, 2), "received_at": request.received_at,
+            "worker": worker, "cached": cached, "stages": timeline.stages_ms(model_s),
         })
         for m in out:
-            broadcast_on_commit(project_group(request["project_id"]), "instance.updated",
-                                {"instance_id": m["object_id"], "image_id": request["image_id"], "version": m["version"]})
+            broadcast_on_commit(project_group(request.project_id), "instance.updated",
+                                {"instance_id": m["object_id"], "image_id": request.image_id, "version": m["version"]})
         if fixed:
-            broadcast_on_commit(project_group(request["project_id"]), "instances.reviewed",
+            broadcast_on_commit(project_group(request.project_id), "instances.reviewed",
                                 {"review_state": "pending", "count": len(fixed), "ids": fixed})
     return True
-
-
-def _stages(request: dict[str, Any], model_s: float) -> dict[str, float]:
-    """Where the server's time went, in ms, up to the save (the consumer adds the rest)."""
-    now = time.time()
-    received, queued = request["received_at"], request.get("queued_at", request["received_at"])
-    started, computing = request.get("started_at", queued), request.get("compute_at", queued)
-    return {
-        "log_and_queue": round((queued - received) * 1000, 2),
-        "queue_wait": round((started - queued) * 1000, 2),
-        "read_log": round((computing - started) * 1000, 2),
-        "model": round(model_s * 1000, 2),
-        "save": round((now - computing - model_s) * 1000, 2),
-        "saved_at": now,
-    }

@@ -1,7 +1,8 @@
 """Celery interface of live annotation: the interactive worker's two tasks and its liveness.
 
-Thin: the request names an object; the prompt log (Postgres) says what to compute,
-``annotation.segmentation`` computes it, :mod:`.saves` saves it and answers the socket.
+Thin: the request (:class:`~annotation.segmentation.request.MaskRequest`) names an object; the
+prompt log (Postgres) says what to compute, ``annotation.segmentation`` computes it, :mod:`.saves`
+saves it and answers the socket.
 """
 from __future__ import annotations
 
@@ -12,50 +13,53 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
+from annotation.segmentation.dispatch import INTERACTIVE_QUEUE, PREDICT_TASK, PREFETCH_TASK
+
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="annotation.labeling.tasks.predict", ignore_result=True)
-def predict(request: dict[str, Any]) -> None:
-    from annotation.segmentation import worker
+@shared_task(name=PREDICT_TASK, ignore_result=True)
+def predict(message: dict[str, Any]) -> None:
+    from annotation.segmentation import dispatch, worker
     from annotation.segmentation.compute import compute
+    from annotation.segmentation.request import MaskRequest, Timeline
 
     from . import saves
 
-    instance_id = request["instance_id"]
-    request["started_at"] = time.time()
-    if saves.answered(instance_id) >= request["rev"]:
-        log.info("object %s rev %s: already answered, skipped", instance_id, request["rev"])
+    request = MaskRequest.from_message(message)
+    timeline = Timeline.starting(request)
+    instance_id = request.instance_id
+    if dispatch.answered(instance_id) >= request.rev:
+        log.info("object %s rev %s: already answered, skipped", instance_id, request.rev)
         return  # an earlier task computed a newer state of this object
     # Compute the object as the log stands now, which may include prompts newer than this
     # request's: under load, the oldest waiting request of an object answers all of them.
-    rev = max(request["rev"], saves.revision(instance_id))
+    rev = max(request.rev, dispatch.revision(instance_id))
     objects = saves.objects_to_compute(request)
     if instance_id not in objects:
         return  # the object was deleted meanwhile
-    request["compute_at"] = time.time()
+    timeline.compute_at = time.time()
     try:
-        computed = compute(request["image_id"], tuple(request["size_hw"]), request["method"],
-                           request["backbone"], objects)
+        computed = compute(request, objects)
     except Exception as exc:  # the socket hears why; the log keeps the prompt
         log.exception("predict failed for %s", request)
         from annotation.common.realtime import send_now
 
-        send_now(request["reply_channel"], {
-            "type": "annotate.failed", "seq": request["seq"], "instance_id": instance_id,
-            "message": f"{request['method']} could not compute the mask: {exc}",
+        send_now(request.reply_channel, {
+            "type": "annotate.failed", "seq": request.seq, "instance_id": instance_id,
+            "message": f"{request.method} could not compute the mask: {exc}",
         })
         return
-    _claim(request["image_id"], request["method"], request["backbone"])
+    _claim(request.image_id, request.method, request.backbone)
     # which prompts each mask answers ("base", the mask edits apply to, has no seq)
     seqs = {pk: [p["seq"] for p in prompts if "seq" in p] for pk, prompts in objects.items()}
     saved = saves.masks_save(request, computed.masks, rev=rev, model_s=computed.model_s,
-                            worker=worker.hostname(), cached=computed.cached, seqs=seqs)
-    log.info("object %s rev %s (request %s): %s, model %.3f s", instance_id, rev, request["rev"],
+                             worker=worker.hostname(), cached=computed.cached, seqs=seqs, timeline=timeline)
+    log.info("object %s rev %s (request %s): %s, model %.3f s", instance_id, rev, request.rev,
              "saved" if saved else "a newer mask was saved first", computed.model_s)
 
 
-@shared_task(name="annotation.labeling.tasks.prefetch", ignore_result=True)
+@shared_task(name=PREFETCH_TASK, ignore_result=True)
 def prefetch(image_id: int, method: str, backbone: str) -> None:
     from annotation.segmentation import worker
 
@@ -68,13 +72,12 @@ def _claim(image_id: int, method: str, backbone: str) -> None:
     from annotation.segmentation import dispatch, worker
 
     if worker.hostname():
-        dispatch.redis_client().set(dispatch.holder_key(image_id, method, backbone), worker.hostname(),
-                                    ex=dispatch.HOLDER_TTL_S)
+        dispatch.claim(image_id, method, backbone, worker.hostname())
 
 
 def _consumes_interactive(sender: Any) -> bool:
     try:
-        return "interactive" in {q.name for q in sender.task_consumer.queues}
+        return INTERACTIVE_QUEUE in {q.name for q in sender.task_consumer.queues}
     except AttributeError:
         return False
 
@@ -115,6 +118,4 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
 def _stop_heartbeat(**_: Any) -> None:
     from annotation.segmentation import worker
 
-    stop = worker._state.get("heartbeat")
-    if stop is not None:
-        stop.set()
+    worker.stop_heartbeat()

@@ -19,6 +19,8 @@ from django.db import transaction
 from annotation.common.exceptions import ApplicationError, Conflict
 from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.datasets import storage
+from annotation.jobs.models import Job
+from annotation.jobs.services import job_launch
 
 from .models import TrainedModel
 
@@ -69,8 +71,6 @@ def _store(upload: Any, project_id: int, suffix: str) -> tuple[str, str, int]:
 def model_upload(*, project_id: int, method: str, name: str, upload: Any, filename: str,
                  backbone: str | None, user: Any) -> TrainedModel:
     """Store an uploaded checkpoint and launch its import; the row is ``importing`` until then."""
-    from annotation.jobs.services import job_launch
-
     if method not in TrainedModel.Method.values:
         raise ApplicationError(f"method must be one of {TrainedModel.Method.values}, got {method!r}")
     suffix = Path(filename or "").suffix.lower()
@@ -131,8 +131,6 @@ def model_register_trained(*, project_id: int, method: str, name: str, source: P
     one model: a redelivered job gets the one it stored before (``user`` defaults to the
     job's launcher)."""
     if job_id is not None:
-        from annotation.jobs.models import Job
-
         existing = TrainedModel.objects.filter(job_id=job_id).first()
         if existing is not None:
             return existing

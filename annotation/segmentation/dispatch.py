@@ -1,49 +1,39 @@
 """Routing of interactive work to workers: sticky sessions over Celery worker-direct queues.
 
-Runs in the web process (no torch). Redis holds three kinds of short-lived keys:
-
-* ``mw:iworker:<hostname>``: an interactive worker is alive (it refreshes the key every
-  second with a 3-second expiry, see :mod:`annotation.segmentation.worker`);
-* ``mw:holder:<image>:<method>:<backbone>``: the worker that holds (or is computing) the
-  image's features. Clicks on that image go to its direct queue while it lives;
-* ``mw:rev:<instance>``: a counter bumped on every change to an object's prompts. A worker
-  that finds a newer revision skips the computation: the newer request carries the mask.
-
-When the holder is gone (key expired) the request goes to the shared ``interactive`` queue and
-whichever worker takes it rebuilds the state from the image and the prompt log.
+Runs in the web process (no torch). The keys it reads and writes are in :mod:`.keys`: a click
+goes to the direct queue of the worker that holds its image's state while that worker lives;
+when the holder is gone the request goes to the shared ``interactive`` queue and whichever
+worker takes it rebuilds the state from the image and the prompt log. Revisions order an
+object's requests: a worker that finds a newer revision answered skips the computation.
 """
 from __future__ import annotations
 
 import random
-import time
-from functools import lru_cache
-from typing import Any
+
+from . import keys
+from .keys import redis_client
+from .request import MaskRequest
 
 INTERACTIVE_QUEUE = "interactive"
-ALIVE_PREFIX = "mw:iworker:"
-HOLDER_TTL_S = 3600
+# The worker-side tasks (``annotation.labeling.tasks``), sent by name: the web process never
+# imports the worker's modules.
+PREDICT_TASK = "annotation.labeling.tasks.predict"
+PREFETCH_TASK = "annotation.labeling.tasks.prefetch"
 
-
-@lru_cache(maxsize=1)
-def redis_client():
-    import redis
-    from django.conf import settings
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, decode_responses=True)
+__all__ = ["INTERACTIVE_QUEUE", "PREDICT_TASK", "PREFETCH_TASK", "alive_workers", "answered", "bump_revision",
+           "choose_worker", "claim", "forget_holder", "is_alive", "mark_answered", "redis_client", "revision",
+           "send_predict", "send_prefetch"]
 
 
 def alive_workers() -> list[str]:
     """Hostnames of the interactive workers that reported in the last few seconds."""
     client = redis_client()
-    return sorted(key[len(ALIVE_PREFIX):] for key in client.scan_iter(f"{ALIVE_PREFIX}*", count=100))
+    found = client.scan_iter(f"{keys.ALIVE_PREFIX}*", count=100)
+    return sorted(key[len(keys.ALIVE_PREFIX):] for key in found)
 
 
 def is_alive(hostname: str) -> bool:
-    return bool(redis_client().exists(f"{ALIVE_PREFIX}{hostname}"))
-
-
-def holder_key(image_id: int, method: str, backbone: str) -> str:
-    return f"mw:holder:{image_id}:{method}:{backbone}"
+    return bool(redis_client().exists(keys.alive(hostname)))
 
 
 def choose_worker(image_id: int, method: str, backbone: str, preferred: str | None = None) -> str | None:
@@ -51,7 +41,7 @@ def choose_worker(image_id: int, method: str, backbone: str, preferred: str | No
     session's worker) if alive, else a random live worker; it becomes the holder. ``None``
     when no worker has reported yet (the shared queue then decides)."""
     client = redis_client()
-    key = holder_key(image_id, method, backbone)
+    key = keys.holder(image_id, method, backbone)
     holder = client.get(key)
     if holder and is_alive(holder):
         return holder
@@ -63,23 +53,44 @@ def choose_worker(image_id: int, method: str, backbone: str, preferred: str | No
             client.delete(key)
             return None
         chosen = random.choice(workers)
-    client.set(key, chosen, ex=HOLDER_TTL_S)
+    client.set(key, chosen, ex=keys.HOLDER_TTL_S)
     return chosen
 
 
+def claim(image_id: int, method: str, backbone: str, hostname: str) -> None:
+    """``hostname`` now holds the image's state: later clicks go straight to it."""
+    redis_client().set(keys.holder(image_id, method, backbone), hostname, ex=keys.HOLDER_TTL_S)
+
+
 def forget_holder(image_id: int, method: str, backbone: str) -> None:
-    redis_client().delete(holder_key(image_id, method, backbone))
+    redis_client().delete(keys.holder(image_id, method, backbone))
 
 
 def bump_revision(instance_id: int) -> int:
+    """A new revision of the object's prompts (after the change committed)."""
     client = redis_client()
-    key = f"mw:rev:{instance_id}"
-    rev = int(client.incr(key))
-    client.expire(key, 24 * 3600)
+    rev = int(client.incr(keys.revision(instance_id)))
+    client.expire(keys.revision(instance_id), keys.REVISION_TTL_S)
     return rev
 
 
+def revision(instance_id: int) -> int:
+    """The newest revision queued for the object (0 if none)."""
+    return int(redis_client().get(keys.revision(instance_id)) or 0)
+
+
+def answered(instance_id: int) -> int:
+    """The newest revision whose mask is saved (0 if none)."""
+    return int(redis_client().get(keys.done(instance_id)) or 0)
+
+
+def mark_answered(instance_id: int, rev: int) -> None:
+    redis_client().set(keys.done(instance_id), rev, ex=keys.REVISION_TTL_S)
+
+
 def _queue_for(worker: str | None):
+    """The shared queue's name, or the worker's direct queue (a kombu ``Queue``: its
+    exchange and routing key are what reach that one worker)."""
     if worker is None:
         return INTERACTIVE_QUEUE
     from celery.utils.nodenames import worker_direct
@@ -87,19 +98,18 @@ def _queue_for(worker: str | None):
     return worker_direct(worker)
 
 
-def send_predict(request: dict[str, Any], worker: str | None) -> None:
-    """Queue one mask computation. ``request``: image_id, instance_ids, method, backbone,
-    revs ({instance_id: rev}), reply_channel, seq, received_at (epoch seconds)."""
-    from config.celery_app import app
+def _send(name: str, args: list, worker: str | None) -> None:
+    # the app Django loaded (config/__init__ makes it current): no import of the project package
+    from celery import current_app
 
-    request = {**request, "queued_at": time.time()}
-    app.send_task("annotation.labeling.tasks.predict", args=[request], queue=_queue_for(worker))
+    current_app.send_task(name, args=args, queue=_queue_for(worker))
+
+
+def send_predict(request: MaskRequest, worker: str | None) -> None:
+    """Queue one mask computation on ``worker``'s direct queue (the shared one if None)."""
+    _send(PREDICT_TASK, [request.sent_now().as_message()], worker)
 
 
 def send_prefetch(image_id: int, method: str, backbone: str, worker: str | None) -> None:
     """Compute the image's state on ``worker`` ahead of its first click."""
-    from config.celery_app import app
-
-    app.send_task(
-        "annotation.labeling.tasks.prefetch", args=[image_id, method, backbone], queue=_queue_for(worker)
-    )
+    _send(PREFETCH_TASK, [image_id, method, backbone], worker)

@@ -23,7 +23,7 @@ from django.db import transaction
 
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset, Image
-from annotation.jobs.engine import JobContext
+from annotation.jobs.engine import JobContext, register_runner
 from annotation.jobs.params import parse_params
 from annotation.labeling.models import Instance, Source
 from annotation.labeling.services import instance_create
@@ -88,8 +88,9 @@ def work_dir(job_id: int) -> Path:
     return path
 
 
+@register_runner("exits", queue="batch", validate=exits_validate)
 def exits_run(ctx: JobContext) -> dict[str, Any]:
-    """Runner of the ``exits`` job kind (registered in ``annotation.jobs.runners``)."""
+    """Runner of the ``exits`` job kind: pseudo masks from extreme points or boxes."""
     from inference.methods.exits import ExitsConfig, run_exits
 
     from .jobs import batch_device

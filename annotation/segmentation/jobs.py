@@ -23,7 +23,7 @@ from annotation.common import rle
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset, Image
 from annotation.datasets.storage import read_rgb
-from annotation.jobs.engine import JobContext
+from annotation.jobs.engine import JobContext, register_runner
 from annotation.jobs.params import optional_int, parse_params
 from annotation.labeling.models import Instance, Source
 from annotation.labeling.services import instance_create
@@ -135,8 +135,9 @@ def mis_validate(raw: dict[str, Any], dataset: Dataset) -> MisParams:
     return params
 
 
+@register_runner("mis", queue="batch", validate=mis_validate)
 def mis_run(ctx: JobContext) -> dict[str, Any]:
-    """Runner of the ``mis`` job kind (registered in ``annotation.jobs.runners``)."""
+    """Runner of the ``mis`` job kind: MIS proposals as pseudo labels."""
     dataset = Dataset.objects.get(pk=ctx.dataset_id)
     params = mis_validate(ctx.params, dataset)  # again: a job may be resumed after a change
     tag = f"job-{ctx.job_id}"

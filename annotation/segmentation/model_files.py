@@ -21,26 +21,18 @@ log = logging.getLogger(__name__)
 
 
 def _convert(model: TrainedModel, source: Path) -> tuple[Path, dict[str, Any]]:
-    """Load ``source`` strictly and write it as safetensors next to it; (new path, config)."""
-    if model.method == TrainedModel.Method.DYNAMITE:
-        from inference.methods.dynamite.checkpoint import load_model, save_model
-        from inference.methods.dynamite.model import DynamiteConfig
+    """Load ``source`` strictly and write it as safetensors next to it; (new path, config).
+    How is the method's own business: its registered ``TrainedWeights.convert``."""
+    from .methods import registry
 
-        backbone = (model.config or {}).get("backbone")
-        config = DynamiteConfig(backbone=backbone, pretrained_backbone=False) if backbone else None
-        net = load_model(source, config=config, device="cpu")
-        target = source.with_name(f"{model.sha256}.converted.safetensors")
-        save_model(net, target, net.config)
-        from dataclasses import asdict
-
-        return target, asdict(net.config)
-    from inference.methods.exits import load_generator, save_generator
-
-    if source.suffix != ".safetensors":
-        raise ValueError("an EXITS generator is uploaded as the generator.safetensors an EXITS run wrote")
-    generator, config = load_generator(source, device="cpu")
+    registered = registry()
+    found = registered.method_info(model.method)
+    if found.trained is None:
+        raise ValueError(f"{found.label} takes no trained model file")
+    if found.trained.suffixes and source.suffix not in found.trained.suffixes:
+        raise ValueError(f"{found.label} needs {found.trained.description}")
     target = source.with_name(f"{model.sha256}.converted.safetensors")
-    save_generator(generator, target, **{k: v for k, v in config.items() if k != "encoder"})
+    config = registered.convert_trained(model.method, source, target, dict(model.config or {}))
     return target, config
 
 
@@ -64,30 +56,26 @@ def import_run(ctx: JobContext) -> dict[str, Any]:
 
 
 class LoadedModels:
-    """Networks of ready models, loaded once per worker and shared by every image's predictor."""
+    """Ready models' files, looked up once per worker. The method's ``load_trained`` keeps the
+    network loaded once and shares it; each image gets its own predictor around it."""
 
     def __init__(self, device: str) -> None:
         self.device = device
-        self._nets: dict[int, Any] = {}
+        self._files: dict[int, tuple[str, str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, model_id: int) -> tuple[str, Any]:
-        """(method, network) of a ready model; raises LookupError if it is not usable."""
+    def new_predictor(self, model_id: int, method: str) -> Any:
+        """A fresh predictor (its own image state) around the network of ready model
+        ``model_id``; LookupError if the model is not usable or is not a ``method`` model."""
         with self._lock:
-            if model_id in self._nets:
-                return self._nets[model_id]
-            row = model_file(model_id)
-            if row is None:
-                raise LookupError(f"model {model_id} is not a ready model")
-            method, relative, _config = row
-            path = storage.media_path(relative)
-            if method == TrainedModel.Method.DYNAMITE:
-                from inference.methods.dynamite.checkpoint import load_model
+            if model_id not in self._files:
+                row = model_file(model_id)
+                if row is None:
+                    raise LookupError(f"model {model_id} is not a ready model")
+                self._files[model_id] = row
+            kind, relative, config = self._files[model_id]
+        if kind != method:
+            raise LookupError(f"model {model_id} is a {kind} model, not {method}")
+        from .methods import registry
 
-                net = load_model(path, device=self.device).eval()
-            else:
-                from inference.methods.exits import load_generator
-
-                net = load_generator(path, device=self.device)  # (generator, its config)
-            self._nets[model_id] = (method, net)
-            return method, net
+        return registry().load_trained(kind, storage.media_path(relative), dict(config or {}), self.device)

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset
-from annotation.jobs.engine import JobContext
+from annotation.jobs.engine import JobContext, register_runner
 from annotation.jobs.params import optional_int, parse_params
 from annotation.modelstore.models import TrainedModel
 
@@ -105,8 +105,9 @@ def _prepare(folder: Path, dataset_id: int, params: TrainParams) -> tuple[list[i
     return train_ids, eval_ids
 
 
+@register_runner("train", queue="batch", validate=train_validate)
 def train_run(ctx: JobContext) -> dict[str, Any]:
-    """Runner of the ``train`` job kind (registered in ``annotation.jobs.runners``)."""
+    """Runner of the ``train`` job kind: DynaMITe trained on the dataset's masks."""
     from inference.methods.dynamite.model import DynamiteConfig
     from inference.methods.dynamite.train import TrainConfig, train
 

@@ -1,88 +1,23 @@
-"""The interactive worker's resident state: models, per-image predictor state, liveness.
+"""The interactive worker's resident state: models, per-image predictors, liveness.
 
-Imported only inside a Celery worker (it loads torch through ``inference``). One predictor per
-(image, method, backbone) holds that image's expensive state (features, the M2N2 transition
-matrix, SALT's graph); they live in an LRU cache bounded in bytes. Models (backbones) are
-shared by every predictor of a (method, backbone) pair and loaded once per worker.
+Imported only inside a Celery worker (it loads torch through ``inference``). Predictors are
+built by name from the registry (:mod:`.methods`); the per-image ones live in the byte-bounded
+LRU of :mod:`.cache`. Backbones are shared by every predictor of a (method, backbone) pair,
+and a project's trained model (backbone ``model-<id>``) is loaded once per worker.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import keys, methods
+from .cache import Entry, ImageStateCache, state_nbytes
+
 log = logging.getLogger(__name__)
-
-ALIVE_TTL_S = 3
-MODEL_PREFIX = "model-"  # a "backbone" naming a project's trained model: model-<id>
-HEARTBEAT_S = 1.0
-
-
-def _nbytes(value: Any, seen: set[int], depth: int = 0) -> int:
-    """Bytes held by arrays and tensors reachable from ``value`` (not the shared backbone)."""
-    import torch
-
-    if id(value) in seen or depth > 4:
-        return 0
-    seen.add(id(value))
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
-    if isinstance(value, dict):
-        return sum(_nbytes(v, seen, depth + 1) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_nbytes(v, seen, depth + 1) for v in value)
-    if hasattr(value, "__dict__") and not isinstance(value, torch.nn.Module):
-        return sum(_nbytes(v, seen, depth + 1) for k, v in vars(value).items() if k != "backbone")
-    try:  # scipy sparse matrices
-        return int(value.data.nbytes + value.indices.nbytes + value.indptr.nbytes)
-    except AttributeError:
-        return 0
-
-
-@dataclass
-class Entry:
-    predictor: Any
-    scale: float  # working pixels per stored pixel (≤ 1)
-    nbytes: int
-
-
-class ImageStateCache:
-    """LRU of per-image predictors, bounded in bytes (the newest entry always stays)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple, Entry] = OrderedDict()
-        self.hits = self.misses = 0
-
-    def get(self, key: tuple) -> Entry | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._entries.move_to_end(key)
-        return entry
-
-    def put(self, key: tuple, entry: Entry) -> None:
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > 1 and self.total_bytes > self.max_bytes:
-            evicted, _ = self._entries.popitem(last=False)
-            log.info("image state cache: evicted %s", evicted)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(e.nbytes for e in self._entries.values())
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class Models:
@@ -97,55 +32,48 @@ class Models:
         self._trained = LoadedModels(device)  # networks of the projects' trained models
 
     def new_predictor(self, method: str, backbone: str):
-        from inference import build_predictor
-
-        if backbone.startswith(MODEL_PREFIX):  # a project's trained model (DynaMITe, EXITS)
-            return self._trained_predictor(method, int(backbone[len(MODEL_PREFIX):]))
-
+        model_id = methods.trained_model_id(backbone)
+        if model_id is not None:  # a project's trained model, loaded once and shared
+            return self._trained.new_predictor(model_id, method)
+        registry = methods.registry()
+        if backbone == methods.NO_BACKBONE:
+            return registry.build_predictor(method, device=self.device)
         with self._lock:
             shared = self._backbones.get((method, backbone))
             if shared is None:
-                predictor = build_predictor(method, backbone=backbone, device=self.device)
-                self._backbones[(method, backbone)] = getattr(predictor, "backbone", False)
+                predictor = registry.build_predictor(method, backbone=backbone, device=self.device)
+                self._backbones[(method, backbone)] = getattr(predictor, "backbone", backbone)
                 return predictor
-        if shared is False:  # a method without a backbone (the GrabCut baseline)
-            return build_predictor(method, device=self.device)
-        return build_predictor(method, backbone=shared, device=self.device)
+        return registry.build_predictor(method, backbone=shared, device=self.device)
 
 
-    def _trained_predictor(self, method: str, model_id: int):
-        """A predictor around the network of ready model ``model_id`` (loaded once, shared)."""
-        kind, net = self._trained.get(model_id)
-        if kind != method:
-            raise LookupError(f"model {model_id} is a {kind} model, not {method}")
-        if method == "dynamite":
-            from inference.methods.dynamite.predictor import DynamitePredictor
+class _WorkerState:
+    """What one worker process keeps between tasks (built on first use)."""
 
-            return DynamitePredictor(net, device=self.device)
-        from inference.methods.exits import ExitsPredictor
-
-        generator, config = net
-        return ExitsPredictor(generator, crop_size=int(config.get("crop_size", 128)),
-                              mask_threshold=float(config.get("mask_threshold", 0.5)), device=self.device)
+    def __init__(self) -> None:
+        self.cache: ImageStateCache | None = None
+        self.models: Models | None = None
+        self.heartbeat: threading.Event | None = None
+        self.hostname = ""
 
 
-_state: dict[str, Any] = {}
+_state = _WorkerState()
 
 
 def cache() -> ImageStateCache:
-    if "cache" not in _state:
+    if _state.cache is None:
         from django.conf import settings
 
-        _state["cache"] = ImageStateCache(settings.MASKWRIGHT["INTERACTIVE_CACHE_BYTES"])
-    return _state["cache"]
+        _state.cache = ImageStateCache(settings.MASKWRIGHT["INTERACTIVE_CACHE_BYTES"])
+    return _state.cache
 
 
 def models() -> Models:
-    if "models" not in _state:
+    if _state.models is None:
         from django.conf import settings
 
-        _state["models"] = Models(settings.MASKWRIGHT["INTERACTIVE_DEVICE"])
-    return _state["models"]
+        _state.models = Models(settings.MASKWRIGHT["INTERACTIVE_DEVICE"])
+    return _state.models
 
 
 def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]:
@@ -169,26 +97,32 @@ def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]
         rgb = np.asarray(PILImage.fromarray(rgb).resize(size, PILImage.Resampling.BILINEAR))
     predictor = models().new_predictor(method, backbone)
     predictor.set_image(rgb)
-    entry = Entry(predictor, scale, _nbytes(predictor, set()))
+    entry = Entry(predictor, scale, state_nbytes(predictor))
     cache().put(key, entry)
     return entry, False
 
 
 def warm_up() -> None:
-    """Load the first method's model and run it once on a small image, so that the first real
+    """Load the default method's model and run it once on a small image, so that the first real
     click pays neither the weights nor the first-call costs of torch and numba."""
-    from django.conf import settings
+    from inference import Box, Click
 
-    from inference import Click
-
-    first = settings.MASKWRIGHT["INTERACTIVE_METHODS"][0]
+    offered = methods.offered()
+    if not offered:
+        log.warning("no interactive method to warm up")
+        return
+    first = offered[0]
     started = time.perf_counter()
     predictor = models().new_predictor(first["name"], first["backbones"][0])
     rng = np.random.default_rng(0)
     image = rng.integers(0, 60, size=(96, 128, 3), dtype=np.uint8)
     image[30:70, 40:90] += 150
     predictor.set_image(image)
-    predictor.predict([Click(x=64.0, y=48.0, positive=True)])
+    # a prompt of a kind the method declares (the first model call is the slow one)
+    prompt = (Click(x=64.0, y=48.0, positive=True, object_id=1) if "click" in first["prompts"]
+              else Box(x0=40.0, y0=30.0, x1=90.0, y1=70.0, object_id=1) if "box" in first["prompts"] else None)
+    if prompt is not None:
+        predictor.predict_objects([prompt])
     import torch
 
     log.info("warmed up %s in %.2f s (torch threads %d)", first["name"], time.perf_counter() - started,
@@ -197,30 +131,35 @@ def warm_up() -> None:
 
 # -- liveness ----------------------------------------------------------------------------------
 def start_heartbeat(hostname: str) -> threading.Event:
-    """Refresh ``mw:iworker:<hostname>`` every second (3 s expiry) until the event is set.
-    The thread touches no torch (see ``annotation.labeling.tasks.warm_up``)."""
-    from .dispatch import ALIVE_PREFIX, redis_client
-
+    """Refresh this worker's alive key every second until :func:`stop_heartbeat`. The thread
+    touches no torch (see ``annotation.labeling.tasks.warm_up``)."""
     stop = threading.Event()
-    key = f"{ALIVE_PREFIX}{hostname}"
+    key = keys.alive(hostname)
 
     def beat() -> None:
         while not stop.is_set():
             try:
-                redis_client().set(key, str(time.time()), ex=ALIVE_TTL_S)
+                keys.redis_client().set(key, str(time.time()), ex=keys.ALIVE_TTL_S)
             except Exception:  # Redis restarting: try again next second
                 log.warning("heartbeat to Redis failed", exc_info=True)
-            stop.wait(HEARTBEAT_S)
+            stop.wait(keys.HEARTBEAT_S)
         try:
-            redis_client().delete(key)
+            keys.redis_client().delete(key)
         except Exception:
             pass
 
     threading.Thread(target=beat, name="maskwright-heartbeat", daemon=True).start()
-    _state["heartbeat"] = stop
-    _state["hostname"] = hostname
+    _state.heartbeat = stop
+    _state.hostname = hostname
     return stop
 
 
+def stop_heartbeat() -> None:
+    """Stop announcing this worker (its alive key is deleted): sessions stop sticking to it."""
+    if _state.heartbeat is not None:
+        _state.heartbeat.set()
+
+
 def hostname() -> str:
-    return _state.get("hostname", "")
+    """This worker's Celery hostname once it announced itself, else ''."""
+    return _state.hostname

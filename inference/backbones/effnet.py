@@ -168,8 +168,9 @@ class EfficientNetLite0Backbone(Backbone):
         """Cosine-softmax affinity over a ``grid``-long-side grid with the features' aspect ratio;
         (N, N) float32, N = h·w (48×33 → 1,584 cells, a 9.6 MiB matrix)."""
         features = self._features(image)
-        size = grid_size(tuple(features.shape[-2:]), self.grid)
-        if size != tuple(features.shape[-2:]):
+        feature_hw = (int(features.shape[-2]), int(features.shape[-1]))
+        size = grid_size(feature_hw, self.grid)
+        if size != feature_hw:
             # Averaging shortens the vectors unevenly per stage: restore equal stage weights.
             features = self._normalise_groups(resize_grid(features, size))
         colour = None
@@ -192,8 +193,11 @@ class EfficientNetLite0Backbone(Backbone):
 
 def _create_model() -> EfficientNet:
     import timm
+    from timm.models.efficientnet import EfficientNet
 
-    return timm.create_model(TIMM_NAME, pretrained=False)
+    model = timm.create_model(TIMM_NAME, pretrained=False)
+    assert isinstance(model, EfficientNet)  # what timm builds for TIMM_NAME
+    return model
 
 
 @register_backbone("effnet-lite0")

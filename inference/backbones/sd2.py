@@ -56,8 +56,8 @@ class StableDiffusion2Backbone(Backbone):
     def __init__(
         self,
         *,
-        unet: torch.nn.Module,
-        vae: torch.nn.Module,
+        unet: Any,
+        vae: Any,
         prompt_embedding: torch.Tensor,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
@@ -125,7 +125,8 @@ class StableDiffusion2Backbone(Backbone):
         return captured[-1][0].float()
 
 
-def _place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+def _place(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    # diffusers models: their own API (encode, config) beyond nn.Module's
     """Move to ``device`` and cast to ``dtype`` only if needed (diffusers warns on any cast
     through ``.to(dtype)``, even a no-op one)."""
     model = model.eval().to(device)
@@ -143,8 +144,9 @@ def empty_prompt_embedding(path: Path, *, device: torch.device, dtype: torch.dty
 
         tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer",
                                                   local_files_only=True)
-        encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype,
-                                                local_files_only=True).to(device).eval()
+        encoder: Any = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype,
+                                                     local_files_only=True)
+        encoder = encoder.to(device).eval()
         tokens = tokenizer("", padding="max_length", max_length=tokenizer.model_max_length,
                            truncation=True, return_tensors="pt")
         mask = (tokens.attention_mask.to(device)

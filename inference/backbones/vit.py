@@ -58,7 +58,7 @@ class VitBackbone(Backbone):
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Any,  # a transformers ViT model: its config and attention API beyond nn.Module's
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
@@ -123,7 +123,7 @@ class VitBackbone(Backbone):
         if self.facet == "key":
             handles.append(_key_projection(block).register_forward_hook(keep_keys))
         if attention:
-            handles.append(block.attention.register_forward_hook(keep_attention))
+            handles.append(block.get_submodule("attention").register_forward_hook(keep_attention))
         try:
             tokens = (self.image_size // self.patch) ** 2
             self.model(pixel_values=pixels, **self._forward_kwargs(tokens))

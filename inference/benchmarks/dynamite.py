@@ -32,7 +32,6 @@ IMAGE_HW = (480, 640)
 def _clicks(n: int, seed: int = 0):
     """``n`` chronological clicks: every 8th on the background, the others cycling over up to 15
     objects, at random points of the 480×640 image."""
-    from inference.evaluation.clicker import ObjectClick
     from inference.structures import Click
 
     rng = np.random.default_rng(seed)
@@ -40,7 +39,8 @@ def _clicks(n: int, seed: int = 0):
     out = []
     for k in range(n):
         object_id = 0 if k % 8 == 7 else (k % 15) + 1
-        out.append(ObjectClick(object_id, Click(float(rng.uniform(0, w - 1)), float(rng.uniform(0, h - 1)))))
+        x, y = float(rng.uniform(0, w - 1)), float(rng.uniform(0, h - 1))
+        out.append(Click(x, y, positive=object_id > 0, object_id=object_id))
     return out
 
 
@@ -102,13 +102,13 @@ def _bench_model(name: str, config, device: str, counts, repeats: int, kv_check:
         cached = predictor._cache
         with torch.inference_mode():
             uncached = predictor.model.transformer.prepare(predictor._features, cache_kv=False)
-        with_cache, without = [], []
+        runs: dict[str, list[float]] = {"with": [], "without": []}
         for _ in range(max(repeats, 2)):
-            for cache, times in ((cached, with_cache), (uncached, without)):
+            for cache, key in ((cached, "with"), (uncached, "without")):
                 predictor._cache = cache
-                times.append(_time(lambda: predictor.predict_objects(clicks), 1))
+                runs[key].append(_time(lambda: predictor.predict_objects(clicks), 1))
         predictor._cache = cached
-        with_cache, without = statistics.median(with_cache), statistics.median(without)
+        with_cache, without = statistics.median(runs["with"]), statistics.median(runs["without"])
         print(f"{name:22s} K/V cache at {kv_check} clicks: {with_cache * 1000:.1f} ms with, "
               f"{without * 1000:.1f} ms without (exact; the cache holds the encoder K/V and the decoder's "
               f"first q-projection)")

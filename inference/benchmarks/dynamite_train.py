@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+from inference.benchmarks import shared_dir
+
+SHARED = shared_dir()
 TRAIN_IMAGES = 96
 STEPS = 1000          # ≈ 30 min at 1.7 s/step on 2 free cores
 QUICK_STEPS = 2
@@ -54,7 +55,7 @@ def _subset_json(annotations: Path, image_ids: list[int], out: Path) -> Path:
     return out
 
 
-def _eval_sets(annotations: Path, eval_ids: list[int], tmp: Path, *, quick: bool) -> tuple[Any, list | None]:
+def _eval_sets(annotations: Path, eval_ids: list[int], tmp: Path, *, quick: bool) -> tuple[Any, Any | None]:
     """The held-back images as a MIST dataset, and the GrabCut samples (None when absent);
     built once, both models are evaluated on them."""
     from inference.evaluation import CocoDataset, load_dataset
@@ -69,12 +70,14 @@ def _eval_sets(annotations: Path, eval_ids: list[int], tmp: Path, *, quick: bool
     return held_back, load_dataset(grabcut, limit=QUICK_GRABCUT_IMAGES if quick else GRABCUT_IMAGES)
 
 
-def _evaluate(model_path: Path, held_back: Any, grabcut: list | None, *, device: str, label: str) -> dict[str, Any]:
+def _evaluate(model_path: Path | None, held_back: Any, grabcut: Any | None, *, device: str, label: str) -> dict[str, Any]:
     """MIST on the held-back images and NoC / mIoU@1 on GrabCut of the model at ``model_path``."""
     from inference.evaluation import evaluate_dataset, evaluate_multi_dataset, mist_summary, single_summary
     from inference.methods.dynamite.checkpoint import load_model
     from inference.methods.dynamite.predictor import DynamitePredictor
 
+    if model_path is None:
+        raise RuntimeError(f"{label}: the training run was cancelled, no model to evaluate")
     predictor = DynamitePredictor(load_model(model_path, device=device), device=device, exact_upsampling=False)
     started = time.perf_counter()
     runs = evaluate_multi_dataset(predictor, held_back, strategy="random", tau=10, iou_threshold=0.85)

@@ -25,18 +25,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import replace
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from inference.evaluation.metrics import iou as _iou
+from inference.benchmarks import shared_dir
+from inference.data import iou as _iou
 from inference.methods.exits.baseline import box_fill, grabcut_box
 
-SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+SHARED = shared_dir()
 MIN_BOX_AREA = 2048.0
 GRABCUT_ID_OFFSET = 10_000_000
 WORK_DIR_ENV = "MASKWRIGHT_EXITS_BENCH_DIR"  # keep (and resume) the work folder instead of a temp one
@@ -76,6 +77,7 @@ def _baselines(records: list, truth_of) -> dict[str, float]:
         if record.image_path != current:
             current, image = record.image_path, read_rgb(record.image_path)
         gt, ignore = truth_of(record)
+        assert image is not None  # read on the first record
         started = time.perf_counter()
         cut = grabcut_box(image, record.box)
         grabcut_s += time.perf_counter() - started

@@ -7,17 +7,17 @@ ground truth, so each new click is a realistic correction. Per-click time is the
 """
 from __future__ import annotations
 
-import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+from inference.benchmarks import shared_dir
+
+SHARED = shared_dir()
 
 
 def _images(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -77,7 +77,8 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         predictor = build_predictor(name, **kwargs)
         _session(predictor, *_resize(*pairs[0], 256), 2)  # warm-up: lazy imports, allocator
         for side in sides:
-            sets, clicks, by_index = [], [], [[] for _ in range(n_clicks)]
+            sets, clicks = [], []
+            by_index: list[list[float]] = [[] for _ in range(n_clicks)]
             for img, gt in pairs:
                 s, t = _session(predictor, *_resize(img, gt, side), n_clicks)
                 sets.append(s)

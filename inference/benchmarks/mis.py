@@ -14,14 +14,15 @@ import os
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+from inference.benchmarks import shared_dir
+
+SHARED = shared_dir()
 BENCH_SIZE = (854, 480)  # (width, height)
 
 
@@ -131,7 +132,10 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     device = device or "cpu"
     n_images = 6 if quick else 30
     images = _bench_images(n_images)
+    from inference.backbones.effnet import EfficientNetLite0Backbone
+
     backbone = build_backbone("effnet-lite0", device=device, long_side=864)
+    assert isinstance(backbone, EfficientNetLite0Backbone)
     grid = backbone.feature_grid(images[0].shape[:2])
     print(f"{len(images)} images {BENCH_SIZE[0]}×{BENCH_SIZE[1]}, effnet-lite0 stride 8 → "
           f"{grid[0]}×{grid[1]} = {grid[0] * grid[1]} patches, {os.cpu_count()} CPUs")
@@ -152,8 +156,8 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     peer = features[:2 if quick else 3]
     connectivity = grid_to_graph(*peer[0].shape[:2])
     started = time.perf_counter()
-    for f in peer:
-        sk_ward_tree(f.reshape(-1, f.shape[-1]), connectivity=connectivity)
+    for patches in peer:
+        sk_ward_tree(patches.reshape(-1, patches.shape[-1]), connectivity=connectivity)
     sk_rate = len(peer) / (time.perf_counter() - started)
     print(f"merge only (scikit-learn)  1 core  {sk_rate:7.2f} img/s   (ward_tree with the same connectivity)")
 

@@ -29,18 +29,18 @@ fitted on the same features (it rebuilds its graph on every fit).
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-SHARED = Path(os.environ.get("MASKWRIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+from inference.benchmarks import shared_dir
+
+SHARED = shared_dir()
 LONG_SIDE = 512
 MIN_AREA = 0.005
 
@@ -86,39 +86,42 @@ def _resized(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _interior(region: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    from inference.evaluation.clicker import first_argmax, padded_distance
+    from inference.imaging import first_argmax, padded_distance
 
     dist = padded_distance(region)
     return dist, first_argmax(dist)
 
 
 def _prompts(instances: np.ndarray, categories: dict[int, int], kind: str):
-    """Scribbles (label = category, instance = object id; background label 0)."""
+    """Scribbles (label = category, object id = instance; background label 0, a negative)."""
     from skimage.morphology import skeletonize
-
-    from inference.structures import Scribble
 
     out = []
     for obj, label in [(0, 0)] + list(categories.items()):
         region = instances == obj
         dist, (x, y) = _interior(region)
         if kind == "click":
-            out.append(Scribble(((float(x), float(y)),), 1.0, label, obj))
+            out.append(_stroke((float(x), float(y)), label, obj))
             continue
         radius = max(4.0, 0.25 * np.sqrt(region.sum()))
         skeleton = skeletonize(region)
         ys, xs = np.nonzero(skeleton & ((np.arange(region.shape[0])[:, None] - y) ** 2
                                         + (np.arange(region.shape[1])[None, :] - x) ** 2 <= radius ** 2))
         points = list(zip(xs.tolist(), ys.tolist()))[::3] or [(x, y)]
-        out.extend(Scribble(((float(px), float(py)),), 1.0, label, obj) for px, py in points[:40])
+        out.extend(_stroke((float(px), float(py)), label, obj) for px, py in points[:40])
     return out
+
+
+def _stroke(point: tuple[float, float], label: int, obj: int):
+    """A one-point, 1-px stroke of class ``label`` for object ``obj`` (label 0: background)."""
+    from inference.structures import Scribble
+
+    return Scribble((point,), 1.0, positive=label > 0, object_id=obj, label=max(label, 1))
 
 
 def _random_clicks(instances: np.ndarray, categories: dict[int, int], rng: np.random.Generator):
     """One click per instance and one for the background, uniformly at random among the
     region's pixels at least 4 px from its edge (any of its pixels where none is)."""
-    from inference.structures import Scribble
-
     out = []
     for obj, label in [(0, 0)] + list(categories.items()):
         region = instances == obj
@@ -127,7 +130,7 @@ def _random_clicks(instances: np.ndarray, categories: dict[int, int], rng: np.ra
         if len(ys) == 0:
             ys, xs = np.nonzero(region)
         pick = rng.integers(len(ys))
-        out.append(Scribble(((float(xs[pick]), float(ys[pick])),), 1.0, label, obj))
+        out.append(_stroke((float(xs[pick]), float(ys[pick])), label, obj))
     return out
 
 
@@ -164,7 +167,7 @@ class _Score:
         return float(np.mean([self.inter[c] / max(self.union[c], 1) for c in self.union]))
 
 
-def _nearest_seed(features: torch.Tensor, predictor, scribbles) -> np.ndarray:
+def _nearest_seed(features: torch.Tensor, predictor, scribbles) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The peer: every cell takes the label of its most similar seeded cell (cosine)."""
     seeds, keys = predictor.seed_cells(scribbles)
     x = torch.nn.functional.normalize(features.reshape(features.shape[0], -1).T, dim=1)
@@ -176,25 +179,26 @@ def _nearest_seed(features: torch.Tensor, predictor, scribbles) -> np.ndarray:
 
 
 def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
-    from inference import build_predictor
-    from inference.backbones import build_backbone
+    from inference.backbones import Backbone, build_backbone
+    from inference.backbones.effnet import EfficientNetLite0Backbone
 
     device = device or "cpu"
     if not (SHARED / "data" / "coco_sample128").is_dir():
         print("../shared/data/coco_sample128 is absent: nothing to measure")
         return {}
     limit = 24 if quick else None
-    from inference.methods.salt.predictor import SALT_EFFNET_STAGES, SALT_EFFNET_TAU
+    from inference.methods.salt.predictor import SALT_EFFNET_STAGES, SALT_EFFNET_TAU, build_salt
 
     backbone = build_backbone("effnet-lite0", device=device, stages=SALT_EFFNET_STAGES)
     previous = build_backbone("effnet-lite0", device=device, stages=(3, 6))
+    assert isinstance(backbone, EfficientNetLite0Backbone) and isinstance(previous, EfficientNetLite0Backbone)
     spread_only = {"prototype_mix": 0.0, "border_prior": 0.0}
     # the default first (threshold graph); the peers beside it
-    variants = {"default": ({"tau": SALT_EFFNET_TAU}, backbone),
+    variants: dict[str, tuple[dict[str, Any], Backbone]] = {"default": ({"tau": SALT_EFFNET_TAU}, backbone),
                 "spread": ({"tau": SALT_EFFNET_TAU, **spread_only}, backbone),
                 "previous": ({"tau": 0.8, **spread_only}, previous),
                 "knn": ({"graph": "knn"}, backbone), "rbf": ({"graph": "rbf"}, backbone)}
-    predictors = {name: build_predictor("salt", backbone=bb, **kw) for name, (kw, bb) in variants.items()}
+    predictors = {name: build_salt(backbone=bb, **kw) for name, (kw, bb) in variants.items()}
     scores = {(v, k): _Score() for v in list(variants) + ["1-nn"] for k in ("click", "scribble")}
     random_scores = {(v, d): _Score() for v in ("default", "previous") for d in range(RANDOM_DRAWS)}
     rngs = [np.random.default_rng(d) for d in range(RANDOM_DRAWS)]

@@ -8,10 +8,10 @@
     results = evaluate_dataset(build_predictor("opencv-grabcut"), load_dataset("data/grabcut"))
     single_summary([r.ious for r in results])["NoC@90"]
 
-The ``opencv-grabcut`` baseline lives in :mod:`inference.evaluation.baselines`; importing that
-module registers it. The command line is :func:`inference.evaluation.cli.main`.
+The ``opencv-grabcut`` baseline is a method like the others (:mod:`inference.methods.grabcut`).
+The command line is :func:`inference.evaluation.cli.main`.
 """
-from .clicker import DEFAULT_EXCLUSION_RADIUS, Clicker, ClickSimulator, ObjectClick
+from .clicker import DEFAULT_EXCLUSION_RADIUS, Clicker, ClickSimulator
 from .datasets import CocoDataset, FolderDataset, Sample, load_dataset
 from .loop import (
     EmptyObjectError,
@@ -36,7 +36,6 @@ __all__ = [
     "FolderDataset",
     "MultiInstancePredictor",
     "MultiSampleResult",
-    "ObjectClick",
     "PerObjectAdapter",
     "Sample",
     "SampleResult",

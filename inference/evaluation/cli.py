@@ -166,7 +166,6 @@ def _params(items: list[str]) -> dict[str, object]:
 
 def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]:
     from ..registry import build_predictor
-    from . import baselines  # noqa: F401  (registers opencv-grabcut)
 
     predictors = {}
     params = _params(args.param)

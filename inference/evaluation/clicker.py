@@ -20,46 +20,18 @@ nothing. ``separate_errors=False, exclusion_radius=None`` reproduces it, except 
 clicks the deepest object pixel again after a perfect prediction, we place no click.
 
 The first click on an object is the deepest point of its (non-ignored) GT: the error rule
-applied to an empty prediction. A click's owner is the GT value at its pixel: 0 is a
-background (negative) click, otherwise that object's positive click, which may not be the
-object the click was aimed at.
+applied to an empty prediction. A click's owner is the GT value at its pixel, its ``object_id``:
+0 is a background (negative) click, otherwise that object's positive click, which may not be
+the object the click was aimed at.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import cv2
 import numpy as np
 
+from ..imaging import first_argmax, padded_distance
 from ..structures import Click
 
 DEFAULT_EXCLUSION_RADIUS = 5
-
-
-@dataclass(frozen=True)
-class ObjectClick:
-    """A click and the object it belongs to: ``object_id`` 0 is background (a negative click)."""
-
-    object_id: int
-    click: Click
-
-
-def padded_distance(mask: np.ndarray) -> np.ndarray:
-    """H×W float32: each True pixel's Euclidean distance to the nearest False pixel.
-
-    ``mask`` (H×W bool) is padded with a 1-px False frame first, so pixels on the image border
-    are at distance 1 rather than deep inside: a region hugging the border is not "central"
-    there. OpenCV's precise mask (Felzenszwalb's exact EDT) is what RITM and DynaMITe use.
-    """
-    padded = np.pad(mask.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist[1:-1, 1:-1]
-
-
-def first_argmax(values: np.ndarray) -> tuple[int, int]:
-    """(x, y) of the first maximum of an H×W array in row-major order."""
-    y, x = divmod(int(np.argmax(values)), values.shape[1])
-    return x, y
 
 
 class ClickSimulator:
@@ -88,13 +60,13 @@ class ClickSimulator:
         self.exclusion_radius = exclusion_radius
         self.separate_errors = separate_errors
         self.not_clicked = np.ones(gt.shape, dtype=bool)
-        self.clicks: list[ObjectClick] = []
+        self.clicks: list[Click] = []
 
     @property
     def object_ids(self) -> list[int]:
         return [int(v) for v in np.unique(self.labels) if v > 0]
 
-    def first_click(self, object_id: int) -> ObjectClick | None:
+    def first_click(self, object_id: int) -> Click | None:
         """The deepest non-ignored pixel of the object; None if it has none.
 
         The excluded zone is not consulted: each object's first click is its own GT's centre,
@@ -106,7 +78,7 @@ class ClickSimulator:
             return None
         return self._place(*first_argmax(dist))
 
-    def next_click(self, object_id: int, pred: np.ndarray) -> ObjectClick | None:
+    def next_click(self, object_id: int, pred: np.ndarray) -> Click | None:
         """A corrective click for one object given its predicted H×W bool mask.
 
         None when no error pixel is left outside the ignored and excluded zones (then RITM and
@@ -124,7 +96,7 @@ class ClickSimulator:
             return None
         return self._place(*first_argmax(best))
 
-    def next_click_global(self, pred_labels: np.ndarray) -> ObjectClick | None:
+    def next_click_global(self, pred_labels: np.ndarray) -> Click | None:
         """DynaMITe's ``max_dt``: one click at the deepest point of all errors together.
 
         ``pred_labels``: H×W int predicted instance map (0 background). The error region is
@@ -136,10 +108,10 @@ class ClickSimulator:
             return None
         return self._place(*first_argmax(dist))
 
-    def get_state(self) -> tuple[list[ObjectClick], np.ndarray]:
+    def get_state(self) -> tuple[list[Click], np.ndarray]:
         return list(self.clicks), self.not_clicked.copy()
 
-    def set_state(self, state: tuple[list[ObjectClick], np.ndarray]) -> None:
+    def set_state(self, state: tuple[list[Click], np.ndarray]) -> None:
         clicks, not_clicked = state
         self.clicks, self.not_clicked = list(clicks), not_clicked.copy()
 
@@ -149,9 +121,9 @@ class ClickSimulator:
     def _clickable(self, dist: np.ndarray) -> np.ndarray:
         return dist if self.exclusion_radius is None else dist * self.not_clicked
 
-    def _place(self, x: int, y: int) -> ObjectClick:
+    def _place(self, x: int, y: int) -> Click:
         owner = int(self.labels[y, x])
-        placed = ObjectClick(owner, Click(x=x, y=y, positive=owner != 0))
+        placed = Click(x=x, y=y, positive=owner != 0, object_id=owner)
         if self.exclusion_radius is not None:
             exclude_disk(self.not_clicked, x=x, y=y, radius=self.exclusion_radius)
         self.clicks.append(placed)
@@ -191,19 +163,18 @@ class Clicker:
     @property
     def clicks(self) -> list[Click]:
         """The clicks so far, in order (positive on the object, negative on background)."""
-        return [placed.click for placed in self._sim.clicks]
+        return list(self._sim.clicks)
 
     def make_next_click(self, pred: np.ndarray | None = None) -> Click | None:
         """Add and return the next click for H×W bool ``pred``; None if no error is clickable."""
         if pred is None:
             pred = np.zeros(self._sim.labels.shape, dtype=bool)
-        placed = self._sim.next_click(1, pred)
-        return None if placed is None else placed.click
+        return self._sim.next_click(1, pred)
 
-    def get_state(self) -> tuple[list[ObjectClick], np.ndarray]:
+    def get_state(self) -> tuple[list[Click], np.ndarray]:
         return self._sim.get_state()
 
-    def set_state(self, state: tuple[list[ObjectClick], np.ndarray]) -> None:
+    def set_state(self, state: tuple[list[Click], np.ndarray]) -> None:
         self._sim.set_state(state)
 
     def __len__(self) -> int:

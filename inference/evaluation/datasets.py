@@ -23,10 +23,12 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from ..data import IMAGE_SUFFIXES, paint_largest_first, rasterize, read_rgb
+from ..data import guess_images_dir as _guess_images_dir
+
 ProtocolName = Literal["single", "multi"]
 Band = Literal["ignore", "object", "background"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 IGNORE_VALUE = 128  # GrabCut/Berkeley: the unknown band around the object's boundary
 
 
@@ -88,12 +90,6 @@ def _select(items: list[Any], limit: int | None, subset_seed: int | None) -> lis
         items = list(items)
         random.Random(subset_seed).shuffle(items)
     return items[:limit] if limit is not None else items
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """H×W×3 uint8 RGB pixels of an image file (grey and RGBA are converted)."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
 class FolderDataset(_LazyDataset):
@@ -238,48 +234,6 @@ class CocoDataset(_LazyDataset):
         if self.protocol == "single":
             return Sample(f"{stem}#{anns[0]['id']}", image, masks[0], None)
         return Sample(stem, image, paint_largest_first(masks), None)
-
-
-def _guess_images_dir(annotations: Path) -> Path:
-    for candidate in (annotations.parent / "images", annotations.parent.parent / "images"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"no images/ folder next to {annotations}; pass the images folder")
-
-
-def rasterize(segmentation: Any, height: int, width: int) -> np.ndarray:
-    """H×W bool mask of a COCO segmentation (polygon list, uncompressed or compressed RLE)."""
-    from pycocotools import mask as mask_utils
-
-    if isinstance(segmentation, list):
-        rles = mask_utils.frPyObjects(segmentation, height, width)
-        rle = mask_utils.merge(rles) if rles else None
-        if rle is None:
-            return np.zeros((height, width), dtype=bool)
-    elif isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = segmentation
-    return mask_utils.decode(rle).astype(bool)
-
-
-def paint_largest_first(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """H×W int32 instance map of possibly overlapping bool masks.
-
-    Painted in order of decreasing area (ties in the given order), so a small object lying on
-    a large one keeps its pixels. Masks left with no pixel are dropped and the survivors are
-    numbered 1..N in the given order.
-    """
-    if not masks:
-        raise ValueError("no masks to paint")
-    labels = np.zeros(masks[0].shape, dtype=np.int32)
-    order = sorted(range(len(masks)), key=lambda k: -int(masks[k].sum()))
-    for k in order:
-        labels[masks[k]] = k + 1
-    survivors = [k + 1 for k in range(len(masks)) if (labels == k + 1).any()]
-    lookup = np.zeros(len(masks) + 1, dtype=np.int32)
-    lookup[survivors] = np.arange(1, len(survivors) + 1, dtype=np.int32)
-    return lookup[labels]
 
 
 def load_dataset(

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..predictor import Predictor
-from ..structures import Click
-from .clicker import DEFAULT_EXCLUSION_RADIUS, ClickSimulator, ObjectClick
+from ..structures import Click, MaskResult
+from .clicker import DEFAULT_EXCLUSION_RADIUS, ClickSimulator
 from .datasets import Sample
 from .metrics import DEFAULT_MAX_CLICKS, MIST_THRESHOLD, iou
 from .multi_instance import MultiInstancePredictor
@@ -53,14 +53,15 @@ class MultiSampleResult:
     """One image's MIST run.
 
     ``object_ids``: GT ids in order; ``ious[j]``: every object's IoU after prediction j (j = 0
-    after the initial clicks); ``clicks``: all clicks in order; ``aimed``: per refinement click,
+    after the initial clicks); ``clicks``: all clicks in order, each with its owner's
+    ``object_id`` (0 = background); ``aimed``: per refinement click,
     the object id it was aimed at (for ``max_dt``, its owner; 0 = background).
     """
 
     name: str
     object_ids: list[int]
     ious: list[list[float]]
-    clicks: list[ObjectClick]
+    clicks: list[Click]
     aimed: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     set_image_seconds: float = 0.0
@@ -105,13 +106,12 @@ def evaluate_sample(
                 raise EmptyObjectError(f"{sample.name}: no object pixel outside the ignored band")
             ious.extend([ious[-1]] * (max_clicks - len(ious)))
             break
-        clicks = [c.click for c in clicker.clicks]
+        clicks = list(clicker.clicks)
         start = time.perf_counter()
         pred = predictor.predict(clicks).mask
         seconds.append(time.perf_counter() - start)
         ious.append(iou(pred, gt, sample.ignore))
-    placed_clicks = [c.click for c in clicker.clicks]
-    return SampleResult(sample.name, ious, placed_clicks, seconds, set_image_seconds)
+    return SampleResult(sample.name, ious, list(clicker.clicks), seconds, set_image_seconds)
 
 
 def evaluate_dataset(
@@ -250,10 +250,10 @@ def mist_rng(seed: int) -> random.Random:
     return random.Random(MIST_SEED_OFFSET + seed)
 
 
-def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    if mask is None:
+def _as_mask(answer: MaskResult | np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    if answer is None:
         return np.zeros(shape, dtype=bool)
-    mask = np.asarray(mask)
+    mask = np.asarray(answer.mask if isinstance(answer, MaskResult) else answer)
     if mask.shape != shape:
         raise ValueError(f"predict_objects returned a {mask.shape} mask for a {shape} image")
     return mask.astype(bool)

@@ -9,22 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data import iou  # noqa: F401  (defined below the evaluation, re-exported here)
+
 DEFAULT_MAX_CLICKS = 20
 DEFAULT_THRESHOLDS = (0.85, 0.90)
 MIST_THRESHOLD = 0.85
-
-
-def iou(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None) -> float:
-    """|pred ∧ gt| / |pred ∨ gt| over non-ignored pixels (H×W bool arrays); 1.0 if both are
-    empty."""
-    pred, gt = pred.astype(bool), gt.astype(bool)
-    if ignore is not None:
-        keep = ~ignore.astype(bool)
-        pred, gt = pred & keep, gt & keep
-    union = int(np.count_nonzero(pred | gt))
-    if union == 0:
-        return 1.0
-    return int(np.count_nonzero(pred & gt)) / union
 
 
 def threshold_key(threshold: float) -> str:

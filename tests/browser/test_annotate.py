@@ -406,19 +406,20 @@ METHODS = [
 
 
 def opened(data: Setup, image_id: int, seq: int, objects: list[dict[str, Any]],
-           size: tuple[int, int] = (WIDTH, HEIGHT), method: str = "m2n2") -> dict[str, Any]:
+           size: tuple[int, int] = (WIDTH, HEIGHT), method: str = "m2n2",
+           methods: list[dict[str, Any]] = METHODS) -> dict[str, Any]:
     return {
         "type": "opened", "seq": seq, "task_id": data.task.id, "objects": objects,
         "image": {"id": image_id, "width": size[0], "height": size[1],
                   "file_url": f"/api/images/{image_id}/file", "name": "square0.png"},
-        "method": method, "backbone": next(m for m in METHODS if m["name"] == method)["backbones"][0],
-        "methods": METHODS,
+        "method": method, "backbone": next(m for m in methods if m["name"] == method)["backbones"][0],
+        "methods": methods,
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in data.labels],
     }
 
 
 def start_scripted(open_page: Callable[..., Page], url: str, data: Setup,
-                   objects: list[dict[str, Any]] | None = None) -> tuple[Page, FakeServer]:
+                   objects: list[dict[str, Any]] | None = None, **opened_fields: Any) -> tuple[Page, FakeServer]:
     page = open_page(url, fake_socket=True)
     login(page, "anna")
     page.goto(f"/#/projects/{data.project.id}")
@@ -428,7 +429,7 @@ def start_scripted(open_page: Callable[..., Page], url: str, data: Setup,
     msg = server.expect("open")
     assert msg == {"type": "open", "seq": msg["seq"], "image_id": data.image_ids[0],
                    "task_id": data.task.id}
-    server.reply(opened(data, data.image_ids[0], msg["seq"], objects or []))
+    server.reply(opened(data, data.image_ids[0], msg["seq"], objects or [], **opened_fields))
     expect(page.locator(f"{CANVAS}[data-state=ready]")).to_be_visible()
     expect(page.locator(".annotate-status")).to_have_attribute("data-status", "open")
     return page, server
@@ -689,6 +690,106 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
         assert abs(moved[0] - sx + 30) < 2 and abs(moved[1] - sy + 20) < 2, (hold_space, button)
     assert len(server.sent("click")) == clicks
     expect(canvas).to_have_attribute("data-selected", "504")
+
+
+# Methods that declare their prompt kinds (`opened.methods[*].prompts`); "legacy" declares none,
+# as before the server sent `prompts`: it takes clicks, scribbles and extreme points.
+PROMPT_METHODS = [
+    {"name": "m2n2", "label": "M2N2 (clicks)", "backbones": ["tiny-effnet"], "multi_object": False,
+     "prompts": ["click", "scribble", "extreme_points"]},
+    {"name": "salt", "label": "SALT (scribbles)", "backbones": ["tiny-effnet"], "multi_object": True,
+     "prompts": ["click", "scribble"]},
+    {"name": "exits", "label": "EXITS (extreme points) · generator", "backbones": ["model-7"],
+     "multi_object": False, "model_id": 7, "prompts": ["extreme_points", "box"]},
+    {"name": "reader", "label": "Text only", "backbones": ["none"], "multi_object": False, "prompts": ["text"]},
+    {"name": "legacy", "label": "Legacy", "backbones": ["none"], "multi_object": False},
+]
+
+
+def test_tools_follow_the_prompts_the_method_declares(live_server, open_page, tmp_path: Path) -> None:
+    data = make_task()
+    page, server = start_scripted(open_page, live_server.url, data, method="salt", methods=PROMPT_METHODS)
+    stage, flash = page.locator(".annotate-stage"), page.locator(".annotate-flash")
+
+    def tool(name: str):
+        return page.locator(f".tool-button[data-tool={name}]")
+
+    def enabled_tools() -> list[str]:
+        return page.evaluate("() => [...document.querySelectorAll('.tool-button')]"
+                             ".filter(b => !b.disabled).map(b => b.dataset.tool)")
+
+    def choose(method: str) -> None:
+        page.get_by_label("Method").select_option(method)
+        chosen = server.expect("set_method")
+        assert chosen["method"] == method
+        backbone = next(m for m in PROMPT_METHODS if m["name"] == method)["backbones"][0]
+        server.reply({"type": "method", "seq": chosen["seq"], "method": method, "backbone": backbone})
+        expect(page.get_by_label("Method")).to_have_value(method)
+
+    # A method without extreme points: the Extreme tool is disabled and says why; X does nothing
+    # but show that reason, and the click tool stays.
+    expect(tool("extreme")).to_be_disabled()
+    expect(tool("extreme")).to_have_attribute("title", re.compile("SALT \\(scribbles\\) takes no extreme points"))
+    assert enabled_tools() == ["click", "scribble", "brush", "eraser", "pan"]
+    page.keyboard.press("x")
+    expect(flash).to_contain_text("takes no extreme points")
+    expect(tool("click")).to_have_attribute("aria-pressed", "true")
+    expect(tool("extreme")).to_have_attribute("aria-pressed", "false")
+    expect(stage).to_have_attribute("data-tool", "click")
+    # ... so a click on the image is still a click prompt.
+    click_pixel(page, 150, 110)
+    new = server.expect("new_object")
+    server.reply({"type": "object", "seq": new["seq"], "object": object_state(601)})
+    click = server.expect("click")
+    assert click["object_id"] == 601
+    server.reply(mask_reply(click["seq"], 601, rect_mask(*SQUARE)))
+    expect(page.locator(CANVAS)).to_have_attribute("data-pending", "0")
+    server.nothing_more("extreme_points")
+    shot(page, tmp_path, "tools-no-extreme")
+
+    # A method with extreme points: enabled, and X selects it.
+    choose("m2n2")
+    expect(tool("extreme")).to_be_enabled()
+    assert enabled_tools() == ["click", "scribble", "extreme", "brush", "eraser", "pan"]
+    page.keyboard.press("x")
+    expect(tool("extreme")).to_have_attribute("aria-pressed", "true")
+    expect(stage).to_have_attribute("data-tool", "extreme")
+
+    # Extreme points and a box (no box tool): click and scribble are off, the tool stays.
+    choose("exits")
+    assert enabled_tools() == ["extreme", "brush", "eraser", "pan"]
+    expect(tool("click")).to_have_attribute("title", re.compile("takes no clicks"))
+    expect(tool("extreme")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("c")
+    expect(flash).to_contain_text("takes no clicks")
+    expect(stage).to_have_attribute("data-tool", "extreme")
+
+    # Back to a method without extreme points: the page leaves the Extreme tool for the first
+    # tool the method accepts.
+    choose("salt")
+    expect(tool("extreme")).to_be_disabled()
+    expect(tool("click")).to_have_attribute("aria-pressed", "true")
+    expect(stage).to_have_attribute("data-tool", "click")
+
+    # Only text (no tool for it): the manual tools remain, the first of them is chosen.
+    choose("reader")
+    assert enabled_tools() == ["brush", "eraser", "pan"]
+    expect(tool("brush")).to_have_attribute("aria-pressed", "true")
+
+    # An entry without `prompts` (a server before them): clicks, scribbles, extreme points.
+    choose("legacy")
+    assert enabled_tools() == ["click", "scribble", "extreme", "brush", "eraser", "pan"]
+    expect(tool("extreme")).to_have_attribute("title", "Extreme points (X)")
+
+    # A reconnect's `opened` applies too.
+    page.keyboard.press("x")
+    expect(stage).to_have_attribute("data-tool", "extreme")
+    page.evaluate("() => window.__fake.drop()")
+    reopen = server.expect("open")
+    assert reopen["method"] == "legacy"
+    server.reply(opened(data, data.image_ids[0], reopen["seq"], [], method="salt", methods=PROMPT_METHODS))
+    expect(tool("extreme")).to_be_disabled()
+    expect(stage).to_have_attribute("data-tool", "click")
 
 
 def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: Path) -> None:

@@ -247,7 +247,7 @@ async def _kill(env: BenchEnv, url: str, cookie: str, task_id: int, image_id: in
 
     from annotation.segmentation import dispatch
 
-    await sync_to_async(dispatch.redis_client().set)(dispatch.holder_key(image_id, "m2n2", "effnet-lite0"), victim_host)
+    await sync_to_async(dispatch.claim)(image_id, "m2n2", "effnet-lite0", victim_host)
     client, listener = await _connect(url.replace("http", "ws", 1), url, cookie)
     try:
         await client.request({"type": "open", "image_id": image_id, "task_id": task_id})

@@ -186,6 +186,13 @@ export class Controller {
   /** Send a mask-changing prompt for the selected (or a new) object. */
   async prompt(type, fields, marker, { newObject = false } = {}) {
     if (!this.connected()) return;
+    if (!this.session.accepts(type)) {
+      // The tools of kinds the method does not take are disabled; this is the last guard (the
+      // server would refuse it with bad_request).
+      const info = this.session.currentMethod();
+      this.ui.flash(`${info?.label || info?.name || "This method"} takes no ${type.replace(/_/g, " ")} prompts.`);
+      return;
+    }
     if (newObject && this.session.selected !== null) this.finish();
     const queued = { kind: type, payload: marker };
     this.queued.push(queued);

@@ -11,6 +11,15 @@ import { decodeLayer, layerHas } from "./layers.js";
 
 export const MASK_KINDS = new Set(["click", "scribble", "extreme_points", "edit", "undo", "redo"]);
 
+// The prompt kinds of an `opened.methods` entry that declares none (`prompts` came later):
+// what every method took before. `edit` (brush, eraser) is no prompt kind: always allowed.
+export const DEFAULT_PROMPTS = Object.freeze(["click", "scribble", "extreme_points"]);
+
+/** The prompt kinds a method entry accepts (a Set); null (no methods known yet): the defaults. */
+export function acceptedPrompts(method) {
+  return new Set(Array.isArray(method?.prompts) ? method.prompts : DEFAULT_PROMPTS);
+}
+
 export class Session {
   constructor() {
     this.reset();
@@ -177,5 +186,16 @@ export class Session {
 
   methodInfo(name = this.method) {
     return this.methods.find((m) => m.name === name) || null;
+  }
+
+  /** The `opened.methods` entry in use: by name, then by backbone where a name repeats. */
+  currentMethod() {
+    const named = this.methods.filter((m) => m.name === this.method);
+    return named.find((m) => (m.backbones || []).includes(this.backbone)) || named[0] || null;
+  }
+
+  /** Whether the method in use takes prompts of this kind (`edit` always). */
+  accepts(kind) {
+    return kind === "edit" || acceptedPrompts(this.currentMethod()).has(kind);
   }
 }

@@ -7,15 +7,43 @@
 //   eraser   a drag erases from the selected object (`edit`, mode erase)
 //   pan      a drag pans
 // Everywhere: wheel zooms around the cursor; middle drag or Space+drag pans.
+//
+// Which tools are enabled comes from what the method in use declares (`opened.methods[*].prompts`):
+// a tool with a `prompt` kind is enabled when the method accepts that kind; brush, eraser and
+// pan (no prompt kind: `edit` strokes and panning) always are. Kinds no tool sends (box, text)
+// are ignored. No method is named here: see toolStates.
+
+import { acceptedPrompts } from "./session.js";
 
 export const TOOLS = [
-  { name: "click", key: "c", title: "Click (C)", text: "Click" },
-  { name: "scribble", key: "s", title: "Scribble (S)", text: "Scribble" },
-  { name: "extreme", key: "x", title: "Extreme points (X)", text: "Extreme" },
+  { name: "click", key: "c", title: "Click (C)", text: "Click", prompt: "click", noun: "clicks" },
+  { name: "scribble", key: "s", title: "Scribble (S)", text: "Scribble", prompt: "scribble", noun: "scribbles" },
+  { name: "extreme", key: "x", title: "Extreme points (X)", text: "Extreme", prompt: "extreme_points", noun: "extreme points" },
   { name: "brush", key: "b", title: "Brush (B)", text: "Brush" },
   { name: "eraser", key: "e", title: "Eraser (E)", text: "Eraser" },
   { name: "pan", key: "p", title: "Pan (P, or hold Space, or middle drag)", text: "Pan" },
 ];
+
+/**
+ * name -> {enabled, reason} for every tool of TOOLS under `method` (an `opened.methods` entry,
+ * or null before the server listed any: then every tool). reason says why a tool is disabled,
+ * "<the method's label> takes no extreme points"; "" for an enabled one.
+ */
+export function toolStates(method) {
+  const accepted = acceptedPrompts(method);
+  const who = method?.label || method?.name || "This method";
+  return new Map(
+    TOOLS.map((t) => {
+      const enabled = !t.prompt || accepted.has(t.prompt);
+      return [t.name, { enabled, reason: enabled ? "" : `${who} takes no ${t.noun}` }];
+    }),
+  );
+}
+
+/** The first enabled tool of TOOLS under `states` (toolStates), or null. */
+export function firstEnabledTool(states) {
+  return TOOLS.find((t) => states.get(t.name)?.enabled)?.name ?? null;
+}
 
 const DRAG_PX = 5; // a press that moves further than this is a drag, not a click
 const MAX_POINTS = 2000; // the protocol's polyline limit

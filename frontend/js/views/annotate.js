@@ -6,6 +6,9 @@
 // Test hooks: data-state / data-objects / data-masks / data-stale / data-pending / data-selected /
 // data-image on canvas.annotate-canvas, and window.__annotate (objects, maskAt, toScreen):
 // see testHooks below.
+//
+// The tool bar enables the prompt tools whose kind the method in use declares
+// (`opened.methods[*].prompts`, annotate/tools.js toolStates); no method is named here.
 
 import { get } from "../api.js";
 import { h, mount, showError } from "../dom.js";
@@ -13,7 +16,7 @@ import { Controller } from "../annotate/controller.js";
 import { helpPanel, installKeys } from "../annotate/keys.js";
 import { latencyBox, ObjectList } from "../annotate/panel.js";
 import { Renderer } from "../annotate/renderer.js";
-import { PointerInput, TOOLS } from "../annotate/tools.js";
+import { firstEnabledTool, PointerInput, toolStates, TOOLS } from "../annotate/tools.js";
 import { Viewport } from "../annotate/viewport.js";
 import { navigate } from "../router.js";
 import { breadcrumbs, stateBadge } from "./common.js";
@@ -69,6 +72,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
   const crumbs = breadcrumbs([["Projects", "#/"], [project.name, `#/projects/${project.id}`], [task.name, `#/projects/${project.id}`], [imageInfo?.original_name || `Image ${id}`]]);
   const imageCrumb = crumbs.lastElementChild; // renamed once `opened` tells the file name
 
+  let tools = toolStates(null); // name -> {enabled, reason} under the method in use
   const toolButtons = TOOLS.map((t) => h("button", { type: "button", class: "tool-button", title: t.title, dataset: { tool: t.name }, "aria-pressed": "false", onclick: (e) => (e.currentTarget.blur(), setTool(t.name)) }, t.text));
   const brushText = h("span", { class: "brush-size" }, "");
   // Selects hand the keyboard back after a choice, so that shortcuts work again at once.
@@ -175,6 +179,11 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
   }
 
   function setTool(name) {
+    const state = tools.get(name);
+    if (state && !state.enabled) {
+      showFlash(`${state.reason}.`); // a shortcut of a disabled tool does nothing else
+      return;
+    }
     pointer.setTool(name);
     for (const b of toolButtons) b.setAttribute("aria-pressed", b.dataset.tool === name ? "true" : "false");
   }
@@ -297,6 +306,26 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     mount(backboneSelect, backbones.map((b) => h("option", { value: b }, b)));
     backboneSelect.value = s.backbone;
     backboneSelect.hidden = backbones.length < 2;
+    updateTools();
+  }
+
+  /** Enable the tools the method in use accepts; leave a tool it no longer accepts. */
+  function updateTools() {
+    tools = toolStates(controller.session.currentMethod());
+    for (const b of toolButtons) {
+      const t = TOOLS.find((x) => x.name === b.dataset.tool);
+      const { enabled, reason } = tools.get(t.name);
+      b.disabled = !enabled;
+      b.title = enabled ? t.title : `${t.title} — ${reason}`;
+    }
+    const current = tools.get(pointer.tool);
+    if (current && !current.enabled) {
+      const first = firstEnabledTool(tools);
+      if (first) {
+        setTool(first);
+        showFlash(`${current.reason}: ${TOOLS.find((x) => x.name === first).text} tool.`);
+      }
+    }
   }
 
   function chooseMethod() {

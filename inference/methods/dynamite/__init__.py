@@ -1,9 +1,31 @@
 """DynaMITe: multi-instance interactive segmentation, clicks as transformer queries (spec A)."""
-from .checkpoint import convert_to_safetensors, load_model, save_model
-from .model import (ClickSet, DecodeOutput, DynaMITe, DynamiteConfig, ImageFeatures, Resize, normalise_batch,
-                    object_logits, preprocess)
-from .predictor import DynamitePredictor, build_dynamite, label_map
+from ...registry import MethodInfo, TrainedWeights, register_method
+from .._lazy import lazy_exports
 
-__all__ = ["ClickSet", "DecodeOutput", "DynaMITe", "DynamiteConfig", "DynamitePredictor", "ImageFeatures",
-           "Resize", "build_dynamite", "convert_to_safetensors", "label_map", "load_model", "normalise_batch",
-           "object_logits", "preprocess", "save_model"]
+register_method(
+    MethodInfo(
+        name="dynamite",
+        label="DynaMITe",
+        prompts=("click", "scribble", "extreme_points"),
+        multi_object=True,
+        backbones=("effnet-lite0", "resnet50", "swin_tiny"),
+        trained=TrainedWeights(
+            description="a DynaMITe checkpoint (.safetensors, or the official .pth)",
+            suffixes=(".safetensors", ".pth", ".pt", ".pkl", ".bin"),
+            load="inference.methods.dynamite.trained:load_trained",
+            convert="inference.methods.dynamite.trained:convert_trained",
+        ),
+        summary="Trained: every object's clicks at once, as transformer queries; disjoint masks.",
+    ),
+    builder="inference.methods.dynamite.predictor:build_dynamite",
+)
+
+_EXPORTS = {
+    "convert_to_safetensors": ".checkpoint", "load_model": ".checkpoint", "save_model": ".checkpoint",
+    "ClickSet": ".model", "DecodeOutput": ".model", "DynaMITe": ".model", "DynamiteConfig": ".model",
+    "ImageFeatures": ".model", "Resize": ".model", "normalise_batch": ".model", "object_logits": ".model",
+    "preprocess": ".model",
+    "DynamitePredictor": ".predictor", "build_dynamite": ".predictor", "label_map": ".predictor",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

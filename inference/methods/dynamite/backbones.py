@@ -25,6 +25,11 @@ PIXEL_STD = (58.395, 57.120, 57.375)
 class FrozenBatchNorm2d(nn.Module):
     """detectron2's FrozenBN: an affine map from fixed statistics; all four tensors are buffers."""
 
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     def __init__(self, channels: int, eps: float = 1e-5):
         super().__init__()
         self.eps = eps
@@ -123,6 +128,8 @@ def relative_position_index(ws: int) -> torch.Tensor:
 
 
 class WindowAttention(nn.Module):
+    relative_position_index: torch.Tensor  # a saved buffer (official checkpoints hold it)
+
     def __init__(self, dim: int, heads: int, ws: int):
         super().__init__()
         self.heads, self.ws, self.scale = heads, ws, (dim // heads) ** -0.5
@@ -276,12 +283,17 @@ class EffNetLite0(nn.Module):
 
     channels = (24, 40, 112, 320)
     _TAPS = (1, 2, 4, 6)
+    in_scale: torch.Tensor  # (1, 3, 1, 1) buffers of the input map below
+    in_shift: torch.Tensor
 
     def __init__(self, pretrained: bool = True):
         super().__init__()
         import timm
 
+        from timm.models.efficientnet import EfficientNet
+
         body = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        assert isinstance(body, EfficientNet)
         if pretrained:
             from inference.backbones.effnet import load_imagenet_weights
 
@@ -322,7 +334,7 @@ class TinyBackbone(nn.Module):
         return out
 
 
-def build_backbone(name: str, *, pretrained: bool = True) -> nn.Module:
+def build_backbone(name: str, *, pretrained: bool = True) -> ResNet50 | SwinTransformer | EffNetLite0 | TinyBackbone:
     """A backbone by name; ``pretrained`` loads ImageNet weights where they exist offline
     (effnet-lite0 only; ResNet/Swin weights come with DynaMITe checkpoints)."""
     if name == "resnet50":

@@ -5,7 +5,7 @@ model's whole (resized, unpadded as far as the model is concerned) image, so a c
 is a pixel row and column of the crop, given as floats as the model's :class:`ClickSet` wants.
 
 Distance transforms are exact Euclidean on the mask padded with a 1-px zero frame (the crop's
-border counts as a boundary), :func:`inference.evaluation.clicker.padded_distance`, the same
+border counts as a boundary), :func:`inference.imaging.padded_distance`, the same
 function the evaluation clicker uses.
 
 Randomness comes only from the ``numpy.random.Generator`` passed in, so the trainer can derive
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...evaluation.clicker import padded_distance
+from ...imaging import padded_distance
 
 if TYPE_CHECKING:
     from .model import ClickSet
@@ -233,8 +233,8 @@ def add_corrective_clicks(
     Object j's new clicks go after its old ones; timestamps continue from the old maximum.
     """
     per_object, bg_clicks = sample_corrective_clicks(pred, gt, valid, max_timestamp(clicks) + 1, rng)
-    objects = [list(obj) + per_object.get(j + 1, []) for j, obj in enumerate(clicks.objects)]
-    return type(clicks)(objects=objects, background=list(clicks.background) + bg_clicks)
+    objects = [[*obj, *per_object.get(j + 1, [])] for j, obj in enumerate(clicks.objects)]
+    return type(clicks)(objects=objects, background=[*clicks.background, *bg_clicks])
 
 
 def corrective_round(

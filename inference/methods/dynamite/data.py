@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ...evaluation.datasets import paint_largest_first, rasterize, read_rgb
+from ...data import paint_largest_first, rasterize, read_rgb
 
 PAD_VALUE = 128               # detectron2 FixedSizeCrop's image pad value
 MIN_AREA = 400.0              # INPUT.MIN_AREA_FOR_MASK (1000 for Swin-L)

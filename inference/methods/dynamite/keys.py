@@ -12,7 +12,7 @@ C = 256  # hidden / conv / mask dim of every released config
 
 
 def _linear(prefix: str, out: int, inp: int, bias: bool = True) -> dict[str, Shape]:
-    keys = {f"{prefix}.weight": (out, inp)}
+    keys: dict[str, Shape] = {f"{prefix}.weight": (out, inp)}
     if bias:
         keys[f"{prefix}.bias"] = (out,)
     return keys

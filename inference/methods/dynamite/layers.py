@@ -48,8 +48,14 @@ def attend(
         Lq×B×C.
     """
     q = project(mha, query, 0) if q is None else q
-    k = project(mha, key, 1) if k is None else k
-    v = project(mha, value, 2) if v is None else v
+    if k is None:
+        if key is None:
+            raise ValueError("attend needs key, or its projection k")
+        k = project(mha, key, 1)
+    if v is None:
+        if value is None:
+            raise ValueError("attend needs value, or its projection v")
+        v = project(mha, value, 2)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if blocked is None else ~blocked)
     batch, heads, length, dim = out.shape
     out = out.permute(2, 0, 1, 3).reshape(length, batch, heads * dim)

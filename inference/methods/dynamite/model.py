@@ -161,7 +161,7 @@ def preprocess(image: np.ndarray, config: DynamiteConfig) -> tuple[torch.Tensor,
     h0, w0 = image.shape[:2]
     h, w = resized_size(h0, w0, config.short_side, config.max_side)
     if (h, w) != (h0, w0):
-        image = np.array(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+        image = np.array(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
     x = normalise_batch(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None])
     hp, wp = -(-h // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY, -(-w // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY
     x = F.pad(x, (0, wp - w, 0, hp - h))  # zeros after normalisation

@@ -142,12 +142,13 @@ class MSDeformAttnPixelDecoder(nn.Module):
         super().__init__()
         groups = min(32, conv_dim)
         # index 0 is the coarsest level (s32): the official order
-        self.input_proj = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, conv_dim, kernel_size=1), nn.GroupNorm(groups, conv_dim))
-            for c in reversed(in_channels[1:]))
-        for proj in self.input_proj:
-            nn.init.xavier_uniform_(proj[0].weight, gain=1)
-            nn.init.zeros_(proj[0].bias)
+        # the convolutions are drawn in the official order (GroupNorm draws nothing), then reset
+        convs = [nn.Conv2d(c, conv_dim, kernel_size=1) for c in reversed(in_channels[1:])]
+        self.input_proj = nn.ModuleList(nn.Sequential(conv, nn.GroupNorm(groups, conv_dim)) for conv in convs)
+        for conv in convs:
+            assert conv.bias is not None
+            nn.init.xavier_uniform_(conv.weight, gain=1)
+            nn.init.zeros_(conv.bias)
         self.transformer = DeformableTransformer(conv_dim, ffn, layers, 3, n_heads, n_points)
         self.conv_dim = conv_dim
         self.mask_features = nn.Conv2d(conv_dim, conv_dim, kernel_size=1)

@@ -5,6 +5,10 @@ transformer that does not depend on clicks (level-embedded tokens, positional en
 encoder's key/value projections of image tokens, the decoder's first query projection).
 ``predict_objects`` re-runs only the interactive transformer on the whole click list (the model
 is stateless, spec A2.1) and turns the query logits into non-overlapping masks (spec A1.5).
+
+Prompts are read in the order given, which the model's temporal encoding sees: a positive
+prompt of object k is a click of k, a negative one or any prompt of object 0 a background
+click; scribbles and extreme points become clicks (``inference.structures.prompt_clicks``).
 """
 from __future__ import annotations
 
@@ -18,10 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...evaluation.clicker import ObjectClick
 from ...predictor import Predictor, PredictorNotReady
-from ...registry import register_method
-from ...structures import Click, MaskResult
+from ...structures import Click, MaskResult, Prompt, clicks_from_prompts
 from .model import ClickSet, DynaMITe, DynamiteConfig, ImageCache, ImageFeatures, Resize, object_logits, preprocess
 
 
@@ -42,13 +44,14 @@ def label_map(logits: torch.Tensor, owner: torch.Tensor, n_objects: int, resize:
             maps = F.interpolate(maps[None], size=(resize.h0, resize.w0), mode="bilinear", align_corners=False)[0]
         return maps
 
+    best: torch.Tensor | None = None
     if exact:
-        best = None
         for start in range(0, logits.shape[0], chunk):
             part = object_logits(to_original(logits[start:start + chunk]), owner[start:start + chunk], n_objects)
             best = part if best is None else torch.maximum(best, part)
     else:
         best = to_original(object_logits(logits.float(), owner, n_objects))
+    assert best is not None  # there is always a query (the static background ones)
     # objects first, background last, so ties between an object and background go to the object
     order = torch.cat([best[1:], best[:1]])
     index = order.argmax(0)
@@ -68,6 +71,8 @@ class DynamitePredictor(Predictor):
         autocast_dtype: e.g. ``torch.bfloat16`` on CUDA; None = float32.
     """
 
+    native_multi_instance = True
+
     def __init__(self, model: DynaMITe, device: str | torch.device = "cpu", *, cache_kv: bool = True,
                  exact_upsampling: bool = True, pixel_chunk: int | None = 16384,
                  autocast_dtype: torch.dtype | None = None) -> None:
@@ -81,7 +86,7 @@ class DynamitePredictor(Predictor):
         self._features: ImageFeatures | None = None
         self._cache: ImageCache | None = None
         self._resize: Resize | None = None
-        self._clicks: tuple[ObjectClick, ...] = ()
+        self._clicks: tuple[Click, ...] = ()
         self.timings: dict[str, float] = {}
 
     def _autocast(self):
@@ -107,58 +112,64 @@ class DynamitePredictor(Predictor):
         self._features = self._cache = self._resize = None
         self._clicks = ()
 
-    def click_set(self, clicks: Sequence[ObjectClick]) -> tuple[ClickSet, list[int]]:
-        """(the model's click set, object ids in query order). Timestamps are the clicks'
-        chronological indices (the demo's running counter, background clicks included);
-        coordinates are scaled to the resized image (no half-pixel offset, spec A5.4)."""
+    def click_set(self, clicks: Sequence[Click]) -> tuple[ClickSet, list[int]]:
+        """(the model's click set, object ids in query order). A positive click of object k > 0
+        is k's; every other click (negative, or object 0) is background. Timestamps are the
+        clicks' chronological indices (the demo's running counter, background clicks
+        included); coordinates are scaled to the resized image (no half-pixel offset, A5.4)."""
         resize = self._resize
         if resize is None:
             raise PredictorNotReady("call set_image(rgb) before predict_objects()")
         sy, sx = resize.scale_yx
-        ids = sorted({c.object_id for c in clicks if c.object_id > 0})
+        ids = sorted({c.object_id for c in clicks if _owner(c) > 0})
         objects: list[list[tuple[float, float, int]]] = [[] for _ in ids]
         background = []
-        for t, placed in enumerate(clicks):
-            point = (placed.click.y * sy, placed.click.x * sx, t)
-            if placed.object_id > 0:
-                objects[ids.index(placed.object_id)].append(point)
+        for t, click in enumerate(clicks):
+            point = (click.y * sy, click.x * sx, t)
+            if _owner(click) > 0:
+                objects[ids.index(click.object_id)].append(point)
             else:
                 background.append(point)
         return ClickSet(objects=objects, background=background), ids
 
     @torch.inference_mode()
-    def labels(self, clicks: Sequence[ObjectClick]) -> tuple[np.ndarray, list[int]]:
-        """(H×W int32 label map, 0 = background, k = ``ids[k − 1]``; ids) for ``clicks``."""
+    def labels(self, clicks: Sequence[Click]) -> tuple[np.ndarray, list[int]]:
+        """(H×W int32 label map, 0 = background, k = ``ids[k − 1]``; ids) for ``clicks``
+        (chronological; see :meth:`click_set`)."""
         height, width = self.image_size
-        for placed in clicks:
-            placed.click.check_inside(height, width)
+        for click in clicks:
+            click.check_inside(height, width)
         click_set, ids = self.click_set(clicks)
         self._clicks = tuple(clicks)
         if not ids:  # no object: everything is background (the official code would crash)
             return np.zeros((height, width), np.int32), ids
+        assert self._features is not None and self._resize is not None  # click_set checked set_image
         start = time.perf_counter()
         with self._autocast():
             out = self.model.decode(self._features, [click_set], cache=self._cache, all_predictions=False,
                                     pixel_chunk=self.pixel_chunk)
         labels = label_map(out.logits[-1][0], out.owner[0], len(ids), self._resize, exact=self.exact_upsampling)
-        labels = labels.to(torch.int32).cpu().numpy()
+        label_array = labels.to(torch.int32).cpu().numpy()
         self._sync()
         self.timings["predict"] = time.perf_counter() - start
-        return labels, ids
+        return label_array, ids
 
-    def predict_objects(self, clicks: Sequence[ObjectClick]) -> dict[int, np.ndarray]:
-        """{object id: H×W bool} for every object id > 0 among ``clicks`` (chronological; id 0 =
-        background). Masks never overlap; an object may come out empty."""
-        labels, ids = self.labels(clicks)
-        return {object_id: labels == k for k, object_id in enumerate(ids, start=1)}
+    def predict_objects(self, prompts: Sequence[Prompt]) -> dict[int, MaskResult]:
+        """{object id: MaskResult} for every object id > 0 among ``prompts`` (chronological;
+        see the module docstring). Masks never overlap; an object without a positive prompt,
+        or that loses every pixel to the others, comes out empty."""
+        labels, ids = self.labels(clicks_from_prompts(prompts))
+        timings = dict(self.timings)
+        out = {object_id: MaskResult(mask=labels == k, timings=timings) for k, object_id in enumerate(ids, start=1)}
+        for object_id in {p.object_id for p in prompts if p.object_id > 0} - set(ids):
+            out[object_id] = MaskResult(mask=np.zeros(labels.shape, dtype=bool), timings=timings)
+        return dict(sorted(out.items()))
 
     def _predict(self, clicks: list[Click]) -> MaskResult:
         """Single-object contract: positive clicks are object 1, negative ones background."""
-        placed = [ObjectClick(1 if c.positive else 0, c) for c in clicks]
-        masks = self.predict_objects(placed)
-        height, width = self.image_size
-        mask = masks.get(1, np.zeros((height, width), bool))
-        return MaskResult(mask=mask, timings=dict(self.timings))
+        placed = [Click(c.x, c.y, positive=c.positive, object_id=1 if c.positive else 0) for c in clicks]
+        labels, ids = self.labels(placed)
+        return MaskResult(mask=labels == 1 if ids else np.zeros(labels.shape, dtype=bool), timings=dict(self.timings))
 
     def get_state(self) -> Any:
         """The clicks of the last prediction: the model is stateless, so replaying them gives
@@ -169,7 +180,11 @@ class DynamitePredictor(Predictor):
         self._clicks = tuple(state or ())
 
 
-@register_method("dynamite")
+def _owner(click: Click) -> int:
+    """The object a click adds to: its object id if positive, else 0 (background)."""
+    return click.object_id if click.positive else 0
+
+
 def build_dynamite(device: str = "cpu", checkpoint: str | None = None, config: DynamiteConfig | None = None,
                    backbone: str | None = None, **kwargs: Any) -> DynamitePredictor:
     """DynaMITe from ``checkpoint`` (official pickle or our safetensors; see ``checkpoint.py``).

@@ -67,6 +67,7 @@ def _plain(value: Any) -> Any:
 def _rng_states() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
     np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # the legacy tuple form, as asked
     return {
         "python": [version, list(internal), gauss],
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_plain, np_state[2:])],

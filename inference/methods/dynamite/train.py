@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from .clicks import corrective_round, initial_click_set
 from .run_state import CHECKPOINT_DIR, latest_checkpoint, prune_checkpoints, save_checkpoint, set_rng_states
 from .data import CocoTrainDataset, TrainSample
 from .losses import NUM_POINTS, LossTargets, dynamite_loss
+
+if TYPE_CHECKING:
+    from .model import DynaMITe
 
 FINAL_MODEL = "model.safetensors"
 OFFICIAL_SEED = 2091831170
@@ -184,7 +187,7 @@ def _collate(item: Any) -> Any:
     return item
 
 
-def train_step(model: nn.Module, samples: Sequence[TrainSample], clicks: list[Any], *,
+def train_step(model: DynaMITe, samples: Sequence[TrainSample], clicks: list[Any], *,
                step_seed: int, config: TrainConfig, device: torch.device,
                amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch (with its corrective rounds) and return the loss and its parts."""
@@ -299,7 +302,7 @@ def train(
                        time.perf_counter() - started, start)
 
 
-def _build_model(config: TrainConfig, model_config: Any, device: torch.device, *, resuming: bool) -> nn.Module:
+def _build_model(config: TrainConfig, model_config: Any, device: torch.device, *, resuming: bool) -> DynaMITe:
     from .checkpoint import load_model
     from .model import DynaMITe
 

@@ -12,14 +12,16 @@ level) can be computed once by :meth:`InteractiveTransformer.prepare` and passed
 """
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import MLP, Decoder, Encoder, project
+from .layers import MLP, CrossAttentionLayer, Decoder, Encoder, project
 from .pixel_decoder import TEMPERATURE, pixel_position_encoding
 
 LEVELS = 3
@@ -147,6 +149,7 @@ class InteractiveTransformer(nn.Module):
         if cache_kv:
             kv = []
             for i, cross in enumerate(self.encoder.cross_attention_layers):
+                assert isinstance(cross, CrossAttentionLayer)
                 mha, level = cross.multihead_attn, i % LEVELS
                 kv.append((project(mha, tokens[level] + pos[level], 1), project(mha, tokens[level], 2)))
         mf = features.mask_features
@@ -154,7 +157,9 @@ class InteractiveTransformer(nn.Module):
         pixel_pos = pixel_position_encoding(mf.shape[-2], mf.shape[-1], self.hidden_dim, mf.device).flatten(1).T[:, None].to(mf.dtype)
         first_q = None
         if cache_kv and len(self.decoder.cross_attention_layers):
-            first_q = project(self.decoder.cross_attention_layers[0].multihead_attn, pixels + pixel_pos, 0)
+            first = self.decoder.cross_attention_layers[0]
+            assert isinstance(first, CrossAttentionLayer)
+            first_q = project(first.multihead_attn, pixels + pixel_pos, 0)
         head_features = [F.interpolate(mf, size=s, mode="bilinear", align_corners=False) for s in sizes]
         return ImageCache(tokens, pos, sizes, kv, pixels, pixel_pos, first_q, head_features)
 
@@ -181,8 +186,9 @@ class InteractiveTransformer(nn.Module):
         if dynamic:
             # grid_sample's align_corners=False convention: grid value 2u − 1, u = x/Wp
             grid = torch.stack([2 * coords[..., 1] / wp - 1, 2 * coords[..., 0] / hp - 1], -1)[:, None]
-            sampled = sum(F.grid_sample(m, grid.to(m.dtype), mode="bilinear", padding_mode="zeros",
-                                        align_corners=False) for m in multi_scale) / len(multi_scale)
+            samples = [F.grid_sample(m, grid.to(m.dtype), mode="bilinear", padding_mode="zeros",
+                                     align_corners=False) for m in multi_scale]
+            sampled = functools.reduce(operator.add, samples) / len(samples)
             content = torch.where(valid[..., None], sampled[:, :, 0].transpose(1, 2), content)
         # normaliser max(T, 500) per image; the constant column keeps it defined without clicks
         floor = torch.full((batch, 1), float(MIN_TIME_NORMALISER), device=device)

@@ -3,14 +3,34 @@
 Stage 1 only (spec B1–B5): a similarity extractor propagates the extreme points to pseudo
 foreground/background points, which with MIL, point and CRF losses train a pseudo-label
 generator; the generator then labels every object (:func:`run_exits`, COCO json out). The
-``exits`` interactive method turns four extreme clicks into a mask.
+``exits`` interactive method turns extreme points (or a box) into a mask.
 """
-from .batch import records_from_coco, run_exits
-from .generator import PseudoLabelGenerator, build_generator, load_generator, save_generator
-from .points import extreme_points_from_mask
-from .predictor import ExitsPredictor, build_exits
-from .train import ExitsConfig
+from ...registry import MethodInfo, TrainedWeights, register_method
+from .._lazy import lazy_exports
 
-__all__ = ["ExitsConfig", "ExitsPredictor", "PseudoLabelGenerator", "build_exits", "build_generator",
-           "extreme_points_from_mask", "load_generator", "records_from_coco", "run_exits",
-           "save_generator"]
+register_method(
+    MethodInfo(
+        name="exits",
+        label="EXITS (extreme points)",
+        prompts=("extreme_points", "box"),
+        trained=TrainedWeights(
+            description="an EXITS generator (the generator.safetensors an EXITS run wrote)",
+            suffixes=(".safetensors",),
+            load="inference.methods.exits.trained:load_trained",
+            convert="inference.methods.exits.trained:convert_trained",
+        ),
+        summary="Trained: four extreme points (or a box) per object → its mask.",
+    ),
+    builder="inference.methods.exits.predictor:build_exits",
+)
+
+_EXPORTS = {
+    "records_from_coco": ".batch", "run_exits": ".batch",
+    "PseudoLabelGenerator": ".generator", "build_generator": ".generator", "load_generator": ".generator",
+    "save_generator": ".generator",
+    "extreme_points_from_mask": ".points",
+    "ExitsPredictor": ".predictor", "build_exits": ".predictor",
+    "ExitsConfig": ".train",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

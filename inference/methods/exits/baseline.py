@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...imaging import NO_RECT
+
 
 def box_fill(box: tuple[float, float, float, float], image_hw: tuple[int, int]) -> np.ndarray:
     """H×W bool filled box (pixels whose centre is inside the continuous XYXY box)."""
@@ -86,7 +88,7 @@ def grabcut_refine(image: np.ndarray, prob: np.ndarray, box: tuple[float, float,
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(0)
         try:
-            cv2.grabCut(work, trimap, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(work, trimap, NO_RECT, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
         except cv2.error:  # too few pixels of one class for its colour model: keep the network's
             pass
         fg = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))

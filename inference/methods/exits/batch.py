@@ -41,11 +41,11 @@ def records_from_coco(annotations: str | Path, images_dir: str | Path | None = N
     """Objects of a COCO json (crowd annotations skipped; ``min_area``: smallest box area in
     px² kept, MAL's ``min_obj_size`` is 2048) and the json itself (for the output's images and
     categories). ``use_masks=False`` ignores segmentations (box-only objects)."""
-    from ...evaluation.datasets import _guess_images_dir, rasterize
+    from ...data import guess_images_dir, rasterize
 
     annotations = Path(annotations)
     data = json.loads(annotations.read_text())
-    folder = Path(images_dir) if images_dir is not None else _guess_images_dir(annotations)
+    folder = Path(images_dir) if images_dir is not None else guess_images_dir(annotations)
     images = {im["id"]: im for im in data["images"]}
     records: list[ObjectRecord] = []
     for ann in data.get("annotations", []):
@@ -72,7 +72,7 @@ def records_from_coco(annotations: str | Path, images_dir: str | Path | None = N
 
 
 def _save_pseudo(path: Path, pseudo: dict[int, PseudoPoints]) -> None:
-    arrays = {}
+    arrays: dict[str, Any] = {}  # name → bool array (Any: savez's keywords include allow_pickle)
     for ann_id, p in pseudo.items():
         arrays[f"fg_{ann_id}"] = p.foreground
         arrays[f"bg_{ann_id}"] = p.background
@@ -117,7 +117,7 @@ def mask_annotation(record: ObjectRecord, prob: np.ndarray, image: np.ndarray,
     full = paste_probability(prob, window, image_hw, record.box)
     mask = full > config.mask_threshold
     if config.refine == "grabcut":
-        from ...evaluation.metrics import iou
+        from ...data import iou
         from .baseline import grabcut_refine
 
         seeds = [] if record.points is None else [record.points.left, record.points.right,

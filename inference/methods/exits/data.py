@@ -60,7 +60,7 @@ class ImageCache:
         self._images: OrderedDict[Path, np.ndarray] = OrderedDict()
 
     def get(self, path: Path) -> np.ndarray:
-        from ...evaluation.datasets import read_rgb
+        from ...data import read_rgb
 
         if path in self._images:
             self._images.move_to_end(path)

@@ -51,7 +51,10 @@ class EffNetEncoder(nn.Module):
 
         from ...backbones.effnet import load_imagenet_weights
 
+        from timm.models.efficientnet import EfficientNet
+
         model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        assert isinstance(model, EfficientNet)
         if pretrained:
             load_imagenet_weights(model)
         self.stem = nn.Sequential(model.conv_stem, model.bn1)
@@ -110,8 +113,7 @@ class VitEncoder(nn.Module):
         if tiny:
             config = transformers.ViTMAEConfig(hidden_size=48, num_hidden_layers=SIMILARITY_LAYER,
                                                num_attention_heads=4, intermediate_size=96,
-                                               patch_size=16, image_size=64, mask_ratio=0.0,
-                                               attn_implementation="eager")
+                                               patch_size=16, image_size=64, mask_ratio=0.0)
             self.model = transformers.ViTMAEModel(config)
         else:
             from ...weights import resolve_weights
@@ -127,7 +129,8 @@ class VitEncoder(nn.Module):
                 config.mask_ratio = 0.0
                 self.model = transformers.ViTMAEModel(config)
         self.model.set_attn_implementation("eager")
-        self.patch = int(self.model.config.patch_size)
+        patch = self.model.config.patch_size
+        self.patch = int(patch if isinstance(patch, int) else patch[0])
         self.dim = int(self.model.config.hidden_size)
 
     def _layers(self) -> nn.ModuleList:
@@ -148,7 +151,8 @@ class VitEncoder(nn.Module):
             def keep(module: nn.Module, args: Any, output: Any) -> None:
                 got["attention"] = output[1].float().mean(dim=1)  # (B, T, T), heads averaged
 
-            handle = self._layers()[attention_layer - 1].attention.register_forward_hook(keep)
+            block = self._layers()[attention_layer - 1]
+            handle = block.get_submodule("attention").register_forward_hook(keep)
         try:
             out = self.model(pixel_values=x, noise=noise, interpolate_pos_encoding=True)
         finally:
@@ -186,6 +190,9 @@ def build_encoder(name: str, *, pretrained: bool = True) -> nn.Module:
 
 class PseudoLabelGenerator(nn.Module):
     """Encoder + pixel-wise head + prototype head (module docstring)."""
+
+    mean: torch.Tensor  # (1, 3, 1, 1) buffers: the encoder's input normalisation
+    std: torch.Tensor
 
     def __init__(self, encoder: nn.Module, *, encoder_name: str = "custom") -> None:
         super().__init__()

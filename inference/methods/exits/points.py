@@ -58,8 +58,9 @@ def points_from_coco(value: object) -> ExtremePoints:
     ``{"left": [x, y], "right": …, "top": …, "bottom": …}`` or a list of four ``[x, y]`` in
     ExtremeNet's order (top, left, bottom, right)."""
     if isinstance(value, dict):
-        return ExtremePoints(**{k: (float(value[k][0]), float(value[k][1]))
-                                for k in ("left", "right", "top", "bottom")})
+        left, right, top, bottom = ((float(value[k][0]), float(value[k][1]))
+                                    for k in ("left", "right", "top", "bottom"))
+        return ExtremePoints(left=left, right=right, top=top, bottom=bottom)
     if isinstance(value, (list, tuple)) and len(value) == 4:
         top, left, bottom, right = ((float(p[0]), float(p[1])) for p in value)
         return ExtremePoints(left=left, right=right, top=top, bottom=bottom)

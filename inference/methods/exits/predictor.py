@@ -7,6 +7,10 @@ the box, and the four clicked pixels are forced to foreground. Fewer than four p
 give an empty mask (the tool collects four first). Negative clicks are ignored: the generator
 takes no other prompt (spec B5, product note).
 
+``predict_objects`` reads :class:`ExtremePoints` and :class:`Box` prompts natively: each object's
+newest one gives its mask (a box is cropped the same way; no point is forced). An object with
+neither falls back to its last four positive clicks.
+
 Without a trained generator (``checkpoint=None``) the predictor does not run the untrained
 network (its masks would be near-random): it falls back to OpenCV GrabCut initialised with the
 box of the four points, and warns once. Train one with :func:`~.batch.run_exits` and pass its
@@ -16,14 +20,14 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ...predictor import Predictor
-from ...registry import register_method
-from ...structures import Click, ExtremePoints, MaskResult
+from ...structures import Box, Click, ExtremePoints, MaskResult, Prompt, clicks_from_prompts
 from .generator import PseudoLabelGenerator, load_generator
 from .points import box_of, crop_image, crop_window, paste_probability
 
@@ -37,11 +41,7 @@ def extreme_points_from_clicks(clicks: list[Click]) -> ExtremePoints | None:
     positives = [c for c in clicks if c.positive][:4]
     if len(positives) < 4:
         return None
-    by_x = sorted(positives, key=lambda c: c.x)
-    left, right = by_x[0], by_x[-1]
-    top, bottom = sorted(by_x[1:3], key=lambda c: c.y)
-    return ExtremePoints(left=(left.x, left.y), right=(right.x, right.y),
-                         top=(top.x, top.y), bottom=(bottom.x, bottom.y))
+    return ExtremePoints.from_points([(c.x, c.y) for c in positives])
 
 
 class ExitsPredictor(Predictor):
@@ -72,13 +72,42 @@ class ExitsPredictor(Predictor):
         self._image = None
 
     def _predict(self, clicks: list[Click]) -> MaskResult:
-        assert self._image is not None
         height, width = self.image_size
         points = extreme_points_from_clicks(clicks)
         if points is None:
             return MaskResult(mask=np.zeros((height, width), dtype=bool))
+        return self._mask_in_box(box_of(points), points)
+
+    def predict_objects(self, prompts: Sequence[Prompt]) -> dict[int, MaskResult]:
+        """One mask per object id > 0: from its newest :class:`ExtremePoints` or :class:`Box`,
+        else from its last four positive clicks (empty with fewer). Object-0 prompts and
+        negatives are ignored, as the generator reads none; masks may overlap."""
+        height, width = self.image_size
+        ids = sorted({p.object_id for p in prompts if p.object_id > 0})
+        out: dict[int, MaskResult] = {}
+        for object_id in ids:
+            own = [p for p in prompts if p.object_id == object_id]
+            shaped = [p for p in own if isinstance(p, (ExtremePoints, Box))]
+            if shaped:
+                newest = shaped[-1]
+                for x, y in (newest.points if isinstance(newest, ExtremePoints)
+                             else ((newest.x0, newest.y0), (newest.x1, newest.y1))):
+                    Click(x=x, y=y).check_inside(height, width)
+                if isinstance(newest, ExtremePoints):
+                    out[object_id] = self._mask_in_box(box_of(newest), newest)
+                else:
+                    out[object_id] = self._mask_in_box(newest.xyxy, None)
+                continue
+            positives = [c for c in clicks_from_prompts(own) if c.positive]
+            out[object_id] = self.predict(positives[-4:])
+        return out
+
+    def _mask_in_box(self, box: tuple[float, float, float, float], points: ExtremePoints | None) -> MaskResult:
+        """The generator's mask inside ``box`` (x0, y0, x1, y1), or GrabCut's without one; the
+        extreme ``points``, when given, forced to foreground."""
+        assert self._image is not None
+        height, width = self.image_size
         started = time.perf_counter()
-        box = box_of(points)
         score = None
         if self.generator is None:
             from .baseline import grabcut_box
@@ -93,8 +122,9 @@ class ExitsPredictor(Predictor):
             full = paste_probability(prob, window, (height, width), box)
             mask = full > self.mask_threshold
             score = float(full[mask].mean()) if mask.any() else 0.0
-        for x, y in (points.left, points.right, points.top, points.bottom):
-            mask[min(height - 1, int(y)), min(width - 1, int(x))] = True
+        if points is not None:
+            for x, y in points.points:
+                mask[min(height - 1, int(y)), min(width - 1, int(x))] = True
         return MaskResult(mask=mask, score=score, timings={"predict": time.perf_counter() - started})
 
     def save_generator(self, path: str | Path) -> None:
@@ -113,7 +143,6 @@ class ExitsPredictor(Predictor):
         self.mask_threshold = float(config.get("mask_threshold", self.mask_threshold))
 
 
-@register_method("exits")
 def build_exits(device: str = "cpu", checkpoint: str | Path | None = None,
                 backbone: str | None = None, **kwargs: object) -> ExitsPredictor:
     """EXITS predictor. ``checkpoint``: a ``generator.safetensors`` from :func:`~.batch.run_exits`

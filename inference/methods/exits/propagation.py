@@ -139,9 +139,9 @@ def retrieve_points(
         b = np.zeros_like(f)
     foreground = inside & (f - b > tau_fg)
     background = inside & (b - f > tau_bg) & ~foreground  # exclusive even for τ < 0
-    seed_map = np.zeros(n, dtype=bool)
-    seed_map[seeds] = True
-    seed_map = seed_map.reshape(h, w)
+    seed_cells = np.zeros(n, dtype=bool)
+    seed_cells[seeds] = True
+    seed_map = seed_cells.reshape(h, w)
     foreground &= ~seed_map  # seeds are FG anyway; count only retrieved points
     background &= ~seed_map
     return Retrieval(foreground, background, f.astype(np.float32), b.astype(np.float32))

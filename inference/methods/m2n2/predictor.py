@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 
 from ...backbones import Backbone, build_backbone
+from ...imaging import joint_bilateral_upsample, refine_band
 from ...predictor import Predictor
-from ...registry import register_method
 from ...structures import Click, MaskResult
 from .markov import change_temperature, markov_maps, matrix_ipf, start_states
-from .refine import joint_bilateral_upsample, minmax_flood_fill
+from .refine import minmax_flood_fill
 from .thresholds import ScoreSwitches, pick_threshold, threshold_candidates, truncated_nearest_neighbour
 
 
@@ -152,6 +152,7 @@ class M2N2Predictor(Predictor):
         if not missing:
             return
         wh, ww = self._work_hw
+        assert self._transition is not None and self._guide is not None  # set by _set_image
         points = torch.tensor(missing, dtype=torch.float32, device=self.device)
         starts = start_states(points, (wh, ww), self._grid_hw)
         iters = markov_maps(self._transition, starts, self.markov_threshold, self.max_steps, self.interpolate)
@@ -206,8 +207,7 @@ class M2N2Predictor(Predictor):
         if mask_np.shape != (height, width):
             mask_np = np.asarray(Image.fromarray(mask_np).resize((width, height), Image.Resampling.NEAREST))
         if self.refine_band > 0:
-            from .boundary import refine_band
-
+            assert self._image is not None
             seeds = [(int(round(c.y)), int(round(c.x)), c.positive) for c in clicks]
             mask_np = refine_band(self._image, mask_np, seeds, band=self.refine_band,
                                   iterations=self.refine_iterations, margin=self.refine_margin)
@@ -217,7 +217,6 @@ class M2N2Predictor(Predictor):
                                    "predict": done - started})
 
 
-@register_method("m2n2")
 def build_m2n2(device: str = "cpu", backbone: str | Backbone = "effnet-lite0", **kwargs) -> M2N2Predictor:
     """M2N2 on a backbone given by name (``effnet-lite0`` offline default) or instance."""
     if isinstance(backbone, str):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ class ImageRef:
 
 def images_from(source: str | Path, images_dir: str | Path | None = None) -> list[ImageRef]:
     """Images of a folder (sorted, ids 1…n) or of a COCO json (its ids and file names)."""
-    from ...evaluation.datasets import IMAGE_SUFFIXES
+    from ...data import IMAGE_SUFFIXES
 
     source = Path(source)
     if source.is_dir():
@@ -73,7 +74,7 @@ def build_trees(
     A corrupt image is recorded in ``<out>/errors.json`` and skipped; the rest go on.
     """
     from ...backbones import build_backbone
-    from ...evaluation.datasets import read_rgb
+    from ...data import read_rgb
     from .predictor import build_tree
 
     out = Path(out)
@@ -99,6 +100,7 @@ def build_trees(
             features = model.features(image)
         extracted = time.perf_counter()
         tree = build_tree(features)
+        assert tree.costs is not None  # build_tree keeps the merge costs
         t_features += extracted - started
         t_merge += time.perf_counter() - extracted
         target = tree_path(out, ref)
@@ -119,8 +121,10 @@ def build_trees(
 def load_tree(path: Path) -> tuple[MergeTree, tuple[int, int], int]:
     """(tree, image (height, width), image id) from a file written by :func:`build_trees`."""
     with np.load(path) as data:
-        tree = MergeTree(data["children"], tuple(int(v) for v in data["grid_hw"]), data["costs"])
-        return tree, tuple(int(v) for v in data["image_hw"]), int(data["image_id"])
+        grid_h, grid_w = (int(v) for v in data["grid_hw"])
+        image_h, image_w = (int(v) for v in data["image_hw"])
+        tree = MergeTree(data["children"], (grid_h, grid_w), data["costs"])
+        return tree, (image_h, image_w), int(data["image_id"])
 
 
 def node_mask(tree: MergeTree, node: int, image_hw: tuple[int, int]) -> np.ndarray:
@@ -143,7 +147,8 @@ def export_coco(out: str | Path, refs: Iterable[ImageRef], target: str | Path, *
     from pycocotools import mask as mask_utils
 
     out = Path(out)
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for ref in refs:
         path = tree_path(out, ref)
         if not path.exists():

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ...backbones import Backbone, build_backbone
+from ...imaging import refine_band
 from ...predictor import Predictor
-from ...registry import register_method
 from ...structures import Click, MaskResult
 from .tree import MergeTree, upsample_patches
 from .ward import grid_edges, ward_tree
@@ -147,14 +147,12 @@ class MISPredictor(Predictor):
         for c in clicks:  # clicked pixels keep their own label, as in M2N2's final vote
             mask[int(c.y), int(c.x)] = c.positive
         if self.refine_band > 0:
-            from ..m2n2.boundary import refine_band
-
+            assert self._image is not None
             seeds = [(int(round(c.y)), int(round(c.x)), c.positive) for c in clicks]
             mask = refine_band(self._image, mask, seeds, band=self.refine_band)
         return MaskResult(mask=mask, score=None, timings={"predict": time.perf_counter() - started})
 
 
-@register_method("mis")
 def build_mis(device: str = "cpu", backbone: str | Backbone = "effnet-lite0", **kwargs) -> MISPredictor:
     """MIS tree selection on a backbone given by name (``effnet-lite0`` offline default)."""
     if isinstance(backbone, str):

@@ -8,6 +8,9 @@ prototypes (``prototypes.prototype_refine``), upsamples the label distributions 
 pixels (joint bilateral upsampling; see ``refine``), and takes the argmax. Adding a scribble
 re-runs only the spreading, the prototypes and the upsampling.
 
+``predict_objects(prompts)`` is the platform's entry: every object's prompts at once, object k
+as instance k of class 1, negatives as background.
+
 Dense CRF, the paper's refinement, is not used: ``pydensecrf`` has no wheel for this Python
 and its source build fails here; ``pydensecrf2`` ships only a source archive (a C++ build in
 every install). Joint bilateral upsampling with the image as guide is the edge-aware step
@@ -15,37 +18,45 @@ already in the library (M2N2's), and runs on the GPU too.
 """
 from __future__ import annotations
 
+import functools
+import operator
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from ...backbones import Backbone, build_backbone
+from ...imaging import joint_bilateral_upsample
 from ...predictor import Predictor
-from ...registry import register_method
-from ...structures import Click, MaskResult, Scribble
-from ..m2n2.refine import joint_bilateral_upsample
+from ...structures import Click, ExtremePoints, MaskResult, Prompt, Scribble
 from .prototypes import prototype_refine
 from .spreading import GraphKind, build_graph, spread
 
-BACKGROUND = (0, 0)  # (class, instance) of the background
+BACKGROUND = (0, 0)  # (class, object id) of the background
+
+
+def _key(scribble: Scribble) -> tuple[int, int]:
+    """(class, object id) of a scribble; every negative one is the background."""
+    return (scribble.label, scribble.object_id) if scribble.positive else BACKGROUND
 
 
 @dataclass
 class LabelMapResult:
     """``labels``: H×W int32, 0 = background, k ≥ 1 = ``objects[k − 1]``; ``objects``: the
-    (class, instance) pairs present in the prompts, background excluded, in first-seen order."""
+    (class, object id) pairs present in the prompts, background excluded, in first-seen order."""
 
     labels: np.ndarray
     objects: list[tuple[int, int]]
     timings: dict[str, float] = field(default_factory=dict)
 
-    def mask(self, label: int, instance: int) -> np.ndarray:
-        """H×W bool of one (class, instance)."""
+    def mask(self, label: int, object_id: int) -> np.ndarray:
+        """H×W bool of one (class, object id); all False if it is not in the prompts."""
         try:
-            k = self.objects.index((label, instance)) + 1
+            k = self.objects.index((label, object_id)) + 1
         except ValueError:
             return np.zeros(self.labels.shape, bool)
         return self.labels == k
@@ -140,9 +151,9 @@ class SALTPredictor(Predictor):
         self.position_weight = position_weight
         self.click_cells = click_cells
         self.border_prior = border_prior
-        self.prototypes = {"mix": prototype_mix, "background_prototypes": background_prototypes,
+        self.prototypes: dict[str, Any] = {"mix": prototype_mix, "background_prototypes": background_prototypes,
                            "beta": prototype_beta, "object_bias": object_bias}
-        self._graph = None
+        self._graph: list[Any] | None = None  # dense tensors or scipy CSR matrices (build_graph)
         self._nodes: torch.Tensor | None = None
         self._grid_hw = (0, 0)
         self._guide: torch.Tensor | None = None
@@ -167,7 +178,10 @@ class SALTPredictor(Predictor):
         self._grid_hw = (gh, gw)
         self._nodes = torch.nn.functional.normalize(features.reshape(channels, -1).T.float(), dim=1)
         # one graph per threshold (several: their spreads are averaged, see ``tau``)
-        taus = self.tau if isinstance(self.tau, tuple) and self.graph_kind == "threshold" else (self.tau,)
+        # (only a threshold graph reads τ: the others get one graph whatever ``tau`` holds)
+        taus = self.tau if isinstance(self.tau, tuple) else (self.tau,)
+        if self.graph_kind != "threshold":
+            taus = taus[:1]
         self._graph = [build_graph(self._nodes, self.graph_kind, gamma=self.gamma, k=self.k, tau=float(t))
                        for t in taus]
         height, width = image.shape[:2]
@@ -189,18 +203,18 @@ class SALTPredictor(Predictor):
     # -- prompts → node seeds ------------------------------------------------------------------
     def seed_cells(self, scribbles: list[Scribble]) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The prompts on the node grid: (h·w,) int64 seeds (a label index, or −1 for none;
-        later scribbles overwrite earlier ones) and the labels' (class, instance) in index
-        order, background (class 0, whatever its instance) first."""
+        later scribbles overwrite earlier ones) and the labels' (class, object id) in index
+        order, background (every negative scribble) first."""
         keys: dict[tuple[int, int], int] = {BACKGROUND: 0}
         for s in scribbles:
-            keys.setdefault(BACKGROUND if s.label == 0 else (s.label, s.instance), len(keys))
+            keys.setdefault(_key(s), len(keys))
         height, width = self.image_size
         gh, gw = self._grid_hw
         sx, sy = gw / width, gh / height
         canvas = Image.new("I", (gw, gh), -1)
         draw = ImageDraw.Draw(canvas)
         for s in scribbles:
-            value = keys[BACKGROUND if s.label == 0 else (s.label, s.instance)]
+            value = keys[_key(s)]
             pts = [(min(gw - 1, int(x * sx)), min(gh - 1, int(y * sy))) for x, y in s.points]
             brush = max(1, round(s.width * sx))
             if len(pts) == 1 or brush <= 1:
@@ -216,20 +230,21 @@ class SALTPredictor(Predictor):
 
     @torch.inference_mode()
     def segment(self, scribbles: list[Scribble]) -> LabelMapResult:
-        """Label map for every (class, instance) in ``scribbles`` plus background.
-
-        Class 0 is background (its instance is ignored). Scribble points are image pixels.
+        """Label map for every (class, object id) of the positive ``scribbles`` plus background
+        (the negative ones, whatever their class and object). Points are image pixels.
         """
         started = time.perf_counter()
         height, width = self.image_size
         for s in scribbles:
             for x, y in s.points:
                 Click(x=x, y=y).check_inside(height, width)
+        assert self._graph is not None and self._nodes is not None and self._guide is not None
         seeds, keys = self.seed_cells(scribbles)
         gh, gw = self._grid_hw
         prior = self._border_prior(seeds, len(keys))
-        probs = sum(spread(graph, seeds, len(keys), alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
-                           balance=self.balance, clamp=True, prior=prior) for graph in self._graph) / len(self._graph)
+        spreads = [spread(graph, seeds, len(keys), alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
+                          balance=self.balance, clamp=True, prior=prior) for graph in self._graph]
+        probs: np.ndarray = functools.reduce(operator.add, spreads) / len(spreads)
         spread_done = time.perf_counter()
         if self.prototypes["mix"] > 0:
             probs = prototype_refine(self._nodes, probs, seeds, **self.prototypes)
@@ -263,14 +278,53 @@ class SALTPredictor(Predictor):
         height, width = self.image_size
         if not any(c.positive for c in clicks):
             return MaskResult(mask=np.zeros((height, width), dtype=bool), timings={"predict": 0.0})
-        scribbles = [Scribble(((c.x, c.y),), 1.0, 1 if c.positive else 0, 1 if c.positive else 0)
+        scribbles = [Scribble(((c.x, c.y),), 1.0, positive=c.positive, object_id=1 if c.positive else 0)
                      for c in clicks]
         if self.border_background and all(c.positive for c in clicks):
-            w, h = width - 1, height - 1
-            corners = ((0, 0), (w, 0), (w, h), (0, h), (0, 0))
-            scribbles.insert(0, Scribble(corners, 1.0, 0, 0))
+            scribbles.insert(0, self._border())
         result = self.segment(scribbles)
         return MaskResult(mask=result.mask(1, 1), timings=result.timings)
+
+    def predict_objects(self, prompts: Sequence[Prompt]) -> dict[int, MaskResult]:
+        """Every object at once: each positive prompt of object k is a stroke of class 1 for
+        object k, every negative prompt and every prompt of object 0 a background stroke; one
+        label map, so the masks are disjoint.
+
+        A click is a one-point stroke 1 px wide; scribbles and extreme points are polylines of
+        their width (extreme points through left, right, top, bottom). Strokes are painted in the given
+        order (a later one wins where they cross). With no positive prompt every mask is empty;
+        with no negative one the image border is background, as in :meth:`predict`, so that a
+        first stroke does not label the whole image.
+        """
+        height, width = self.image_size
+        ids = sorted({p.object_id for p in prompts if p.object_id > 0})
+        scribbles = []
+        points: tuple[tuple[float, float], ...]
+        for p in prompts:
+            if isinstance(p, Click):
+                points, brush, positive = ((p.x, p.y),), 1.0, p.positive
+            elif isinstance(p, Scribble):
+                points, brush, positive = p.points, p.width, p.positive
+            elif isinstance(p, ExtremePoints):
+                points, brush, positive = p.points, p.width, True
+            else:
+                raise ValueError(f"salt reads clicks, scribbles and extreme points, not a {p.kind!r} prompt")
+            if positive and p.object_id > 0:
+                scribbles.append(Scribble(points, brush, positive=True, object_id=p.object_id, label=1))
+            else:
+                scribbles.append(Scribble(points, brush, positive=False, object_id=0))
+        if not any(s.positive for s in scribbles):
+            return {k: MaskResult(mask=np.zeros((height, width), dtype=bool)) for k in ids}
+        if all(s.positive for s in scribbles):
+            scribbles.insert(0, self._border())
+        result = self.segment(scribbles)
+        return {k: MaskResult(mask=result.mask(1, k), timings=result.timings) for k in ids}
+
+    def _border(self) -> Scribble:
+        """The image border as a 1-px background stroke."""
+        height, width = self.image_size
+        w, h = width - 1.0, height - 1.0
+        return Scribble(((0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)), 1.0, positive=False, object_id=0)
 
 
 # effnet-lite0 stages SALT reads when given the backbone by name, and its graph threshold for
@@ -290,7 +344,6 @@ SALT_EFFNET_STAGES = (4, 5)
 SALT_EFFNET_TAU = (0.7, 0.725, 0.75, 0.775, 0.8)
 
 
-@register_method("salt")
 def build_salt(device: str = "cpu", backbone: str | Backbone = "effnet-lite0",
                backbone_options: dict | None = None, **kwargs) -> SALTPredictor:
     """SALT on a backbone given by name (``effnet-lite0`` offline default) or instance."""

@@ -64,9 +64,9 @@ def build_graph(
     else:
         raise ValueError(f"graph kind must be rbf, knn or threshold, got {kind!r}")
     w.fill_diagonal_(0)
-    degree = w.sum(dim=1)
-    inv = torch.where(degree > 0, degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(degree))
-    graph = inv[:, None] * w * inv[None, :]
+    out_degree = w.sum(dim=1)
+    scale = torch.where(out_degree > 0, out_degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(out_degree))
+    graph = scale[:, None] * w * scale[None, :]
     if kind == "threshold" and graph.device.type == "cpu" and (graph > 0).float().mean() < 0.1:
         # most pairs are cut: a sparse product is cheaper for every iteration that follows
         return sp.csr_matrix(graph.numpy())
@@ -105,17 +105,22 @@ def spread(
         y0 /= np.maximum(y0.sum(axis=0, keepdims=True), 1.0)
     if prior is not None:
         y0 = y0 + prior.astype(np.float32)
-    dense = isinstance(graph, torch.Tensor)
-    f = torch.from_numpy(y0).to(graph.device) if dense else y0.copy()
-    base = (1.0 - alpha) * (torch.from_numpy(y0).to(graph.device) if dense else y0)
-    previous = f
-    for _ in range(max_iter):
-        f = alpha * (graph @ previous) + base
-        change = float((f - previous).abs().sum()) if dense else float(np.abs(f - previous).sum())
-        previous = f
-        if change < tol:
-            break
-    out = f.cpu().numpy() if dense else np.asarray(f)
+    if isinstance(graph, torch.Tensor):
+        f = torch.from_numpy(y0).to(graph.device)
+        base = (1.0 - alpha) * torch.from_numpy(y0).to(graph.device)
+        for _ in range(max_iter):
+            previous, f = f, alpha * (graph @ f) + base
+            if float((f - previous).abs().sum()) < tol:
+                break
+        out = f.cpu().numpy()
+    else:
+        f_sparse = y0.copy()
+        base_sparse = (1.0 - alpha) * y0
+        for _ in range(max_iter):
+            previous_sparse, f_sparse = f_sparse, alpha * (graph @ f_sparse) + base_sparse
+            if float(np.abs(f_sparse - previous_sparse).sum()) < tol:
+                break
+        out = np.asarray(f_sparse)
     if clamp:
         out = out.copy()
         out[labelled] = 0.0

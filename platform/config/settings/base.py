@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "annotation.jobs",
     "annotation.exports",
     "annotation.modelstore",
+    "annotation.segmentation",
     "annotation.web",
 ]
 
@@ -201,12 +202,16 @@ MASKWRIGHT = {
     "INTERACTIVE_MAX_SIDE": env_int("MASKWRIGHT_INTERACTIVE_MAX_SIDE", 1024),
     "INTERACTIVE_DEVICE": env_str("MASKWRIGHT_INTERACTIVE_DEVICE", "cpu"),
     "INTERACTIVE_WARMUP": env_bool("MASKWRIGHT_INTERACTIVE_WARMUP", True),
-    "INTERACTIVE_METHODS": [
-        {"name": "m2n2", "label": "M2N2 (clicks)", "backbones": ["effnet-lite0"], "multi_object": False},
-        {"name": "salt", "label": "SALT (scribbles, all objects)", "backbones": ["effnet-lite0"], "multi_object": True},
-        {"name": "mis", "label": "MIS proposals", "backbones": ["effnet-lite0"], "multi_object": False},
-        {"name": "opencv-grabcut", "label": "GrabCut (baseline)", "backbones": ["none"], "multi_object": False},
-    ],
+    # The methods the annotation page offers come from their registered metadata
+    # (``inference.method_infos()``: label, prompt kinds, multi-object, backbones, trained
+    # weights). A deployment may narrow the menu to some names, in menu order (empty: every
+    # interactive method that needs no trained model, then the project's trained models), and
+    # names the backbones its interactive workers have weights for.
+    "INTERACTIVE_METHODS": env_list("MASKWRIGHT_INTERACTIVE_METHODS", []),
+    "INTERACTIVE_BACKBONES": env_list("MASKWRIGHT_INTERACTIVE_BACKBONES", ["effnet-lite0"]),
+    # Modules that register more methods (``inference.register_method``), imported by the web
+    # process and every worker: adding a method is one registration plus its module's name here.
+    "METHOD_PLUGINS": env_list("MASKWRIGHT_METHOD_PLUGINS", []),
     # Backbones the batch workers can run for MIS jobs here (their weights are present): the
     # Jobs page offers these, and a launch naming another is refused. The first is the default.
     # Names only, so that the web process never imports torch to list them.

@@ -14,7 +14,8 @@ from pycocotools.coco import COCO
 
 from annotation.common import rle
 from annotation.datasets import storage
-from annotation.exports.services import arcname, safe_stem
+from annotation.exports.records import arcname
+from annotation.exports.services import safe_stem
 from annotation.exports.voc import PALETTE, VOID
 from annotation.jobs.engine import JobContext, job_execute
 from annotation.jobs.models import Job

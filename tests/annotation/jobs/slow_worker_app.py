@@ -1,8 +1,8 @@
 """Our Celery app, with the ``verify`` runner swapped for a slow one: a worker to kill mid-job.
 
 Started by ``start_worker(..., app="tests.annotation.jobs.slow_worker_app")``. The swap happens
-before the first task runs (Django is set up by then); the real runners module is imported
-first so that it cannot register its own ``verify`` over ours later.
+before the first task runs (Django is set up by then, so the datasets app has registered its
+own ``verify``, which ours replaces).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def slow_verify(ctx: Any) -> dict[str, Any]:
 def _swap(**_: Any) -> None:
     """Before the worker's start-up sweep (worker_ready) and before any task. The verify kind
     goes to the test's own queue (MASKWRIGHT_TEST_QUEUE), away from the session's worker."""
-    from annotation.jobs import engine, runners  # noqa: F401
+    from annotation.jobs import engine
 
     engine.RUNNERS["verify"] = slow_verify
     engine.QUEUES["verify"] = os.environ.get("MASKWRIGHT_TEST_QUEUE", "default")

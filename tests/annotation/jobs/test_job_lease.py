@@ -15,9 +15,8 @@ from rest_framework.test import APIClient
 
 from annotation.cli.services import stop_processes
 from annotation.jobs import engine
-from annotation.jobs.lease import jobs_sweep
 from annotation.jobs.models import Job
-from annotation.jobs.services import job_launch
+from annotation.jobs.services import job_launch, jobs_sweep
 from tests.conftest import start_worker
 from tests.factories import make_world, wait_for_job
 
@@ -32,8 +31,6 @@ def lease_env(settings, monkeypatch, tmp_path):
     settings.MASKWRIGHT = {**settings.MASKWRIGHT, "JOB_LEASE_S": LEASE_S, "JOB_MAX_ATTEMPTS": 3}
     monkeypatch.setenv("MASKWRIGHT_JOB_LEASE_S", str(LEASE_S))
     monkeypatch.setenv("MASKWRIGHT_TEST_QUEUE", queue)
-    from annotation.jobs import runners  # noqa: F401  (registers verify first, then we reroute it)
-
     monkeypatch.setitem(engine.QUEUES, "verify", queue)
     procs: list = []
 

@@ -6,7 +6,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.datasets.services import dataset_create
-from annotation.jobs import runners  # noqa: F401  (registers the runners here)
 from annotation.jobs.engine import job_execute
 from annotation.jobs.models import Job
 from annotation.modelstore.models import TrainedModel

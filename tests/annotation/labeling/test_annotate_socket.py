@@ -199,7 +199,7 @@ async def test_killed_worker_the_next_click_is_answered_by_another(celery_worker
     try:
         host = await _wait_alive(name)
         # pin the image to the victim, as if it had served the image before
-        await sync_to_async(dispatch.redis_client().set)(dispatch.holder_key(image.id, "m2n2", "effnet-lite0"), host)
+        await sync_to_async(dispatch.claim)(image.id, "m2n2", "effnet-lite0", host)
         comm, _, _ = await _connect("annotator")
         await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "task_id": w.task.id})
         await _until(comm, "opened")
@@ -292,14 +292,14 @@ async def test_salt_answers_for_every_object_at_once(celery_worker_proc):
 async def test_the_tasks_next_image_is_prefetched_when_the_annotator_pauses(celery_worker_proc):
     import asyncio
 
-    from annotation.segmentation import dispatch
+    from annotation.segmentation import dispatch, keys
 
     w, image = await sync_to_async(_world_with_square)()
     comm, _, _ = await _connect("annotator")
     await comm.send_json_to({"type": "open", "seq": 1, "image_id": w.assigned_image.id, "task_id": w.task.id})
     opened = await _until(comm, "opened")
     assert opened["next_image_id"] == image.id
-    key = dispatch.holder_key(image.id, "m2n2", "effnet-lite0")
+    key = keys.holder(image.id, "m2n2", "effnet-lite0")
     holder = None
     for _ in range(100):  # 1.5 s of quiet, then the worker computes it and claims it
         holder = await sync_to_async(dispatch.redis_client().get)(key)

@@ -159,17 +159,19 @@ def _save(w, inst: Instance, user, mask: np.ndarray) -> bool:
                            worker="test", cached=True)
 
 
-def _save_request(w, inst: Instance, user) -> dict:
-    return {
-        "image_id": inst.image_id, "project_id": w.project.id, "instance_id": inst.id, "method": "m2n2",
-        "backbone": "effnet-lite0", "rev": 1, "reply_channel": "test.nobody", "seq": 1,
-        "received_at": time.time(), "size_hw": [inst.image.height, inst.image.width], "user_id": user.id,
-    }
+def _save_request(w, inst: Instance, user):
+    from annotation.segmentation.request import MaskRequest
+
+    return MaskRequest(
+        image_id=inst.image_id, project_id=w.project.id, instance_id=inst.id, method="m2n2",
+        backbone="effnet-lite0", rev=1, reply_channel="test.nobody", seq=1,
+        received_at=time.time(), size_hw=(inst.image.height, inst.image.width), user_id=user.id,
+    )
 
 
 @pytest.mark.django_db
 def test_the_corrected_mask_goes_back_to_the_queue_as_pending(django_capture_on_commit_callbacks):
-    from annotation.segmentation import dispatch
+    from annotation.segmentation import dispatch, keys
 
     w = make_world()
     inst = _pseudo(w.assigned_image, 0.6)
@@ -178,7 +180,7 @@ def test_the_corrected_mask_goes_back_to_the_queue_as_pending(django_capture_on_
     fixed = np.zeros((image.height, image.width), dtype=bool)
     fixed[10:30, 12:40] = True
     for pk in (inst.id, w.instance.id):  # ids repeat across test databases: forget older runs
-        dispatch.redis_client().delete(f"mw:done:{pk}", f"mw:rev:{pk}")
+        dispatch.redis_client().delete(keys.done(pk), keys.revision(pk))
     with django_capture_on_commit_callbacks() as pushes:
         assert _save(w, inst, w.users["annotator"], fixed)
     inst.refresh_from_db()

@@ -80,7 +80,7 @@ async def test_a_burst_of_clicks_is_refused_past_the_burst_allowance(settings, q
     assert 38 <= accepted <= 38 + 5 * elapsed + 1, (accepted, elapsed)
     # refused work was never logged nor queued
     assert await _count_prompts(obj) == accepted
-    assert len(queued) == accepted and {q["seq"] for q in queued}.isdisjoint(refused_seqs)
+    assert len(queued) == accepted and {q.seq for q in queued}.isdisjoint(refused_seqs)
 
 
 async def test_default_limits_keep_a_200_click_burst_to_the_prompt_cap(queued):

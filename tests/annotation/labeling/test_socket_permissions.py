@@ -83,6 +83,10 @@ MATRIX = [
     ("extreme_points", lambda t: {"object_id": t.instance.id, "points": [[10, 2], [2, 10], [10, 20], [20, 10]]},
      None, (E, E, F, E, N), (N, N, N, N, E)),
     ("edit", lambda t: {**_stroke(t), "mode": "paint", "width": 3}, None, (E, E, F, E, N), (N, N, N, N, E)),
+    # kinds no offered method declares (box, text): refused once the rights are checked
+    ("box", lambda t: {"object_id": t.instance.id, "x0": 2, "y0": 2, "x1": 20, "y1": 20}, None,
+     (B, B, F, B, N), (N, N, N, N, B)),
+    ("text", lambda t: {"object_id": t.instance.id, "text": "the dog"}, None, (B, B, F, B, N), (N, N, N, N, B)),
     ("undo", lambda t: {"object_id": t.instance.id}, None, (E, E, F, E, N), (N, N, N, N, E)),
     ("redo", lambda t: {"object_id": t.instance.id}, None, (E, E, F, E, N), (N, N, N, N, E)),
     ("save", lambda t: {}, "saved", (E, E, E, E, E), (E, E, E, E, E)),

@@ -94,14 +94,14 @@ def test_one_default_per_method_and_only_a_ready_model():
 
 @pytest.mark.django_db
 def test_the_annotation_page_offers_the_default_models():
-    from annotation.labeling.live import _method_ok, methods
+    from annotation.labeling.live import _method_ok, offered_methods
 
     w = make_world()
     model = TrainedModel.objects.create(project=w.project, method="dynamite", name="coco",
                                         state="ready", origin="trained", is_default=True)
-    offered = {m["name"]: m for m in methods(w.project.id)}
+    offered = {m["name"]: m for m in offered_methods(w.project.id)}
     assert offered["dynamite"]["backbones"] == [f"model-{model.id}"] and offered["dynamite"]["multi_object"]
-    assert "dynamite" not in {m["name"] for m in methods(None)}
+    assert "dynamite" not in {m["name"] for m in offered_methods(None)}
     assert _method_ok("dynamite", None, w.project.id) == ("dynamite", f"model-{model.id}")
     from annotation.common.exceptions import ApplicationError
 

@@ -1,36 +1,49 @@
-"""Replaying prompts: clicks from every prompt kind, brush edits, the byte-bounded cache."""
+"""Replaying prompts: typed prompts from every logged kind, brush edits, the byte-bounded cache."""
 from __future__ import annotations
 
 import numpy as np
 
-from annotation.segmentation.compute import _along, apply_edits, clicks_of
-from annotation.segmentation.worker import Entry, ImageStateCache, _nbytes
+from annotation.segmentation.cache import Entry, ImageStateCache, state_nbytes
+from annotation.segmentation.compute import apply_edits, prompts_of, typed_prompt
 
 
-def _p(kind, **payload):
-    return {"kind": kind, "payload": payload, "method": "m2n2"}
+def _p(kind, id=0, **payload):
+    return {"id": id, "kind": kind, "payload": payload, "method": "m2n2"}
 
 
-def test_clicks_of_every_kind_at_the_working_scale():
-    prompts = [
-        _p("click", x=100.0, y=50.0, positive=True),
-        _p("scribble", points=[[0.0, 0.0], [70.0, 0.0]], width=5.0, positive=False),
-        _p("extreme_points", points=[[10.0, 20.0], [90.0, 20.0], [50.0, 5.0], [50.0, 40.0]]),
-        _p("edit", points=[[1.0, 1.0]], width=3.0, mode="paint"),
-    ]
-    clicks = clicks_of(prompts, 0.5, (60, 80))
-    assert (clicks[0].x, clicks[0].y, clicks[0].positive) == (50.0, 25.0, True)
-    scribble = clicks[1:9]
-    assert len(scribble) == 8 and not any(c.positive for c in scribble)
-    assert scribble[0].x == 0.0 and scribble[-1].x == 35.0  # ends included, evenly spaced
-    assert np.allclose(np.diff([c.x for c in scribble]), 5.0)
-    assert [(c.x, c.y) for c in clicks[9:]] == [(5.0, 10.0), (45.0, 10.0), (25.0, 2.5), (25.0, 20.0)]
-    assert len(clicks) == 13  # the edit is not a click
+def test_prompt_rows_become_typed_prompts_at_the_working_scale_in_the_order_made():
+    from inference import Click, ExtremePoints, Scribble
+
+    objects = {
+        7: [_p("click", 1, x=100.0, y=50.0, positive=True),
+            _p("edit", 4, points=[[1.0, 1.0]], width=3.0, mode="paint"),
+            _p("extreme_points", 5, points=[[10.0, 20.0], [90.0, 20.0], [50.0, 5.0], [50.0, 40.0]])],
+        3: [_p("scribble", 2, points=[[0.0, 0.0], [70.0, 0.0]], width=5.0, positive=False),
+            _p("click", 6, x=159.0, y=119.0, positive=True)],
+    }
+    prompts = prompts_of(objects, ("click", "scribble", "extreme_points"), 0.5, (60, 80))
+    assert [type(p) for p in prompts] == [Click, Scribble, ExtremePoints, Click]  # by id; no edit
+    click, scribble, extreme, last = prompts
+    assert (click.x, click.y, click.positive, click.object_id) == (50.0, 25.0, True, 7)
+    assert scribble.points == ((0.0, 0.0), (35.0, 0.0)) and scribble.width == 2.5
+    assert not scribble.positive and scribble.object_id == 3
+    assert (extreme.left, extreme.right, extreme.top, extreme.bottom) == ((5.0, 10.0), (45.0, 10.0), (25.0, 2.5),
+                                                                         (25.0, 20.0))
+    assert (last.x, last.y) == (79.0, 59.0)  # inside the working image
+    assert [type(p) for p in prompts_of(objects, ("click",), 1.0, (120, 160))] == [Click, Click]
 
 
-def test_along_a_single_point_and_a_short_stroke():
-    assert _along([[3.0, 4.0]], 8) == [(3.0, 4.0)]
-    assert len(_along([[0.0, 0.0], [2.0, 0.0]], 8)) == 3  # not more points than pixels
+def test_every_logged_prompt_kind_has_a_typed_prompt():
+    from annotation.labeling.models import METHOD_KINDS
+    from inference import PROMPT_KINDS
+
+    assert set(METHOD_KINDS) == set(PROMPT_KINDS)
+    payloads = {"click": {"x": 1.0, "y": 2.0, "positive": True}, "box": {"x0": 1.0, "y0": 1.0, "x1": 5.0, "y1": 6.0},
+                "scribble": {"points": [[1.0, 1.0]], "width": 3.0, "positive": True},
+                "extreme_points": {"points": [[1.0, 3.0], [9.0, 3.0], [5.0, 1.0], [5.0, 7.0]]}, "text": {"text": "dog"}}
+    for kind in METHOD_KINDS:
+        prompt = typed_prompt(kind, payloads[kind], 4)
+        assert prompt.kind == kind and prompt.object_id == 4
 
 
 def test_edits_paint_then_erase_in_order():
@@ -69,4 +82,4 @@ def test_nbytes_counts_arrays_and_tensors_but_not_the_backbone():
             self.t = torch.zeros(10, dtype=torch.float64)
             self.maps = {(1, 2): torch.zeros(5, dtype=torch.int8)}
 
-    assert _nbytes(P(), set()) == 4000 + 80 + 5
+    assert state_nbytes(P()) == 4000 + 80 + 5

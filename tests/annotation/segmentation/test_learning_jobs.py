@@ -8,7 +8,6 @@ from rest_framework.test import APIClient
 
 from annotation.common import rle
 from annotation.datasets import storage
-from annotation.jobs import runners  # noqa: F401  (registers the runners here)
 from annotation.jobs.engine import job_execute
 from annotation.jobs.models import Job
 from annotation.labeling.models import Instance, Source
@@ -111,18 +110,21 @@ def test_training_job_trains_evaluates_and_registers_a_model(celery_worker_proc)
     assert m["train_steps"] == 3 and m["eval_images"] == 2 and m["nci"] >= 1 and 0 <= m["miou"] <= 1
     # the model can be the project's default, and the annotation page then offers it
     assert client.post(f"/api/models/{model.id}/default/").json()["is_default"] is True
-    from annotation.labeling.live import methods
+    from annotation.labeling.live import offered_methods
 
     assert {"name": "dynamite", "backbones": [f"model-{model.id}"]}.items() <= \
-        next(m for m in methods(w.project.id) if m["name"] == "dynamite").items()
+        next(m for m in offered_methods(w.project.id) if m["name"] == "dynamite").items()
 
 
 @pytest.mark.django_db
-def test_a_cancel_stops_training_after_the_step_in_flight_and_a_restart_resumes():
+def test_a_cancel_stops_training_after_the_step_in_flight_and_a_restart_resumes(settings):
     """In process: the cancel is read at the next progress report; a job a dead worker left
     running resumes from the checkpoint the interrupted run wrote."""
     from annotation.jobs.engine import JobContext, job_execute
 
+    # The job row is not committed (one test transaction): the lease's heartbeat thread, on its
+    # own connection, cannot see it and would report the lease lost after a third of a lease.
+    settings.MASKWRIGHT = {**settings.MASKWRIGHT, "JOB_LEASE_S": 3600}
     w = make_world()
     for i, image in enumerate(add_images(w.dataset, 4, start_seed=970)):
         instance_create(image=image, mask=box_mask(image, 4 + i, 5, 30 + i, 28), label_id=w.label.id)

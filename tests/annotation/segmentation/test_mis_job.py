@@ -1,12 +1,10 @@
 """The ``mis`` job: proposals of every image as pending pseudo labels, on a real worker."""
 from __future__ import annotations
 
-
 import pytest
 from rest_framework.test import APIClient
 
 from annotation.datasets import storage
-from annotation.jobs import runners  # noqa: F401  (registers the mis runner here)
 from annotation.jobs.engine import job_execute
 from annotation.jobs.models import Job
 from annotation.labeling.models import Instance
@@ -56,9 +54,12 @@ def test_mis_job_on_a_real_worker_stores_scored_pending_proposals(celery_worker_
 
 
 @pytest.mark.django_db
-def test_cancel_stops_between_images_and_keeps_what_was_done(monkeypatch):
+def test_cancel_stops_between_images_and_keeps_what_was_done(monkeypatch, settings):
     from annotation.segmentation import jobs
 
+    # The job row is not committed (one test transaction): the lease's heartbeat thread, on its
+    # own connection, cannot see it and would report the lease lost after a third of a lease.
+    settings.MASKWRIGHT = {**settings.MASKWRIGHT, "JOB_LEASE_S": 3600}
     w = make_world()
     add_images(w.dataset, 3, start_seed=800)
     job = Job.objects.create(project=w.project, dataset=w.dataset, kind="mis",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from inference import Click
-from inference.evaluation.clicker import Clicker, ClickSimulator, ObjectClick, padded_distance
+from inference.evaluation.clicker import Clicker, ClickSimulator, padded_distance
 
 
 def square(size=50, top=10, left=10, side=21) -> np.ndarray:
@@ -49,7 +49,7 @@ def test_spurious_blob_gets_a_negative_click_at_its_centre():
     pred |= (xx - 42) ** 2 + (yy - 40) ** 2 <= 16  # an FP disk of radius 4 at (42, 40)
     clicker = Clicker(gt)
     clicker.make_next_click()
-    assert clicker.make_next_click(pred) == Click(x=42, y=40, positive=False)
+    assert clicker.make_next_click(pred) == Click(x=42, y=40, positive=False, object_id=0)
 
 
 def test_equal_fn_and_fp_depth_goes_to_fp():
@@ -58,7 +58,7 @@ def test_equal_fn_and_fp_depth_goes_to_fp():
     pred = np.zeros_like(gt)
     pred[5:16, 40:51] = True  # predicted in the wrong place (FP): same shape, same depth
     sim = ClickSimulator(gt, exclusion_radius=None)
-    assert sim.next_click(1, pred) == ObjectClick(0, Click(x=45, y=10, positive=False))
+    assert sim.next_click(1, pred) == Click(x=45, y=10, positive=False, object_id=0)
 
 
 def test_excluded_disk_is_respected():
@@ -124,10 +124,10 @@ def test_a_click_belongs_to_the_object_under_it():
     labels[5:35, 5:35] = 1
     labels[5:35, 45:75] = 2
     sim = ClickSimulator(labels)
-    assert sim.first_click(1).click == Click(x=19, y=19, positive=True)
+    assert sim.first_click(1) == Click(x=19, y=19, positive=True)
     pred_1 = labels > 0  # object 1's mask spills over object 2: an FP that lies on object 2
     placed = sim.next_click(1, pred_1)
-    assert placed.object_id == 2 and placed.click.positive
+    assert placed.object_id == 2 and placed.positive
     # max_dt: everything predicted as background → the deepest error is an object centre
     sim2 = ClickSimulator(labels)
     assert sim2.next_click_global(np.zeros_like(labels)).object_id == 1
@@ -146,8 +146,8 @@ def test_m2n2_clicker_uses_one_error_map():
     pred2[:, 30:42] = True  # FP cols 30..41 touches FN cols 5..29: one error strip 5..41
     sep = ClickSimulator(gt, exclusion_radius=None).next_click(1, pred2)
     one = ClickSimulator(gt, exclusion_radius=None, separate_errors=False).next_click(1, pred2)
-    assert sep.click == Click(x=17, y=12, positive=True)  # centre of the FN block alone
-    assert one.click == Click(x=23, y=18, positive=True)  # centre of the joint strip, on the object
+    assert sep == Click(x=17, y=12, positive=True)  # centre of the FN block alone
+    assert one == Click(x=23, y=18, positive=True)  # centre of the joint strip, on the object
 
 
 @pytest.mark.parametrize("bad", [np.zeros((3, 3, 3), dtype=bool)])

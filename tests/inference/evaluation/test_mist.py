@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from inference import Click, MaskResult, Predictor
-from inference.evaluation.clicker import ObjectClick
 from inference.evaluation.datasets import Sample
 from inference.evaluation.loop import evaluate_multi_dataset, evaluate_multi_sample, mist_rng
 from inference.evaluation.metrics import mist_summary
@@ -131,7 +130,7 @@ def test_max_dt_clicks_the_deepest_error_whoever_owns_it():
     predictor = SpuriousBlob({}, sample.gt)
     result = evaluate_multi_sample(predictor, sample, strategy="max_dt", rng=mist_rng(0))
     last = result.clicks[-1]
-    assert result.aimed == [0] and last.object_id == 0 and not last.click.positive
+    assert result.aimed == [0] and last.object_id == 0 and not last.positive
     assert result.final_ious == [1.0, 1.0, 1.0]
 
 
@@ -184,8 +183,10 @@ def test_prompt_for_an_object_is_its_clicks_positive_and_the_rest_negative():
     def at(i: int, positive: bool = True) -> Click:
         return Click(x=i, y=i, positive=positive)
 
-    clicks = [ObjectClick(1, at(0)), ObjectClick(2, at(1)), ObjectClick(0, at(2, False)),
-              ObjectClick(1, at(3))]
+    def on(object_id: int, click: Click) -> Click:
+        return Click(click.x, click.y, click.positive, object_id)
+
+    clicks = [on(1, at(0)), on(2, at(1)), on(0, at(2, False)), on(1, at(3))]
     # object 2's own first click leads, the rest follow in time order as negatives
     assert prompt_for(2, clicks) == [at(1), at(0, False), at(2, False), at(3, False)]
     assert prompt_for(1, clicks) == [at(0), at(1, False), at(2, False), at(3)]
@@ -195,11 +196,11 @@ def test_adapter_gives_overlaps_to_the_most_recently_clicked_object():
     adapter = as_multi_instance(DiskPredictor())
     assert isinstance(adapter, PerObjectAdapter)
     adapter.set_image(np.zeros((40, 60, 3), dtype=np.uint8))
-    one, two = ObjectClick(1, Click(x=20, y=20)), ObjectClick(2, Click(x=35, y=20))
+    one, two = Click(x=20, y=20, object_id=1), Click(x=35, y=20, object_id=2)
     overlap = (slice(15, 25), slice(26, 30))
     masks = adapter.predict_objects([one, two])
     assert masks[2][overlap].all() and not masks[1][overlap].any()
-    masks = adapter.predict_objects([one, two, ObjectClick(1, Click(x=22, y=20))])
+    masks = adapter.predict_objects([one, two, Click(x=22, y=20, object_id=1)])
     assert masks[1][overlap].all() and not masks[2][overlap].any()
     assert not (masks[1] & masks[2]).any()
 
@@ -209,3 +210,20 @@ def test_adapter_runs_the_whole_loop_with_a_single_object_predictor():
     adapter = as_multi_instance(DiskPredictor())
     result = evaluate_multi_sample(adapter, sample, strategy="worst", tau=2)
     assert result.num_interactions <= 6 and len(result.final_ious) == 3
+
+
+def test_a_predictor_s_own_predict_objects_is_not_the_mist_protocol():
+    # every Predictor has predict_objects (objects independent); MIST still adapts it
+    assert isinstance(as_multi_instance(DiskPredictor()), PerObjectAdapter)
+
+
+def test_the_loop_reads_mask_results_too():
+    sample = three_objects()
+
+    class ResultMulti(ScriptedMulti):
+        def predict_objects(self, clicks):
+            return {o: MaskResult(mask=m) for o, m in super().predict_objects(clicks).items()}
+
+    a = run("best", SCRIPTS, tau=2)
+    b = evaluate_multi_sample(ResultMulti(SCRIPTS, sample.gt), sample, strategy="best", tau=2, rng=mist_rng(0))
+    assert a.ious == b.ious and a.clicks == b.clicks

@@ -5,7 +5,8 @@ import torch
 from inference.methods.exits.generator import build_generator, load_generator, save_generator
 from inference.methods.exits.predictor import ExitsPredictor, extreme_points_from_clicks
 from inference.registry import build_predictor, list_methods
-from inference.structures import Click
+from inference.registry import convert_trained, load_trained, method_info
+from inference.structures import Box, Click, ExtremePoints
 
 
 def _image():
@@ -54,6 +55,39 @@ def test_saved_generator_reloads_identically(tmp_path):
     other = ExitsPredictor(None)
     other.load_generator(path)
     other.save_generator(tmp_path / "again.safetensors")
+
+
+def test_predict_objects_reads_extreme_points_and_boxes():
+    with pytest.warns(UserWarning, match="GrabCut"):
+        predictor = build_predictor("exits")
+    predictor.set_image(_image())
+    points = ExtremePoints.from_points([(c.x, c.y) for c in CLICKS], object_id=1)
+    old = ExtremePoints.from_points([(1, 1), (2, 1), (1, 2), (2, 2)], object_id=1)
+    masks = predictor.predict_objects([old, points, Box(30, 20, 70, 60, object_id=2), *[
+        Click(c.x, c.y, object_id=3) for c in [Click(5, 5), *CLICKS]]])
+    assert sorted(masks) == [1, 2, 3]
+    # object 1 from its newest extreme points, object 3 from its last four clicks: as predict()
+    expected = predictor.predict(CLICKS).mask
+    assert np.array_equal(masks[1].mask, expected) and np.array_equal(masks[3].mask, expected)
+    truth = np.zeros((80, 100), bool)
+    truth[20:60, 30:70] = True
+    assert (masks[2].mask & truth).sum() / (masks[2].mask | truth).sum() > 0.8
+    few = predictor.predict_objects([Click(50, 20, object_id=4)])
+    assert not few[4].mask.any()
+
+
+def test_trained_generator_converts_and_loads_through_the_registry(tmp_path):
+    assert method_info("exits").trained.suffixes == (".safetensors",)
+    source = tmp_path / "upload.safetensors"
+    save_generator(build_generator("tiny-conv", seed=1), source, crop_size=64, mask_threshold=0.4)
+    config = convert_trained("exits", source, tmp_path / "converted.safetensors", {})
+    assert config == {"encoder": "tiny-conv", "crop_size": 64, "mask_threshold": 0.4}
+    predictor = load_trained("exits", tmp_path / "converted.safetensors", config, "cpu")
+    assert isinstance(predictor, ExitsPredictor) and predictor.crop_size == 64
+    again = load_trained("exits", tmp_path / "converted.safetensors", config, "cpu")
+    assert again.generator is predictor.generator  # loaded once, shared
+    with pytest.raises(ValueError, match="safetensors"):
+        convert_trained("exits", tmp_path / "upload.pth", tmp_path / "x.safetensors", {})
 
 
 @pytest.mark.gpu

@@ -1,5 +1,10 @@
-"""Jobs: launch on a dataset, list, follow, cancel."""
+"""Jobs of a project's datasets: launch on a dataset, list, follow, cancel.
+
+The HTTP side of ``annotation.jobs``, here with the access rules (``projects.access``) and the
+datasets a job runs on: the jobs app itself knows no other app."""
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
@@ -9,13 +14,14 @@ from rest_framework.views import APIView
 
 from annotation.common.apis import validated
 from annotation.common.exceptions import NotFound
-from annotation.datasets.selectors import dataset_for
+from annotation.jobs.engine import INTERNAL
+from annotation.jobs.lease import lease_info
+from annotation.jobs.models import Job
+from annotation.jobs.services import job_cancel, job_launch, jobs_sweep
 from annotation.projects.access import require_admin, require_role, role_for_object
 from annotation.projects.models import SEE_ALL_ROLES
 
-from . import services
-from .lease import jobs_sweep, lease_info
-from .models import Job
+from .selectors import dataset_for
 
 
 class JobOut(serializers.ModelSerializer):
@@ -40,15 +46,22 @@ class JobOut(serializers.ModelSerializer):
         ]
 
 
-# A model import is started by the model upload (the model store), never by a launcher: it
-# rewrites a model row, which a job of a dataset has no business naming.
-LAUNCHABLE = [(value, label) for value, label in Job.Kind.choices if value != Job.Kind.MODEL_IMPORT]
+def launchable() -> list[tuple[str, str]]:
+    """The kinds a launcher may start: all but those their own app starts (a model import is
+    started by the model upload, never by a launcher: it rewrites a model row, which a job of
+    a dataset has no business naming)."""
+    return [(value, label) for value, label in Job.Kind.choices if value not in INTERNAL]
 
 
 class JobIn(serializers.Serializer):
     dataset_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    kind = serializers.ChoiceField(choices=LAUNCHABLE)
+    kind = serializers.ChoiceField(choices=[])
     params = serializers.DictField(required=False, default=dict)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # read when used, not when this module is imported: the kinds register in ready()
+        self.fields["kind"].choices = launchable()
 
 
 class JobListApi(APIView):
@@ -65,7 +78,7 @@ class JobListApi(APIView):
         dataset, _ = dataset_for(request.user, data["dataset_id"])
         if dataset.project_id != project_id:
             raise NotFound(f"dataset {data['dataset_id']} not found")
-        job = services.job_launch(dataset=dataset, kind=data["kind"], params=data["params"], user=request.user)
+        job = job_launch(dataset=dataset, kind=data["kind"], params=data["params"], user=request.user)
         return Response(JobOut(job).data, status=201)
 
 
@@ -88,7 +101,7 @@ class JobCancelApi(APIView):
     def post(self, request, job_id: int):
         job = _job_for(request, job_id)
         require_admin(request.user, job.project_id, "cancel jobs")
-        return Response(JobOut(services.job_cancel(job=job)).data)
+        return Response(JobOut(job_cancel(job=job)).data)
 
 
 class MisBackbonesOut(serializers.Serializer):
