@@ -14,6 +14,7 @@ object_id=2), ...])`` → ``{object_id: MaskResult}``. What each method accepts 
 
 No Django, Celery or Channels here: the platform calls this library, never the reverse.
 """
+
 from .predictor import Predictor, PredictorNotReady
 from .registry import (
     MethodInfo,

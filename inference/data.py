@@ -3,6 +3,7 @@
 Lives below both (``inference.evaluation`` imports it, never the reverse), so a method's batch
 tool can read a COCO json without importing the evaluation harness.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

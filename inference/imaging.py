@@ -8,6 +8,7 @@
 One module so that no method package imports another. torch is imported inside the function
 that needs it: the evaluation clicker reads this module without torch.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,9 @@ def joint_bilateral_upsample(
 
     _, height, width = guide.shape
     low_h, low_w = maps.shape[-2:]
-    dense = F.interpolate(maps[:, None], size=(height, width), mode="bilinear", align_corners=False)[:, 0]
+    dense = F.interpolate(
+        maps[:, None], size=(height, width), mode="bilinear", align_corners=False
+    )[:, 0]
     sy, sx = height / low_h, width / low_w
     ry, rx = math.ceil(3 * sy * sigma_spatial), math.ceil(3 * sx * sigma_spatial)
     side = math.isqrt(max_offsets)
@@ -65,11 +68,11 @@ def joint_bilateral_upsample(
                 continue
             spatial = math.exp(-0.5 * (ny * ny + nx * nx))
             ys, xs = pad_y + dy, pad_x + dx
-            shifted = guide_p[:, ys:ys + height, xs:xs + width]
+            shifted = guide_p[:, ys : ys + height, xs : xs + width]
             weight = torch.exp((shifted - guide).square_().sum(0).mul_(-0.5 * inv_r2))
-            weight.mul_(valid[0, ys:ys + height, xs:xs + width]).mul_(spatial)
+            weight.mul_(valid[0, ys : ys + height, xs : xs + width]).mul_(spatial)
             denominator += weight
-            numerator += weight * dense_p[:, ys:ys + height, xs:xs + width]
+            numerator += weight * dense_p[:, ys : ys + height, xs : xs + width]
     return numerator / denominator.clamp_min(1e-12)
 
 
@@ -100,7 +103,7 @@ def refine_band(
     trimap[inner] = cv2.GC_FGD
     yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
     for y, x, positive in clicks_yx_positive:
-        disk = (yy - y) ** 2 + (xx - x) ** 2 <= seed_radius ** 2
+        disk = (yy - y) ** 2 + (xx - x) ** 2 <= seed_radius**2
         trimap[disk] = cv2.GC_FGD if positive else cv2.GC_BGD
     # With a margin, work on the band's bounding box plus that margin: the graph cut's cost
     # follows its pixel count. Without one, the colour models see the whole image. On all

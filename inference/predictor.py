@@ -1,4 +1,5 @@
 """The predictor contract every interactive method follows (SAM's two phases, RITM's undo)."""
+
 from __future__ import annotations
 
 import abc
@@ -39,7 +40,12 @@ class Predictor(abc.ABC):
 
     def set_image(self, image: np.ndarray) -> None:
         """Compute the per-image state. ``image``: H×W×3 uint8 RGB."""
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        if (
+            not isinstance(image, np.ndarray)
+            or image.ndim != 3
+            or image.shape[2] != 3
+            or image.dtype != np.uint8
+        ):
             shape = getattr(image, "shape", None)
             raise ValueError(f"set_image needs an H×W×3 uint8 RGB array, got {shape}")
         self._set_image(image)
@@ -63,8 +69,10 @@ class Predictor(abc.ABC):
         ids = sorted({p.object_id for p in prompts if p.object_id > 0})
         out: dict[int, MaskResult] = {}
         for object_id in ids:
-            clicks = [c if c.object_id else Click(c.x, c.y, positive=False, object_id=0)
-                      for c in clicks_from_prompts(p for p in prompts if p.object_id in (0, object_id))]
+            clicks = [
+                c if c.object_id else Click(c.x, c.y, positive=False, object_id=0)
+                for c in clicks_from_prompts(p for p in prompts if p.object_id in (0, object_id))
+            ]
             if any(c.positive for c in clicks):
                 out[object_id] = self.predict(clicks)
             else:

@@ -11,6 +11,7 @@ path of its builder, so that listing methods and reading what they accept import
 their own modules: :func:`load_plugins` imports them, and setuptools entry points of the group
 ``maskwright.methods`` are imported on the first lookup.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -41,6 +42,16 @@ class TrainedWeights:
     suffixes: tuple[str, ...]
     load: str
     convert: str
+    # Architectures an upload may name (``config["backbone"]`` for ``convert``); () = none to
+    # choose, the file alone says what it is.
+    backbones: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "suffixes": list(self.suffixes),
+            "backbones": list(self.backbones),
+        }
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class MethodInfo:
             "backbones": list(self.backbones),
             "default_backbone": self.backbones[0] if self.backbones else None,
             "needs_trained_model": self.trained is not None,
+            "trained": self.trained.as_dict() if self.trained is not None else None,
             "summary": self.summary,
         }
 
@@ -106,10 +118,14 @@ def register_method(info: MethodInfo | str, builder: str) -> None: ...
 
 
 @overload
-def register_method(info: MethodInfo | str, builder: None = None) -> Callable[[Builder], Builder]: ...
+def register_method(
+    info: MethodInfo | str, builder: None = None
+) -> Callable[[Builder], Builder]: ...
 
 
-def register_method(info: MethodInfo | str, builder: str | None = None) -> Callable[[Builder], Builder] | None:
+def register_method(
+    info: MethodInfo | str, builder: str | None = None
+) -> Callable[[Builder], Builder] | None:
     """Register a method: ``register_method(info, builder="pkg.module:function")`` lazily, or
     as a decorator ``@register_method(info)`` on the builder. A bare name stands for
     ``MethodInfo(name, label=name, prompts=("click",))``.
@@ -177,7 +193,9 @@ def list_methods() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def build_predictor(method: str, *, backbone: str | None = None, device: str = "cpu", **kwargs: Any) -> Predictor:
+def build_predictor(
+    method: str, *, backbone: str | None = None, device: str = "cpu", **kwargs: Any
+) -> Predictor:
     """Build the predictor of ``method`` (see :func:`list_methods`)."""
     method_info(method)  # KeyError for an unknown name
     builder = _BUILDERS[method]
@@ -202,9 +220,13 @@ def load_trained(name: str, path: Path, config: dict[str, Any], device: str) -> 
     return predictor
 
 
-def convert_trained(name: str, source: Path, target: Path, config: dict[str, Any]) -> dict[str, Any]:
+def convert_trained(
+    name: str, source: Path, target: Path, config: dict[str, Any]
+) -> dict[str, Any]:
     """Load an uploaded model file ``source`` of method ``name`` strictly (``config``: what the
     uploader said about it, e.g. ``{"backbone": ...}``), write it as safetensors at ``target``
     and return the config to store with it. Raises on a file that does not fit the method."""
-    stored: dict[str, Any] = _resolve(_trained(name).convert)(Path(source), Path(target), dict(config or {}))
+    stored: dict[str, Any] = _resolve(_trained(name).convert)(
+        Path(source), Path(target), dict(config or {})
+    )
     return stored

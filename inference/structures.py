@@ -7,11 +7,12 @@ whether a click or scribble adds to its object or removes from it.
 Prompts are frozen dataclasses; ``scaled(factor, height, width)`` gives the copy a method reads
 at its working size (the platform runs methods on images bounded in size).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,7 +37,9 @@ class Click:
 
     def check_inside(self, height: int, width: int) -> None:
         if not (0 <= self.x < width and 0 <= self.y < height):
-            raise ValueError(f"click ({self.x:g}, {self.y:g}) is outside the {width}×{height} image")
+            raise ValueError(
+                f"click ({self.x:g}, {self.y:g}) is outside the {width}×{height} image"
+            )
 
     def scaled(self, factor: float, height: int, width: int) -> Click:
         x, y = _clamp(self.x, self.y, factor, height, width)
@@ -115,7 +118,9 @@ class ExtremePoints:
         return (self.left, self.right, self.top, self.bottom)
 
     @classmethod
-    def from_points(cls, points: Sequence[Point], object_id: int = 1, width: float = 5.0) -> ExtremePoints:
+    def from_points(
+        cls, points: Sequence[Point], object_id: int = 1, width: float = 5.0
+    ) -> ExtremePoints:
         """Four points (x, y) in any order, named by position: the leftmost is ``left``, the
         rightmost ``right``; of the other two the upper is ``top`` (annotators click in any
         order). Ties keep the given order."""
@@ -123,12 +128,25 @@ class ExtremePoints:
             raise ValueError(f"extreme points are four points, got {len(points)}")
         by_x = sorted(points, key=lambda p: p[0])
         top, bottom = sorted(by_x[1:3], key=lambda p: p[1])
-        return cls(left=tuple(by_x[0]), right=tuple(by_x[-1]), top=tuple(top),  # type: ignore[arg-type]
-                   bottom=tuple(bottom), object_id=object_id, width=width)  # type: ignore[arg-type]
+        return cls(
+            left=tuple(by_x[0]),  # type: ignore[arg-type]
+            right=tuple(by_x[-1]),  # type: ignore[arg-type]
+            top=tuple(top),  # type: ignore[arg-type]
+            bottom=tuple(bottom),  # type: ignore[arg-type]
+            object_id=object_id,
+            width=width,
+        )
 
     def scaled(self, factor: float, height: int, width: int) -> ExtremePoints:
         left, right, top, bottom = (_clamp(x, y, factor, height, width) for x, y in self.points)
-        return replace(self, left=left, right=right, top=top, bottom=bottom, width=max(1.0, self.width * factor))
+        return replace(
+            self,
+            left=left,
+            right=right,
+            top=top,
+            bottom=bottom,
+            width=max(1.0, self.width * factor),
+        )
 
 
 @dataclass(frozen=True)
@@ -143,7 +161,7 @@ class Text:
         return self
 
 
-Prompt = Union[Click, Box, Scribble, ExtremePoints, Text]
+Prompt = Click | Box | Scribble | ExtremePoints | Text
 PROMPT_KINDS: tuple[str, ...] = tuple(c.kind for c in (Click, Box, Scribble, ExtremePoints, Text))
 
 
@@ -172,10 +190,14 @@ def prompt_clicks(prompt: Prompt) -> list[Click]:
     if isinstance(prompt, Click):
         return [prompt]
     if isinstance(prompt, Scribble):
-        return [Click(x=x, y=y, positive=prompt.positive, object_id=prompt.object_id)
-                for x, y in points_along(prompt.points, SCRIBBLE_CLICKS)]
+        return [
+            Click(x=x, y=y, positive=prompt.positive, object_id=prompt.object_id)
+            for x, y in points_along(prompt.points, SCRIBBLE_CLICKS)
+        ]
     if isinstance(prompt, ExtremePoints):
-        return [Click(x=x, y=y, positive=True, object_id=prompt.object_id) for x, y in prompt.points]
+        return [
+            Click(x=x, y=y, positive=True, object_id=prompt.object_id) for x, y in prompt.points
+        ]
     raise ValueError(f"a {prompt.kind!r} prompt cannot be read as clicks")
 
 
@@ -200,4 +222,6 @@ class MaskResult:
 
     def __post_init__(self) -> None:
         if self.mask.ndim != 2 or self.mask.dtype != bool:
-            raise ValueError(f"mask must be an H×W bool array, got {self.mask.dtype} {self.mask.shape}")
+            raise ValueError(
+                f"mask must be an H×W bool array, got {self.mask.dtype} {self.mask.shape}"
+            )

@@ -15,6 +15,7 @@ Nothing here opens a network connection: the cache lookup always passes ``local_
 whatever ``HF_HUB_OFFLINE`` says. A miss raises :class:`WeightsNotFound`, naming the id, every
 place tried and the ``MASKWRIGHT_WEIGHTS_DIR`` setting.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,9 @@ class WeightsNotFound(FileNotFoundError):
         super().__init__(
             f"no local weights for model {model_id!r} (nothing is ever downloaded). Looked in: "
             f"{'; '.join(tried) or 'nowhere'}. Put the checkpoint folder (diffusers or "
-            f"transformers layout) at $MASKWRIGHT_WEIGHTS_DIR/{local_name} and set {WEIGHTS_DIR_ENV} to its "
-            f"parent folder, or pre-fill the Hugging Face cache (e.g. `hf download {model_id}` "
-            "on a machine with network access)."
+            f"transformers layout) at $MASKWRIGHT_WEIGHTS_DIR/{local_name} and set "
+            f"{WEIGHTS_DIR_ENV} to its parent folder, or pre-fill the Hugging Face cache "
+            f"(e.g. `hf download {model_id}` on a machine with network access)."
         )
 
 

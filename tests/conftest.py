@@ -1,4 +1,5 @@
 """Shared fixtures: users with roles, a real Celery worker, marker gating."""
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "browser": (not Path("/usr/bin/chromium").exists(), "needs /usr/bin/chromium"),
     }
     config._maskwright_uses_db = any(  # type: ignore[attr-defined]
-        "django_db" in item.keywords or "django_db_setup" in getattr(item, "fixturenames", ())
+        "django_db" in item.keywords
+        or "django_db_setup" in getattr(item, "fixturenames", ())
         or "live_server" in getattr(item, "fixturenames", ())
         for item in items
     )
@@ -58,7 +60,7 @@ def queued(monkeypatch):
     """The predictions the annotation socket queued (requests), in order, recorded instead of
     sent: a test of the socket alone counts exactly what was queued and leaves nothing in
     the shared interactive queue for the session's worker (prefetches are dropped)."""
-    from annotation.segmentation import dispatch
+    from annotation.segmentation.interactive import dispatch
 
     sent: list[dict] = []
     monkeypatch.setattr(dispatch, "send_predict", lambda request, worker: sent.append(request))
@@ -79,7 +81,10 @@ def _worker_env(db_name: str, media_root: str) -> dict[str, str]:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    url = f"postgresql://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}@{db['HOST']}:{db['PORT']}/{db_name}"
+    url = (
+        f"postgresql://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}"
+        f"@{db['HOST']}:{db['PORT']}/{db_name}"
+    )
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.test",
@@ -91,8 +96,12 @@ def _worker_env(db_name: str, media_root: str) -> dict[str, str]:
     return env
 
 
-def start_worker(name: str, log_path: Path, queues: str = "interactive,batch,default",
-                 app: str = "config.celery_app") -> subprocess.Popen:
+def start_worker(
+    name: str,
+    log_path: Path,
+    queues: str = "interactive,batch,default",
+    app: str = "config.celery_app",
+) -> subprocess.Popen:
     """A real Celery worker (solo pool) named ``name@host`` on the test database; returns once
     it answers a ping. The caller stops it (``stop_processes``). ``app``: the Celery app module
     (a test module may wrap ours to change a runner in the worker)."""
@@ -103,10 +112,26 @@ def start_worker(name: str, log_path: Path, queues: str = "interactive,batch,def
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [celery, "-A", app, "worker", "-Q", queues,
-             "-P", "solo", "-n", f"{name}@%h", "--without-gossip",
-             "--without-mingle", "-l", "info"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                celery,
+                "-A",
+                app,
+                "worker",
+                "-Q",
+                queues,
+                "-P",
+                "solo",
+                "-n",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     from config.celery_app import app
 
@@ -173,8 +198,9 @@ def uvicorn_server(log_dir: Path, **env_extra: str):
     env = {**_worker_env(connection.settings_dict["NAME"], str(settings.MEDIA_ROOT)), **env_extra}
     with open(log_path, "wb") as log:
         # the argv the quick start runs (annotation/cli/run.py), so the tests see what it serves
-        proc = subprocess.Popen(web_argv("127.0.0.1", port), cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            web_argv("127.0.0.1", port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -187,7 +213,9 @@ def uvicorn_server(log_dir: Path, **env_extra: str):
                         break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn not ready in 60 s: {log_path.read_text()[-3000:]}") from None
+                    raise RuntimeError(
+                        f"uvicorn not ready in 60 s: {log_path.read_text()[-3000:]}"
+                    ) from None
                 time.sleep(0.2)
         yield url, log_path
     finally:
@@ -221,7 +249,6 @@ def _wait_for_other_sessions_to_end(timeout: float = 10) -> None:
             if cur.fetchone()[0] == 0:
                 return
             time.sleep(0.1)
-
 
 
 @pytest.fixture(scope="session", autouse=True)

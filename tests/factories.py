@@ -1,4 +1,5 @@
 """Building blocks for tests: a project with one member of every role, images, masks."""
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,10 @@ def make_image_bytes(width: int = 64, height: int = 48, fmt: str = "PNG", seed: 
 
 
 def add_images(dataset: Dataset, count: int, start_seed: int = 0) -> list[Image]:
-    uploads = [Upload(f"img{start_seed + i}.png", io.BytesIO(make_image_bytes(seed=start_seed + i)))
-               for i in range(count)]
+    uploads = [
+        Upload(f"img{start_seed + i}.png", io.BytesIO(make_image_bytes(seed=start_seed + i)))
+        for i in range(count)
+    ]
     report = dataset_upload(dataset=dataset, uploads=uploads)
     ids = [f.image_id for f in report.files if f.status == "accepted"]
     assert len(ids) == count, report.as_dict()
@@ -66,20 +69,39 @@ def make_world(password: str = "pw-12345678") -> World:
         for name in ("owner", "manager", "reviewer", "annotator", "annotator2", "outsider")
     }
     project = project_create(name="Birds", owner=users["owner"])
-    for name, role in (("manager", Role.MANAGER), ("reviewer", Role.REVIEWER),
-                       ("annotator", Role.ANNOTATOR), ("annotator2", Role.ANNOTATOR)):
+    for name, role in (
+        ("manager", Role.MANAGER),
+        ("reviewer", Role.REVIEWER),
+        ("annotator", Role.ANNOTATOR),
+        ("annotator2", Role.ANNOTATOR),
+    ):
         Membership.objects.create(project=project, user=users[name], role=role)
     label = label_create(project=project, name="bird", color="#ff0000")
     dataset = dataset_create(project=project, name="set A")
     assigned, other = add_images(dataset, 2)
-    task = task_create(project=project, dataset=dataset, name="t1",
-                       assignee_id=users["annotator"].id, image_ids=[assigned.id])
-    task_create(project=project, dataset=dataset, name="t2",
-                assignee_id=users["annotator2"].id, image_ids=[other.id])
-    instance = instance_create(image=assigned, mask=box_mask(assigned, 2, 3, 10, 12),
-                               label_id=label.id, author=users["owner"])
-    other_instance = instance_create(image=other, mask=box_mask(other, 5, 5, 9, 9),
-                                     label_id=label.id, author=users["owner"])
+    task = task_create(
+        project=project,
+        dataset=dataset,
+        name="t1",
+        assignee_id=users["annotator"].id,
+        image_ids=[assigned.id],
+    )
+    task_create(
+        project=project,
+        dataset=dataset,
+        name="t2",
+        assignee_id=users["annotator2"].id,
+        image_ids=[other.id],
+    )
+    instance = instance_create(
+        image=assigned,
+        mask=box_mask(assigned, 2, 3, 10, 12),
+        label_id=label.id,
+        author=users["owner"],
+    )
+    other_instance = instance_create(
+        image=other, mask=box_mask(other, 5, 5, 9, 9), label_id=label.id, author=users["owner"]
+    )
     return World(project, dataset, label, users, assigned, other, task, instance, other_instance)
 
 

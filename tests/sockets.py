@@ -1,5 +1,6 @@
 """The app's websockets as a signed-in browser page of this site opens them, for tests that
 drive ``config.asgi`` in process with channels' ``WebsocketCommunicator``."""
+
 from __future__ import annotations
 
 from django.test import Client

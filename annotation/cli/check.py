@@ -1,4 +1,5 @@
 """``maskwright check``: is everything the platform needs up?"""
+
 from __future__ import annotations
 
 import time
@@ -38,10 +39,15 @@ def _workers() -> str:
     inspect = app.control.inspect(timeout=3.0)
     queues = inspect.active_queues() or {}
     if not queues:
-        raise RuntimeError("no Celery worker answered (start one: celery -A config.celery_app worker)")
+        raise RuntimeError(
+            "no Celery worker answered (start one: celery -A config.celery_app worker)"
+        )
     served = {q["name"] for qs in queues.values() for q in qs}
     missing = {"interactive", "batch", "default"} - served
-    desc = ", ".join(f"{name} [{', '.join(sorted(q['name'] for q in qs))}]" for name, qs in sorted(queues.items()))
+    desc = ", ".join(
+        f"{name} [{', '.join(sorted(q['name'] for q in qs))}]"
+        for name, qs in sorted(queues.items())
+    )
     if missing:
         raise RuntimeError(f"no worker serves queue(s) {sorted(missing)}; workers: {desc}")
     return desc

@@ -1,4 +1,5 @@
 """The demo project of the quick start: real photos from scikit-image, a login, a task."""
+
 from __future__ import annotations
 
 import io
@@ -17,7 +18,15 @@ from annotation.users.models import User
 DEMO_USER = os.environ.get("MASKWRIGHT_DEMO_USER", "demo")
 DEMO_PASSWORD = os.environ.get("MASKWRIGHT_DEMO_PASSWORD", "demo")
 # scikit-image ships these inside its wheel (no download).
-SAMPLES = ["astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "coins", "hubble_deep_field"]
+SAMPLES = [
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "stereo_motorcycle",
+    "coins",
+    "hubble_deep_field",
+]
 LABELS = [("person", "#e6194b"), ("cat", "#3cb44b"), ("cup", "#ffe119"), ("vehicle", "#4363d8")]
 
 
@@ -30,7 +39,7 @@ def _sample_images() -> list[tuple[str, np.ndarray]]:
     for name in SAMPLES:
         try:
             img = getattr(data, name)()
-        except Exception:  # noqa: BLE001 (a sample that needs a download: skip it)
+        except Exception:  # noqa: BLE001, S112 (a sample that needs a download: skip it)
             continue
         if isinstance(img, tuple):
             img = img[0]
@@ -66,7 +75,9 @@ def demo_create() -> str:
         user.save(update_fields=["is_staff", "is_superuser"])
     project = Project.objects.filter(name="Demo", memberships__user=user).first()
     if project is None:
-        project = project_create(name="Demo", description="Sample photos from scikit-image", owner=user)
+        project = project_create(
+            name="Demo", description="Sample photos from scikit-image", owner=user
+        )
         for name, color in LABELS:
             label_create(project=project, name=name, color=color)
     dataset = Dataset.objects.filter(project=project).first()
@@ -80,5 +91,10 @@ def demo_create() -> str:
             uploads.append(Upload(name, buf))
         report = dataset_upload(dataset=dataset, uploads=uploads, author=user)
         ids = [f.image_id for f in report.files if f.image_id]
-        task_create(project=project, dataset=dataset, name="Demo task", assignee_id=user.id, image_ids=ids)
-    return f"demo project {project.id} with {dataset.images.count()} images; login {DEMO_USER} / {DEMO_PASSWORD}"
+        task_create(
+            project=project, dataset=dataset, name="Demo task", assignee_id=user.id, image_ids=ids
+        )
+    return (
+        f"demo project {project.id} with {dataset.images.count()} images; "
+        f"login {DEMO_USER} / {DEMO_PASSWORD}"
+    )

@@ -8,6 +8,7 @@ A worker or web server that dies is started again (:mod:`.supervise`); only a da
 stops the run. Everything is written under MASKWRIGHT_HOME (default ``.maskwright/`` in
 the checkout), so data survives restarts.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"the web server exited with code {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (our own loopback URL)
+            with urllib.request.urlopen(url, timeout=2) as resp:  # our own loopback URL
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -49,7 +50,9 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def _wait_worker(name: str, env: dict[str, str], proc: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_worker(
+    name: str, env: dict[str, str], proc: subprocess.Popen, timeout: float = 120
+) -> None:
     """Block until the Celery worker answers a ping, so the first click finds it ready."""
     os.environ.update(env)
     import django
@@ -74,8 +77,18 @@ def web_argv(host: str, port: int) -> list[str]:
     sign-in guess and never meet the per-address limit. Behind a real proxy (docker/web.Dockerfile)
     the proxy headers are read on purpose.
     """
-    return [_bin("uvicorn"), "config.asgi:application", "--host", host, "--port", str(port),
-            "--lifespan", "off", "--no-access-log", "--no-proxy-headers"]
+    return [
+        _bin("uvicorn"),
+        "config.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--no-access-log",
+        "--no-proxy-headers",
+    ]
 
 
 # (role, queues): clicks get a worker of their own; jobs and exports share the other.
@@ -84,10 +97,27 @@ WORKERS = (("interactive", "interactive"), ("batch", "batch,default"))
 
 def _worker(role: str, queues: str, env: dict[str, str], logs: Path) -> Supervised:
     name = f"{role}-{os.getpid()}@{socket.gethostname()}"
-    argv = [_bin("celery"), "-A", "config.celery_app", "worker", "-Q", queues, "-P", "solo", "-n", name,
-            "-l", "info"]
-    return Supervised(f"worker {name}", argv, env, logs / f"worker-{role}.log",
-                      say=lambda line: print(line, flush=True))
+    argv = [
+        _bin("celery"),
+        "-A",
+        "config.celery_app",
+        "worker",
+        "-Q",
+        queues,
+        "-P",
+        "solo",
+        "-n",
+        name,
+        "-l",
+        "info",
+    ]
+    return Supervised(
+        f"worker {name}",
+        argv,
+        env,
+        logs / f"worker-{role}.log",
+        say=lambda line: print(line, flush=True),
+    )
 
 
 def run_platform(*, host: str, port: int, demo: bool) -> int:
@@ -117,15 +147,24 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
             stack.enter_context(services)
             env["DATABASE_URL"], env["REDIS_URL"] = services.database_url, services.redis_url
         py = sys.executable
-        subprocess.run([py, str(REPO / "manage.py"), "migrate", "--no-input", "-v", "0"], env=env, check=True)
+        subprocess.run(
+            [py, str(REPO / "manage.py"), "migrate", "--no-input", "-v", "0"], env=env, check=True
+        )
         if demo:
-            out = subprocess.run([_bin("maskwright"), "demo"], env=env, check=True, capture_output=True, text=True)
+            out = subprocess.run(
+                [_bin("maskwright"), "demo"], env=env, check=True, capture_output=True, text=True
+            )
             print(out.stdout.strip(), flush=True)
         logs = home / "logs"
         # The web server is restarted like a worker: a crash in one request (a native library
         # fault) must not stop the workers and databases with it.
-        web = Supervised("web server", web_argv(host, port), env, logs / "web.log",
-                         say=lambda line: print(line, flush=True))
+        web = Supervised(
+            "web server",
+            web_argv(host, port),
+            env,
+            logs / "web.log",
+            say=lambda line: print(line, flush=True),
+        )
         children = [web, *(_worker(role, queues, env, logs) for role, queues in WORKERS)]
         for child in children:
             stack.callback(child.close)
@@ -134,7 +173,8 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
         stack.callback(lambda: stop_processes([c.proc for c in children if c.proc is not None]))
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        _wait_http(f"http://{host}:{port}/healthz", web.proc)  # a web server that cannot start stops the run
+        # a web server that cannot start stops the run
+        _wait_http(f"http://{host}:{port}/healthz", web.proc)
         for worker in children[1:]:
             _wait_worker(worker.argv[worker.argv.index("-n") + 1], env, worker.proc)
         print(f"\nMaskwright is running: http://{host}:{port}/   (logs in {logs})", flush=True)

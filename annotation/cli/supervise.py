@@ -11,6 +11,7 @@ without it.
 Restarts back off (1 s, 2 s, 4 s … up to 30 s) so a worker that cannot start (a bad model, a
 broken install) does not spin; a worker that stayed up for a minute starts from 1 s again.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -31,9 +32,18 @@ class Supervised:
     line per event (exit, restart) for the console.
     """
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
-                 say: Callable[[str], None] = print, *, min_backoff: float = MIN_BACKOFF_S,
-                 max_backoff: float = MAX_BACKOFF_S, stable_s: float = STABLE_S) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        say: Callable[[str], None] = print,
+        *,
+        min_backoff: float = MIN_BACKOFF_S,
+        max_backoff: float = MAX_BACKOFF_S,
+        stable_s: float = STABLE_S,
+    ) -> None:
         self.name, self.argv, self.env, self.log_path, self.say = name, argv, env, log_path, say
         self.min_backoff, self.max_backoff, self.stable_s = min_backoff, max_backoff, stable_s
         self.backoff = min_backoff
@@ -46,7 +56,9 @@ class Supervised:
     def start(self) -> subprocess.Popen[bytes]:
         if self._log is None:
             self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed by close())
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         self.started_at = time.monotonic()
         self.restart_at = None
         return self.proc
@@ -62,8 +74,10 @@ class Supervised:
         if self.restart_at is None:
             code = proc.returncode if proc is not None else None
             self.restart_at = now + self.backoff
-            self.say(f"{self.name} exited with code {code}; restarting in {self.backoff:g} s "
-                     f"(log: {self.log_path})")
+            self.say(
+                f"{self.name} exited with code {code}; restarting in {self.backoff:g} s "
+                f"(log: {self.log_path})"
+            )
             self.backoff = min(self.backoff * 2, self.max_backoff)
             return
         if now >= self.restart_at:

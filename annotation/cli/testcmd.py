@@ -4,6 +4,7 @@ With DATABASE_URL and REDIS_URL set (CI starts Debian's servers), it runs pytest
 Without, it starts embedded PostgreSQL and Redis on free ports in a temporary folder, runs
 pytest, and stops them.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,9 @@ def run_tests(args: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     with tempfile.TemporaryDirectory(prefix="maskwright-test-") as home:
-        services = LocalServices(Path(home), pg_port=free_port(), redis_port=free_port(), durable=False)
+        services = LocalServices(
+            Path(home), pg_port=free_port(), redis_port=free_port(), durable=False
+        )
         with services:
             env["DATABASE_URL"] = services.database_url
             env["REDIS_URL"] = services.redis_url

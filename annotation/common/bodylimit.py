@@ -19,6 +19,7 @@ This layer runs first and, for a request that has a body:
 
 Every refusal closes the connection: the rest of the body is never read.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ def _user_of(headers: dict[bytes, bytes]) -> tuple[Any | None, bool]:
     scheme, _, key = headers.get(b"authorization", b"").decode("latin-1").strip().partition(" ")
     if scheme.lower() == "token":
         return token_user(key.strip()), True
-    cookie = parse_cookie(headers.get(b"cookie", b"").decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+    cookie = parse_cookie(headers.get(b"cookie", b"").decode("latin-1")).get(
+        settings.SESSION_COOKIE_NAME
+    )
     return (session_user(cookie) if cookie else None), False
 
 
@@ -90,11 +93,21 @@ def _refusal_for(headers: dict[bytes, bytes], path: str) -> Refusal | None:
     return None
 
 
-async def _refuse(send: Any, status: int, code: str, message: str, detail: dict[str, Any] | None = None,
-                  extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _refuse(
+    send: Any,
+    status: int,
+    code: str,
+    message: str,
+    detail: dict[str, Any] | None = None,
+    extra_headers: list[tuple[bytes, bytes]] = (),
+) -> None:
     body = json.dumps(error_body(code, message, detail)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close"), *extra_headers]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *extra_headers,
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -119,8 +132,13 @@ class BodyLimitMiddleware:
         path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
         limit = limit_for(path)
         if length is not None and length > limit:
-            return await _refuse(send, 413, "too_large",
-                                 f"the body is {length} bytes; this URL takes at most {limit}", {"limit": limit})
+            return await _refuse(
+                send,
+                413,
+                "too_large",
+                f"the body is {length} bytes; this URL takes at most {limit}",
+                {"limit": limit},
+            )
         if path.startswith("/api/") and path not in ANONYMOUS_WRITES:
             refusal = await _refusal_for(headers, path)
             if refusal is not None:
@@ -148,5 +166,10 @@ class BodyLimitMiddleware:
 
         await self.app(scope, counted_receive, watched_send)
         if over and not started:
-            await _refuse(send, 413, "too_large", f"the body is over {limit} bytes, the most this URL takes",
-                          {"limit": limit})
+            await _refuse(
+                send,
+                413,
+                "too_large",
+                f"the body is over {limit} bytes, the most this URL takes",
+                {"limit": limit},
+            )

@@ -1,6 +1,7 @@
 """Project event stream: a browser joins its project's group and receives pushes
 (job progress, mask changes) sent by services after commit, each as its role may see it
 (an annotator only hears of the images of their tasks: ``labeling.selectors.project_event_for``)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -52,6 +53,8 @@ class ProjectEventsConsumer(OwnThread, JsonWebsocketConsumer):
         self.send_json({"type": "error", "message": "this socket only sends events"})
 
     def event_push(self, message: dict[str, Any]) -> None:
-        payload = project_event_for(self.user, self.project_id, message["event"], message["payload"])
+        payload = project_event_for(
+            self.user, self.project_id, message["event"], message["payload"]
+        )
         if payload is not None:
             self.send_json({"type": "event", "event": message["event"], "payload": payload})

@@ -3,6 +3,7 @@
 Services raise these; the API layer turns them into JSON bodies of the form
 ``{"error": {"code": ..., "message": ..., "detail": {...}}}`` with a matching HTTP status.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,6 @@ from rest_framework.views import exception_handler, set_rollback
 log = logging.getLogger(__name__)
 
 
-
 def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
     """The house error shape, the one every refusal of the API has, whichever layer answers."""
     return {"error": {"code": code, "message": message, "detail": detail or {}}}
@@ -27,7 +27,9 @@ def error_body(code: str, message: str, detail: dict[str, Any] | None = None) ->
 
 # What a caller sees of a failure we did not foresee: never the exception's text, which can
 # carry settings, connection URLs or file paths. The traceback goes to the log only.
-SERVER_ERROR = error_body("server_error", "the server could not handle this request; the error is logged")
+SERVER_ERROR = error_body(
+    "server_error", "the server could not handle this request; the error is logged"
+)
 
 
 class ApplicationError(Exception):
@@ -75,7 +77,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     response = exception_handler(exc, context)
     if response is None:
         view = context.get("view")
-        log.error("unhandled error in %s", type(view).__name__ if view else "an API view", exc_info=exc)
+        log.error(
+            "unhandled error in %s", type(view).__name__ if view else "an API view", exc_info=exc
+        )
         set_rollback()
         return Response(SERVER_ERROR, status=500)
     if isinstance(exc, drf_exceptions.APIException):
@@ -94,7 +98,9 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """``handler404``: the house JSON body for ``/api/`` paths no view answers (a client
     reads ``error.code``, never an HTML page), Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", f"no API endpoint at {request.path}"), status=404)
+        return JsonResponse(
+            error_body("not_found", f"no API endpoint at {request.path}"), status=404
+        )
     return defaults.page_not_found(request, exception)
 
 

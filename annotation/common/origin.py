@@ -9,6 +9,7 @@ Here the Origin must equal the origin of the request itself, read the way Django
 reads it: the Host header (checked against ``ALLOWED_HOSTS``) and the scheme, taken from
 ``SECURE_PROXY_SSL_HEADER`` when a TLS proxy sets it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,7 +49,9 @@ def _request_origin(scope: dict[str, Any], headers: dict[bytes, bytes]) -> Origi
         name, secure_value = proxy
         sent = headers.get(name.removeprefix("HTTP_").lower().replace("_", "-").encode())
         if sent is not None:
-            scheme = "https" if sent.decode("latin-1").split(",")[0].strip() == secure_value else "http"
+            scheme = (
+                "https" if sent.decode("latin-1").split(",")[0].strip() == secure_value else "http"
+            )
     return scheme, domain.strip("[]"), int(port) if port else DEFAULT_PORTS[scheme]
 
 
@@ -59,8 +62,10 @@ def _trusted(origin: Origin) -> bool:
         if trusted is None:
             continue
         scheme, host, port = trusted
-        if origin[0] == scheme and origin[2] == port and (
-            origin[1] == host or (wildcard and origin[1].endswith("." + host))
+        if (
+            origin[0] == scheme
+            and origin[2] == port
+            and (origin[1] == host or (wildcard and origin[1].endswith("." + host)))
         ):
             return True
     return False

@@ -3,6 +3,7 @@
 The annotation socket keeps one per connection. Nothing waits: a caller over the limit is told
 how long until the next token and refuses the work, so an overloaded client cannot queue any.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,9 +13,13 @@ from collections.abc import Callable
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up; starts full."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if rate <= 0 or burst < 1:
-            raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, not {rate} and {burst}")
+            raise ValueError(
+                f"a token bucket needs rate > 0 and burst >= 1, not {rate} and {burst}"
+            )
         self.rate, self.burst, self.clock = float(rate), float(burst), clock
         self.tokens = self.burst
         self.updated = clock()

@@ -4,6 +4,7 @@ A service calls :func:`broadcast_on_commit`; the message reaches every websocket
 group. Pushing before commit would let a browser fetch a row that is not there yet (or never
 will be, if the transaction rolls back).
 """
+
 from __future__ import annotations
 
 import logging

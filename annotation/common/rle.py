@@ -10,6 +10,7 @@ whose runs overrun the image made ``decode`` write past its buffer. So every seg
 comes from outside is checked here, in Python and numpy, before any native call
 (:func:`check_segmentation`), and what reaches pycocotools is bounded in size and shape.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -54,7 +55,10 @@ def _as_json_rle(rle: dict[str, Any]) -> dict[str, Any]:
 
 def _as_coco_rle(rle: dict[str, Any]) -> dict[str, Any]:
     counts = rle["counts"]
-    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return {
+        "size": list(rle["size"]),
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
 
 
 def encode(mask: np.ndarray) -> dict[str, Any]:
@@ -107,7 +111,9 @@ def compressed_runs(counts: str, height: int, width: int) -> np.ndarray:
     # Every run covers at least one pixel in what pycocotools writes and takes one or two
     # characters per pixel at worst; far longer strings are padding, not masks.
     if not counts or len(counts) > 2 * pixels + 16:
-        raise MaskFormatError(f"compressed RLE counts of {len(counts)} characters for {pixels} pixels")
+        raise MaskFormatError(
+            f"compressed RLE counts of {len(counts)} characters for {pixels} pixels"
+        )
     c = np.frombuffer(counts.encode("ascii"), dtype=np.uint8).astype(np.int64)
     if c.min() < _FIRST_CHAR or c.max() > _LAST_CHAR:
         raise MaskFormatError("compressed RLE counts has characters outside '0'..'o'")
@@ -130,7 +136,9 @@ def compressed_runs(counts: str, height: int, width: int) -> np.ndarray:
     if (runs < 0).any():
         raise MaskFormatError("compressed RLE has a negative run length")
     if int(runs.sum()) != pixels:
-        raise MaskFormatError(f"compressed RLE covers {int(runs.sum())} pixels, the image has {pixels}")
+        raise MaskFormatError(
+            f"compressed RLE covers {int(runs.sum())} pixels, the image has {pixels}"
+        )
     return runs
 
 
@@ -148,7 +156,9 @@ def _check_polygons(segmentation: list[Any], height: int, width: int) -> list[li
         ):
             raise MaskFormatError("a polygon must be a flat list of numbers")
         if len(poly) < 6 or len(poly) % 2:
-            raise MaskFormatError(f"a polygon needs an even number (≥ 6) of coordinates, got {len(poly)}")
+            raise MaskFormatError(
+                f"a polygon needs an even number (≥ 6) of coordinates, got {len(poly)}"
+            )
         vertices += len(poly) // 2
         if vertices > MAX_VERTICES:
             raise MaskFormatError(f"more than {MAX_VERTICES} polygon vertices")
@@ -188,12 +198,16 @@ def check_segmentation(
         if not isinstance(size, Sequence) or len(size) != 2 or not all(_is_int(v) for v in size):
             raise MaskFormatError(f"RLE size must be [height, width], got {size!r}")
         if list(size) != [height, width]:
-            raise MaskFormatError(f"RLE size {list(size)} does not match the image ({height}×{width})")
+            raise MaskFormatError(
+                f"RLE size {list(size)} does not match the image ({height}×{width})"
+            )
         counts = segmentation["counts"]
         if isinstance(counts, list):
             if len(counts) > MAX_RUNS:
-                raise MaskFormatError(f"RLE with more than {MAX_RUNS:,} runs, the most a mask may have"
-                                      " (a real object's has far fewer)")
+                raise MaskFormatError(
+                    f"RLE with more than {MAX_RUNS:,} runs, the most a mask may have"
+                    " (a real object's has far fewer)"
+                )
             if len(counts) > height * width + 1:
                 raise MaskFormatError(
                     f"uncompressed RLE has {len(counts)} runs for {height * width} pixels"
@@ -207,8 +221,10 @@ def check_segmentation(
         elif isinstance(counts, str):
             # a run takes at most 7 characters: refuse what surely has too many before reading it
             if len(counts) > 7 * MAX_RUNS or compressed_runs(counts, height, width).size > MAX_RUNS:
-                raise MaskFormatError(f"RLE with more than {MAX_RUNS:,} runs, the most a mask may have"
-                                      " (a real object's has far fewer)")
+                raise MaskFormatError(
+                    f"RLE with more than {MAX_RUNS:,} runs, the most a mask may have"
+                    " (a real object's has far fewer)"
+                )
         else:
             raise MaskFormatError("RLE counts must be a string or a list of integers")
         return
@@ -247,7 +263,7 @@ def crop(mask: np.ndarray) -> tuple[list[int] | None, dict[str, Any] | None]:
     cols = np.flatnonzero(mask.any(axis=0))
     if cols.size == 0:
         return None, None
-    rows = np.flatnonzero(mask[:, cols[0]:cols[-1] + 1].any(axis=1))
+    rows = np.flatnonzero(mask[:, cols[0] : cols[-1] + 1].any(axis=1))
     x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
     return [x0, y0, x1 - x0, y1 - y0], encode(mask[y0:y1, x0:x1])
 
@@ -278,7 +294,9 @@ def _crop_runs(runs: np.ndarray, height: int, box: list[int]) -> np.ndarray:
     col, row = np.divmod(bounds, height)
     inside = last & (col >= x0) & (col < x0 + w) & (row > y0) & (row < y0 + h)
     col_starts = np.arange(x0, x0 + w, dtype=np.int64) * height + y0
-    pos = np.concatenate([np.arange(w, dtype=np.int64) * h, (col[inside] - x0) * h + row[inside] - y0])
+    pos = np.concatenate(
+        [np.arange(w, dtype=np.int64) * h, (col[inside] - x0) * h + row[inside] - y0]
+    )
     val = np.concatenate([np.searchsorted(bounds, col_starts, side="right") % 2, after[inside]])
     order = np.argsort(pos, kind="stable")
     pos, val = pos[order], val[order]
@@ -303,4 +321,6 @@ def crop_stored(rle: dict[str, Any]) -> tuple[list[int] | None, dict[str, Any] |
         return box, {"size": [height, width], "counts": counts}
     runs = _crop_runs(runs, height, box)
     size = [box[3], box[2]]
-    return box, _as_json_rle(mask_utils.frPyObjects({"size": size, "counts": runs.astype(np.uint64)}, *size))
+    return box, _as_json_rle(
+        mask_utils.frPyObjects({"size": size, "counts": runs.astype(np.uint64)}, *size)
+    )

@@ -1,5 +1,8 @@
 """Datasets, upload, and images (metadata, file, thumbnail)."""
+
 from __future__ import annotations
+
+from typing import ClassVar
 
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
@@ -22,7 +25,7 @@ class DatasetOut(serializers.ModelSerializer):
 
     class Meta:
         model = Dataset
-        fields = ["id", "project", "name", "created_at", "image_count"]
+        fields: ClassVar[list[str]] = ["id", "project", "name", "created_at", "image_count"]
 
 
 class DatasetIn(serializers.Serializer):
@@ -35,9 +38,18 @@ class ImageOut(serializers.ModelSerializer):
 
     class Meta:
         model = Image
-        fields = [
-            "id", "dataset", "original_name", "width", "height", "sha256", "format",
-            "size_bytes", "created_at", "file_url", "thumbnail_url",
+        fields: ClassVar[list[str]] = [
+            "id",
+            "dataset",
+            "original_name",
+            "width",
+            "height",
+            "sha256",
+            "format",
+            "size_bytes",
+            "created_at",
+            "file_url",
+            "thumbnail_url",
         ]
 
     def get_file_url(self, obj: Image) -> str:
@@ -51,7 +63,9 @@ class DatasetListApi(APIView):
     @extend_schema(responses=DatasetOut(many=True))
     def get(self, request, project_id: int):
         _, role = project_for(request.user, project_id)
-        return Response(DatasetOut(selectors.dataset_list(request.user, project_id, role), many=True).data)
+        return Response(
+            DatasetOut(selectors.dataset_list(request.user, project_id, role), many=True).data
+        )
 
     @extend_schema(request=DatasetIn, responses={201: DatasetOut})
     def post(self, request, project_id: int):
@@ -86,7 +100,7 @@ class DatasetUploadApi(APIView):
     (field ``coco``). Files above 2.5 MB are spooled to disk by Django's upload handlers, so an
     archive is never held in memory. Refused files are listed with their reason."""
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes: ClassVar[list[type]] = [MultiPartParser, FormParser]
     body_limit = "MAX_UPLOAD_BYTES"  # read before the body is (annotation/common/bodylimit.py)
 
     @classmethod
@@ -99,10 +113,15 @@ class DatasetUploadApi(APIView):
         return dataset
 
     @extend_schema(
-        request={"multipart/form-data": {"type": "object", "properties": {
-            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-            "coco": {"type": "string", "format": "binary"},
-        }}},
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "coco": {"type": "string", "format": "binary"},
+                },
+            }
+        },
         responses=UploadReportOut,
     )
     def post(self, request, dataset_id: int):
@@ -111,8 +130,9 @@ class DatasetUploadApi(APIView):
         coco = request.FILES.get("coco")
         if coco is None and "coco" in request.data:
             # a form field, not a file: ignoring it would store the images without their masks
-            raise ApplicationError("'coco' must be a file (the COCO json), not a form field",
-                                   extra={"field": "coco"})
+            raise ApplicationError(
+                "'coco' must be a file (the COCO json), not a form field", extra={"field": "coco"}
+            )
         if not files and coco is None:
             raise ApplicationError("no files: send images or zip archives in the 'files' field")
         uploads = [services.Upload(f.name, f) for f in files]

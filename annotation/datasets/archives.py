@@ -12,6 +12,7 @@ Guards, each reported per member so the rest of the archive still goes in:
   each too small for the per-member check, used to inflate 2 GB from 2 MB;
 * an archive with more than ``MAX_ZIP_MEMBERS`` entries is refused whole.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from django.conf import settings
 
@@ -86,7 +87,7 @@ class LimitedReader:
     def close(self) -> None:
         self._raw.close()
 
-    def __enter__(self) -> LimitedReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,7 +119,8 @@ class InflateBudget:
             raise Refused("zip bomb: the archive exceeds its total uncompressed size limit")
         if n > self.ratio_left:
             raise Refused(
-                f"zip bomb: the archive's members inflate to more than {self.ratio}× the archive's size"
+                f"zip bomb: the archive's members inflate to more than {self.ratio}× "
+                "the archive's size"
             )
         self.total_left -= n
         self.ratio_left -= n
@@ -169,9 +171,7 @@ def open_member(archive: zipfile.ZipFile, member: Member, budget: InflateBudget)
     if info.file_size > _RATIO_FLOOR_BYTES:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > max_ratio:
-            raise Refused(
-                f"zip bomb: compression ratio {ratio:.0f}:1 exceeds {max_ratio}:1"
-            )
+            raise Refused(f"zip bomb: compression ratio {ratio:.0f}:1 exceeds {max_ratio}:1")
     limit = max(info.file_size, 0)
     budget.reserve(limit)
     try:

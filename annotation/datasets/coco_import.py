@@ -11,6 +11,7 @@ checked without drawing a pixel (:func:`rle.check_segmentation`), and it is conv
 when written, one at a time, at the size of the stored image it matched. A 245-byte file
 declaring 40000×40000 used to make the web process decode 1.6 GB per annotation.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,16 @@ from .models import Dataset, Image
 _MAX_ERRORS = 20
 # Distinct colours for labels created on import (the tab10 palette).
 PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 ]
 
 
@@ -90,7 +99,12 @@ def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
 
     categories: dict[int, str] = {}
     for i, cat in enumerate(sections["categories"]):
-        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str) or not cat.get("name"):
+        if (
+            not isinstance(cat, dict)
+            or not _is_int(cat.get("id"))
+            or not isinstance(cat.get("name"), str)
+            or not cat.get("name")
+        ):
             err(f"categories[{i}]: needs an integer 'id' and a non-empty 'name'")
         elif cat["id"] in categories:
             err(f"categories[{i}]: duplicate id {cat['id']}")
@@ -160,8 +174,8 @@ def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
     if errors:
         more = " (first 20 shown)" if len(errors) >= _MAX_ERRORS else ""
         raise CocoError(
-            f"{source_name} has {len(errors)} invalid entr{'y' if len(errors) == 1 else 'ies'}{more}: "
-            + "; ".join(errors),
+            f"{source_name} has {len(errors)} invalid "
+            f"entr{'y' if len(errors) == 1 else 'ies'}{more}: " + "; ".join(errors),
             extra={"errors": errors},
         )
     return plan
@@ -176,7 +190,10 @@ def _labels_for(dataset: Dataset, categories: dict[int, str]) -> dict[int, Label
         name = categories[cat_id]
         if name not in existing:
             existing[name] = LabelClass.objects.create(
-                project=project, name=name, color=PALETTE[position % len(PALETTE)], position=position
+                project=project,
+                name=name,
+                color=PALETTE[position % len(PALETTE)],
+                position=position,
             )
             position += 1
         by_cat[cat_id] = existing[name]
@@ -203,10 +220,13 @@ def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
     for coco_id, entry in plan.images.items():
         img = by_path.get(entry["file_name"]) or by_base.get(PurePosixPath(entry["file_name"]).name)
         if img is None:
-            warnings.append(f"image id {coco_id} '{entry['file_name']}': no such file in the dataset")
+            warnings.append(
+                f"image id {coco_id} '{entry['file_name']}': no such file in the dataset"
+            )
         elif (img.width, img.height) != (entry["width"], entry["height"]):
             warnings.append(
-                f"image id {coco_id} '{entry['file_name']}': COCO says {entry['width']}×{entry['height']},"
+                f"image id {coco_id} '{entry['file_name']}': "
+                f"COCO says {entry['width']}×{entry['height']},"
                 f" the stored image is {img.width}×{img.height}; its annotations were skipped"
             )
         else:
@@ -229,9 +249,16 @@ def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
             area, bbox = rle.area_and_bbox(stored)
             batch.append(
                 Instance(
-                    image=img, label=labels[cat_id], mask=stored, bbox=bbox, area=area,
-                    source=Source.IMPORT, score=score, author=author,
-                    review_state=ReviewState.ACCEPTED, z_order=created + len(batch),
+                    image=img,
+                    label=labels[cat_id],
+                    mask=stored,
+                    bbox=bbox,
+                    area=area,
+                    source=Source.IMPORT,
+                    score=score,
+                    author=author,
+                    review_state=ReviewState.ACCEPTED,
+                    z_order=created + len(batch),
                 )
             )
             batch_chars += len(stored["counts"])

@@ -5,6 +5,7 @@ with Pillow (format, pixel count from the header before any pixel is decoded, a 
 catch truncation), stored upright and thumbnailed, and recorded in its own transaction. A
 refused file yields a :class:`FileReport` with the reason; it never fails the files around it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -156,8 +157,12 @@ def ingest_stream(dataset: Dataset, name: str, stream: BinaryIO) -> FileReport:
         scratch.unlink(missing_ok=True)
 
 
-def _ingest_scratch(dataset: Dataset, name: str, scratch: Path, sha256: str, size: int) -> FileReport:
-    existing = Image.objects.filter(dataset=dataset, sha256=sha256).values_list("id", flat=True).first()
+def _ingest_scratch(
+    dataset: Dataset, name: str, scratch: Path, sha256: str, size: int
+) -> FileReport:
+    existing = (
+        Image.objects.filter(dataset=dataset, sha256=sha256).values_list("id", flat=True).first()
+    )
     if existing:
         return FileReport(name, "refused", f"duplicate of image {existing} (same sha256)", existing)
     try:
@@ -202,7 +207,11 @@ def _ingest_scratch(dataset: Dataset, name: str, scratch: Path, sha256: str, siz
     except IntegrityError:
         # Another upload stored the same bytes between our check and our insert. The files on
         # disk are identical by construction, so they are left for that row.
-        other = Image.objects.filter(dataset=dataset, sha256=sha256).values_list("id", flat=True).first()
+        other = (
+            Image.objects.filter(dataset=dataset, sha256=sha256)
+            .values_list("id", flat=True)
+            .first()
+        )
         return FileReport(name, "refused", f"duplicate of image {other} (same sha256)", other)
     return FileReport(name, "accepted", "", row.id)
 

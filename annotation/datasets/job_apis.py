@@ -2,9 +2,10 @@
 
 The HTTP side of ``annotation.jobs``, here with the access rules (``projects.access``) and the
 datasets a job runs on: the jobs app itself knows no other app."""
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
@@ -14,7 +15,7 @@ from rest_framework.views import APIView
 
 from annotation.common.apis import validated
 from annotation.common.exceptions import NotFound
-from annotation.jobs.engine import INTERNAL
+from annotation.jobs.engine import INTERNAL, RUNNERS
 from annotation.jobs.lease import lease_info
 from annotation.jobs.models import Job
 from annotation.jobs.services import job_cancel, job_launch, jobs_sweep
@@ -26,10 +27,13 @@ from .selectors import dataset_for
 
 class JobOut(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
-    stage = serializers.SerializerMethodField(help_text="what a long job is doing (EXITS, training)")
+    stage = serializers.SerializerMethodField(
+        help_text="what a long job is doing (EXITS, training)"
+    )
     lease = serializers.SerializerMethodField(
         help_text="the worker of an active job: status alive / lost / resuming, worker, attempts, "
-                  "max_attempts, last_beat_s (seconds since its last heartbeat), lease_until")
+        "max_attempts, last_beat_s (seconds since its last heartbeat), lease_until"
+    )
 
     def get_stage(self, job: Job) -> str | None:
         return job.cursor.get("stage") if isinstance(job.cursor, dict) else None
@@ -39,10 +43,30 @@ class JobOut(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = [
-            "id", "project", "dataset", "kind", "params", "state", "done", "total", "progress", "stage",
-            "error", "result", "result_file", "cancel_requested", "launched_by", "created_at",
-            "started_at", "finished_at", "worker", "attempts", "heartbeat_at", "lease_until", "lease",
+        fields: ClassVar[list[str]] = [
+            "id",
+            "project",
+            "dataset",
+            "kind",
+            "params",
+            "state",
+            "done",
+            "total",
+            "progress",
+            "stage",
+            "error",
+            "result",
+            "result_file",
+            "cancel_requested",
+            "launched_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "worker",
+            "attempts",
+            "heartbeat_at",
+            "lease_until",
+            "lease",
         ]
 
 
@@ -50,7 +74,7 @@ def launchable() -> list[tuple[str, str]]:
     """The kinds a launcher may start: all but those their own app starts (a model import is
     started by the model upload, never by a launcher: it rewrites a model row, which a job of
     a dataset has no business naming)."""
-    return [(value, label) for value, label in Job.Kind.choices if value not in INTERNAL]
+    return [(kind, kind) for kind in sorted(RUNNERS) if kind not in INTERNAL]
 
 
 class JobIn(serializers.Serializer):
@@ -68,7 +92,8 @@ class JobListApi(APIView):
     @extend_schema(responses=JobOut(many=True))
     def get(self, request, project_id: int):
         require_role(request.user, project_id, SEE_ALL_ROLES, "see jobs")
-        jobs_sweep(project_id=project_id)  # a job whose worker died is resumed or failed, not shown as running
+        # a job whose worker died is resumed or failed, not shown as running
+        jobs_sweep(project_id=project_id)
         return Response(JobOut(Job.objects.filter(project_id=project_id)[:200], many=True).data)
 
     @extend_schema(request=JobIn, responses={201: JobOut, 409: None})
@@ -78,7 +103,9 @@ class JobListApi(APIView):
         dataset, _ = dataset_for(request.user, data["dataset_id"])
         if dataset.project_id != project_id:
             raise NotFound(f"dataset {data['dataset_id']} not found")
-        job = job_launch(dataset=dataset, kind=data["kind"], params=data["params"], user=request.user)
+        job = job_launch(
+            dataset=dataset, kind=data["kind"], params=data["params"], user=request.user
+        )
         return Response(JobOut(job).data, status=201)
 
 
@@ -86,7 +113,9 @@ def _job_for(request, job_id: int) -> Job:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"job {job_id} not found")
-    role_for_object(request.user, job.project_id, f"job {job_id} not found", SEE_ALL_ROLES, "see jobs")
+    role_for_object(
+        request.user, job.project_id, f"job {job_id} not found", SEE_ALL_ROLES, "see jobs"
+    )
     return job
 
 

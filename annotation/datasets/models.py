@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.db import models
 
 from annotation.common.models import BaseModel
@@ -29,11 +31,11 @@ class Image(BaseModel):
     size_bytes = models.BigIntegerField()
 
     class Meta:
-        ordering = ["id"]
-        constraints = [
+        ordering: ClassVar[list[str]] = ["id"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["dataset", "sha256"], name="unique_image_per_dataset")
         ]
-        indexes = [models.Index(fields=["dataset", "original_name"])]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["dataset", "original_name"])]
 
     def __str__(self) -> str:
         return self.original_name

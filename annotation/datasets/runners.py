@@ -4,6 +4,7 @@ job's parameters may name (registered by :class:`.apps.DatasetsConfig`).
 :func:`~annotation.jobs.engine.register_runner` wraps every runner in
 :func:`~annotation.jobs.params.in_project`: the ids in a job's parameters must be rows of the
 job's project before any work starts."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,7 +45,9 @@ def verify_dataset(ctx: JobContext) -> dict[str, Any]:
                 with PILImage.open(storage.media_path(image.file)) as img:
                     img.load()
                     if img.size != (image.width, image.height):
-                        problems.append({"image_id": image.id, "problem": f"size {img.size} != recorded"})
+                        problems.append(
+                            {"image_id": image.id, "problem": f"size {img.size} != recorded"}
+                        )
                     thumb = storage.media_path(image.thumbnail)
                     if not thumb.exists():
                         thumb.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +58,9 @@ def verify_dataset(ctx: JobContext) -> dict[str, Any]:
             last_id = image.id
             done += 1
         problems = problems[:200]
-        ctx.save_progress(done, total, {"last_id": last_id, "done": done, "problems": problems,
-                                        "thumbnails_rebuilt": rebuilt})
+        ctx.save_progress(
+            done,
+            total,
+            {"last_id": last_id, "done": done, "problems": problems, "thumbnails_rebuilt": rebuilt},
+        )
     return {"checked": done, "problems": problems, "thumbnails_rebuilt": rebuilt}

@@ -1,4 +1,5 @@
 """Reads for datasets and images, with the access rules of ``projects.access`` applied."""
+
 from __future__ import annotations
 
 from typing import Any

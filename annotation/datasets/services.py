@@ -1,4 +1,5 @@
 """Writes for datasets: create, delete, and upload (images, zip archives, COCO json)."""
+
 from __future__ import annotations
 
 import zipfile
@@ -66,7 +67,9 @@ def _is_zip(upload: Upload) -> bool:
     return head == b"PK\x03\x04"
 
 
-def _coco_from_archives(uploads: list[Upload], budgets: dict[int, InflateBudget]) -> CocoPlan | None:
+def _coco_from_archives(
+    uploads: list[Upload], budgets: dict[int, InflateBudget]
+) -> CocoPlan | None:
     """A COCO json found inside an uploaded zip (the layout CVAT and others export). It is read
     under the same guards as the images (safe name, ratio, the archive's inflate budget) and
     refused by its declared size before a byte is inflated."""
@@ -97,7 +100,9 @@ def _coco_from_archives(uploads: list[Upload], budgets: dict[int, InflateBudget]
                     raise CocoError(f"{where}: corrupt archive member: {exc}") from exc
         upload.stream.seek(0)
     if len(plans) > 1:
-        raise ApplicationError("more than one json file in the archives: upload the COCO json on its own")
+        raise ApplicationError(
+            "more than one json file in the archives: upload the COCO json on its own"
+        )
     return plans[0] if plans else None
 
 
@@ -158,7 +163,9 @@ def dataset_upload(
         if _is_zip(upload):
             _ingest_archive(dataset, upload, report, progress, budgets[id(upload)])
         elif upload.name.lower().endswith(".json"):
-            report.files.append(FileReport(upload.name, "refused", "send COCO json in the 'coco' field"))
+            report.files.append(
+                FileReport(upload.name, "refused", "send COCO json in the 'coco' field")
+            )
         else:
             item = ingest_stream(dataset, upload.name, upload.stream)
             report.files.append(item)

@@ -1,4 +1,5 @@
 """Where image files live: under MEDIA_ROOT, addressed by dataset and content digest."""
+
 from __future__ import annotations
 
 import os

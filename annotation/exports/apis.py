@@ -1,4 +1,5 @@
 """Download the zip of a finished export job."""
+
 from __future__ import annotations
 
 from django.http import FileResponse
@@ -18,11 +19,20 @@ class ExportDownloadApi(APIView):
         job = Job.objects.filter(pk=job_id, kind=Job.Kind.EXPORT).first()
         if job is None:
             raise NotFound(f"export {job_id} not found")
-        role_for_object(request.user, job.project_id, f"export {job_id} not found", ADMIN_ROLES, "download exports")
+        role_for_object(
+            request.user,
+            job.project_id,
+            f"export {job_id} not found",
+            ADMIN_ROLES,
+            "download exports",
+        )
         if job.state != Job.State.SUCCEEDED or not job.result_file:
-            raise ApplicationError(f"export {job_id} is {job.state}, there is nothing to download yet")
+            raise ApplicationError(
+                f"export {job_id} is {job.state}, there is nothing to download yet"
+            )
         path = storage.media_path(job.result_file)
         if not path.exists():
             raise NotFound(f"the file of export {job_id} is gone")
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name,
-                            content_type="application/zip")
+        return FileResponse(
+            path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip"
+        )

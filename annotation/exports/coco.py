@@ -15,6 +15,7 @@ The JSON is named as CVAT names it: Datumaro finds COCO files only by ``<task>_<
   rasterisation by pycocotools), so they agree with what a reader decodes.
 * Empty masks, and polygons that simplify away, are skipped and counted in the result.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,7 @@ def mask_to_polygons(mask: np.ndarray, tolerance: float) -> list[list[float]]:
         return []
     rows = np.flatnonzero(mask.any(axis=1))
     x0, y0 = int(cols[0]), int(rows[0])
-    crop = mask[y0:int(rows[-1]) + 1, x0:int(cols[-1]) + 1].astype(np.uint8)
+    crop = mask[y0 : int(rows[-1]) + 1, x0 : int(cols[-1]) + 1].astype(np.uint8)
     up = crop.repeat(2, axis=0).repeat(2, axis=1)
     # 1 px of padding so that contours touching the crop edge are still closed outlines.
     up = np.pad(up, 1)
@@ -71,7 +72,9 @@ def mask_to_polygons(mask: np.ndarray, tolerance: float) -> list[list[float]]:
     return polygons
 
 
-def polygons_area_bbox(polygons: list[list[float]], height: int, width: int) -> tuple[int, list[float]]:
+def polygons_area_bbox(
+    polygons: list[list[float]], height: int, width: int
+) -> tuple[int, list[float]]:
     """Area and ``[x, y, w, h]`` of the polygons as pycocotools rasterises them."""
     merged = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     return int(mask_utils.area(merged)), [float(v) for v in mask_utils.toBbox(merged)]
@@ -84,19 +87,27 @@ class CocoWriter:
     zip member must be written in one go, and the images come first).
     """
 
-    def __init__(self, zf: zipfile.ZipFile, categories: list[Category], params: ExportParams,
-                 stats: ExportStats, scratch: Path) -> None:
+    def __init__(
+        self,
+        zf: zipfile.ZipFile,
+        categories: list[Category],
+        params: ExportParams,
+        stats: ExportStats,
+        scratch: Path,
+    ) -> None:
         self.zf, self.categories, self.params, self.stats = zf, categories, params, stats
-        self._images: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", dir=scratch)
-        self._annotations: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", dir=scratch)
+        # spools that outlive this call: add() appends to them, finish() copies and closes them
+        self._images: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", dir=scratch)  # noqa: SIM115
+        self._annotations: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", dir=scratch)  # noqa: SIM115
         self._first_image = self._first_annotation = True
 
     def add(self, image: ExportImage, instances: list[ExportInstance]) -> None:
         file_name = f"{image.stem}.{image.ext}"
         # Stored images are already compressed: deflating them again costs time for nothing.
         self.zf.write(image.path, arcname("images", file_name), compress_type=zipfile.ZIP_STORED)
-        self._append_image({"id": image.id, "file_name": file_name, "width": image.width,
-                            "height": image.height})
+        self._append_image(
+            {"id": image.id, "file_name": file_name, "width": image.width, "height": image.height}
+        )
         for inst in instances:
             ann = self._annotation(image, inst)
             if ann is not None:
@@ -113,28 +124,47 @@ class CocoWriter:
             segmentation = {"size": list(inst.mask["size"]), "counts": inst.mask["counts"]}
         else:
             segmentation = mask_to_polygons(rle.decode(inst.mask), float(self.params.tolerance))
-            area, bbox = polygons_area_bbox(segmentation, image.height, image.width) if segmentation else (0, [])
+            area, bbox = (
+                polygons_area_bbox(segmentation, image.height, image.width)
+                if segmentation
+                else (0, [])
+            )
         if area == 0:
             self.stats.skip("empty_mask")
             return None
-        return {"id": inst.id, "image_id": image.id, "category_id": inst.category.id,
-                "segmentation": segmentation, "area": area, "bbox": bbox, "iscrowd": 0}
+        return {
+            "id": inst.id,
+            "image_id": image.id,
+            "category_id": inst.category.id,
+            "segmentation": segmentation,
+            "area": area,
+            "bbox": bbox,
+            "iscrowd": 0,
+        }
 
     def _append_image(self, entry: dict[str, Any]) -> None:
-        self._images.write(("" if self._first_image else ",") + json.dumps(entry, separators=(",", ":")))
+        self._images.write(
+            ("" if self._first_image else ",") + json.dumps(entry, separators=(",", ":"))
+        )
         self._first_image = False
 
     def _append_annotation(self, entry: dict[str, Any]) -> None:
-        self._annotations.write(("" if self._first_annotation else ",") + json.dumps(entry, separators=(",", ":")))
+        self._annotations.write(
+            ("" if self._first_annotation else ",") + json.dumps(entry, separators=(",", ":"))
+        )
         self._first_annotation = False
 
     def finish(self) -> None:
         head = {
             "info": {"description": "exported by Maskwright", "version": "1.0"},
             "licenses": [],
-            "categories": [{"id": c.id, "name": c.name, "supercategory": ""} for c in self.categories],
+            "categories": [
+                {"id": c.id, "name": c.name, "supercategory": ""} for c in self.categories
+            ],
         }
-        with self.zf.open(arcname("annotations", "instances_default.json"), "w", force_zip64=True) as out:
+        with self.zf.open(
+            arcname("annotations", "instances_default.json"), "w", force_zip64=True
+        ) as out:
             out.write(json.dumps(head, separators=(",", ":"))[:-1].encode())
             out.write(b',"images":[')
             self._copy(self._images, out)
@@ -148,4 +178,3 @@ class CocoWriter:
         while block := spool.read(1 << 20):
             out.write(block.encode("utf-8"))
         spool.close()
-

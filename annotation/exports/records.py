@@ -1,6 +1,7 @@
 """What an export's writers are handed: the caller's parameters, the categories, images and
 instances of a chunk, the running counts, and the rule for names inside the zip. Shared by
 :mod:`.services` (which reads the database) and the format writers :mod:`.coco` and :mod:`.voc`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ class ExportParams:
         if not isinstance(out.tolerance, (int, float)) or not 0 <= out.tolerance <= 50:
             raise ApplicationError(f"tolerance must be a number in [0, 50], got {out.tolerance!r}")
         if not isinstance(out.void_border, int) or not 0 <= out.void_border <= 20:
-            raise ApplicationError(f"void_border must be an integer in [0, 20], got {out.void_border!r}")
+            raise ApplicationError(
+                f"void_border must be an integer in [0, 20], got {out.void_border!r}"
+            )
         return out
 
 

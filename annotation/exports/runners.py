@@ -1,4 +1,5 @@
 """The ``export`` job kind: runs on the CPU ``default`` queue, one zip per job."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,6 +22,8 @@ def export_dataset(ctx: JobContext) -> dict[str, Any]:
     params = ExportParams.parse(ctx.params)
     dataset = Dataset.objects.get(pk=ctx.dataset_id)
     relpath = export_relpath(dataset.project_id, dataset.id, ctx.job_id, params.format)
-    result = export_write(dataset=dataset, params=params, relpath=relpath, progress=ctx.save_progress)
+    result = export_write(
+        dataset=dataset, params=params, relpath=relpath, progress=ctx.save_progress
+    )
     Job.objects.filter(pk=ctx.job_id).update(result_file=relpath)
     return result

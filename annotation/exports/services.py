@@ -16,6 +16,7 @@ images, which recompute their masks when opened. Recomputing here instead would 
 interactive models on the CPU export worker and minutes per image; skipping them would ship a
 dataset with objects silently missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,7 +71,8 @@ def iter_chunks(
     last_id = 0
     while True:
         rows = list(
-            Image.objects.filter(dataset_id=dataset_id, id__gt=last_id).order_by("id")
+            Image.objects.filter(dataset_id=dataset_id, id__gt=last_id)
+            .order_by("id")
             .values("id", "file", "original_name", "width", "height", "format")[:CHUNK]
         )
         if not rows:
@@ -93,10 +95,13 @@ def iter_chunks(
         yield [
             (
                 ExportImage(
-                    id=r["id"], path=storage.media_path(r["file"]),
+                    id=r["id"],
+                    path=storage.media_path(r["file"]),
                     stem=safe_stem(r["id"], r["original_name"]),
-                    ext=r["file"].rsplit(".", 1)[-1].lower(), format=r["format"],
-                    width=r["width"], height=r["height"],
+                    ext=r["file"].rsplit(".", 1)[-1].lower(),
+                    format=r["format"],
+                    width=r["width"],
+                    height=r["height"],
                 ),
                 per_image[r["id"]],
             )
@@ -119,10 +124,10 @@ def check_fresh(dataset_id: int, flt: str) -> None:
         more = f" and {len(stale) - len(shown)} more" if len(stale) > len(shown) else ""
         images = sorted({s["image_id"] for s in stale})
         raise StaleMasks(
-            f"{len(stale)} mask(s) are older than their prompts (a crash came between a prompt and its "
-            f"mask): instances {', '.join(str(s['id']) for s in shown)}{more} on images "
-            f"{', '.join(map(str, images[:20]))}{' …' if len(images) > 20 else ''}. Open those images "
-            f"to recompute the masks, then export again.",
+            f"{len(stale)} mask(s) are older than their prompts (a crash came between a prompt "
+            f"and its mask): instances {', '.join(str(s['id']) for s in shown)}{more} on images "
+            f"{', '.join(map(str, images[:20]))}{' …' if len(images) > 20 else ''}. "
+            f"Open those images to recompute the masks, then export again.",
             extra={"stale_instances": [s["id"] for s in stale], "images": images},
         )
 
@@ -154,8 +159,9 @@ def export_write(
     stats = ExportStats()
     done = 0
     try:
-        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
-                             allowZip64=True) as zf:
+        with zipfile.ZipFile(
+            part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+        ) as zf:
             writer: Writer
             if params.format == "coco":
                 writer = CocoWriter(zf, categories, params, stats, scratch)
@@ -173,7 +179,12 @@ def export_write(
         part.unlink(missing_ok=True)
         raise
     return {
-        "file": relpath, "format": params.format, "masks": params.masks, "filter": params.filter,
-        "images": stats.images, "annotations": stats.annotations, "skipped": stats.skipped,
+        "file": relpath,
+        "format": params.format,
+        "masks": params.masks,
+        "filter": params.filter,
+        "images": stats.images,
+        "annotations": stats.annotations,
+        "skipped": stats.skipped,
         "bytes": final.stat().st_size,
     }

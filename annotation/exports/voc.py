@@ -22,6 +22,7 @@ Layout (VOC2012's): ``JPEGImages/<stem>.jpg``, ``SegmentationClass/<stem>.png``,
   quality 95).
 * At most 254 objects per image (255 is void); further instances are skipped and counted.
 """
+
 from __future__ import annotations
 
 import io
@@ -60,7 +61,9 @@ PALETTE = voc_palette()
 _PALETTE_BYTES = PALETTE.tobytes()
 
 
-def paint(instances: list[ExportInstance], height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def paint(
+    instances: list[ExportInstance], height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Class and object maps (``H×W`` uint8 each) of instances given in paint order."""
     classes = np.zeros((height, width), dtype=np.uint8)
     objects = np.zeros((height, width), dtype=np.uint8)
@@ -122,16 +125,23 @@ def annotation_xml(image: ExportImage, instances: list[ExportInstance]) -> bytes
         f"<filename>{escape(image.stem)}.jpg</filename>"
         f"<size><width>{image.width}</width><height>{image.height}</height><depth>3</depth></size>"
         f"<segmented>1</segmented>{''.join(objects)}</annotation>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 class VocWriter:
     """Adds one image at a time to an open zip; ``finish`` writes the image lists and labelmap."""
 
-    def __init__(self, zf: zipfile.ZipFile, categories: list[Category], params: ExportParams,
-                 stats: ExportStats, scratch: Path) -> None:
+    def __init__(
+        self,
+        zf: zipfile.ZipFile,
+        categories: list[Category],
+        params: ExportParams,
+        stats: ExportStats,
+        scratch: Path,
+    ) -> None:
         self.zf, self.categories, self.params, self.stats = zf, categories, params, stats
-        self._stems: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", dir=scratch)
+        # a spool that outlives this call: add() appends to it, finish() copies and closes it
+        self._stems: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", dir=scratch)  # noqa: SIM115
 
     def add(self, image: ExportImage, instances: list[ExportInstance]) -> None:
         kept = []
@@ -149,8 +159,12 @@ class VocWriter:
             classes[band] = VOID
             objects[band] = VOID
         stored = zipfile.ZIP_STORED  # PNG and JPEG are compressed already
-        self.zf.writestr(arcname("SegmentationClass", f"{image.stem}.png"), png_bytes(classes), stored)
-        self.zf.writestr(arcname("SegmentationObject", f"{image.stem}.png"), png_bytes(objects), stored)
+        self.zf.writestr(
+            arcname("SegmentationClass", f"{image.stem}.png"), png_bytes(classes), stored
+        )
+        self.zf.writestr(
+            arcname("SegmentationObject", f"{image.stem}.png"), png_bytes(objects), stored
+        )
         self.zf.writestr(arcname("Annotations", f"{image.stem}.xml"), annotation_xml(image, kept))
         self._stems.write(image.stem + "\n")
         self.stats.annotations += len(kept)
@@ -167,7 +181,9 @@ class VocWriter:
 
     def finish(self) -> None:
         for split in ("train", "default"):
-            with self.zf.open(arcname("ImageSets", "Segmentation", f"{split}.txt"), "w", force_zip64=True) as out:
+            with self.zf.open(
+                arcname("ImageSets", "Segmentation", f"{split}.txt"), "w", force_zip64=True
+            ) as out:
                 self._stems.seek(0)
                 while block := self._stems.read(1 << 20):
                     out.write(block.encode("utf-8"))

@@ -9,6 +9,7 @@ the message is gone) and the runner resumes from ``ctx.cursor``. Each run holds 
 job; a run that lost it (swept after its worker looked dead, or cancelled meanwhile) stops at
 its next save and writes nothing more.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,7 +39,8 @@ RUNNERS: dict[str, Callable[[JobContext], dict[str, Any]]] = {}
 # Which Celery queue a kind runs on: model work on the GPU batch workers, the rest on CPU.
 QUEUES: dict[str, str] = {}
 VALIDATORS: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
-# Kinds that only their own app starts (a model import: the model upload); the jobs API refuses them.
+# Kinds that only their own app starts (a model import: the model upload); the jobs API
+# refuses them.
 INTERNAL: set[str] = set()
 
 
@@ -52,7 +54,9 @@ class LeaseLost(Exception):
 
 
 def register_runner(
-    kind: str, queue: str = "default", validate: Callable[[dict[str, Any], Any], Any] | None = None,
+    kind: str,
+    queue: str = "default",
+    validate: Callable[[dict[str, Any], Any], Any] | None = None,
     launchable: bool = True,
 ) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     """Register the runner of a job kind. ``validate(params, dataset)``, if given, runs at
@@ -80,8 +84,12 @@ def push_job(job: Job) -> None:
         project_group(job.project_id),
         "job.progress",
         {
-            "job_id": job.id, "kind": job.kind, "state": job.state, "done": job.done,
-            "total": job.total, "error": job.error,
+            "job_id": job.id,
+            "kind": job.kind,
+            "state": job.state,
+            "done": job.done,
+            "total": job.total,
+            "error": job.error,
             # long jobs (EXITS, training) name the stage they are in
             "stage": job.cursor.get("stage") if isinstance(job.cursor, dict) else None,
             "lease": lease_info(job),
@@ -100,7 +108,11 @@ class JobContext:
     heartbeat: Heartbeat | None = None
 
     def owns(self, job: Job) -> bool:
-        return job.state == Job.State.RUNNING and job.worker == self.worker and job.attempts == self.attempt
+        return (
+            job.state == Job.State.RUNNING
+            and job.worker == self.worker
+            and job.attempts == self.attempt
+        )
 
     def save_progress(self, done: int, total: int, cursor: dict[str, Any]) -> None:
         """Commit progress and renew the lease; raises :class:`Cancelled` when a cancel was
@@ -114,7 +126,16 @@ class JobContext:
             job.done, job.total, job.cursor = done, total, json_safe(cursor)
             for field, value in fresh_lease().items():
                 setattr(job, field, value)
-            job.save(update_fields=["done", "total", "cursor", "heartbeat_at", "lease_until", "updated_at"])
+            job.save(
+                update_fields=[
+                    "done",
+                    "total",
+                    "cursor",
+                    "heartbeat_at",
+                    "lease_until",
+                    "updated_at",
+                ]
+            )
             push_job(job)
             cancel = job.cancel_requested
         self.cursor = cursor
@@ -138,8 +159,13 @@ def _finish(ctx: JobContext, state: str, **fields: Any) -> None:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=ctx.job_id)
         if not ctx.owns(job):
-            log.warning("job %s: this run (%s, run %s) lost its lease; its %s is dropped",
-                        ctx.job_id, ctx.worker, ctx.attempt, state)
+            log.warning(
+                "job %s: this run (%s, run %s) lost its lease; its %s is dropped",
+                ctx.job_id,
+                ctx.worker,
+                ctx.attempt,
+                state,
+            )
             return
         job.state = state
         job.finished_at = timezone.now()
@@ -179,7 +205,9 @@ def job_execute(job_id: int, worker: str | None = None) -> str:
             setattr(job, field, value)
         job.save()
         push_job(job)
-        ctx = JobContext(job.id, dict(job.params), dict(job.cursor), job.dataset_id, job.worker, job.attempts)
+        ctx = JobContext(
+            job.id, dict(job.params), dict(job.cursor), job.dataset_id, job.worker, job.attempts
+        )
         runner = RUNNERS.get(job.kind)
     if runner is None:
         _finish(ctx, Job.State.FAILED, error=f"no runner for job kind {job.kind!r} in this worker")
@@ -196,8 +224,11 @@ def job_execute(job_id: int, worker: str | None = None) -> str:
     except Exception as exc:
         log.exception("job %s failed", job_id)
         # a refusal meant for people (ApplicationError) reads as its message alone
-        last = exc.message if isinstance(exc, ApplicationError) else \
-            traceback.format_exception_only(type(exc), exc)[-1].strip()
+        last = (
+            exc.message
+            if isinstance(exc, ApplicationError)
+            else traceback.format_exception_only(type(exc), exc)[-1].strip()
+        )
         _finish(ctx, Job.State.FAILED, error=last[:2000])
         return Job.State.FAILED
     _finish(ctx, Job.State.SUCCEEDED, result=json_safe(result))

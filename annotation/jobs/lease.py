@@ -12,12 +12,13 @@ resume from their cursor) or, after ``JOB_MAX_ATTEMPTS`` runs, fails them with t
 Workers run it at start and every half lease (:mod:`.sweeper`); the web runs it lazily where a
 dead job would otherwise be shown or block: the Jobs list, a launch that conflicts, a cancel.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import connection
@@ -46,8 +47,11 @@ def fresh_lease() -> dict[str, datetime]:
 def renew(job_id: int, worker: str, attempt: int) -> bool:
     """Extend the lease of our run of the job; False when the run is no longer ours (the job
     was swept, cancelled, or taken by another run): the runner must then stop."""
-    return bool(Job.objects.filter(pk=job_id, state=Job.State.RUNNING, worker=worker, attempts=attempt)
-                .update(**fresh_lease()))
+    return bool(
+        Job.objects.filter(
+            pk=job_id, state=Job.State.RUNNING, worker=worker, attempts=attempt
+        ).update(**fresh_lease())
+    )
 
 
 def expired(job: Job, now: datetime | None = None) -> bool:
@@ -63,12 +67,16 @@ def expired(job: Job, now: datetime | None = None) -> bool:
 
 def expired_q(now: datetime) -> Q:
     stale = now - timedelta(seconds=lease_s())
-    return Q(state=Job.State.RUNNING) & (Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=stale))
+    return Q(state=Job.State.RUNNING) & (
+        Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=stale)
+    )
 
 
 def lost_reason(job: Job) -> str:
-    return (f"its worker {job.worker or '(unknown)'} stopped at {job.done}/{job.total}; "
-            f"resumed {max(job.attempts - 1, 0)} times")
+    return (
+        f"its worker {job.worker or '(unknown)'} stopped at {job.done}/{job.total}; "
+        f"resumed {max(job.attempts - 1, 0)} times"
+    )
 
 
 class Heartbeat:
@@ -82,11 +90,11 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"job-{job_id}-lease", daemon=True)
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
@@ -116,7 +124,10 @@ def lease_info(job: Job, now: datetime | None = None) -> dict[str, Any] | None:
         return None
     beat = job.heartbeat_at
     return {
-        "status": status, "worker": job.worker, "attempts": job.attempts, "max_attempts": max_attempts(),
+        "status": status,
+        "worker": job.worker,
+        "attempts": job.attempts,
+        "max_attempts": max_attempts(),
         "last_beat_s": round((now - beat).total_seconds(), 1) if beat else None,
         "lease_until": job.lease_until.isoformat() if job.lease_until else None,
     }

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 
@@ -18,9 +20,11 @@ class Job(BaseModel):
     """
 
     class Kind(models.TextChoices):
+        """The platform's own kinds. More register with their runner from the app that owns
+        their output (``engine.register_runner``, e.g. the pseudo-label jobs of
+        ``annotation.segmentation``): a job's kind is any registered one."""
+
         VERIFY = "verify"  # re-hash, re-decode and re-thumbnail every image of a dataset
-        MIS = "mis"
-        EXITS = "exits"
         TRAIN = "train"
         EXPORT = "export"
         MODEL_IMPORT = "model_import"  # check an uploaded checkpoint and rewrite it as safetensors
@@ -36,7 +40,7 @@ class Job(BaseModel):
     dataset = models.ForeignKey(
         "datasets.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=32)  # a registered kind (engine.RUNNERS)
     params = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     done = models.PositiveIntegerField(default=0)
@@ -51,15 +55,17 @@ class Job(BaseModel):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True)  # hostname of the worker holding the lease
+    # hostname of the worker holding the lease
+    worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)  # runs started (1 + resumes)
 
     class Meta:
-        ordering = ["-id"]
-        indexes = [models.Index(fields=["state", "lease_until"])]  # the sweep's lookup
-        constraints = [
+        ordering: ClassVar[list[str]] = ["-id"]
+        # the sweep's lookup
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["state", "lease_until"])]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
             # One running (or waiting) job of a kind per dataset.
             models.UniqueConstraint(
                 fields=["dataset", "kind"],

@@ -2,6 +2,7 @@
 
 Torch-free: launch-time validators run in the web process.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,9 @@ from annotation.common.exceptions import ApplicationError
 T = TypeVar("T")
 
 
-def parse_params(cls: type[T], raw: dict[str, Any], what: str, casts: dict[str, Callable[[Any], Any]]) -> T:
+def parse_params(
+    cls: type[T], raw: dict[str, Any], what: str, casts: dict[str, Callable[[Any], Any]]
+) -> T:
     """``cls`` (a dataclass of defaults) with the values of ``raw`` converted by ``casts``
     (field → converter; a field missing from ``raw`` keeps its default). A name ``cls`` does
     not have, or a value its converter refuses, is an :class:`ApplicationError` naming it."""
@@ -54,7 +57,11 @@ def project_rows(model: Any, project_field: str = "project_id") -> RowsInProject
     """The check of a model whose rows reach their project through ``project_field``."""
 
     def rows_in_project(ids: set[int], project_id: int) -> set[int]:
-        return set(model.objects.filter(pk__in=ids, **{project_field: project_id}).values_list("pk", flat=True))
+        return set(
+            model.objects.filter(pk__in=ids, **{project_field: project_id}).values_list(
+                "pk", flat=True
+            )
+        )
 
     return rows_in_project
 
@@ -63,7 +70,7 @@ def _id_values(raw: Any) -> Iterator[tuple[str, Any]]:
     """(name, value) of every ``*_id`` / ``*_ids`` parameter, nested objects included."""
     if isinstance(raw, dict):
         for key, value in raw.items():
-            if isinstance(key, str) and (key.endswith("_id") or key.endswith("_ids")):
+            if isinstance(key, str) and key.endswith(("_id", "_ids")):
                 yield key, value
             else:
                 yield from _id_values(value)

@@ -1,5 +1,6 @@
 """Writes for jobs: launch (enqueued after commit), cancel, and the sweep of jobs whose worker
 is gone (:mod:`.lease`)."""
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,14 @@ from .params import check_ids_in_project
 log = logging.getLogger(__name__)
 
 
-def job_launch(*, dataset: Any | None, kind: str, params: dict[str, Any], user: Any,
-               project_id: int | None = None) -> Job:
+def job_launch(
+    *,
+    dataset: Any | None,
+    kind: str,
+    params: dict[str, Any],
+    user: Any,
+    project_id: int | None = None,
+) -> Job:
     """Create a job and enqueue it after the commit. ``dataset`` (a ``datasets.Dataset``) may
     be None for project-level work (importing a model file); then ``project_id`` names the
     project."""
@@ -28,10 +35,8 @@ def job_launch(*, dataset: Any | None, kind: str, params: dict[str, Any], user: 
         project_id = dataset.project_id
     if project_id is None:
         raise ApplicationError("a job needs a dataset or a project")
-    if kind not in Job.Kind.values:
-        raise ApplicationError(f"unknown job kind {kind!r}")
     if kind not in RUNNERS:
-        raise ApplicationError(f"job kind {kind!r} is not available in this version")
+        raise ApplicationError(f"unknown job kind {kind!r} ({', '.join(sorted(RUNNERS))})")
     if not isinstance(params, dict):
         raise ApplicationError("params must be an object")
     # before the kind's own checks: an id of another project is refused before anything reads it
@@ -44,9 +49,13 @@ def job_launch(*, dataset: Any | None, kind: str, params: dict[str, Any], user: 
         # then it still holds the dataset)
         job = _create(project_id=project_id, dataset=dataset, kind=kind, params=params, user=user)
     if job is None:
-        running = Job.objects.filter(
-            dataset=dataset, kind=kind, state__in=[Job.State.QUEUED, Job.State.RUNNING]
-        ).values_list("id", flat=True).first()
+        running = (
+            Job.objects.filter(
+                dataset=dataset, kind=kind, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
         raise Conflict(
             f"job {running} ({kind}) is already queued or running on this dataset",
             extra={"job_id": running},
@@ -56,13 +65,17 @@ def job_launch(*, dataset: Any | None, kind: str, params: dict[str, Any], user: 
     return job
 
 
-def _create(*, project_id: int, dataset: Any | None, kind: str, params: dict[str, Any],
-            user: Any) -> Job | None:
+def _create(
+    *, project_id: int, dataset: Any | None, kind: str, params: dict[str, Any], user: Any
+) -> Job | None:
     """The new job row, or None when an active job of the kind holds the dataset."""
     try:
         with transaction.atomic():
             job = Job.objects.create(
-                project_id=project_id, dataset=dataset, kind=kind, params=params,
+                project_id=project_id,
+                dataset=dataset,
+                kind=kind,
+                params=params,
                 launched_by=user,
             )
             push_job(job)
@@ -95,7 +108,11 @@ def job_cancel(*, job: Job) -> Job:
         if job.state == Job.State.QUEUED or (job.state == Job.State.RUNNING and lease_expired(job)):
             # Not started (a worker that picks it up later sees the state), or its worker is
             # gone (no lease renewal: nobody would ever read the flag): cancel at once.
-            job.state, job.finished_at, job.cancel_requested = Job.State.CANCELLED, timezone.now(), True
+            job.state, job.finished_at, job.cancel_requested = (
+                Job.State.CANCELLED,
+                timezone.now(),
+                True,
+            )
             job.lease_until = None
         elif job.state == Job.State.RUNNING:
             job.cancel_requested = True  # the runner stops after its current chunk
@@ -106,13 +123,26 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
-def jobs_sweep(*, project_id: int | None = None, dataset_id: int | None = None, kind: str | None = None,
-               job_id: int | None = None) -> list[int]:
+def jobs_sweep(
+    *,
+    project_id: int | None = None,
+    dataset_id: int | None = None,
+    kind: str | None = None,
+    job_id: int | None = None,
+) -> list[int]:
     """Queue again (to resume) or fail every running job in scope whose lease ran out; returns
     their ids. Rows another sweeper holds are skipped, so concurrent sweeps do not collide."""
     now = timezone.now()
-    scope = {k: v for k, v in {"project_id": project_id, "dataset_id": dataset_id, "kind": kind,
-                               "pk": job_id}.items() if v is not None}
+    scope = {
+        k: v
+        for k, v in {
+            "project_id": project_id,
+            "dataset_id": dataset_id,
+            "kind": kind,
+            "pk": job_id,
+        }.items()
+        if v is not None
+    }
     swept: list[int] = []
     with transaction.atomic():
         for job in Job.objects.select_for_update(skip_locked=True).filter(expired_q(now), **scope):

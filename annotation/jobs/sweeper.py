@@ -1,5 +1,6 @@
 """The lease sweep every job worker runs (at start, then every half lease), so that no job stays
 stuck on a dead worker. Connected to Celery's worker signals by :class:`.apps.JobsConfig`."""
+
 from __future__ import annotations
 
 import logging
@@ -52,7 +53,9 @@ def _start_sweeper(sender: Any = None, **_: Any) -> None:
         return  # interactive workers run no jobs; the ones that do sweep
     stop = threading.Event()
     _sweeper["stop"] = stop
-    threading.Thread(target=_sweep_loop, args=(stop, queues), name="job-sweeper", daemon=True).start()
+    threading.Thread(
+        target=_sweep_loop, args=(stop, queues), name="job-sweeper", daemon=True
+    ).start()
 
 
 @worker_shutdown.connect

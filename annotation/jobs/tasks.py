@@ -1,5 +1,6 @@
 """Celery interface of the jobs app: ids in, the engine does the work. (The lease sweep every
 worker runs is in :mod:`.sweeper`.)"""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +8,9 @@ from typing import Any
 from celery import shared_task
 
 
-@shared_task(name="annotation.jobs.tasks.job_run", acks_late=True, reject_on_worker_lost=True, bind=True)
+@shared_task(
+    name="annotation.jobs.tasks.job_run", acks_late=True, reject_on_worker_lost=True, bind=True
+)
 def job_run(self: Any, job_id: int) -> str:
     # the kinds' runners were registered when Django loaded (each app's AppConfig.ready())
     from .engine import job_execute

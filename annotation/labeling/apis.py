@@ -1,5 +1,8 @@
 """Masks (instances), their prompt log, and tasks."""
+
 from __future__ import annotations
+
+from typing import ClassVar
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -20,19 +23,42 @@ from .models import Instance, Prompt, ReviewState, Source, Task
 class InstanceOut(serializers.ModelSerializer):
     class Meta:
         model = Instance
-        fields = [
-            "id", "image", "label", "mask", "bbox", "area", "source", "model_name",
-            "model_version", "score", "author", "review_state", "z_order", "version",
-            "created_at", "updated_at",
+        fields: ClassVar[list[str]] = [
+            "id",
+            "image",
+            "label",
+            "mask",
+            "bbox",
+            "area",
+            "source",
+            "model_name",
+            "model_version",
+            "score",
+            "author",
+            "review_state",
+            "z_order",
+            "version",
+            "created_at",
+            "updated_at",
         ]
 
 
 class InstanceIn(serializers.Serializer):
     mask = serializers.JSONField(help_text="COCO segmentation: RLE (compressed or not) or polygons")
     label_id = id_field(required=False, allow_null=True, default=None)
-    source = serializers.ChoiceField(choices=Source.choices, default=Source.MANUAL)
+    source = serializers.CharField(
+        default=Source.MANUAL,
+        max_length=services.SOURCE_MAX,
+        help_text="manual, import, or the name of the registered method that made the mask",
+    )
+    pseudo = serializers.BooleanField(
+        default=False,
+        help_text="a method's proposal: starts pending in the review queue",
+    )
     model_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    model_version = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    model_version = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100
+    )
     score = serializers.FloatField(required=False, allow_null=True, default=None)
 
 
@@ -50,14 +76,18 @@ class ImageInstancesApi(APIView):
     def get(self, request, image_id: int):
         image_for(request.user, image_id)
         paginator = DefaultPagination()
-        page = paginator.paginate_queryset(selectors.instance_rows_for_image(image_id), request, view=self)
+        page = paginator.paginate_queryset(
+            selectors.instance_rows_for_image(image_id), request, view=self
+        )
         return paginator.get_paginated_response([selectors.instance_row_out(row) for row in page])
 
     @extend_schema(request=InstanceIn, responses={201: InstanceOut})
     def post(self, request, image_id: int):
         image, role = image_for(request.user, image_id)
         permissions.require(role, permissions.CREATE_MASKS)
-        instance = services.instance_create(image=image, author=request.user, **validated(InstanceIn, request.data))
+        instance = services.instance_create(
+            image=image, author=request.user, **validated(InstanceIn, request.data)
+        )
         return Response(InstanceOut(instance).data, status=201)
 
 
@@ -96,7 +126,16 @@ class InstanceDetailApi(APIView):
 class PromptOut(serializers.ModelSerializer):
     class Meta:
         model = Prompt
-        fields = ["id", "seq", "kind", "payload", "method", "author", "undone", "created_at"]
+        fields: ClassVar[list[str]] = [
+            "id",
+            "seq",
+            "kind",
+            "payload",
+            "method",
+            "author",
+            "undone",
+            "created_at",
+        ]
 
 
 class PromptIn(serializers.Serializer):
@@ -115,7 +154,9 @@ class PromptListApi(APIView):
     def post(self, request, instance_id: int):
         instance, role = selectors.instance_for(request.user, instance_id)
         permissions.require(role, permissions.ADD_PROMPTS)
-        prompt = services.prompt_append(instance=instance, author=request.user, **validated(PromptIn, request.data))
+        prompt = services.prompt_append(
+            instance=instance, author=request.user, **validated(PromptIn, request.data)
+        )
         return Response(PromptOut(prompt).data, status=201)
 
 
@@ -125,7 +166,9 @@ class PromptUndoApi(APIView):
     @extend_schema(request=None, responses={200: PromptOut})
     def post(self, request, instance_id: int):
         instance, role = selectors.instance_for(request.user, instance_id)
-        permissions.require(role, permissions.UNDO_PROMPTS if self.action == "undo" else permissions.REDO_PROMPTS)
+        permissions.require(
+            role, permissions.UNDO_PROMPTS if self.action == "undo" else permissions.REDO_PROMPTS
+        )
         fn = services.prompt_undo if self.action == "undo" else services.prompt_redo
         prompt = fn(instance=instance)
         if prompt is None:
@@ -139,16 +182,27 @@ class PromptRedoApi(PromptUndoApi):
 
 class TaskOut(serializers.ModelSerializer):
     image_ids = serializers.SerializerMethodField()
-    assignee_username = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    assignee_username = serializers.CharField(
+        source="assignee.username", default=None, read_only=True
+    )
     # Set by ``selectors.task_list`` (absent on a single task, where they read as null).
     images_total = serializers.IntegerField(read_only=True, default=None)
     images_done = serializers.IntegerField(read_only=True, default=None)
 
     class Meta:
         model = Task
-        fields = [
-            "id", "project", "dataset", "name", "assignee", "assignee_username", "state", "image_ids",
-            "images_total", "images_done", "created_at",
+        fields: ClassVar[list[str]] = [
+            "id",
+            "project",
+            "dataset",
+            "name",
+            "assignee",
+            "assignee_username",
+            "state",
+            "image_ids",
+            "images_total",
+            "images_done",
+            "created_at",
         ]
 
     def get_image_ids(self, obj: Task) -> list[int]:
@@ -207,4 +261,3 @@ class TaskDetailApi(APIView):
         require_admin(request.user, task.project_id, "delete tasks")
         services.task_delete(task=task)
         return Response(status=204)
-

@@ -5,6 +5,7 @@ services run in a thread (they touch Postgres and Redis); the socket never waits
 masks come back later through the channel layer (``annotate_mask``), after the worker's commit.
 A request with no answer after ``INTERACTIVE_RETRY_S`` is sent once more to any live worker.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,11 +62,15 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         self.retry_s = float(settings.MASKWRIGHT["INTERACTIVE_RETRY_S"])
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.idle_timer: asyncio.TimerHandle | None = None
-        self.bucket = TokenBucket(settings.MASKWRIGHT["SOCKET_RATE"], settings.MASKWRIGHT["SOCKET_BURST"])
+        self.bucket = TokenBucket(
+            settings.MASKWRIGHT["SOCKET_RATE"], settings.MASKWRIGHT["SOCKET_BURST"]
+        )
         # refusals are counted too: a client that keeps sending regardless of retry_after
         # spends these, and is closed when they run out
-        self.refusals = TokenBucket(settings.MASKWRIGHT["SOCKET_REFUSALS_RATE"],
-                                    settings.MASKWRIGHT["SOCKET_REFUSALS_BURST"])
+        self.refusals = TokenBucket(
+            settings.MASKWRIGHT["SOCKET_REFUSALS_RATE"],
+            settings.MASKWRIGHT["SOCKET_REFUSALS_BURST"],
+        )
         self.flood_closed = False
         await self.accept()
 
@@ -76,7 +81,9 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
             self.idle_timer.cancel()
 
     # -- client → server ------------------------------------------------------------------
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         received_at = time.time()
         # The token is taken before the frame is read: parsing (json + schema) is the costly
         # part of a flood of oversized or invalid messages, and it runs on the event loop
@@ -87,29 +94,51 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
             await self._rate_limited(text_data, wait)
             return
         if text_data is None:
-            await self.send_json({"type": "error", "seq": None, "code": "bad_request",
-                                  "message": "send JSON text messages, not binary"})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "seq": None,
+                    "code": "bad_request",
+                    "message": "send JSON text messages, not binary",
+                }
+            )
             return
         size = len(text_data.encode())  # the limit is in bytes; non-ASCII text has more
         if size > MAX_MESSAGE_BYTES:
-            await self.send_json({"type": "error", "seq": None, "code": "bad_request",
-                                  "message": f"message of {size} bytes; the limit is {MAX_MESSAGE_BYTES}"})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "seq": None,
+                    "code": "bad_request",
+                    "message": f"message of {size} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                }
+            )
             return
         try:
             message = parse(text_data)
         except ProtocolError as exc:
-            await self.send_json({"type": "error", "seq": exc.seq, "code": "bad_request", "message": str(exc)})
+            await self.send_json(
+                {"type": "error", "seq": exc.seq, "code": "bad_request", "message": str(exc)}
+            )
             return
         seq = message["seq"]
         try:
             reply = await self.handle(message, received_at)
         except ApplicationError as exc:
-            await self.send_json({"type": "error", "seq": seq, "code": _error_code(exc), "message": exc.message})
+            await self.send_json(
+                {"type": "error", "seq": seq, "code": _error_code(exc), "message": exc.message}
+            )
             return
         except Exception:  # never let one message kill the socket
             log.exception("annotate message failed: %s", message.get("type"))
-            await self.send_json({"type": "error", "seq": seq, "code": "server_error",
-                                  "message": "the server could not handle this message; it is logged"})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "seq": seq,
+                    "code": "server_error",
+                    "message": "the server could not handle this message; it is logged",
+                }
+            )
             return
         if reply is not None:
             await self.send_json({**reply, "seq": seq})
@@ -123,21 +152,31 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
             return  # closed already: frames still in flight get nothing
         if self.refusals.take():
             self.flood_closed = True
-            log.warning("annotate socket of user %s closed: it kept sending past its rate",
-                        self.session.user.id)
+            log.warning(
+                "annotate socket of user %s closed: it kept sending past its rate",
+                self.session.user.id,
+            )
             await self.close(code=1008)  # policy violation
             return
         found = SEQ_IN_TEXT.search(text_data, 0, 4096) if text_data is not None else None
         # at least 1 ms: a wait that rounds to 0 would read as "send again now"
-        await self.send_json({"type": "error", "seq": int(found[1]) if found else None, "code": "rate_limited",
-                              "retry_after": max(round(wait, 3), 0.001),
-                              "message": f"too many messages; send again in {wait:.2f} s"})
+        await self.send_json(
+            {
+                "type": "error",
+                "seq": int(found[1]) if found else None,
+                "code": "rate_limited",
+                "retry_after": max(round(wait, 3), 0.001),
+                "message": f"too many messages; send again in {wait:.2f} s",
+            }
+        )
 
     async def handle(self, m: dict[str, Any], received_at: float) -> dict[str, Any] | None:
         kind, s = m["type"], self.session
         call = database_sync_to_async
         if kind == "open":
-            opened = await call(live.open_image)(s, m["image_id"], m.get("task_id"), m.get("method"), m.get("backbone"))
+            opened = await call(live.open_image)(
+                s, m["image_id"], m.get("task_id"), m.get("method"), m.get("backbone")
+            )
             await self.send_json({"type": "opened", **opened, "seq": m["seq"]})
             # masks past the reply's budget, one message each: never one huge frame to encode
             # and compress on the event loop; the next message is read after the last of them
@@ -147,7 +186,10 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
                     await self.send_json({"type": "object", "seq": m["seq"], "object": obj})
             return None
         if kind == "set_method":
-            return {"type": "method", **await call(live.set_method)(s, m["method"], m.get("backbone"))}
+            return {
+                "type": "method",
+                **await call(live.set_method)(s, m["method"], m.get("backbone")),
+            }
         if kind == "new_object":
             return {"type": "object", "object": await call(live.object_new)(s, m.get("label_id"))}
         if kind == "select_object":
@@ -157,17 +199,27 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
             await call(live.object_delete)(s, m["object_id"])
             return {"type": "object_deleted", "object_id": m["object_id"]}
         if kind == "set_label":
-            return {"type": "object", "object": await call(live.object_set_label)(s, m["object_id"], m["label_id"])}
+            return {
+                "type": "object",
+                "object": await call(live.object_set_label)(s, m["object_id"], m["label_id"]),
+            }
         if kind in PROMPT_KINDS:
             payload = {k: v for k, v in m.items() if k not in ("type", "seq", "object_id")}
-            rev = await call(live.prompt_add)(s, m["object_id"], kind, payload,
-                                              seq=m["seq"], received_at=received_at)
+            rev = await call(live.prompt_add)(
+                s, m["object_id"], kind, payload, seq=m["seq"], received_at=received_at
+            )
             self._watch(m["object_id"], rev, m["seq"], received_at)
             return None  # the answer is the mask, later
         if kind in ("undo", "redo"):
-            rev = await call(live.prompt_step)(s, m["object_id"], kind == "redo", seq=m["seq"], received_at=received_at)
+            rev = await call(live.prompt_step)(
+                s, m["object_id"], kind == "redo", seq=m["seq"], received_at=received_at
+            )
             if rev is None:
-                return {"type": "error", "code": f"nothing_to_{kind}", "message": f"nothing to {kind} on object {m['object_id']}"}
+                return {
+                    "type": "error",
+                    "code": f"nothing_to_{kind}",
+                    "message": f"nothing to {kind} on object {m['object_id']}",
+                }
             self._watch(m["object_id"], rev, m["seq"], received_at)
             return None
         if kind == "save":
@@ -189,7 +241,8 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         if self.session.next_image_id is None:
             return
         self.idle_timer = asyncio.get_running_loop().call_later(
-            IDLE_PREFETCH_S, lambda: asyncio.ensure_future(self._prefetch_next()))
+            IDLE_PREFETCH_S, lambda: asyncio.ensure_future(self._prefetch_next())
+        )
 
     async def _prefetch_next(self) -> None:
         self.idle_timer = None
@@ -200,7 +253,9 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
             log.exception("could not prefetch image %s", image_id)
 
     # -- a request nobody answered -------------------------------------------------------
-    def _watch(self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int = 0) -> None:
+    def _watch(
+        self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int = 0
+    ) -> None:
         self._unwatch(instance_id)
         loop = asyncio.get_running_loop()
         self.timers[instance_id] = loop.call_later(
@@ -213,15 +268,21 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         if timer is not None:
             timer.cancel()
 
-    async def _retry(self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int) -> None:
+    async def _retry(
+        self, instance_id: int, rev: int, seq: int, received_at: float, attempt: int
+    ) -> None:
         self.timers.pop(instance_id, None)
         try:
-            sent = await database_sync_to_async(live.requeue)(self.session, instance_id, rev, seq=seq, received_at=received_at)
+            sent = await database_sync_to_async(live.requeue)(
+                self.session, instance_id, rev, seq=seq, received_at=received_at
+            )
         except Exception:
             log.exception("could not requeue object %s", instance_id)
             return
         if sent and attempt < 2:
-            log.warning("no answer for object %s rev %s in time: sent again to any worker", instance_id, rev)
+            log.warning(
+                "no answer for object %s rev %s in time: sent again to any worker", instance_id, rev
+            )
             self._watch(instance_id, rev, seq, received_at, attempt + 1)
 
     # -- worker → socket (channel layer) -------------------------------------------------------
@@ -230,7 +291,9 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         if self.session.sent.get(instance_id, 0) <= rev:
             self._unwatch(instance_id)
         # the mask answers every prompt up to ``rev``: name the newest seq of those
-        seq, received_at = live.answered_seq(self.session, instance_id, rev, (event["seq"], event["received_at"]))
+        seq, received_at = live.answered_seq(
+            self.session, instance_id, rev, (event["seq"], event["received_at"])
+        )
         now = time.time()
         total_ms = round((now - received_at) * 1000, 2)
         stages = dict(event.get("stages", {}))
@@ -238,15 +301,30 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
             stages["reply"] = round((now - stages.pop("saved_at")) * 1000, 2)
         masks = event["masks"]
         for i, m in enumerate(masks):
-            await self.send_json({
-                "type": "mask", "seq": seq, **m, "model_ms": event["model_ms"], "total_ms": total_ms,
-                "worker": event["worker"], "cached": event["cached"], "final": i == len(masks) - 1,
-                "stages_ms": stages,
-            })
+            await self.send_json(
+                {
+                    "type": "mask",
+                    "seq": seq,
+                    **m,
+                    "model_ms": event["model_ms"],
+                    "total_ms": total_ms,
+                    "worker": event["worker"],
+                    "cached": event["cached"],
+                    "final": i == len(masks) - 1,
+                    "stages_ms": stages,
+                }
+            )
 
     async def annotate_failed(self, event: dict[str, Any]) -> None:
         self._unwatch(event["instance_id"])
-        await self.send_json({"type": "error", "seq": event["seq"], "code": "server_error", "message": event["message"]})
+        await self.send_json(
+            {
+                "type": "error",
+                "seq": event["seq"],
+                "code": "server_error",
+                "message": event["message"],
+            }
+        )
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

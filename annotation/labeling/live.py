@@ -7,12 +7,12 @@ revision; a worker computes the object from the log as it stands (revision r), a
 mask only if no mask of revision r or newer is saved already, so one mask may answer several
 queued prompts and an older one never overwrites a newer one.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
-
 
 from annotation.common import rle
 from annotation.common.exceptions import ApplicationError, NotFound
@@ -20,8 +20,8 @@ from annotation.datasets.models import Image
 from annotation.datasets.selectors import image_for
 from annotation.projects.access import role_of
 from annotation.projects.models import LabelClass, Role
-from annotation.segmentation import dispatch, methods
-from annotation.segmentation.request import MaskRequest
+from annotation.segmentation.interactive import dispatch, methods
+from annotation.segmentation.interactive.request import MaskRequest
 
 from . import permissions, review
 from .freshness import active_seqs, is_stale
@@ -53,7 +53,9 @@ class Session:
     worker: str | None = None  # the worker this session sticks to
     next_image_id: int | None = None  # the task's next image (prefetched when idle)
     sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
-    seqs: dict[int, dict[int, tuple[int, float]]] = field(default_factory=dict)  # instance → {rev: (seq, received_at)}
+    seqs: dict[int, dict[int, tuple[int, float]]] = field(
+        default_factory=dict
+    )  # instance → {rev: (seq, received_at)}
 
 
 def offered_methods(project_id: int | None = None) -> list[dict[str, Any]]:
@@ -68,15 +70,22 @@ def offered_methods(project_id: int | None = None) -> list[dict[str, Any]]:
     return methods.offered(trained)
 
 
-def _method_ok(method: str, backbone: str | None, project_id: int | None = None,
-               offered: list[dict[str, Any]] | None = None) -> tuple[str, str]:
-    """(method, backbone) if the project offers them; ``offered``: :func:`offered_methods` already read."""
+def _method_ok(
+    method: str,
+    backbone: str | None,
+    project_id: int | None = None,
+    offered: list[dict[str, Any]] | None = None,
+) -> tuple[str, str]:
+    """(method, backbone) if the project offers them; ``offered``: :func:`offered_methods`
+    already read."""
     offered = offered_methods(project_id) if offered is None else offered
     for m in offered:
         if m["name"] == method:
             chosen = backbone or m["backbones"][0]
             if chosen not in m["backbones"]:
-                raise ApplicationError(f"method {method} has no backbone {chosen!r} here ({', '.join(m['backbones'])})")
+                raise ApplicationError(
+                    f"method {method} has no backbone {chosen!r} here ({', '.join(m['backbones'])})"
+                )
             return method, chosen
     names = ", ".join(m["name"] for m in offered)
     raise ApplicationError(f"unknown method {method!r}; this project offers {names}")
@@ -92,9 +101,14 @@ def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
 def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -> dict[str, Any]:
     active = [p for p in prompts if not p.undone]
     out = {
-        "id": instance.id, "label_id": instance.label_id, "version": instance.version,
-        "source": instance.source, "review_state": instance.review_state,
-        "prompts": [{"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active],
+        "id": instance.id,
+        "label_id": instance.label_id,
+        "version": instance.version,
+        "source": instance.source,
+        "review_state": instance.review_state,
+        "prompts": [
+            {"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active
+        ],
         **history([p.undone for p in prompts]),
     }
     if with_mask:
@@ -102,7 +116,9 @@ def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -
     return out
 
 
-def open_image(session: Session, image_id: int, task_id: int | None, method: str | None, backbone: str | None) -> dict[str, Any]:
+def open_image(
+    session: Session, image_id: int, task_id: int | None, method: str | None, backbone: str | None
+) -> dict[str, Any]:
     """Check access, remember the image in ``session``, start its features on a worker and
     return the ``opened`` payload (objects with their active prompts and masks).
 
@@ -118,16 +134,23 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
     offered = offered_methods(project_id)
     if not offered:
         raise ApplicationError("no segmentation method is available here")
-    chosen_method, chosen_backbone = _method_ok(method or session.method or offered[0]["name"],
-                                                backbone if method else (backbone or session.backbone or None),
-                                                project_id, offered)
+    chosen_method, chosen_backbone = _method_ok(
+        method or session.method or offered[0]["name"],
+        backbone if method else (backbone or session.backbone or None),
+        project_id,
+        offered,
+    )
     session.image_id = image.id
     session.width, session.height = image.width, image.height
     session.project_id = image.dataset.project_id
     session.method, session.backbone = chosen_method, chosen_backbone
     session.sent.clear()
     session.seqs.clear()
-    instances = list(Instance.objects.filter(review.visible_on_canvas(session.user), image=image).order_by("z_order", "id"))
+    instances = list(
+        Instance.objects.filter(review.visible_on_canvas(session.user), image=image).order_by(
+            "z_order", "id"
+        )
+    )
     prompts = _prompts_of([i.id for i in instances])
     labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
     prefetch(session, session.image_id)
@@ -144,11 +167,20 @@ def open_image(session: Session, image_id: int, task_id: int | None, method: str
             objects[-1].update(box=None, rle=None)
             later.append(i.id)
     return {
-        "image": {"id": image.id, "width": image.width, "height": image.height,
-                  "file_url": f"/api/images/{image.id}/file", "name": image.original_name},
-        "task_id": task_id, "next_image_id": session.next_image_id,
-        "objects": objects, "masks_follow": later,
-        "method": chosen_method, "backbone": chosen_backbone, "methods": offered,
+        "image": {
+            "id": image.id,
+            "width": image.width,
+            "height": image.height,
+            "file_url": f"/api/images/{image.id}/file",
+            "name": image.original_name,
+        },
+        "task_id": task_id,
+        "next_image_id": session.next_image_id,
+        "objects": objects,
+        "masks_follow": later,
+        "method": chosen_method,
+        "backbone": chosen_backbone,
+        "methods": offered,
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
     }
 
@@ -160,11 +192,17 @@ def object_mask(session: Session, instance_id: int) -> dict[str, Any] | None:
         instance = object_of(session, instance_id)
     except NotFound:
         return None
-    return _object_out(instance, list(Prompt.objects.filter(instance=instance).order_by("seq")), with_mask=True)
+    return _object_out(
+        instance, list(Prompt.objects.filter(instance=instance).order_by("seq")), with_mask=True
+    )
 
 
-def _recompute_stale(session: Session, instances: list[Instance], prompts: dict[int, list[Prompt]],
-                     offered: list[dict[str, Any]]) -> None:
+def _recompute_stale(
+    session: Session,
+    instances: list[Instance],
+    prompts: dict[int, list[Prompt]],
+    offered: list[dict[str, Any]],
+) -> None:
     """Queue the masks that do not answer their prompt log (:mod:`.freshness`): a crash came
     between a prompt and its mask. Each is computed with the method of its newest prompt and
     reaches this socket as a plain mask reply."""
@@ -172,9 +210,15 @@ def _recompute_stale(session: Session, instances: list[Instance], prompts: dict[
         logged = prompts[instance.id]
         if not is_stale(instance.mask_seqs, bool(logged), active_seqs(logged)):
             continue
-        methods_used = [p.method for p in logged if not p.undone and p.kind in METHOD_KINDS and p.method]
+        methods_used = [
+            p.method for p in logged if not p.undone and p.kind in METHOD_KINDS and p.method
+        ]
         method = methods_used[-1] if methods_used else session.method
-        used = instance.model_name.split("/", 1)[1] if instance.model_name.startswith(f"{method}/") else None
+        used = (
+            instance.model_name.split("/", 1)[1]
+            if instance.model_name.startswith(f"{method}/")
+            else None
+        )
         try:
             method, backbone = _method_ok(method, used, session.project_id, offered)
         except ApplicationError:
@@ -184,7 +228,9 @@ def _recompute_stale(session: Session, instances: list[Instance], prompts: dict[
                 continue  # the method is not offered any more: the export keeps refusing it
         rev = dispatch.bump_revision(instance.id)
         worker = dispatch.choose_worker(session.image_id, method, backbone, session.worker)
-        request = replace(_request(session, instance.id, rev, 0, time.time()), method=method, backbone=backbone)
+        request = replace(
+            _request(session, instance.id, rev, 0, time.time()), method=method, backbone=backbone
+        )
         dispatch.send_predict(request, worker)
 
 
@@ -221,8 +267,13 @@ def object_of(session: Session, instance_id: int) -> Instance:
     """The session image's instance, or 404 (also for instances of other images, and for
     needs-fix masks sent to someone else)."""
     _require_open(session)
-    instance = (Instance.objects.filter(review.visible_on_canvas(session.user), pk=instance_id, image_id=session.image_id)
-                .select_related("image__dataset").first())
+    instance = (
+        Instance.objects.filter(
+            review.visible_on_canvas(session.user), pk=instance_id, image_id=session.image_id
+        )
+        .select_related("image__dataset")
+        .first()
+    )
     if instance is None:
         raise NotFound(f"object {instance_id} is not on image {session.image_id}")
     return instance
@@ -248,7 +299,9 @@ def object_new(session: Session, label_id: int | None) -> dict[str, Any]:
     _may(session, permissions.CREATE_MASKS)
     image = Image.objects.select_related("dataset").get(pk=session.image_id)
     empty = {"size": [image.height, image.width], "counts": [image.height * image.width]}
-    instance = instance_create(image=image, mask=empty, label_id=label_id, source=EMPTY_MASK_SOURCE, author=session.user)
+    instance = instance_create(
+        image=image, mask=empty, label_id=label_id, source=EMPTY_MASK_SOURCE, author=session.user
+    )
     return _object_out(instance, [], with_mask=False)
 
 
@@ -257,8 +310,12 @@ def object_set_label(session: Session, instance_id: int, label_id: int | None) -
 
     instance = object_of(session, instance_id)
     _may(session, permissions.EDIT_MASKS)
-    instance = instance_update(instance_id=instance.id, expected_version=instance.version,
-                               changes={"label_id": label_id}, author=session.user)
+    instance = instance_update(
+        instance_id=instance.id,
+        expected_version=instance.version,
+        changes={"label_id": label_id},
+        author=session.user,
+    )
     return _object_out(instance, list(Prompt.objects.filter(instance=instance)), with_mask=False)
 
 
@@ -269,18 +326,32 @@ def object_delete(session: Session, instance_id: int) -> None:
     session.sent.pop(instance_id, None)
 
 
-def prompt_add(session: Session, instance_id: int, kind: str, payload: dict[str, Any], *, seq: int, received_at: float) -> int:
+def prompt_add(
+    session: Session,
+    instance_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    seq: int,
+    received_at: float,
+) -> int:
     """Log the prompt (committed), then queue the object's mask; returns the revision."""
     instance = object_of(session, instance_id)
     _may(session, permissions.ADD_PROMPTS)
     if not methods.accepts(session.method, kind):
-        raise ApplicationError(f"{session.method} takes no {kind} prompts; it reads "
-                               f"{', '.join(_method_prompts(session))}")
-    prompt_append(instance=instance, kind=kind, payload=payload, method=session.method, author=session.user)
+        raise ApplicationError(
+            f"{session.method} takes no {kind} prompts; it reads "
+            f"{', '.join(_method_prompts(session))}"
+        )
+    prompt_append(
+        instance=instance, kind=kind, payload=payload, method=session.method, author=session.user
+    )
     return _queue(session, instance.id, seq=seq, received_at=received_at)
 
 
-def prompt_step(session: Session, instance_id: int, redo: bool, *, seq: int, received_at: float) -> int | None:
+def prompt_step(
+    session: Session, instance_id: int, redo: bool, *, seq: int, received_at: float
+) -> int | None:
     """Undo (or redo) the object's newest prompt and queue its mask; ``None`` if nothing to do."""
     instance = object_of(session, instance_id)
     _may(session, permissions.REDO_PROMPTS if redo else permissions.UNDO_PROMPTS)
@@ -295,12 +366,22 @@ def _method_prompts(session: Session) -> list[str]:
     return list(found.prompts) if found else []
 
 
-def _request(session: Session, instance_id: int, rev: int, seq: int, received_at: float) -> MaskRequest:
+def _request(
+    session: Session, instance_id: int, rev: int, seq: int, received_at: float
+) -> MaskRequest:
     assert session.image_id is not None and session.project_id is not None
     return MaskRequest(
-        image_id=session.image_id, project_id=session.project_id, instance_id=instance_id,
-        method=session.method, backbone=session.backbone, rev=rev, reply_channel=session.reply_channel,
-        user_id=session.user.id, seq=seq, received_at=received_at, size_hw=(session.height, session.width),
+        image_id=session.image_id,
+        project_id=session.project_id,
+        instance_id=instance_id,
+        method=session.method,
+        backbone=session.backbone,
+        rev=rev,
+        reply_channel=session.reply_channel,
+        user_id=session.user.id,
+        seq=seq,
+        received_at=received_at,
+        size_hw=(session.height, session.width),
     )
 
 
@@ -310,7 +391,9 @@ def _queue(session: Session, instance_id: int, *, seq: int, received_at: float) 
     rev = dispatch.bump_revision(instance_id)
     session.sent[instance_id] = rev
     session.seqs.setdefault(instance_id, {})[rev] = (seq, received_at)
-    worker = dispatch.choose_worker(session.image_id, session.method, session.backbone, session.worker)
+    worker = dispatch.choose_worker(
+        session.image_id, session.method, session.backbone, session.worker
+    )
     session.worker = worker or session.worker
     dispatch.send_predict(_request(session, instance_id, rev, seq, received_at), worker)
     return rev
@@ -320,16 +403,24 @@ def requeue(session: Session, instance_id: int, rev: int, *, seq: int, received_
     """A request got no answer in time (its worker may be dead): queue it again on the shared
     queue, forgetting the holder, unless a newer one superseded it or it was answered meanwhile.
     Returns whether it was sent."""
-    if session.sent.get(instance_id) != rev or session.image_id is None or dispatch.answered(instance_id) >= rev:
+    if (
+        session.sent.get(instance_id) != rev
+        or session.image_id is None
+        or dispatch.answered(instance_id) >= rev
+    ):
         return False
     dispatch.forget_holder(session.image_id, session.method, session.backbone)
     if session.worker and not dispatch.is_alive(session.worker):
         session.worker = None
-    dispatch.send_predict(replace(_request(session, instance_id, rev, seq, received_at), retry=True), None)
+    dispatch.send_predict(
+        replace(_request(session, instance_id, rev, seq, received_at), retry=True), None
+    )
     return True
 
 
-def answered_seq(session: Session, instance_id: int, rev: int, fallback: tuple[int, float]) -> tuple[int, float]:
+def answered_seq(
+    session: Session, instance_id: int, rev: int, fallback: tuple[int, float]
+) -> tuple[int, float]:
     """(seq, received_at) of the newest prompt this socket sent for the object that revision
     ``rev`` covers; ``fallback`` when this socket sent none (another socket's prompt)."""
     seqs = session.seqs.get(instance_id, {})

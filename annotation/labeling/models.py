@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 
@@ -29,21 +31,15 @@ class Task(BaseModel):
     images = models.ManyToManyField(Image, related_name="tasks", blank=True)
 
     class Meta:
-        ordering = ["id"]
+        ordering: ClassVar[list[str]] = ["id"]
 
 
 class Source(models.TextChoices):
+    """The platform's own sources of a mask. ``Instance.source`` holds one of these or the name
+    of the registered method that made the mask (see ``services.check_source``)."""
+
     MANUAL = "manual"
-    M2N2 = "m2n2"
-    SALT = "salt"
-    DYNAMITE = "dynamite"
-    MIS = "mis"
-    EXITS = "exits"
     IMPORT = "import"
-
-
-# Masks from these sources are pseudo labels: kept apart until a person accepts them.
-PSEUDO_SOURCES = frozenset({Source.MIS, Source.EXITS})
 
 
 class ReviewState(models.TextChoices):
@@ -69,7 +65,10 @@ class Instance(BaseModel):
     mask = models.JSONField()
     bbox = models.JSONField()
     area = models.PositiveIntegerField()
-    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    source = models.CharField(max_length=64, default=Source.MANUAL)  # a Source or a method's name
+    # A pseudo label (a batch method's proposal): created pending, listed in the review queue,
+    # kept apart from human masks until a person accepts it. Set by whoever creates it.
+    pseudo = models.BooleanField(default=False, db_index=True)
     model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     score = models.FloatField(null=True, blank=True)
@@ -97,8 +96,8 @@ class Instance(BaseModel):
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
-        ordering = ["z_order", "id"]
-        indexes = [
+        ordering: ClassVar[list[str]] = ["z_order", "id"]
+        indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["image", "z_order", "id"]),
             models.Index(fields=["source", "review_state"]),
         ]
@@ -133,8 +132,8 @@ class Prompt(BaseModel):
     undone = models.BooleanField(default=False)
 
     class Meta:
-        ordering = ["instance", "seq"]
-        constraints = [
+        ordering: ClassVar[list[str]] = ["instance", "seq"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["instance", "seq"], name="unique_prompt_seq")
         ]
 

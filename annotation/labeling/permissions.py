@@ -5,6 +5,7 @@ over one door is refused over the other.
 Seeing (opening an image, reading masks and prompts) follows ``projects.access``: reviewers
 see every image, annotators their tasks' images. This module only answers who may write.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -3,6 +3,7 @@ against an image's size.
 
 Coordinates are pixels of the stored (upright) image, x to the right and y down, as floats.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,8 +42,12 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
             raise ApplicationError("click: 'positive' must be true or false")
         return {"x": x, "y": y, "positive": positive}
     if kind == "box":
-        x0, y0 = _point([payload.get("x0"), payload.get("y0")], width, height, "box corner (x0, y0)")
-        x1, y1 = _point([payload.get("x1"), payload.get("y1")], width, height, "box corner (x1, y1)")
+        x0, y0 = _point(
+            [payload.get("x0"), payload.get("y0")], width, height, "box corner (x0, y0)"
+        )
+        x1, y1 = _point(
+            [payload.get("x1"), payload.get("y1")], width, height, "box corner (x1, y1)"
+        )
         if not (x0 < x1 and y0 < y1):
             raise ApplicationError("box: (x0, y0) must be above and left of (x1, y1)")
         return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
@@ -64,7 +69,9 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
         if not isinstance(positive, bool):
             raise ApplicationError("scribble: 'positive' must be true or false")
         return {
-            "points": [_point(p, width, height, f"scribble point {i}") for i, p in enumerate(points)],
+            "points": [
+                _point(p, width, height, f"scribble point {i}") for i, p in enumerate(points)
+            ],
             "width": float(brush),
             "positive": positive,
         }
@@ -72,11 +79,15 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
         points = payload.get("points")
         if not isinstance(points, list) or len(points) != 4:
             raise ApplicationError("extreme_points: 'points' must hold exactly four points")
-        return {"points": [_point(p, width, height, f"extreme point {i}") for i, p in enumerate(points)]}
+        return {
+            "points": [_point(p, width, height, f"extreme point {i}") for i, p in enumerate(points)]
+        }
     if kind == "edit":
         points = payload.get("points")
         if not isinstance(points, list) or not points or len(points) > MAX_SCRIBBLE_POINTS:
-            raise ApplicationError(f"edit: 'points' must be a list of 1 to {MAX_SCRIBBLE_POINTS} points")
+            raise ApplicationError(
+                f"edit: 'points' must be a list of 1 to {MAX_SCRIBBLE_POINTS} points"
+            )
         brush = payload.get("width")
         if not isinstance(brush, (int, float)) or isinstance(brush, bool) or not 1 <= brush <= 500:
             raise ApplicationError("edit: 'width' must be a number of pixels in [1, 500]")
@@ -87,4 +98,6 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
             "width": float(brush),
             "mode": payload["mode"],
         }
-    raise ApplicationError(f"unknown prompt kind {kind!r} (click, box, scribble, extreme_points, text, edit)")
+    raise ApplicationError(
+        f"unknown prompt kind {kind!r} (click, box, scribble, extreme_points, text, edit)"
+    )

@@ -3,6 +3,7 @@
 The schema is the contract shared with the browser (``frontend/js/annotate``); the server
 refuses anything it does not describe, with a message naming the first problem.
 """
+
 from __future__ import annotations
 
 import json

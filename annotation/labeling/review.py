@@ -1,6 +1,7 @@
 """The review queue of pseudo labels: what it lists (selectors) and how it changes (services).
 
-Pseudo labels (``PSEUDO_SOURCES``) are created pending and stay apart from human masks until a
+Pseudo labels (``Instance.pseudo``: a method's proposals, flagged by the job that made them) are
+created pending and stay apart from human masks until a
 reviewer accepts them. The queue is read as plain ``.values()`` rows, ordered by score (best
 first), so a page stays cheap with 100,000 instances in the project.
 
@@ -10,6 +11,7 @@ for a corrected mask is :func:`fix_saved_fields`: the first mask saved for it pu
 the review queue as pending, still a pseudo label of its source. Every change of review state
 pushes ``instances.reviewed`` to the project's group after commit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from annotation.common.exceptions import ApplicationError, Conflict
 from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.projects.models import Membership, Role
 
-from .models import PSEUDO_SOURCES, Instance, ReviewState, Task
+from .models import Instance, ReviewState, Task
 
 # What a review action sets; "needs_fix" sends the mask back to an annotator for correction.
 ACTIONS = {
@@ -36,18 +38,36 @@ ACTIONS = {
 FIXER_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.ANNOTATOR})
 
 REVIEW_FIELDS = (
-    "id", "image_id", "image__width", "image__height", "label_id", "mask", "bbox", "area",
-    "source", "model_name", "score", "review_state", "version", "assignee_id", "assignee__username",
+    "id",
+    "image_id",
+    "image__width",
+    "image__height",
+    "label_id",
+    "mask",
+    "bbox",
+    "area",
+    "source",
+    "model_name",
+    "score",
+    "review_state",
+    "version",
+    "assignee_id",
+    "assignee__username",
 )
 _RENAMES = {
-    "image_id": "image", "image__width": "width", "image__height": "height", "label_id": "label",
-    "assignee_id": "assignee", "assignee__username": "assignee_username",
+    "image_id": "image",
+    "image__width": "width",
+    "image__height": "height",
+    "label_id": "label",
+    "assignee_id": "assignee",
+    "assignee__username": "assignee_username",
 }
 
 
 @dataclass(frozen=True)
 class ReviewFilters:
-    """Which pseudo labels of a project: all fields optional; scores are inclusive bounds."""
+    """Which pseudo labels of a project: all fields optional; scores are inclusive bounds.
+    ``source``: only those of this source (the method that proposed them)."""
 
     source: str | None = None
     state: str | None = None
@@ -57,12 +77,9 @@ class ReviewFilters:
 
 
 def _queue(project_id: int, filters: ReviewFilters) -> QuerySet[Instance]:
-    sources = sorted(PSEUDO_SOURCES)
+    qs = Instance.objects.filter(image__dataset__project_id=project_id, pseudo=True)
     if filters.source is not None:
-        if filters.source not in PSEUDO_SOURCES:
-            raise ApplicationError(f"{filters.source!r} is not a pseudo-label source ({', '.join(sources)})")
-        sources = [filters.source]
-    qs = Instance.objects.filter(image__dataset__project_id=project_id, source__in=sources)
+        qs = qs.filter(source=filters.source)
     if filters.state is not None:
         qs = qs.filter(review_state=filters.state)
     if filters.dataset_id is not None:
@@ -88,14 +105,24 @@ def review_row_out(row: dict) -> dict:
 
 
 def review_counts(project_id: int) -> list[dict[str, Any]]:
-    """Instances of every source by review state: ``[{source, review_state, count}]``, one query."""
+    """Instances of every source by review state: ``[{source, review_state, count, pseudo}]``
+    (``pseudo``: how many of them are pseudo labels; the sources with some are those the queue
+    can be narrowed to), one query."""
     rows = (
         Instance.objects.filter(image__dataset__project_id=project_id)
         .values("source", "review_state")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("id"), pseudo_count=Count("id", filter=Q(pseudo=True)))
         .order_by("source", "review_state")
     )
-    return list(rows)
+    return [
+        {
+            "source": r["source"],
+            "review_state": r["review_state"],
+            "count": r["count"],
+            "pseudo": r["pseudo_count"],
+        }
+        for r in rows
+    ]
 
 
 def _state_of(action: str) -> ReviewState:
@@ -104,7 +131,9 @@ def _state_of(action: str) -> ReviewState:
     return ACTIONS[action]
 
 
-def fix_assignees(*, project_id: int, image_ids: set[int], assignee_id: int | None) -> dict[int, int]:
+def fix_assignees(
+    *, project_id: int, image_ids: set[int], assignee_id: int | None
+) -> dict[int, int]:
     """Who corrects the needs-fix masks of each image: ``{image_id: user_id}``.
 
     ``assignee_id`` if given: an owner, manager or annotator of the project, and the image must
@@ -119,21 +148,27 @@ def fix_assignees(*, project_id: int, image_ids: set[int], assignee_id: int | No
     if assignee_id is not None:
         role = (
             Membership.objects.filter(project_id=project_id, user_id=assignee_id)
-            .values_list("role", flat=True).first()
+            .values_list("role", flat=True)
+            .first()
         )
         if role not in FIXER_ROLES:
             raise ApplicationError(
-                f"user {assignee_id} does not annotate in this project: send a fix to an owner, manager or annotator"
+                f"user {assignee_id} does not annotate in this project:"
+                " send a fix to an owner, manager or annotator"
             )
         if role == Role.ANNOTATOR:
             held = {image for image, user in links if user == assignee_id}
         else:
-            held = set(Task.images.through.objects.filter(
-                image_id__in=image_ids, task__project_id=project_id).values_list("image_id", flat=True))
+            held = set(
+                Task.images.through.objects.filter(
+                    image_id__in=image_ids, task__project_id=project_id
+                ).values_list("image_id", flat=True)
+            )
         missing = sorted(image_ids - held)
         if missing:
             raise ApplicationError(
-                f"user {assignee_id} has no task with images {missing[:20]}: add them to one of their tasks first",
+                f"user {assignee_id} has no task with images {missing[:20]}:"
+                " add them to one of their tasks first",
                 extra={"images": missing[:200]},
             )
         return {image: assignee_id for image in image_ids}
@@ -142,7 +177,8 @@ def fix_assignees(*, project_id: int, image_ids: set[int], assignee_id: int | No
         candidates[image].add(user)
     fixers = set(
         Membership.objects.filter(
-            project_id=project_id, role__in=FIXER_ROLES,
+            project_id=project_id,
+            role__in=FIXER_ROLES,
             user_id__in={u for users in candidates.values() for u in users},
         ).values_list("user_id", flat=True)
     )
@@ -156,8 +192,8 @@ def fix_assignees(*, project_id: int, image_ids: set[int], assignee_id: int | No
     if unclear:
         unclear.sort()
         raise ApplicationError(
-            f"images {unclear[:20]} have no single annotator (no task holds them, or tasks of several"
-            " people do): name an assignee",
+            f"images {unclear[:20]} have no single annotator (no task holds them, or tasks"
+            " of several people do): name an assignee",
             extra={"images": unclear[:200]},
         )
     return chosen
@@ -181,7 +217,11 @@ def instance_review(
     if assignee_id is not None and state != ReviewState.NEEDS_FIX:
         raise ApplicationError("an assignee goes with needs_fix only")
     with transaction.atomic():
-        instance = Instance.objects.select_for_update().select_related("image__dataset").get(pk=instance_id)
+        instance = (
+            Instance.objects.select_for_update()
+            .select_related("image__dataset")
+            .get(pk=instance_id)
+        )
         if instance.version != expected_version:
             raise Conflict(
                 f"instance {instance_id} is at version {instance.version}, not {expected_version}:"
@@ -198,8 +238,15 @@ def instance_review(
         instance.version = F("version") + 1
         instance.save(update_fields=["review_state", "assignee", "version", "updated_at"])
         instance.refresh_from_db(fields=["version"])
-        broadcast_on_commit(project_group(project_id), "instance.updated",
-                            {"instance_id": instance.id, "image_id": instance.image_id, "version": instance.version})
+        broadcast_on_commit(
+            project_group(project_id),
+            "instance.updated",
+            {
+                "instance_id": instance.id,
+                "image_id": instance.image_id,
+                "version": instance.version,
+            },
+        )
         _push_reviewed(project_id, state, 1, [instance.id])
     return instance
 
@@ -237,10 +284,16 @@ def review_bulk(
         assert filters is not None
         if filters.min_score is None and filters.max_score is None:
             raise ApplicationError("a bulk review by filter needs min_score or max_score")
-        qs = _queue(project_id, ReviewFilters(
-            source=filters.source, state=ReviewState.PENDING, dataset_id=filters.dataset_id,
-            min_score=filters.min_score, max_score=filters.max_score,
-        ))
+        qs = _queue(
+            project_id,
+            ReviewFilters(
+                source=filters.source,
+                state=ReviewState.PENDING,
+                dataset_id=filters.dataset_id,
+                min_score=filters.min_score,
+                max_score=filters.max_score,
+            ),
+        )
     with transaction.atomic():
         # UPDATE ... WHERE id IN (subquery): one statement, however many rows match.
         todo = Instance.objects.filter(pk__in=qs.values("id")).filter(~Q(review_state=state))
@@ -248,15 +301,20 @@ def review_bulk(
         if state == ReviewState.NEEDS_FIX:
             images = set(todo.values_list("image_id", flat=True).distinct())
             by_user: dict[int, list[int]] = {}
-            for image, user in fix_assignees(project_id=project_id, image_ids=images, assignee_id=assignee_id).items():
+            for image, user in fix_assignees(
+                project_id=project_id, image_ids=images, assignee_id=assignee_id
+            ).items():
                 by_user.setdefault(user, []).append(image)
             changed = sum(
                 todo.filter(image_id__in=group).update(
-                    review_state=state, assignee_id=user, version=F("version") + 1, updated_at=now)
+                    review_state=state, assignee_id=user, version=F("version") + 1, updated_at=now
+                )
                 for user, group in by_user.items()
             )
         else:
-            changed = todo.update(review_state=state, assignee_id=None, version=F("version") + 1, updated_at=now)
+            changed = todo.update(
+                review_state=state, assignee_id=None, version=F("version") + 1, updated_at=now
+            )
         if changed:
             _push_reviewed(project_id, state, changed)
     return changed
@@ -264,8 +322,16 @@ def review_bulk(
 
 # -- needs fix: the assignee's side ----------------------------------------------------------
 FIX_FIELDS = (
-    "id", "image_id", "image__original_name", "label_id", "source", "model_name", "score", "bbox",
-    "version", "updated_at",
+    "id",
+    "image_id",
+    "image__original_name",
+    "label_id",
+    "source",
+    "model_name",
+    "score",
+    "bbox",
+    "version",
+    "updated_at",
 )
 _FIX_RENAMES = {"image_id": "image", "image__original_name": "image_name", "label_id": "label"}
 
@@ -275,7 +341,9 @@ def fix_rows(*, user: Any, project_id: int) -> QuerySet:
     paginator; :func:`fix_rows_out` adds the task to open each in)."""
     return (
         Instance.objects.filter(
-            image__dataset__project_id=project_id, review_state=ReviewState.NEEDS_FIX, assignee_id=user.id
+            image__dataset__project_id=project_id,
+            review_state=ReviewState.NEEDS_FIX,
+            assignee_id=user.id,
         )
         .order_by("image_id", "id")
         .values(*FIX_FIELDS)
@@ -313,16 +381,28 @@ def fix_saved_fields(instance: Instance, author_id: int | None) -> dict[str, Any
     the fields to write with the new mask, or None for any other instance (which becomes a
     mask of the method, as before).
     """
-    if instance.source not in PSEUDO_SOURCES and instance.review_state != ReviewState.NEEDS_FIX:
+    if not instance.pseudo and instance.review_state != ReviewState.NEEDS_FIX:
         return None
     if instance.review_state == ReviewState.NEEDS_FIX:
-        return {"source": instance.source, "model_name": instance.model_name, "review_state": ReviewState.PENDING,
-                "assignee": None, "author_id": author_id if author_id is not None else instance.author_id}
+        return {
+            "source": instance.source,
+            "pseudo": instance.pseudo,
+            "model_name": instance.model_name,
+            "review_state": ReviewState.PENDING,
+            "assignee": None,
+            "author_id": author_id if author_id is not None else instance.author_id,
+        }
     if instance.review_state == ReviewState.PENDING:
-        return {"source": instance.source, "model_name": instance.model_name}
+        return {
+            "source": instance.source,
+            "pseudo": instance.pseudo,
+            "model_name": instance.model_name,
+        }
     return None
 
 
 def visible_on_canvas(user: Any) -> Q:
     """Instances the canvas shows ``user``: all but the needs-fix masks sent to someone else."""
-    return ~(Q(review_state=ReviewState.NEEDS_FIX) & Q(assignee__isnull=False) & ~Q(assignee_id=user.id))
+    return ~(
+        Q(review_state=ReviewState.NEEDS_FIX) & Q(assignee__isnull=False) & ~Q(assignee_id=user.id)
+    )

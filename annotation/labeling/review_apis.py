@@ -4,6 +4,7 @@
 Reviewers, managers and owners review; annotators get 403, non-members 404 (as everywhere).
 Everyone sees only their own "To fix" list.
 """
+
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
@@ -18,14 +19,22 @@ from annotation.projects.access import a_role, project_for, require_role, sees_a
 
 from . import review, selectors
 from .apis import InstanceOut
-from .models import PSEUDO_SOURCES, ReviewState
+from .models import Instance, ReviewState
 from .permissions import REVIEWERS
 
-_PSEUDO = sorted(PSEUDO_SOURCES)
+_SOURCE_MAX = Instance._meta.get_field("source").max_length
+
+
+def _source_field() -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        max_length=_SOURCE_MAX,
+        help_text="only the pseudo labels of this source (the method that proposed them)",
+    )
 
 
 class ReviewFilterIn(serializers.Serializer):
-    source = serializers.ChoiceField(choices=_PSEUDO, required=False)
+    source = _source_field()
     state = serializers.ChoiceField(choices=ReviewState.choices, required=False)
     dataset = serializers.IntegerField(required=False)
     min_score = serializers.FloatField(required=False, help_text="score ≥ this (inclusive)")
@@ -34,8 +43,11 @@ class ReviewFilterIn(serializers.Serializer):
 
 def _filters(data: dict) -> review.ReviewFilters:
     return review.ReviewFilters(
-        source=data.get("source"), state=data.get("state"), dataset_id=data.get("dataset"),
-        min_score=data.get("min_score"), max_score=data.get("max_score"),
+        source=data.get("source"),
+        state=data.get("state"),
+        dataset_id=data.get("dataset"),
+        min_score=data.get("min_score"),
+        max_score=data.get("max_score"),
     )
 
 
@@ -63,7 +75,9 @@ class ReviewListApi(APIView):
         require_role(request.user, project_id, REVIEWERS, "review pseudo labels")
         filters = _filters(validated(ReviewFilterIn, request.query_params))
         paginator = DefaultPagination()
-        page = paginator.paginate_queryset(review.review_rows(project_id, filters), request, view=self)
+        page = paginator.paginate_queryset(
+            review.review_rows(project_id, filters), request, view=self
+        )
         return paginator.get_paginated_response([review.review_row_out(row) for row in page])
 
 
@@ -71,6 +85,7 @@ class ReviewCountOut(serializers.Serializer):
     source = serializers.CharField()
     review_state = serializers.CharField()
     count = serializers.IntegerField()
+    pseudo = serializers.IntegerField(help_text="how many of them are pseudo labels")
 
 
 class ReviewCountsApi(APIView):
@@ -83,13 +98,17 @@ class ReviewCountsApi(APIView):
 class ReviewBulkIn(serializers.Serializer):
     action = serializers.ChoiceField(choices=sorted(review.ACTIONS))
     ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10_000)
-    source = serializers.ChoiceField(choices=_PSEUDO, required=False)
+    source = _source_field()
     dataset = serializers.IntegerField(required=False)
     min_score = serializers.FloatField(required=False)
     max_score = serializers.FloatField(required=False)
     assignee = serializers.IntegerField(
-        required=False, allow_null=True, default=None,
-        help_text="needs_fix only: the user who fixes them; default: each image's one task annotator",
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "needs_fix only: the user who fixes them; default: each image's one task annotator"
+        ),
     )
 
 
@@ -102,8 +121,9 @@ class ReviewBulkApi(APIView):
         action = data.pop("action")
         assignee = data.pop("assignee")
         filters = None if ids is not None else _filters(data)
-        changed = review.review_bulk(project_id=project_id, action=action, ids=ids, filters=filters,
-                                     assignee_id=assignee)
+        changed = review.review_bulk(
+            project_id=project_id, action=action, ids=ids, filters=filters, assignee_id=assignee
+        )
         return Response({"changed": changed, "review_state": review.ACTIONS[action].value})
 
 
@@ -111,8 +131,13 @@ class ReviewActionIn(serializers.Serializer):
     action = serializers.ChoiceField(choices=sorted(review.ACTIONS))
     version = serializers.IntegerField(help_text="the version you reviewed; a stale one gets 409")
     assignee = serializers.IntegerField(
-        required=False, allow_null=True, default=None,
-        help_text="needs_fix only: the user who fixes it; default: the one annotator of a task holding the image",
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "needs_fix only: the user who fixes it;"
+            " default: the one annotator of a task holding the image"
+        ),
     )
 
 
@@ -124,7 +149,9 @@ class InstanceReviewApi(APIView):
             raise Forbidden(f"{a_role(role)} cannot review masks")
         data = validated(ReviewActionIn, request.data)
         instance = review.instance_review(
-            instance_id=instance_id, action=data["action"], expected_version=data["version"],
+            instance_id=instance_id,
+            action=data["action"],
+            expected_version=data["version"],
             assignee_id=data["assignee"],
         )
         return Response({**InstanceOut(instance).data, "assignee": instance.assignee_id})
@@ -134,7 +161,9 @@ class FixRowOut(serializers.Serializer):
     id = serializers.IntegerField()
     image = serializers.IntegerField()
     image_name = serializers.CharField()
-    task = serializers.IntegerField(allow_null=True, help_text="a task of yours holding the image: open it there")
+    task = serializers.IntegerField(
+        allow_null=True, help_text="a task of yours holding the image: open it there"
+    )
     label = serializers.IntegerField(allow_null=True)
     source = serializers.CharField()
     model_name = serializers.CharField()
@@ -151,6 +180,10 @@ class FixListApi(APIView):
     def get(self, request, project_id: int):
         _, role = project_for(request.user, project_id)
         paginator = DefaultPagination()
-        page = paginator.paginate_queryset(review.fix_rows(user=request.user, project_id=project_id), request, view=self)
-        rows = review.fix_rows_out(list(page), user=request.user, project_id=project_id, sees_all=sees_all_images(role))
+        page = paginator.paginate_queryset(
+            review.fix_rows(user=request.user, project_id=project_id), request, view=self
+        )
+        rows = review.fix_rows_out(
+            list(page), user=request.user, project_id=project_id, sees_all=sees_all_images(role)
+        )
         return paginator.get_paginated_response(rows)

@@ -1,4 +1,5 @@
 """Reads for labeling with the access rules applied."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,19 +8,32 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 
 from annotation.common.exceptions import NotFound
-from annotation.datasets.selectors import image_for
 from annotation.datasets.models import Image
+from annotation.datasets.selectors import image_for
 from annotation.projects.access import restrict_images, role_for_object, role_of, sees_all_images
 from annotation.projects.models import Role
 
 from .models import Instance, Prompt, ReviewState, Source, Task
 
-
 # The instance list is the hottest read (the canvas loads it per image): rows come as plain
 # dicts, skipping model instances and DRF field objects, which cost ~20 µs per field per row.
 INSTANCE_FIELDS = (
-    "id", "image_id", "label_id", "mask", "bbox", "area", "source", "model_name", "model_version",
-    "score", "author_id", "review_state", "z_order", "version", "created_at", "updated_at",
+    "id",
+    "image_id",
+    "label_id",
+    "mask",
+    "bbox",
+    "area",
+    "source",
+    "model_name",
+    "model_version",
+    "score",
+    "author_id",
+    "review_state",
+    "z_order",
+    "version",
+    "created_at",
+    "updated_at",
 )
 _RENAMES = {"image_id": "image", "label_id": "label", "author_id": "author"}
 
@@ -42,7 +56,7 @@ def instance_for(user: Any, instance_id: int) -> tuple[Instance, Role]:
     if image_id is None:
         raise NotFound(f"instance {instance_id} not found")
     try:
-        image, role = image_for(user, image_id)
+        _image, role = image_for(user, image_id)
     except NotFound:
         raise NotFound(f"instance {instance_id} not found") from None
     instance = Instance.objects.select_related("image__dataset").get(pk=instance_id)
@@ -112,12 +126,17 @@ def project_event_for(user: Any, project_id: int, event: str, payload: dict) -> 
         image = Image.objects.filter(pk=payload["image_id"], dataset__project_id=project_id)
         return payload if restrict_images(image, user, role).exists() else None
     if event == "instances.reviewed" and payload.get("ids"):
-        mine = restrict_images(Instance.objects.filter(pk__in=payload["ids"]), user, role, prefix="image__")
+        mine = restrict_images(
+            Instance.objects.filter(pk__in=payload["ids"]), user, role, prefix="image__"
+        )
         ids = sorted(mine.values_list("id", flat=True))
         return {**payload, "ids": ids, "count": len(ids)} if ids else None
     if event == "instances.reviewed" and payload.get("review_state") == ReviewState.NEEDS_FIX:
         # a bulk review names no instances: say only that some were sent to this user
-        sent = Instance.objects.filter(image__dataset__project_id=project_id, assignee_id=user.id,
-                                       review_state=ReviewState.NEEDS_FIX).exists()
+        sent = Instance.objects.filter(
+            image__dataset__project_id=project_id,
+            assignee_id=user.id,
+            review_state=ReviewState.NEEDS_FIX,
+        ).exists()
         return {"review_state": ReviewState.NEEDS_FIX} if sent else None
     return None

@@ -1,4 +1,5 @@
 """Writes for labeling: masks (instances), the prompt log, tasks and reviews."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,9 @@ from annotation.common.exceptions import ApplicationError, Conflict
 from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.datasets.models import Dataset, Image
 from annotation.projects.models import LabelClass, Membership, Project
+from annotation.segmentation.interactive import methods
 
-from .models import PSEUDO_SOURCES, Instance, Prompt, ReviewState, Source, Task
+from .models import Instance, Prompt, ReviewState, Source, Task
 from .prompts import validate_payload
 
 
@@ -44,6 +46,22 @@ def _push_instance(instance: Instance, event: str) -> None:
     )
 
 
+SOURCE_MAX = Instance._meta.get_field("source").max_length
+
+
+def check_source(source: str) -> str:
+    """``source`` if an instance may hold it: the platform's own (manual, import) or the name of
+    a registered method; else :class:`ApplicationError` (400) saying what is accepted."""
+    if source in Source.values:
+        return source
+    if not isinstance(source, str) or len(source) > SOURCE_MAX:
+        raise ApplicationError(f"a source is a name of at most {SOURCE_MAX} characters")
+    if methods.info(source) is not None:
+        return source
+    known = ", ".join([*Source.values, *sorted(m["name"] for m in methods.catalog())])
+    raise ApplicationError(f"unknown source {source!r}: a mask comes from one of {known}")
+
+
 def instance_create(
     *,
     image: Image,
@@ -54,19 +72,33 @@ def instance_create(
     model_version: str = "",
     score: float | None = None,
     author: Any = None,
+    pseudo: bool = False,
 ) -> Instance:
-    """Store a new mask; bbox and area come from the mask, z-order puts it on top."""
-    if source not in Source.values:
-        raise ApplicationError(f"unknown source {source!r}")
+    """Store a new mask; bbox and area come from the mask, z-order puts it on top.
+
+    ``source``: manual, import or the name of a registered method (anything else is refused).
+    ``pseudo``: a method's proposal (a batch job's), which starts pending in the review queue;
+    every other mask starts accepted."""
+    check_source(source)
     stored, area, bbox = _mask_for(image, mask)
     label = _check_label(image, label_id)
-    review = ReviewState.PENDING if source in PSEUDO_SOURCES else ReviewState.ACCEPTED
+    review = ReviewState.PENDING if pseudo else ReviewState.ACCEPTED
     with transaction.atomic():
         top = Instance.objects.filter(image=image).aggregate(m=Max("z_order"))["m"]
         instance = Instance.objects.create(
-            image=image, label=label, mask=stored, area=area, bbox=bbox, source=source,
-            model_name=model_name, model_version=model_version, score=score, author=author,
-            review_state=review, z_order=(top + 1) if top is not None else 0,
+            image=image,
+            label=label,
+            mask=stored,
+            area=area,
+            bbox=bbox,
+            source=source,
+            pseudo=pseudo,
+            model_name=model_name,
+            model_version=model_version,
+            score=score,
+            author=author,
+            review_state=review,
+            z_order=(top + 1) if top is not None else 0,
         )
         _push_instance(instance, "instance.created")
     return instance
@@ -86,7 +118,9 @@ def instance_update(
         raise ApplicationError(f"cannot change {sorted(unknown)}")
     with transaction.atomic():
         instance = (
-            Instance.objects.select_for_update().select_related("image__dataset").get(pk=instance_id)
+            Instance.objects.select_for_update()
+            .select_related("image__dataset")
+            .get(pk=instance_id)
         )
         if instance.version != expected_version:
             raise Conflict(
@@ -97,8 +131,11 @@ def instance_update(
         if "mask" in changes:
             instance.mask, instance.area, instance.bbox = _mask_for(instance.image, changes["mask"])
             # a mask set by hand answers the prompts as they stand: a reopen must not replace it
-            instance.mask_seqs = list(Prompt.objects.filter(instance_id=instance_id, undone=False)
-                                      .order_by("seq").values_list("seq", flat=True))
+            instance.mask_seqs = list(
+                Prompt.objects.filter(instance_id=instance_id, undone=False)
+                .order_by("seq")
+                .values_list("seq", flat=True)
+            )
         if "label_id" in changes:
             instance.label = _check_label(instance.image, changes["label_id"])
         if "review_state" in changes:
@@ -141,12 +178,14 @@ def _check_prompt_cap(instance: Instance, kind: str) -> None:
     reads, and four times as many in all (brush edits are cheaper, but replayed too).
     Called with the object's row locked, so concurrent prompts cannot overshoot."""
     cap = settings.MASKWRIGHT["MAX_PROMPTS_PER_OBJECT"]
-    kinds = list(Prompt.objects.filter(instance=instance, undone=False).values_list("kind", flat=True))
+    kinds = list(
+        Prompt.objects.filter(instance=instance, undone=False).values_list("kind", flat=True)
+    )
     model = sum(k != Prompt.Kind.EDIT for k in kinds)
     if (kind != Prompt.Kind.EDIT and model >= cap) or len(kinds) >= 4 * cap:
         raise TooManyPrompts(
-            f"object {instance.pk} has {len(kinds)} active prompts ({model} for the method), the most"
-            f" allowed; undo some, or start a new object",
+            f"object {instance.pk} has {len(kinds)} active prompts ({model} for the method),"
+            " the most allowed; undo some, or start a new object",
             extra={"max_prompts": cap},
         )
 
@@ -171,7 +210,12 @@ def prompt_append(
             locked.base_mask = locked.mask
             locked.save(update_fields=["base_mask", "updated_at"])
         return Prompt.objects.create(
-            instance=instance, seq=last + 1, kind=kind, payload=clean, method=method[:32], author=author
+            instance=instance,
+            seq=last + 1,
+            kind=kind,
+            payload=clean,
+            method=method[:32],
+            author=author,
         )
 
 
@@ -198,7 +242,10 @@ def prompt_redo(*, instance: Instance) -> Prompt | None:
 
 
 def _check_assignee(project: Project, assignee_id: int | None) -> None:
-    if assignee_id is not None and not Membership.objects.filter(project=project, user_id=assignee_id).exists():
+    if (
+        assignee_id is not None
+        and not Membership.objects.filter(project=project, user_id=assignee_id).exists()
+    ):
         raise ApplicationError(f"user {assignee_id} is not a member of this project")
 
 
@@ -219,7 +266,9 @@ def task_create(
     _check_assignee(project, assignee_id)
     ids = _check_images(dataset, image_ids)
     with transaction.atomic():
-        task = Task.objects.create(project=project, dataset=dataset, name=name[:200], assignee_id=assignee_id)
+        task = Task.objects.create(
+            project=project, dataset=dataset, name=name[:200], assignee_id=assignee_id
+        )
         task.images.set(ids)
     return task
 

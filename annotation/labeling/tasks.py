@@ -1,9 +1,10 @@
 """Celery interface of live annotation: the interactive worker's two tasks and its liveness.
 
-Thin: the request (:class:`~annotation.segmentation.request.MaskRequest`) names an object; the
-prompt log (Postgres) says what to compute, ``annotation.segmentation`` computes it, :mod:`.saves`
-saves it and answers the socket.
+Thin: the request (:class:`~annotation.segmentation.interactive.request.MaskRequest`) names an
+object; the prompt log (Postgres) says what to compute, ``annotation.segmentation`` computes it,
+:mod:`.saves` saves it and answers the socket.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,16 +14,20 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from annotation.segmentation.dispatch import INTERACTIVE_QUEUE, PREDICT_TASK, PREFETCH_TASK
+from annotation.segmentation.interactive.dispatch import (
+    INTERACTIVE_QUEUE,
+    PREDICT_TASK,
+    PREFETCH_TASK,
+)
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(name=PREDICT_TASK, ignore_result=True)
 def predict(message: dict[str, Any]) -> None:
-    from annotation.segmentation import dispatch, worker
-    from annotation.segmentation.compute import compute
-    from annotation.segmentation.request import MaskRequest, Timeline
+    from annotation.segmentation.interactive import dispatch, worker
+    from annotation.segmentation.interactive.compute import compute
+    from annotation.segmentation.interactive.request import MaskRequest, Timeline
 
     from . import saves
 
@@ -45,23 +50,42 @@ def predict(message: dict[str, Any]) -> None:
         log.exception("predict failed for %s", request)
         from annotation.common.realtime import send_now
 
-        send_now(request.reply_channel, {
-            "type": "annotate.failed", "seq": request.seq, "instance_id": instance_id,
-            "message": f"{request.method} could not compute the mask: {exc}",
-        })
+        send_now(
+            request.reply_channel,
+            {
+                "type": "annotate.failed",
+                "seq": request.seq,
+                "instance_id": instance_id,
+                "message": f"{request.method} could not compute the mask: {exc}",
+            },
+        )
         return
     _claim(request.image_id, request.method, request.backbone)
     # which prompts each mask answers ("base", the mask edits apply to, has no seq)
     seqs = {pk: [p["seq"] for p in prompts if "seq" in p] for pk, prompts in objects.items()}
-    saved = saves.masks_save(request, computed.masks, rev=rev, model_s=computed.model_s,
-                             worker=worker.hostname(), cached=computed.cached, seqs=seqs, timeline=timeline)
-    log.info("object %s rev %s (request %s): %s, model %.3f s", instance_id, rev, request.rev,
-             "saved" if saved else "a newer mask was saved first", computed.model_s)
+    saved = saves.masks_save(
+        request,
+        computed.masks,
+        rev=rev,
+        model_s=computed.model_s,
+        worker=worker.hostname(),
+        cached=computed.cached,
+        seqs=seqs,
+        timeline=timeline,
+    )
+    log.info(
+        "object %s rev %s (request %s): %s, model %.3f s",
+        instance_id,
+        rev,
+        request.rev,
+        "saved" if saved else "a newer mask was saved first",
+        computed.model_s,
+    )
 
 
 @shared_task(name=PREFETCH_TASK, ignore_result=True)
 def prefetch(image_id: int, method: str, backbone: str) -> None:
-    from annotation.segmentation import worker
+    from annotation.segmentation.interactive import worker
 
     worker.image_state(image_id, method, backbone)
     _claim(image_id, method, backbone)
@@ -69,7 +93,7 @@ def prefetch(image_id: int, method: str, backbone: str) -> None:
 
 def _claim(image_id: int, method: str, backbone: str) -> None:
     """This worker now holds the image's state: later clicks come straight here."""
-    from annotation.segmentation import dispatch, worker
+    from annotation.segmentation.interactive import dispatch, worker
 
     if worker.hostname():
         dispatch.claim(image_id, method, backbone, worker.hostname())
@@ -87,7 +111,7 @@ def warm_up() -> None:
     """Load the model, then announce this worker. A task, so that it runs on the thread that
     will run the clicks: torch work done first on another thread left the clicks' OpenMP
     regions twice as slow (M2N2's maps 0.22 s against 0.12 s at 512 px)."""
-    from annotation.segmentation import worker
+    from annotation.segmentation.interactive import worker
 
     try:
         worker.warm_up()
@@ -102,7 +126,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
         return
     from django.conf import settings
 
-    from annotation.segmentation import worker
+    from annotation.segmentation.interactive import worker
 
     if settings.MASKWRIGHT["INTERACTIVE_WARMUP"]:
         from celery.utils.nodenames import worker_direct
@@ -116,6 +140,6 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect
 def _stop_heartbeat(**_: Any) -> None:
-    from annotation.segmentation import worker
+    from annotation.segmentation.interactive import worker
 
     worker.stop_heartbeat()

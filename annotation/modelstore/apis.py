@@ -1,5 +1,8 @@
 """Trained models: list and upload per project, detail, delete, make default."""
+
 from __future__ import annotations
+
+from typing import ClassVar
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -18,14 +21,28 @@ from .models import TrainedModel
 class TrainedModelOut(serializers.ModelSerializer):
     class Meta:
         model = TrainedModel
-        fields = [
-            "id", "project", "method", "name", "original_name", "size_bytes", "sha256", "config",
-            "metrics", "state", "error", "origin", "job", "is_default", "created_by", "created_at",
+        fields: ClassVar[list[str]] = [
+            "id",
+            "project",
+            "method",
+            "name",
+            "original_name",
+            "size_bytes",
+            "sha256",
+            "config",
+            "metrics",
+            "state",
+            "error",
+            "origin",
+            "job",
+            "is_default",
+            "created_by",
+            "created_at",
         ]
 
 
 class ModelListApi(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes: ClassVar[list[type]] = [MultiPartParser, FormParser]
     body_limit = "MAX_MODEL_BYTES"  # read before the body is (annotation/common/bodylimit.py)
 
     @classmethod
@@ -40,12 +57,22 @@ class ModelListApi(APIView):
         return Response(TrainedModelOut(selectors.models_of(project_id)[:200], many=True).data)
 
     @extend_schema(
-        request={"multipart/form-data": {"type": "object", "properties": {
-            "method": {"type": "string", "enum": TrainedModel.Method.values},
-            "name": {"type": "string"},
-            "backbone": {"type": "string"},
-            "file": {"type": "string", "format": "binary"},
-        }, "required": ["method", "file"]}},
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "method": {
+                        "type": "string",
+                        "description": "a method whose `needs_trained_model` is true "
+                        "in GET /api/methods/",
+                    },
+                    "name": {"type": "string"},
+                    "backbone": {"type": "string"},
+                    "file": {"type": "string", "format": "binary"},
+                },
+                "required": ["method", "file"],
+            }
+        },
         responses={201: TrainedModelOut},
     )
     def post(self, request, project_id: int):
@@ -57,9 +84,13 @@ class ModelListApi(APIView):
         if upload is None:
             raise ApplicationError("no file: send the checkpoint in the 'file' field")
         model = services.model_upload(
-            project_id=project_id, method=request.data.get("method", ""),
-            name=request.data.get("name", ""), upload=upload, filename=upload.name,
-            backbone=request.data.get("backbone") or None, user=request.user,
+            project_id=project_id,
+            method=request.data.get("method", ""),
+            name=request.data.get("name", ""),
+            upload=upload,
+            filename=upload.name,
+            backbone=request.data.get("backbone") or None,
+            user=request.user,
         )
         return Response(TrainedModelOut(model).data, status=201)
 
@@ -68,7 +99,9 @@ def _model_for(request, model_id: int) -> TrainedModel:
     model = TrainedModel.objects.filter(pk=model_id).first()
     if model is None:
         raise NotFound(f"model {model_id} not found")
-    role_for_object(request.user, model.project_id, f"model {model_id} not found", SEE_ALL_ROLES, "see models")
+    role_for_object(
+        request.user, model.project_id, f"model {model_id} not found", SEE_ALL_ROLES, "see models"
+    )
     return model
 
 
@@ -91,3 +124,14 @@ class ModelDefaultApi(APIView):
         model = _model_for(request, model_id)
         require_admin(request.user, model.project_id, "choose the default model")
         return Response(TrainedModelOut(services.model_set_default(model=model)).data)
+
+
+class MethodsApi(APIView):
+    """Every registered segmentation method as it declared itself: label, prompt kinds,
+    multi-object, backbones, and for those that need one, the model file they take."""
+
+    @extend_schema(responses={200: {"type": "array", "items": {"type": "object"}}})
+    def get(self, request):
+        from annotation.segmentation.interactive.methods import catalog
+
+        return Response(catalog())

@@ -4,6 +4,7 @@ parameters may name (registered by :class:`.apps.ModelStoreConfig`).
 A model import is started by the model upload (:func:`.services.model_upload`), never by a
 launcher of the jobs API: it rewrites a model row, which a job of a dataset has no business
 naming. It runs on a batch worker, where ``annotation.segmentation`` loads the file (torch)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,6 +21,6 @@ register_id_param("model", project_rows(TrainedModel))
 def model_import(ctx: JobContext) -> dict[str, Any]:
     """Check an uploaded checkpoint strictly and keep it as safetensors."""
     # a batch worker's module (it loads torch when it runs): imported here, never in the web
-    from annotation.segmentation.model_files import import_run
+    from annotation.segmentation.batch.model_import import import_run
 
     return import_run(ctx)

@@ -5,6 +5,7 @@ The web process never opens a checkpoint (that needs torch, and a pickle must no
 next to the database credentials): an upload is only streamed to disk, hashed and handed to a
 ``model_import`` job, which loads it strictly on a batch worker and rewrites it as safetensors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,15 +22,10 @@ from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.datasets import storage
 from annotation.jobs.models import Job
 from annotation.jobs.services import job_launch
+from annotation.segmentation.interactive import methods
 
 from .models import TrainedModel
 
-# What an upload may be: a torch pickle (detectron2 checkpoints are .pth / .pkl) or safetensors.
-SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".safetensors")
-BACKBONES = {
-    TrainedModel.Method.DYNAMITE: ("resnet50", "swin_tiny", "effnet-lite0"),
-    TrainedModel.Method.EXITS: (),
-}
 _CHUNK = 1 << 20
 
 
@@ -38,9 +34,16 @@ def model_relpath(project_id: int, sha256: str, suffix: str) -> str:
 
 
 def push_model(model: TrainedModel) -> None:
-    broadcast_on_commit(project_group(model.project_id), "model.changed",
-                        {"model_id": model.id, "method": model.method, "state": model.state,
-                         "is_default": model.is_default})
+    broadcast_on_commit(
+        project_group(model.project_id),
+        "model.changed",
+        {
+            "model_id": model.id,
+            "method": model.method,
+            "state": model.state,
+            "is_default": model.is_default,
+        },
+    )
 
 
 def _store(upload: Any, project_id: int, suffix: str) -> tuple[str, str, int]:
@@ -51,11 +54,17 @@ def _store(upload: Any, project_id: int, suffix: str) -> tuple[str, str, int]:
     digest, size = hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as out:
-            chunks = upload.chunks(_CHUNK) if hasattr(upload, "chunks") else iter(lambda: upload.read(_CHUNK), b"")
+            chunks = (
+                upload.chunks(_CHUNK)
+                if hasattr(upload, "chunks")
+                else iter(lambda: upload.read(_CHUNK), b"")
+            )
             for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
-                    raise ApplicationError(f"model file is larger than the limit of {limit // 2**20} MiB")
+                    raise ApplicationError(
+                        f"model file is larger than the limit of {limit // 2**20} MiB"
+                    )
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
@@ -68,28 +77,57 @@ def _store(upload: Any, project_id: int, suffix: str) -> tuple[str, str, int]:
         scratch.unlink(missing_ok=True)
 
 
-def model_upload(*, project_id: int, method: str, name: str, upload: Any, filename: str,
-                 backbone: str | None, user: Any) -> TrainedModel:
-    """Store an uploaded checkpoint and launch its import; the row is ``importing`` until then."""
-    if method not in TrainedModel.Method.values:
-        raise ApplicationError(f"method must be one of {TrainedModel.Method.values}, got {method!r}")
+def model_upload(
+    *,
+    project_id: int,
+    method: str,
+    name: str,
+    upload: Any,
+    filename: str,
+    backbone: str | None,
+    user: Any,
+) -> TrainedModel:
+    """Store an uploaded checkpoint and launch its import; the row is ``importing`` until then.
+    What the file may be (method, suffix, named architecture) is what the method declared when
+    it registered (its ``TrainedWeights``)."""
+    trained = methods.trained_info(method)
+    if trained is None:
+        names = ", ".join(m["name"] for m in methods.catalog() if m["needs_trained_model"])
+        raise ApplicationError(
+            f"method must be one that takes a model file ({names}), got {method!r}"
+        )
     suffix = Path(filename or "").suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ApplicationError(f"a model file ends in one of {', '.join(SUFFIXES)}; got {filename!r}")
-    if backbone and backbone not in BACKBONES[method]:
-        raise ApplicationError(f"{method} backbone must be one of {BACKBONES[method]}, got {backbone!r}")
+    if suffix not in trained.suffixes:
+        raise ApplicationError(
+            f"{trained.description}: a file ending in {', '.join(trained.suffixes)}; "
+            f"got {filename!r}"
+        )
+    if backbone and backbone not in trained.backbones:
+        choices = ", ".join(trained.backbones) or "none to choose"
+        raise ApplicationError(f"{method} backbone must be one of {choices}, got {backbone!r}")
     name = (name or Path(filename).stem).strip()[:200]
     relative, sha, size = _store(upload, project_id, suffix)
     try:
         with transaction.atomic():
             model = TrainedModel.objects.create(
-                project_id=project_id, method=method, name=name, file=relative,
-                original_name=Path(filename).name[:500], size_bytes=size, sha256=sha,
+                project_id=project_id,
+                method=method,
+                name=name,
+                file=relative,
+                original_name=Path(filename).name[:500],
+                size_bytes=size,
+                sha256=sha,
                 config={"backbone": backbone} if backbone else {},
-                origin=TrainedModel.Origin.UPLOADED, created_by=user,
+                origin=TrainedModel.Origin.UPLOADED,
+                created_by=user,
             )
-            job = job_launch(dataset=None, project_id=project_id, kind="model_import",
-                             params={"model_id": model.id}, user=user)
+            job = job_launch(
+                dataset=None,
+                project_id=project_id,
+                kind="model_import",
+                params={"model_id": model.id},
+                user=user,
+            )
             model.job = job
             model.save(update_fields=["job", "updated_at"])
             push_model(model)
@@ -100,8 +138,9 @@ def model_upload(*, project_id: int, method: str, name: str, upload: Any, filena
     return model
 
 
-def model_import_finished(*, model_id: int, file: str | None, config: dict[str, Any],
-                          error: str = "") -> TrainedModel:
+def model_import_finished(
+    *, model_id: int, file: str | None, config: dict[str, Any], error: str = ""
+) -> TrainedModel:
     """Record the outcome of an import: the converted file and its config, or the error."""
     with transaction.atomic():
         model = TrainedModel.objects.select_for_update().get(pk=model_id)
@@ -124,9 +163,17 @@ def _remove_unused(relative: str) -> None:
         storage.remove_quietly(relative)
 
 
-def model_register_trained(*, project_id: int, method: str, name: str, source: Path,
-                           config: dict[str, Any], metrics: dict[str, Any], job_id: int | None,
-                           user: Any = None) -> TrainedModel:
+def model_register_trained(
+    *,
+    project_id: int,
+    method: str,
+    name: str,
+    source: Path,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    job_id: int | None,
+    user: Any = None,
+) -> TrainedModel:
     """Copy a model file written by a job into the store as a ready model. A job registers
     one model: a redelivered job gets the one it stored before (``user`` defaults to the
     job's launcher)."""
@@ -146,10 +193,19 @@ def model_register_trained(*, project_id: int, method: str, name: str, source: P
     shutil.copyfile(source, dest)  # copy: a resumed job may still read its own file
     with transaction.atomic():
         model = TrainedModel.objects.create(
-            project_id=project_id, method=method, name=name[:200], file=relative,
-            original_name=source.name, size_bytes=dest.stat().st_size, sha256=sha, config=config,
-            metrics=metrics, state=TrainedModel.State.READY, origin=TrainedModel.Origin.TRAINED,
-            job_id=job_id, created_by_id=getattr(user, "pk", user),
+            project_id=project_id,
+            method=method,
+            name=name[:200],
+            file=relative,
+            original_name=source.name,
+            size_bytes=dest.stat().st_size,
+            sha256=sha,
+            config=config,
+            metrics=metrics,
+            state=TrainedModel.State.READY,
+            origin=TrainedModel.Origin.TRAINED,
+            job_id=job_id,
+            created_by_id=getattr(user, "pk", user),
         )
         push_model(model)
     return model
@@ -160,9 +216,12 @@ def model_set_default(*, model: TrainedModel) -> TrainedModel:
     with transaction.atomic():
         model = TrainedModel.objects.select_for_update().get(pk=model.pk)
         if model.state != TrainedModel.State.READY:
-            raise Conflict(f"model {model.pk} is {model.state}; only a ready model can be the default")
-        TrainedModel.objects.filter(project_id=model.project_id, method=model.method, is_default=True) \
-            .exclude(pk=model.pk).update(is_default=False)
+            raise Conflict(
+                f"model {model.pk} is {model.state}; only a ready model can be the default"
+            )
+        TrainedModel.objects.filter(
+            project_id=model.project_id, method=model.method, is_default=True
+        ).exclude(pk=model.pk).update(is_default=False)
         model.is_default = True
         model.save(update_fields=["is_default", "updated_at"])
         push_model(model)
@@ -175,6 +234,9 @@ def model_delete(*, model: TrainedModel) -> None:
     relative = model.file
     with transaction.atomic():
         model.delete()
-        broadcast_on_commit(project_group(model.project_id), "model.changed",
-                            {"model_id": None, "method": model.method, "state": "deleted"})
+        broadcast_on_commit(
+            project_group(model.project_id),
+            "model.changed",
+            {"model_id": None, "method": model.method, "state": "deleted"},
+        )
         transaction.on_commit(lambda: _remove_unused(relative))

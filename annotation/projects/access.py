@@ -8,6 +8,7 @@ The rules, in one place:
 * Reviewers see every image and mask and set review states.
 * Annotators see only the images of tasks assigned to them, and edit masks there.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,8 +49,11 @@ def require_role(
 
 
 def role_for_object(
-    user: Any, project_id: int, not_found: str,
-    allowed: frozenset[Role] | set[Role] | None = None, action: str = "",
+    user: Any,
+    project_id: int,
+    not_found: str,
+    allowed: frozenset[Role] | set[Role] | None = None,
+    action: str = "",
 ) -> Role:
     """The user's role in the project that holds an object (a job, a dataset, a model…).
 

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib import admin
 
 from .models import LabelClass, Membership, Project
@@ -16,4 +18,4 @@ class LabelInline(admin.TabularInline):
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "created_at")
-    inlines = [LabelInline, MembershipInline]
+    inlines: ClassVar[list[type[admin.TabularInline]]] = [LabelInline, MembershipInline]

@@ -1,5 +1,8 @@
 """Projects, members and label classes."""
+
 from __future__ import annotations
+
+from typing import ClassVar
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -17,7 +20,7 @@ from .models import LabelClass, Membership, Project, Role
 class LabelOut(serializers.ModelSerializer):
     class Meta:
         model = LabelClass
-        fields = ["id", "name", "color", "position"]
+        fields: ClassVar[list[str]] = ["id", "name", "color", "position"]
 
 
 class ProjectOut(serializers.ModelSerializer):
@@ -26,7 +29,7 @@ class ProjectOut(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "created_at", "role", "labels"]
+        fields: ClassVar[list[str]] = ["id", "name", "description", "created_at", "role", "labels"]
 
     def get_role(self, obj: Project) -> str | None:
         return self.context.get("roles", {}).get(obj.id)
@@ -53,7 +56,9 @@ class ProjectListApi(APIView):
     def post(self, request):
         data = validated(ProjectIn, request.data)
         project = services.project_create(owner=request.user, **data)
-        return Response(ProjectOut(project, context={"roles": {project.id: Role.OWNER}}).data, status=201)
+        return Response(
+            ProjectOut(project, context={"roles": {project.id: Role.OWNER}}).data, status=201
+        )
 
 
 class ProjectDetailApi(APIView):
@@ -65,7 +70,9 @@ class ProjectDetailApi(APIView):
     @extend_schema(request=ProjectPatch, responses=ProjectOut)
     def patch(self, request, project_id: int):
         project, role = require_admin(request.user, project_id, "edit the project")
-        project = services.project_update(project=project, changes=validated(ProjectPatch, request.data))
+        project = services.project_update(
+            project=project, changes=validated(ProjectPatch, request.data)
+        )
         return Response(ProjectOut(project, context={"roles": {project.id: role}}).data)
 
     @extend_schema(responses={204: None})
@@ -81,7 +88,7 @@ class MemberOut(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "user_id", "username", "role"]
+        fields: ClassVar[list[str]] = ["id", "user_id", "username", "role"]
 
 
 class MemberIn(serializers.Serializer):

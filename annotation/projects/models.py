@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -37,7 +39,7 @@ class Membership(BaseModel):
     role = models.CharField(max_length=16, choices=Role.choices)
 
     class Meta:
-        constraints = [
+        constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["project", "user"], name="one_role_per_project")
         ]
 
@@ -54,8 +56,8 @@ class LabelClass(BaseModel):
     position = models.PositiveIntegerField()
 
     class Meta:
-        ordering = ["position", "id"]
-        constraints = [
+        ordering: ClassVar[list[str]] = ["position", "id"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["project", "name"], name="unique_label_name"),
         ]
 

@@ -1,4 +1,5 @@
 """Writes for projects: the project itself, its members and its label classes."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,7 +43,9 @@ def project_delete(*, project: Project) -> None:
     project.delete()
 
 
-def membership_set(*, project: Project, username: str, role: str, by: Role | None = None) -> Membership:
+def membership_set(
+    *, project: Project, username: str, role: str, by: Role | None = None
+) -> Membership:
     """Add a user to the project or change their role. ``by``: the role of the member asking
     (None for the system, e.g. a script): only an owner grants ownership or changes an owner's
     role; managers manage the other members."""
@@ -52,7 +55,9 @@ def membership_set(*, project: Project, username: str, role: str, by: Role | Non
     if user is None:
         raise ApplicationError(f"no user named {username!r}")
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+        membership = (
+            Membership.objects.select_for_update().filter(project=project, user=user).first()
+        )
         if role == Role.OWNER or (membership is not None and membership.role == Role.OWNER):
             _require_owner(by, "grant or change the owner role")
         if membership is None:
@@ -73,8 +78,12 @@ def _require_owner(by: Role | None, action: str) -> None:
 
 def _keep_an_owner(project: Project, leaving: Membership) -> None:
     # The owners' rows are locked: two owners demoting each other at once must not both pass.
-    owners = list(Membership.objects.select_for_update().filter(project=project, role=Role.OWNER)
-                  .exclude(pk=leaving.pk).values_list("pk", flat=True))
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(project=project, role=Role.OWNER)
+        .exclude(pk=leaving.pk)
+        .values_list("pk", flat=True)
+    )
     if not owners:
         raise ApplicationError("a project must keep at least one owner")
 
@@ -91,8 +100,12 @@ def membership_remove(*, membership: Membership, by: Role | None = None) -> None
 def label_create(*, project: Project, name: str, color: str) -> LabelClass:
     with transaction.atomic():
         top = LabelClass.objects.filter(project=project).aggregate(m=Max("position"))["m"]
-        label = LabelClass(project=project, name=name.strip(), color=color,
-                           position=(top + 1) if top is not None else 0)
+        label = LabelClass(
+            project=project,
+            name=name.strip(),
+            color=color,
+            position=(top + 1) if top is not None else 0,
+        )
         _validate(label)
         label.save()
     return label

@@ -1,3 +1,6 @@
+import importlib
+import pkgutil
+
 from django.apps import AppConfig
 
 
@@ -8,6 +11,9 @@ class SegmentationConfig(AppConfig):
     label = "segmentation"
 
     def ready(self) -> None:
-        # The batch job kinds (`mis`, `exits`, `train`): torch-free to import, the work loads
-        # ``inference`` inside the runners, on a batch worker.
-        from . import exits_job, jobs, train_job  # noqa: F401
+        # Every module of ``batch`` registers its job kinds: torch-free to import, the work
+        # loads ``inference`` inside the runners, on a batch worker.
+        from . import batch
+
+        for module in pkgutil.iter_modules(batch.__path__):
+            importlib.import_module(f"{batch.__name__}.{module.name}")

@@ -1,5 +1,8 @@
 """Who am I, and API tokens."""
+
 from __future__ import annotations
+
+from typing import ClassVar
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
@@ -37,8 +40,8 @@ class TokenOut(serializers.Serializer):
 class TokenApi(APIView):
     """Trade a username and password for an API token (send it as ``Authorization: Token …``)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+    permission_classes: ClassVar[list[type]] = [AllowAny]
+    authentication_classes: ClassVar[list[type]] = []
 
     @extend_schema(request=TokenIn, responses=TokenOut)
     def post(self, request):

@@ -1,4 +1,5 @@
 """Reads about users."""
+
 from __future__ import annotations
 
 from importlib import import_module

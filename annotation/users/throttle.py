@@ -15,6 +15,7 @@ Behind a reverse proxy the client address is what uvicorn's ``--proxy-headers`` 
 X-Forwarded-For of a trusted proxy (``FORWARDED_ALLOW_IPS``); without it every client would
 share the proxy's address.
 """
+
 from __future__ import annotations
 
 import functools
@@ -74,7 +75,9 @@ def login_failure_record(*, username: str | None, address: str | None) -> None:
             cache.set(key, 1, timeout=timeout)
 
 
-def on_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+def on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
+) -> None:
     """``user_login_failed`` receiver. A call without a request (a shell, the test client's
     ``login``) counts for the username only."""
     username = credentials.get("username")
@@ -101,7 +104,9 @@ def login_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "POST":
-            wait = login_retry_after(username=_username_of(request), address=client_address(request))
+            wait = login_retry_after(
+                username=_username_of(request), address=client_address(request)
+            )
             if wait:
                 return _refusal(request, wait)
         return view(request, *args, **kwargs)
@@ -113,7 +118,9 @@ def _refusal(request: HttpRequest, wait: int) -> HttpResponse:
     minutes = max(1, round(wait / 60))
     message = f"too many failed sign-ins; try again in {minutes} minute{'s' if minutes > 1 else ''}"
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse(error_body("throttled", message, {"retry_after": wait}), status=429)
+        response: HttpResponse = JsonResponse(
+            error_body("throttled", message, {"retry_after": wait}), status=429
+        )
     else:
         page = f"<!doctype html><title>Sign-in refused</title><p>{message.capitalize()}.</p>"
         response = HttpResponse(page, status=429, content_type="text/html; charset=utf-8")

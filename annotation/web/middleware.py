@@ -6,6 +6,7 @@ one connection to elsewhere, ws:// or wss:// on the page's own host, named per r
 (``'self'`` covers ws only in newer browsers). The other headers come from Django's
 SecurityMiddleware (nosniff, Referrer-Policy) and XFrameOptionsMiddleware (DENY).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,10 +25,18 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if HEADER in response or not response.get("Content-Type", "").startswith("text/html"):
             return response
-        if any(request.path.startswith(prefix) for prefix in settings.CONTENT_SECURITY_POLICY_EXEMPT):
+        if any(
+            request.path.startswith(prefix) for prefix in settings.CONTENT_SECURITY_POLICY_EXEMPT
+        ):
             return response
-        policy = next((value for prefix, value in settings.CONTENT_SECURITY_POLICY_FOR.items()
-                       if request.path.startswith(prefix)), settings.CONTENT_SECURITY_POLICY)
+        policy = next(
+            (
+                value
+                for prefix, value in settings.CONTENT_SECURITY_POLICY_FOR.items()
+                if request.path.startswith(prefix)
+            ),
+            settings.CONTENT_SECURITY_POLICY,
+        )
         host = request.get_host()
         response[HEADER] = f"{policy}; connect-src 'self' ws://{host} wss://{host}"
         return response

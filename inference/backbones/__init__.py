@@ -2,6 +2,7 @@
 
 Build by name with :func:`build_backbone`; each returns a :class:`Backbone`.
 """
+
 from .base import Affinity, Backbone, build_backbone, list_backbones, register_backbone
 
 __all__ = ["Affinity", "Backbone", "build_backbone", "list_backbones", "register_backbone"]

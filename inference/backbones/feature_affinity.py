@@ -9,6 +9,7 @@ optional colour and position terms are bilateral-filter-like penalties. Both are
 whether they help segmentation has not been measured, and M2N2 already adds an edge-aware
 upsampling and a flood fill of its own downstream.
 """
+
 from __future__ import annotations
 
 import torch
@@ -62,16 +63,19 @@ def cosine_affinity(
     """
     c, h, w = features.shape
     f = F.normalize(features.float().reshape(c, h * w), dim=0)
-    logits = (f.T @ f).mul_(scale)                                  # (N, N), the only N² buffer
+    logits = (f.T @ f).mul_(scale)  # (N, N), the only N² buffer
     if colour_weight:
         if colour is None or colour.shape != (3, h, w):
-            raise ValueError(f"colour_weight needs a (3, {h}, {w}) colour map, got "
-                             f"{None if colour is None else tuple(colour.shape)}")
+            raise ValueError(
+                f"colour_weight needs a (3, {h}, {w}) colour map, got "
+                f"{None if colour is None else tuple(colour.shape)}"
+            )
         rgb = colour.float().reshape(3, h * w).T
         logits.sub_(torch.cdist(rgb, rgb).square_().mul_(colour_weight))
     if position_weight:
-        ys, xs = torch.meshgrid(torch.arange(h, device=f.device), torch.arange(w, device=f.device),
-                                indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(h, device=f.device), torch.arange(w, device=f.device), indexing="ij"
+        )
         pos = torch.stack([ys.reshape(-1), xs.reshape(-1)], dim=1).float() / max(h, w)
         logits.sub_(torch.cdist(pos, pos).square_().mul_(position_weight))
     if exclude_self:

@@ -13,6 +13,7 @@ scheduler is not needed, the timestep only conditions the UNet) found by
 community mirror of the 768-v ``stabilityai/stable-diffusion-2`` that M2N2 uses (not 2-1, not
 -base).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -79,7 +80,7 @@ class StableDiffusion2Backbone(Backbone):
         self.layer_weights = dict(layer_weights)
         self.query_chunk = query_chunk
         self.feature_layer = feature_layer
-        self.unet.get_submodule(feature_layer)   # fail now, not at the first image
+        self.unet.get_submodule(feature_layer)  # fail now, not at the first image
 
     @property
     def grid_hw(self) -> tuple[int, int]:
@@ -101,8 +102,9 @@ class StableDiffusion2Backbone(Backbone):
     def _affinity(self, image: np.ndarray) -> Affinity:
         """(r², r²) float32, rows sum to 1, raster order (index = y·r + x)."""
         latent = self.latent(image)
-        with record_self_attention(self.unet, self.layer_weights,
-                                   query_chunk=self.query_chunk) as accumulator:
+        with record_self_attention(
+            self.unet, self.layer_weights, query_chunk=self.query_chunk
+        ) as accumulator:
             self._run_unet(latent)
         missing = {n for n, w in self.layer_weights.items() if w} - set(accumulator.recorded)
         if missing:
@@ -142,15 +144,25 @@ def empty_prompt_embedding(path: Path, *, device: torch.device, dtype: torch.dty
     if cache_key not in _EMPTY_PROMPT_CACHE:
         from transformers import CLIPTextModel, CLIPTokenizer
 
-        tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer",
-                                                  local_files_only=True)
-        encoder: Any = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype,
-                                                     local_files_only=True)
+        tokenizer = CLIPTokenizer.from_pretrained(
+            path, subfolder="tokenizer", local_files_only=True
+        )
+        encoder: Any = CLIPTextModel.from_pretrained(
+            path, subfolder="text_encoder", dtype=dtype, local_files_only=True
+        )
         encoder = encoder.to(device).eval()
-        tokens = tokenizer("", padding="max_length", max_length=tokenizer.model_max_length,
-                           truncation=True, return_tensors="pt")
-        mask = (tokens.attention_mask.to(device)
-                if getattr(encoder.config, "use_attention_mask", False) else None)
+        tokens = tokenizer(
+            "",
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        mask = (
+            tokens.attention_mask.to(device)
+            if getattr(encoder.config, "use_attention_mask", False)
+            else None
+        )
         with torch.inference_mode():
             embedding = encoder(tokens.input_ids.to(device), attention_mask=mask)[0]
         _EMPTY_PROMPT_CACHE[cache_key] = embedding.to("cpu", dtype)
@@ -174,36 +186,55 @@ def build_sd2(
     path = resolve_weights(model_id)
     device = torch.device(device)
     dtype = dtype or default_dtype(device)
-    unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", torch_dtype=dtype,
-                                                local_files_only=True)
-    vae = AutoencoderKL.from_pretrained(path, subfolder="vae", torch_dtype=dtype,
-                                        local_files_only=True)
+    unet = UNet2DConditionModel.from_pretrained(
+        path, subfolder="unet", torch_dtype=dtype, local_files_only=True
+    )
+    vae = AutoencoderKL.from_pretrained(
+        path, subfolder="vae", torch_dtype=dtype, local_files_only=True
+    )
     embedding = empty_prompt_embedding(path, device=device, dtype=dtype)
-    return StableDiffusion2Backbone(unet=unet, vae=vae, prompt_embedding=embedding,
-                                    device=device, dtype=dtype, **options)
+    return StableDiffusion2Backbone(
+        unet=unet, vae=vae, prompt_embedding=embedding, device=device, dtype=dtype, **options
+    )
 
 
 # A small SD2-shaped UNet: same block types, linear projections and upcast attention, so the
 # module paths up_blocks.3.attentions.{0,1}.transformer_blocks.0.attn1 exist (layers_per_block=1
 # gives 2 attentions per up block; SD2's layers_per_block=2 gives 3, of which M2N2 uses 2).
-TINY_UNET_CONFIG: dict[str, Any] = dict(
-    sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-    block_out_channels=(32, 32, 64, 64), norm_num_groups=8,
-    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-    attention_head_dim=(4, 4, 8, 8), cross_attention_dim=32,
-    use_linear_projection=True, upcast_attention=True,
-)
-TINY_VAE_CONFIG: dict[str, Any] = dict(
-    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-    block_out_channels=(8, 8, 8, 8), norm_num_groups=4, sample_size=128,
-)
+TINY_UNET_CONFIG: dict[str, Any] = {
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 1,
+    "block_out_channels": (32, 32, 64, 64),
+    "norm_num_groups": 8,
+    "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    "attention_head_dim": (4, 4, 8, 8),
+    "cross_attention_dim": 32,
+    "use_linear_projection": True,
+    "upcast_attention": True,
+}
+TINY_VAE_CONFIG: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 1,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "block_out_channels": (8, 8, 8, 8),
+    "norm_num_groups": 4,
+    "sample_size": 128,
+}
 
 
 @register_backbone("tiny-sd2")
 def build_tiny_sd2(
-    device: str | torch.device = "cpu", *, seed: int = 0, resolution: int = 16, **options: Any,
+    device: str | torch.device = "cpu",
+    *,
+    seed: int = 0,
+    resolution: int = 16,
+    **options: Any,
 ) -> StableDiffusion2Backbone:
     """Random-weight SD2 stand-in for tests: :data:`TINY_UNET_CONFIG` (4 heads at up_blocks.3),
     :data:`TINY_VAE_CONFIG` (downsampling 8), default r = 16 (128-px input, 256 tokens).
@@ -218,7 +249,13 @@ def build_tiny_sd2(
         unet = UNet2DConditionModel(**TINY_UNET_CONFIG)
         vae = AutoencoderKL(**TINY_VAE_CONFIG)
         embedding = torch.randn(1, 77, TINY_UNET_CONFIG["cross_attention_dim"])
-    backbone = StableDiffusion2Backbone(unet=unet, vae=vae, prompt_embedding=embedding,
-                                        device=device, resolution=resolution, **options)
+    backbone = StableDiffusion2Backbone(
+        unet=unet,
+        vae=vae,
+        prompt_embedding=embedding,
+        device=device,
+        resolution=resolution,
+        **options,
+    )
     backbone.name = "tiny-sd2"
     return backbone

@@ -12,6 +12,7 @@ Peak extra memory: the accumulator (1 GiB at N = 16384) plus two ``query_chunk �
 Use :func:`record_self_attention` as a context manager: it installs processors only on the
 weighted layers and restores the original processors on exit, even after an error.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,7 @@ class AttentionAccumulator:
 
     def __init__(self) -> None:
         self.total: torch.Tensor | None = None
-        self.recorded: list[str] = []   # layer names, in call order
+        self.recorded: list[str] = []  # layer names, in call order
 
     def add_rows(self, start: int, probs: torch.Tensor, weight: float) -> None:
         """Add ``weight · probs`` (rows ``start…start+len(probs)`` of an (N, N) map) to the sum."""
@@ -40,10 +41,12 @@ class AttentionAccumulator:
         if self.total is None:
             self.total = torch.zeros(n, n, dtype=torch.float32, device=probs.device)
         elif self.total.shape[0] != n:
-            raise ValueError(f"weighted layers attend over different token counts: {n} vs "
-                             f"{self.total.shape[0]}; they must share one grid")
+            raise ValueError(
+                f"weighted layers attend over different token counts: {n} vs "
+                f"{self.total.shape[0]}; they must share one grid"
+            )
         # detach: a record, never part of an autograd graph (it would keep every chunk alive).
-        self.total[start:start + probs.shape[0]].add_(probs.detach().float(), alpha=weight)
+        self.total[start : start + probs.shape[0]].add_(probs.detach().float(), alpha=weight)
 
     def result(self) -> torch.Tensor:
         """(N, N) float32, each row divided by its sum (rows sum to 1), raster token order.
@@ -52,8 +55,9 @@ class AttentionAccumulator:
         N = 16384); calling it again is harmless, the rows already sum to 1.
         """
         if self.total is None:
-            raise RuntimeError("no self-attention was recorded: did the UNet run inside "
-                               "record_self_attention()?")
+            raise RuntimeError(
+                "no self-attention was recorded: did the UNet run inside record_self_attention()?"
+            )
         # Inference tensors (made under torch.inference_mode) only take in-place updates there.
         with torch.inference_mode():
             return self.total.div_(self.total.sum(dim=1, keepdim=True))
@@ -73,8 +77,14 @@ class RecordingAttnProcessor:
         query_chunk: query rows per step; memory per step is ~2 · query_chunk · N · 4 bytes.
     """
 
-    def __init__(self, name: str, accumulator: AttentionAccumulator, *, weight: float,
-                 query_chunk: int = 4096) -> None:
+    def __init__(
+        self,
+        name: str,
+        accumulator: AttentionAccumulator,
+        *,
+        weight: float,
+        query_chunk: int = 4096,
+    ) -> None:
         if query_chunk < 1:
             raise ValueError(f"query_chunk must be ≥ 1, got {query_chunk}")
         self.name = name
@@ -92,8 +102,10 @@ class RecordingAttnProcessor:
         **kwargs: Any,
     ) -> torch.Tensor:
         if encoder_hidden_states is not None:
-            raise ValueError(f"{self.name} got encoder_hidden_states: the recorder is for "
-                             "self-attention (attn1) layers only")
+            raise ValueError(
+                f"{self.name} got encoder_hidden_states: the recorder is for "
+                "self-attention (attn1) layers only"
+            )
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)
@@ -109,12 +121,16 @@ class RecordingAttnProcessor:
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
 
-        query, key, value = (attn.to_q(hidden_states), attn.to_k(hidden_states),
-                             attn.to_v(hidden_states))
+        query, key, value = (
+            attn.to_q(hidden_states),
+            attn.to_k(hidden_states),
+            attn.to_v(hidden_states),
+        )
         head_dim = key.shape[-1] // attn.heads
         # (batch, tokens, heads·d) → (batch, heads, tokens, d)
-        query, key, value = (t.view(batch, tokens, attn.heads, head_dim).transpose(1, 2)
-                             for t in (query, key, value))
+        query, key, value = (
+            t.view(batch, tokens, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value)
+        )
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
@@ -124,15 +140,21 @@ class RecordingAttnProcessor:
         self.accumulator.recorded.append(self.name)
 
         hidden_states = out.transpose(1, 2).reshape(batch, tokens, attn.heads * head_dim)
-        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))   # linear proj, dropout
+        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))  # linear proj, dropout
         if input_ndim == 4:
             hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
         if attn.residual_connection:
             hidden_states = hidden_states + residual
         return hidden_states / attn.rescale_output_factor
 
-    def _attend(self, attn: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                mask: torch.Tensor | None) -> torch.Tensor:
+    def _attend(
+        self,
+        attn: Any,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
         """probs · V per (batch, head, query chunk), adding probs into the accumulator.
 
         q, k, v: (B, H, N, d) in the model dtype; returns (B, H, N, d) in that dtype.
@@ -172,8 +194,9 @@ def _self_attention_modules(unet: torch.nn.Module, names: list[str]) -> dict[str
         if not isinstance(module, Attention):
             raise TypeError(f"{name!r} is a {type(module).__name__}, not a diffusers Attention")
         if module.is_cross_attention:
-            raise ValueError(f"{name!r} is a cross-attention layer; only self-attention is "
-                             "recorded")
+            raise ValueError(
+                f"{name!r} is a cross-attention layer; only self-attention is recorded"
+            )
         modules[name] = module
     return modules
 
@@ -204,8 +227,11 @@ def record_self_attention(
     originals = {name: module.processor for name, module in modules.items()}
     try:
         for name, module in modules.items():
-            module.set_processor(RecordingAttnProcessor(name, accumulator, weight=weighted[name],
-                                                        query_chunk=query_chunk))
+            module.set_processor(
+                RecordingAttnProcessor(
+                    name, accumulator, weight=weighted[name], query_chunk=query_chunk
+                )
+            )
         yield accumulator
     finally:
         for name, module in modules.items():

@@ -17,6 +17,7 @@ Images are stretched to ``image_size``² with cv2 INTER_AREA (as M2N2 does for D
 normalised with ImageNet mean/std; position embeddings are interpolated for sizes other than
 the pre-training one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -74,8 +75,10 @@ class VitBackbone(Backbone):
         self.model = model.eval().to(self.device, self.dtype)
         self.patch = int(model.config.patch_size)
         if image_size < self.patch or image_size % self.patch:
-            raise ValueError(f"image_size must be a positive multiple of the patch size "
-                             f"{self.patch}, got {image_size}")
+            raise ValueError(
+                f"image_size must be a positive multiple of the patch size "
+                f"{self.patch}, got {image_size}"
+            )
         self.image_size = image_size
         self.layers = _transformer_layers(model)
         if not -len(self.layers) <= layer < len(self.layers):
@@ -92,13 +95,17 @@ class VitBackbone(Backbone):
         return side, side
 
     def _run(
-        self, image: np.ndarray, *, attention: bool,
+        self,
+        image: np.ndarray,
+        *,
+        attention: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One forward up to ``layer``; returns (features (T, C), head-mean attention (T, T) or
         None), T = 1 + h·w tokens with CLS first."""
         x = resize_rgb(image, (self.image_size, self.image_size))
-        pixels = to_normalised_tensor(x, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                                      device=self.device, dtype=self.dtype)
+        pixels = to_normalised_tensor(
+            x, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=self.device, dtype=self.dtype
+        )
         block = self.layers[self.layer]
         got: dict[str, torch.Tensor] = {}
 
@@ -108,9 +115,11 @@ class VitBackbone(Backbone):
         def keep_attention(module: torch.nn.Module, args: Any, output: Any) -> None:
             weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
             if weights is None:
-                raise RuntimeError("the attention module returned no probabilities: it needs "
-                                   "eager attention (and transformers ≥ 5, whose attention "
-                                   "modules always return them)")
+                raise RuntimeError(
+                    "the attention module returned no probabilities: it needs "
+                    "eager attention (and transformers ≥ 5, whose attention "
+                    "modules always return them)"
+                )
             # (1, heads, T, T) → head mean in fp32, computed now so the per-head maps can go.
             got["attention"] = weights[0].float().mean(dim=0)
 
@@ -134,8 +143,10 @@ class VitBackbone(Backbone):
                 handle.remove()
         features = got["features"]
         if features.shape[0] != 1 + self.grid_hw[0] * self.grid_hw[1]:
-            raise RuntimeError(f"expected 1 CLS + {self.grid_hw[0]}×{self.grid_hw[1]} tokens, "
-                               f"got {features.shape[0]} (register tokens are not supported)")
+            raise RuntimeError(
+                f"expected 1 CLS + {self.grid_hw[0]}×{self.grid_hw[1]} tokens, "
+                f"got {features.shape[0]} (register tokens are not supported)"
+            )
         return features, got.get("attention")
 
     def _features(self, image: np.ndarray) -> torch.Tensor:
@@ -195,8 +206,9 @@ def _load(model_cls_name: str, model_id: str, dtype: torch.dtype, **config: Any)
 
     model_cls = getattr(transformers, model_cls_name)
     path = resolve_weights(model_id)
-    return model_cls.from_pretrained(path, dtype=dtype, attn_implementation="eager",
-                                     local_files_only=True, **config)
+    return model_cls.from_pretrained(
+        path, dtype=dtype, attn_implementation="eager", local_files_only=True, **config
+    )
 
 
 def _dtype(device: str | torch.device, dtype: torch.dtype | None) -> torch.dtype:
@@ -204,41 +216,80 @@ def _dtype(device: str | torch.device, dtype: torch.dtype | None) -> torch.dtype
 
 
 @register_backbone("dino-vits8")
-def build_dino_vits8(device: str | torch.device = "cpu", *, model_id: str = "facebook/dino-vits8",
-                     dtype: torch.dtype | None = None, image_size: int = 448,
-                     **options: Any) -> VitBackbone:
+def build_dino_vits8(
+    device: str | torch.device = "cpu",
+    *,
+    model_id: str = "facebook/dino-vits8",
+    dtype: torch.dtype | None = None,
+    image_size: int = 448,
+    **options: Any,
+) -> VitBackbone:
     """DINO ViT-S/8 (384 ch, 6 heads, 12 layers); default 448 px → 56×56 tokens."""
     dtype = _dtype(device, dtype)
     model = _load("ViTModel", model_id, dtype, add_pooling_layer=False)
-    return _named(VitBackbone(model, device=device, dtype=dtype, image_size=image_size,
-                              forward_kwargs=_interpolate_positions, **options), "dino-vits8")
+    return _named(
+        VitBackbone(
+            model,
+            device=device,
+            dtype=dtype,
+            image_size=image_size,
+            forward_kwargs=_interpolate_positions,
+            **options,
+        ),
+        "dino-vits8",
+    )
 
 
 @register_backbone("dinov2-vitb14")
-def build_dinov2_vitb14(device: str | torch.device = "cpu", *,
-                        model_id: str = "facebook/dinov2-base", dtype: torch.dtype | None = None,
-                        image_size: int = 1120, **options: Any) -> VitBackbone:
+def build_dinov2_vitb14(
+    device: str | torch.device = "cpu",
+    *,
+    model_id: str = "facebook/dinov2-base",
+    dtype: torch.dtype | None = None,
+    image_size: int = 1120,
+    **options: Any,
+) -> VitBackbone:
     """DINOv2 ViT-B/14 (768 ch, 12 heads, 12 layers); default 1120 px → 80×80 tokens (M2N2)."""
     dtype = _dtype(device, dtype)
     model = _load("Dinov2Model", model_id, dtype)
-    return _named(VitBackbone(model, device=device, dtype=dtype, image_size=image_size,
-                              **options), "dinov2-vitb14")
+    return _named(
+        VitBackbone(model, device=device, dtype=dtype, image_size=image_size, **options),
+        "dinov2-vitb14",
+    )
 
 
 @register_backbone("mae-vitb16")
-def build_mae_vitb16(device: str | torch.device = "cpu", *, model_id: str = "facebook/vit-mae-base",
-                     dtype: torch.dtype | None = None, image_size: int = 448,
-                     **options: Any) -> VitBackbone:
+def build_mae_vitb16(
+    device: str | torch.device = "cpu",
+    *,
+    model_id: str = "facebook/vit-mae-base",
+    dtype: torch.dtype | None = None,
+    image_size: int = 448,
+    **options: Any,
+) -> VitBackbone:
     """MAE ViT-B/16 encoder (768 ch), masking off; default 448 px → 28×28 tokens."""
     dtype = _dtype(device, dtype)
     model = _load("ViTMAEModel", model_id, dtype, mask_ratio=0.0)
-    return _named(VitBackbone(model, device=device, dtype=dtype, image_size=image_size,
-                              forward_kwargs=_mae_forward, **options), "mae-vitb16")
+    return _named(
+        VitBackbone(
+            model,
+            device=device,
+            dtype=dtype,
+            image_size=image_size,
+            forward_kwargs=_mae_forward,
+            **options,
+        ),
+        "mae-vitb16",
+    )
 
 
 # Tiny random-weight variants: 3 layers, 4 heads, hidden 32; default inputs give 8×8 tokens.
-_TINY = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-             attn_implementation="eager")
+_TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 4,
+    "attn_implementation": "eager",
+}
 
 
 def _tiny(config_cls: str, model_cls: str, seed: int, **config: Any) -> torch.nn.Module:
@@ -250,28 +301,51 @@ def _tiny(config_cls: str, model_cls: str, seed: int, **config: Any) -> torch.nn
 
 
 @register_backbone("tiny-dino")
-def build_tiny_dino(device: str | torch.device = "cpu", *, seed: int = 0, image_size: int = 64,
-                    **options: Any) -> VitBackbone:
+def build_tiny_dino(
+    device: str | torch.device = "cpu", *, seed: int = 0, image_size: int = 64, **options: Any
+) -> VitBackbone:
     """Random ViT, patch 8 (as dino-vits8), 64 px → 8×8 tokens."""
     model = _tiny("ViTConfig", "ViTModel", seed, intermediate_size=64, patch_size=8, image_size=32)
-    return _named(VitBackbone(model, device=device, image_size=image_size,
-                              forward_kwargs=_interpolate_positions, **options), "tiny-dino")
+    return _named(
+        VitBackbone(
+            model,
+            device=device,
+            image_size=image_size,
+            forward_kwargs=_interpolate_positions,
+            **options,
+        ),
+        "tiny-dino",
+    )
 
 
 @register_backbone("tiny-dinov2")
-def build_tiny_dinov2(device: str | torch.device = "cpu", *, seed: int = 0, image_size: int = 112,
-                      **options: Any) -> VitBackbone:
+def build_tiny_dinov2(
+    device: str | torch.device = "cpu", *, seed: int = 0, image_size: int = 112, **options: Any
+) -> VitBackbone:
     """Random DINOv2, patch 14, 112 px → 8×8 tokens."""
     model = _tiny("Dinov2Config", "Dinov2Model", seed, mlp_ratio=2, patch_size=14, image_size=28)
-    return _named(VitBackbone(model, device=device, image_size=image_size, **options),
-                  "tiny-dinov2")
+    return _named(
+        VitBackbone(model, device=device, image_size=image_size, **options), "tiny-dinov2"
+    )
 
 
 @register_backbone("tiny-mae")
-def build_tiny_mae(device: str | torch.device = "cpu", *, seed: int = 0, image_size: int = 128,
-                   **options: Any) -> VitBackbone:
+def build_tiny_mae(
+    device: str | torch.device = "cpu", *, seed: int = 0, image_size: int = 128, **options: Any
+) -> VitBackbone:
     """Random ViT-MAE encoder, patch 16, masking off, 128 px → 8×8 tokens."""
-    model = _tiny("ViTMAEConfig", "ViTMAEModel", seed, intermediate_size=64, patch_size=16,
-                  image_size=32, mask_ratio=0.0)
-    return _named(VitBackbone(model, device=device, image_size=image_size,
-                              forward_kwargs=_mae_forward, **options), "tiny-mae")
+    model = _tiny(
+        "ViTMAEConfig",
+        "ViTMAEModel",
+        seed,
+        intermediate_size=64,
+        patch_size=16,
+        image_size=32,
+        mask_ratio=0.0,
+    )
+    return _named(
+        VitBackbone(
+            model, device=device, image_size=image_size, forward_kwargs=_mae_forward, **options
+        ),
+        "tiny-mae",
+    )

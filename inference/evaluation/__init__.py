@@ -11,6 +11,7 @@
 The ``opencv-grabcut`` baseline is a method like the others (:mod:`inference.methods.grabcut`).
 The command line is :func:`inference.evaluation.cli.main`.
 """
+
 from .clicker import DEFAULT_EXCLUSION_RADIUS, Clicker, ClickSimulator
 from .datasets import CocoDataset, FolderDataset, Sample, load_dataset
 from .loop import (

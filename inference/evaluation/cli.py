@@ -6,6 +6,7 @@ click protocol, side by side. Each method gets its own clicks (they follow its o
 for the multi-instance protocol, its own ``random.Random(123456 + seed)``, so its numbers do
 not depend on which peers ran beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,15 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
     add("--limit", type=int, help="evaluate only N samples")
     add("--random-subset", action="store_true", help="with --limit: a random subset (--seed)")
     add("--seed", type=int, default=0)
-    add("--band", choices=("ignore", "object", "background"), default="ignore",
-        help="folder masks: what the value 128 means (ignore = RITM, object = M2N2)")
+    add(
+        "--band",
+        choices=("ignore", "object", "background"),
+        default="ignore",
+        help="folder masks: what the value 128 means (ignore = RITM, object = M2N2)",
+    )
     add("--min-area", type=float, default=0, help="COCO: skip annotations smaller than this")
-    add("--clicker", choices=("ritm", "m2n2"), default="ritm",
-        help="ritm: FN and FP apart, radius-5 exclusion; m2n2: one error map, no exclusion")
-    add("--exclusion-radius", type=int,
-        help=f"override the excluded disk (ritm default {DEFAULT_EXCLUSION_RADIUS})")
-    add("--param", action="append", default=[], metavar="KEY=VALUE",
-        help="keyword argument for the evaluated method's builder (JSON value), repeatable")
+    add(
+        "--clicker",
+        choices=("ritm", "m2n2"),
+        default="ritm",
+        help="ritm: FN and FP apart, radius-5 exclusion; m2n2: one error map, no exclusion",
+    )
+    add(
+        "--exclusion-radius",
+        type=int,
+        help=f"override the excluded disk (ritm default {DEFAULT_EXCLUSION_RADIUS})",
+    )
+    add(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument for the evaluated method's builder (JSON value), repeatable",
+    )
     add("--compare", action="append", default=[], metavar="NAME", help="peer method, repeatable")
     add("--out", help="output folder (default ./eval-out/<method>-<dataset>-<timestamp>)")
     add("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -106,11 +123,17 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results, skipped = _evaluate(dataset, predictors, args, radius=radius, separate=separate)
     config: dict[str, Any] = {
-        "method": args.method, "backbone": args.backbone,
-        "dataset": str(Path(args.dataset).resolve()), "dataset_name": dataset.name,
-        "protocol": args.protocol, "seed": args.seed, "limit": args.limit,
-        "random_subset": args.random_subset, "device": args.device,
-        "clicker": args.clicker, "exclusion_radius": radius,
+        "method": args.method,
+        "backbone": args.backbone,
+        "dataset": str(Path(args.dataset).resolve()),
+        "dataset_name": dataset.name,
+        "protocol": args.protocol,
+        "seed": args.seed,
+        "limit": args.limit,
+        "random_subset": args.random_subset,
+        "device": args.device,
+        "clicker": args.clicker,
+        "exclusion_radius": radius,
     }
     if args.protocol == "single":
         config["max_clicks"] = args.max_clicks
@@ -137,8 +160,12 @@ def _run(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> FolderDataset | CocoDataset:
     try:
         dataset = load_dataset(
-            args.dataset, images=args.images, protocol=args.protocol, band=args.band,
-            min_area=args.min_area, limit=args.limit,
+            args.dataset,
+            images=args.images,
+            protocol=args.protocol,
+            band=args.band,
+            min_area=args.min_area,
+            limit=args.limit,
             subset_seed=args.seed if args.random_subset else None,
         )
     except (FileNotFoundError, ValueError) as exc:
@@ -174,7 +201,9 @@ def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]
         backbone = args.backbone if name == args.method else None
         kwargs = params if name == args.method else {}
         try:
-            predictors[name] = build_predictor(name, backbone=backbone, device=args.device, **kwargs)
+            predictors[name] = build_predictor(
+                name, backbone=backbone, device=args.device, **kwargs
+            )
         except KeyError as exc:
             raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from exc
         except Exception as exc:  # missing weights, bad device: the user's setup, not a crash
@@ -199,22 +228,37 @@ def _evaluate(
         name: as_multi_instance(p) for name, p in predictors.items() if args.protocol == "multi"
     }
     rngs = {name: mist_rng(args.seed) for name in predictors}
-    bar = tqdm(dataset, total=len(dataset), file=sys.stderr, desc=f"eval {dataset.name}",
-               unit="sample", disable=args.no_progress)
+    bar = tqdm(
+        dataset,
+        total=len(dataset),
+        file=sys.stderr,
+        desc=f"eval {dataset.name}",
+        unit="sample",
+        disable=args.no_progress,
+    )
     for sample in bar:
         try:
             for name, predictor in predictors.items():
                 r: SampleResult | MultiSampleResult
                 if args.protocol == "single":
                     r = evaluate_sample(
-                        predictor, sample, max_clicks=args.max_clicks,
-                        exclusion_radius=radius, separate_errors=separate,
+                        predictor,
+                        sample,
+                        max_clicks=args.max_clicks,
+                        exclusion_radius=radius,
+                        separate_errors=separate,
                     )
                 else:
                     r = evaluate_multi_sample(
-                        multi[name], sample, strategy=args.strategy, tau=args.tau,
-                        beta=args.beta, iou_threshold=args.iou_threshold, rng=rngs[name],
-                        exclusion_radius=radius, separate_errors=separate,
+                        multi[name],
+                        sample,
+                        strategy=args.strategy,
+                        tau=args.tau,
+                        beta=args.beta,
+                        iou_threshold=args.iou_threshold,
+                        rng=rngs[name],
+                        exclusion_radius=radius,
+                        separate_errors=separate,
                     )
                 results[name].append(r)
         except EmptyObjectError:

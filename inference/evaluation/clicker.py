@@ -24,6 +24,7 @@ applied to an empty prediction. A click's owner is the GT value at its pixel, it
 0 is a background (negative) click, otherwise that object's positive click, which may not be
 the object the click was aimed at.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -156,8 +157,10 @@ class Clicker:
         separate_errors: bool = True,
     ) -> None:
         self._sim = ClickSimulator(
-            gt.astype(bool), ignore,
-            exclusion_radius=exclusion_radius, separate_errors=separate_errors,
+            gt.astype(bool),
+            ignore,
+            exclusion_radius=exclusion_radius,
+            separate_errors=separate_errors,
         )
 
     @property

@@ -11,6 +11,7 @@ the pixels of one :class:`Sample`. Two protocols shape the samples:
 Images are read with Pillow as stored: no EXIF rotation, because the masks carry none either and
 must stay aligned with the pixels.
 """
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ spent (the N initial clicks included), a strategy picks an object and one correc
 placed for it. The strategies' shared generator is ``random.Random(123456 + seed)``, made once
 per run as DynaMITe seeds ``random`` once per run.
 """
+
 from __future__ import annotations
 
 import random
@@ -131,8 +132,11 @@ def evaluate_dataset(
         try:
             results.append(
                 evaluate_sample(
-                    predictor, sample, max_clicks=max_clicks,
-                    exclusion_radius=exclusion_radius, separate_errors=separate_errors,
+                    predictor,
+                    sample,
+                    max_clicks=max_clicks,
+                    exclusion_radius=exclusion_radius,
+                    separate_errors=separate_errors,
                 )
             )
         except EmptyObjectError as exc:
@@ -188,8 +192,12 @@ def evaluate_multi_sample(
 
     masks = predict()
     chooser = ObjectChooser(
-        strategy, len(object_ids), threshold=iou_threshold, rng=rng,
-        limit=beta if beta is not None else tau, max_streak=max_streak,
+        strategy,
+        len(object_ids),
+        threshold=iou_threshold,
+        rng=rng,
+        limit=beta if beta is not None else tau,
+        max_streak=max_streak,
     )
     budget = tau * len(object_ids)
     while len(sim.clicks) < budget and not all(v >= iou_threshold for v in result.ious[-1]):
@@ -235,9 +243,16 @@ def evaluate_multi_dataset(
         try:
             results.append(
                 evaluate_multi_sample(
-                    predictor, sample, strategy=strategy, tau=tau, beta=beta,
-                    iou_threshold=iou_threshold, rng=rng, exclusion_radius=exclusion_radius,
-                    separate_errors=separate_errors, max_streak=max_streak,
+                    predictor,
+                    sample,
+                    strategy=strategy,
+                    tau=tau,
+                    beta=beta,
+                    iou_threshold=iou_threshold,
+                    rng=rng,
+                    exclusion_radius=exclusion_radius,
+                    separate_errors=separate_errors,
+                    max_streak=max_streak,
                 )
             )
         except EmptyObjectError as exc:

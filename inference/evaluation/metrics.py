@@ -2,6 +2,7 @@
 
 Plain functions over numbers, so the loop, the CLI and tests share one definition.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -7,6 +7,7 @@ one mask per object. Methods such as DynaMITe do this natively (``native_multi_i
 protocol (other objects' clicks as negatives, disjoint masks). That protocol is evaluation's,
 not the platform's: a predictor's own ``predict_objects`` treats objects independently.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,9 @@ class MultiInstancePredictor(Protocol):
 
     def set_image(self, image: np.ndarray) -> None: ...
 
-    def predict_objects(self, prompts: Sequence[Click]) -> Mapping[int, MaskResult | np.ndarray]: ...
+    def predict_objects(
+        self, prompts: Sequence[Click]
+    ) -> Mapping[int, MaskResult | np.ndarray]: ...
 
 
 class PerObjectAdapter:

@@ -1,4 +1,5 @@
 """Turning loop results into the summary JSON, the per-image CSV, the plot and printed lines."""
+
 from __future__ import annotations
 
 import csv
@@ -108,22 +109,46 @@ def write_csv(
             writer.writerow(["method", "name", *nocs, *ious, "set_image_s", "mean_click_s"])
             for name, rs in results.items():
                 for r in rs:
-                    writer.writerow([
-                        name, r.name, *[noc(r.ious, t, len(r.ious)) for t in DEFAULT_THRESHOLDS],
-                        *[f"{v:.6f}" for v in r.ious],
-                        f"{r.set_image_seconds:.6f}", _mean(r.seconds),
-                    ])
+                    writer.writerow(
+                        [
+                            name,
+                            r.name,
+                            *[noc(r.ious, t, len(r.ious)) for t in DEFAULT_THRESHOLDS],
+                            *[f"{v:.6f}" for v in r.ious],
+                            f"{r.set_image_seconds:.6f}",
+                            _mean(r.seconds),
+                        ]
+                    )
             return path
-        writer.writerow(["method", "name", "objects", "interactions", "clicks_per_object",
-                         "failed_objects", "mean_final_iou", "set_image_s", "mean_click_s"])
+        writer.writerow(
+            [
+                "method",
+                "name",
+                "objects",
+                "interactions",
+                "clicks_per_object",
+                "failed_objects",
+                "mean_final_iou",
+                "set_image_s",
+                "mean_click_s",
+            ]
+        )
         for name, rs in results.items():
             for r in rs:
                 finals = r.final_ious
-                writer.writerow([
-                    name, r.name, len(finals), r.num_interactions,
-                    f"{r.num_interactions / len(finals):.4f}", sum(v < threshold for v in finals),
-                    f"{np.mean(finals):.6f}", f"{r.set_image_seconds:.6f}", _mean(r.seconds),
-                ])
+                writer.writerow(
+                    [
+                        name,
+                        r.name,
+                        len(finals),
+                        r.num_interactions,
+                        f"{r.num_interactions / len(finals):.4f}",
+                        sum(v < threshold for v in finals),
+                        f"{np.mean(finals):.6f}",
+                        f"{r.set_image_seconds:.6f}",
+                        _mean(r.seconds),
+                    ]
+                )
     return path
 
 
@@ -168,26 +193,41 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     width = max(14, *(len(n) for n in methods))
     if summary["protocol"] == "single":
         lines = [
-            f"{summary['dataset_name']}: single-object protocol, {summary['num_samples']} samples, "
-            f"{summary['max_clicks']} clicks, seed {summary['seed']}, clicker {summary['clicker']}"
+            (
+                f"{summary['dataset_name']}: single-object protocol, {summary['num_samples']} "
+                f"samples, {summary['max_clicks']} clicks, seed {summary['seed']}, "
+                f"clicker {summary['clicker']}"
+            )
         ]
         ks = [k for k in (1, 3, 5, 10, 20) if str(k) in summary["metrics"]["mIoU@k"]]
         head = ["NoC@85", "NoC@90", "NoF@85", "NoF@90", *[f"mIoU@{k}" for k in ks]]
         rows = {
-            name: [_num(m["NoC@85"], 2), _num(m["NoC@90"], 2), str(m["NoF@85"]), str(m["NoF@90"]),
-                   *[_num(m["mIoU@k"][str(k)], 3) for k in ks]]
+            name: [
+                _num(m["NoC@85"], 2),
+                _num(m["NoC@90"], 2),
+                str(m["NoF@85"]),
+                str(m["NoF@90"]),
+                *[_num(m["mIoU@k"][str(k)], 3) for k in ks],
+            ]
             for name, m in methods.items()
         }
     else:
         lines = [
-            f"{summary['dataset_name']}: multi-instance protocol (MIST), {summary['num_samples']} "
-            f"images, strategy {summary['strategy']}, τ={summary['tau']}, "
-            f"IoU {summary['iou_threshold']}, seed {summary['seed']}"
+            (
+                f"{summary['dataset_name']}: multi-instance protocol (MIST), "
+                f"{summary['num_samples']} images, strategy {summary['strategy']}, "
+                f"τ={summary['tau']}, IoU {summary['iou_threshold']}, seed {summary['seed']}"
+            )
         ]
         head = ["NCI", "NFO", "NFI", "mIoU", "objects"]
         rows = {
-            name: [_num(m["NCI"], 2), str(m["NFO"]), str(m["NFI"]), _num(m["mIoU"], 3),
-                   str(m["num_objects"])]
+            name: [
+                _num(m["NCI"], 2),
+                str(m["NFO"]),
+                str(m["NFI"]),
+                _num(m["mIoU"], 3),
+                str(m["num_objects"]),
+            ]
             for name, m in methods.items()
         }
     head += ["s/click p50", "mean"]

@@ -10,6 +10,7 @@ cases, never reached when an object's error is clickable).
 Ties in IoU go to the lower object index (DynaMITe sorts with ``torch.topk``, whose order for
 ties is unspecified). ``max_dt`` chooses no object: the loop handles it.
 """
+
 from __future__ import annotations
 
 import random

@@ -5,6 +5,7 @@ lazy deletion). The caller owns the arrays and the size. ``heap_push`` never rea
 (returning the arrays from it made the flood fill 40 % slower); a caller whose heap can
 outgrow its arrays calls ``heap_reserve`` before pushing.
 """
+
 from __future__ import annotations
 
 import numba

@@ -1,5 +1,6 @@
 """PEP 562 lazy exports for method packages: importing a package registers its method (no
 torch); its public names import their submodule (and torch) on first access."""
+
 from __future__ import annotations
 
 import importlib
@@ -7,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(namespace: dict[str, Any], exports: dict[str, str]
-                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    namespace: dict[str, Any], exports: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """(``__getattr__``, ``__dir__``) for the package whose ``globals()`` is ``namespace``;
     ``exports`` map a public name to the submodule (relative, e.g. ``".predictor"``) that
     defines it."""

@@ -1,4 +1,5 @@
 """The Celery application: queues `interactive`, `batch` and `default`, tasks found per app."""
+
 import os
 
 from celery import Celery

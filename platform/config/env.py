@@ -3,6 +3,7 @@
 Every setting that differs between a laptop, CI and a deployment comes from an environment
 variable read here, so the settings modules stay declarative.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """What every browser test shares: Debian's Chromium driven by Playwright (never
 ``playwright install``), one browser per test module, a page on the live server, the test
 users' password and the login form."""
+
 from __future__ import annotations
 
 import os
@@ -13,17 +14,22 @@ import pytest
 # from such a thread unless told that this is fine (the usual Playwright + pytest-django fix).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-import json  # noqa: E402
-import re  # noqa: E402
-import zipfile  # noqa: E402
+import json
+import re
+import zipfile
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PASSWORD = "correct horse battery"
 
@@ -38,7 +44,9 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _page_on(browser: Browser, base_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+def _page_on(
+    browser: Browser, base_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """A fresh page on ``base_url``. A screenshot lands in tmp_path when the test failed;
     uncaught page errors and anything the Content-Security-Policy refused fail the test."""
     failed_before = request.session.testsfailed
@@ -48,8 +56,14 @@ def _page_on(browser: Browser, base_url: str, tmp_path: Path, request: pytest.Fi
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # what the Content-Security-Policy blocked (an inline style, a script from elsewhere)
-    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
-            and errors.append(msg.text))
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and "Content Security Policy" in msg.text
+            and errors.append(msg.text)
+        ),
+    )
     yield page
     if request.session.testsfailed > failed_before:
         try:
@@ -61,13 +75,17 @@ def _page_on(browser: Browser, base_url: str, tmp_path: Path, request: pytest.Fi
 
 
 @pytest.fixture
-def page(browser: Browser, live_server, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(
+    browser: Browser, live_server, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """A page on pytest-django's live server (plain HTTP: no websockets)."""
     yield from _page_on(browser, live_server.url, tmp_path, request)
 
 
 @pytest.fixture
-def stack_page(browser: Browser, live_stack, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+def stack_page(
+    browser: Browser, live_stack, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """A page on the whole stack (``live_stack``: uvicorn with websockets, a Celery worker)."""
     yield from _page_on(browser, live_stack.url, tmp_path, request)
 
@@ -99,7 +117,9 @@ def run_mis(page: Page, dataset_id: int, *, label: str, max_per_image: int | Non
     return row
 
 
-def export_coco(page: Page, tmp_path: Path, *, filter: str, dataset_id: int | None = None) -> tuple[list[str], dict]:
+def export_coco(
+    page: Page, tmp_path: Path, *, filter: str, dataset_id: int | None = None
+) -> tuple[list[str], dict]:
     """On the Jobs page: launch a COCO (RLE) export, wait for it, download the zip; returns
     the zip's member names and its ``annotations/instances_default.json``."""
     form = page.get_by_role("form", name="Launch a job")

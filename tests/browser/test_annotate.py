@@ -15,6 +15,7 @@ The synthetic image is a bright 100×100 square on a dark background: where a ma
 checked through ``window.__annotate.maskAt``, which reads the page's decoded masks.
 Screenshots of every open page land in ``tmp_path`` when a test fails.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,7 +28,6 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-
 from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
@@ -48,6 +48,7 @@ MODEL_TIMEOUT_MS = 120_000  # first click: the worker loads the model and the im
 
 
 # ---- Browser and pages ----------------------------------------------------------------------
+
 
 @pytest.fixture
 def open_page(
@@ -88,8 +89,13 @@ def shot(page: Page, tmp_path: Path, name: str) -> None:
 
 # ---- Data -------------------------------------------------------------------------------------
 
-def square_png(width: int = WIDTH, height: int = HEIGHT, square: tuple[int, int, int, int] = SQUARE,
-               background: int = 25) -> bytes:
+
+def square_png(
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    square: tuple[int, int, int, int] = SQUARE,
+    background: int = 25,
+) -> bytes:
     pixels = np.full((height, width, 3), background, np.uint8)
     x0, y0, x1, y1 = square
     pixels[y0:y1, x0:x1] = 230
@@ -114,21 +120,27 @@ def make_task(*, image_size: tuple[int, int] = (WIDTH, HEIGHT), images: int = 2)
     project = project_create(name="Squares", owner=owner)
     membership_set(project=project, username="anna", role="annotator")
     membership_set(project=project, username="bert", role="annotator")
-    labels = [label_create(project=project, name="box", color="#ff0000"),
-              label_create(project=project, name="ball", color="#00c000")]
+    labels = [
+        label_create(project=project, name="box", color="#ff0000"),
+        label_create(project=project, name="ball", color="#00c000"),
+    ]
     dataset = dataset_create(project=project, name="synthetic")
     w, h = image_size
     square = SQUARE if (w, h) == (WIDTH, HEIGHT) else (w // 3, h // 3, 2 * w // 3, 2 * h // 3)
-    report = dataset_upload(dataset=dataset, uploads=[
-        # Backgrounds differ by one grey level: identical files would be stored once.
-        Upload(f"square{i}.png", io.BytesIO(square_png(w, h, square, background=25 + i)))
-        for i in range(images)
-    ])
+    report = dataset_upload(
+        dataset=dataset,
+        uploads=[
+            # Backgrounds differ by one grey level: identical files would be stored once.
+            Upload(f"square{i}.png", io.BytesIO(square_png(w, h, square, background=25 + i)))
+            for i in range(images)
+        ],
+    )
     ids = sorted({f.image_id for f in report.files})
     assert len(ids) == images, report.as_dict()
     anna = User.objects.get(username="anna")
-    task = task_create(project=project, dataset=dataset, name="Squares batch 1",
-                       assignee_id=anna.id, image_ids=ids)
+    task = task_create(
+        project=project, dataset=dataset, name="Squares batch 1", assignee_id=anna.id, image_ids=ids
+    )
     return Setup(project=project, task=task, image_ids=ids, labels=labels)
 
 
@@ -170,7 +182,8 @@ def wait_for_mask(page: Page, before: int, timeout: float = 15_000) -> None:
     page.wait_for_function(
         """n => { const c = document.querySelector('canvas.annotate-canvas');
                   return c && Number(c.dataset.masks) > n && c.dataset.pending === '0'; }""",
-        arg=before, timeout=timeout,
+        arg=before,
+        timeout=timeout,
     )
 
 
@@ -184,12 +197,14 @@ def pixel(page: Page, x: int, y: int) -> list[int]:
         """([x, y]) => { const c = document.querySelector('canvas.annotate-canvas');
             const p = window.__annotate.toScreen(x, y); const r = c.getBoundingClientRect();
             const k = c.width / r.width;
-            return Array.from(c.getContext('2d').getImageData(Math.floor((p.x - r.left) * k), Math.floor((p.y - r.top) * k), 1, 1).data); }""",
+            return Array.from(c.getContext('2d').getImageData("""
+        """Math.floor((p.x - r.left) * k), Math.floor((p.y - r.top) * k), 1, 1).data); }""",
         [x, y],
     )
 
 
 # ---- The whole stack --------------------------------------------------------------------------
+
 
 def test_click_undo_save_reload_on_the_real_stack(live_stack, open_page, tmp_path: Path) -> None:
     data = make_task()
@@ -251,6 +266,7 @@ def test_click_undo_save_reload_on_the_real_stack(live_stack, open_page, tmp_pat
     page.reload()
     expect(page.locator(f"{CANVAS}[data-state=ready]")).to_be_visible(timeout=60_000)
     reloaded = annotate(page, "objects")
+
     def shape(objects: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return [(o["id"], o["box"], o["area"]) for o in objects]
 
@@ -282,7 +298,8 @@ def test_another_annotator_cannot_open_the_task(live_stack, open_page) -> None:
                 ws.send(JSON.stringify({type: 'open', seq: 1, image_id: image, task_id: task}));
                 ws.send(JSON.stringify({type: 'open', seq: 2, image_id: image}));
             };
-            ws.onmessage = (e) => { out.push(JSON.parse(e.data)); if (out.length === 2) { ws.close(); resolve(out); } };
+            ws.onmessage = (e) => { out.push(JSON.parse(e.data));"""
+        """ if (out.length === 2) { ws.close(); resolve(out); } };
             ws.onclose = () => resolve(out);
             setTimeout(() => resolve(out), 10000);
         })""",
@@ -294,6 +311,7 @@ def test_another_annotator_cannot_open_the_task(live_stack, open_page) -> None:
 
 
 # ---- Without a socket server --------------------------------------------------------------------
+
 
 def test_without_a_socket_server_the_view_retries(live_server, open_page, tmp_path: Path) -> None:
     data = make_task()
@@ -316,29 +334,36 @@ def test_without_a_socket_server_the_view_retries(live_server, open_page, tmp_pa
     shot(page, tmp_path, "no-socket")
 
 
-# ---- A scripted socket ----------------------------------------------------------------------------
+# ---- A scripted socket ---------------------------------------------------------------------------
 
-FAKE_SOCKET_JS = """
+FAKE_SOCKET_JS = (
+    """
 (() => {
   const fake = { sockets: [], sent: [], connects: 0, urls: [], refuse: false };
   class FakeWebSocket {
     static CONNECTING = 0; static OPEN = 1; static CLOSING = 2; static CLOSED = 3;
     constructor(url) {
-      this.url = url; this.readyState = 0; fake.connects += 1; fake.urls.push(String(url)); fake.sockets.push(this);
+      this.url = url; this.readyState = 0; fake.connects += 1;"""
+    """ fake.urls.push(String(url)); fake.sockets.push(this);
       setTimeout(() => {
-        if (fake.refuse) { this.readyState = 3; this.onclose && this.onclose({ code: 1006 }); return; }
+        if (fake.refuse) {"""
+    """ this.readyState = 3; this.onclose && this.onclose({ code: 1006 }); return; }
         this.readyState = 1; this.onopen && this.onopen({});
       }, 5);
     }
-    send(text) { if (this.readyState !== 1) throw new Error('send on a closed socket'); fake.sent.push(JSON.parse(text)); }
+    send(text) { if (this.readyState !== 1) throw new Error('send on a closed socket');"""
+    """ fake.sent.push(JSON.parse(text)); }
     close() { this.readyState = 3; }
   }
-  fake.reply = (msg) => { const s = fake.sockets[fake.sockets.length - 1]; s.onmessage && s.onmessage({ data: JSON.stringify(msg) }); };
-  fake.drop = (code = 1006) => { const s = fake.sockets[fake.sockets.length - 1]; s.readyState = 3; s.onclose && s.onclose({ code }); };
+  fake.reply = (msg) => { const s = fake.sockets[fake.sockets.length - 1];"""
+    """ s.onmessage && s.onmessage({ data: JSON.stringify(msg) }); };
+  fake.drop = (code = 1006) => { const s = fake.sockets[fake.sockets.length - 1];"""
+    """ s.readyState = 3; s.onclose && s.onclose({ code }); };
   window.WebSocket = FakeWebSocket;
   window.__fake = fake;
 })();
 """
+)
 
 
 class FakeServer:
@@ -376,8 +401,9 @@ def crop(mask: np.ndarray) -> tuple[list[int] | None, dict[str, Any] | None]:
     return [x0, y0, x1 - x0, y1 - y0], rle.encode(mask[y0:y1, x0:x1])
 
 
-def rect_mask(x0: int, y0: int, x1: int, y1: int,
-              size: tuple[int, int] = (HEIGHT, WIDTH)) -> np.ndarray:
+def rect_mask(
+    x0: int, y0: int, x1: int, y1: int, size: tuple[int, int] = (HEIGHT, WIDTH)
+) -> np.ndarray:
     mask = np.zeros(size, bool)
     mask[y0:y1, x0:x1] = True
     return mask
@@ -385,9 +411,21 @@ def rect_mask(x0: int, y0: int, x1: int, y1: int,
 
 def mask_reply(seq: int, object_id: int, mask: np.ndarray, **extra: Any) -> dict[str, Any]:
     box, crop_rle = crop(mask)
-    return {"type": "mask", "seq": seq, "object_id": object_id, "version": 2, "box": box, "rle": crop_rle,
-            "can_undo": True, "can_redo": False, "model_ms": 12.4, "total_ms": 40.2, "worker": "w1",
-            "final": True, **extra}
+    return {
+        "type": "mask",
+        "seq": seq,
+        "object_id": object_id,
+        "version": 2,
+        "box": box,
+        "rle": crop_rle,
+        "can_undo": True,
+        "can_redo": False,
+        "model_ms": 12.4,
+        "total_ms": 40.2,
+        "worker": "w1",
+        "final": True,
+        **extra,
+    }
 
 
 def error_reply(seq: int | None, code: str, message: str) -> dict[str, Any]:
@@ -395,31 +433,64 @@ def error_reply(seq: int | None, code: str, message: str) -> dict[str, Any]:
 
 
 def object_state(oid: int, label_id: int | None = None, **extra: Any) -> dict[str, Any]:
-    return {"id": oid, "label_id": label_id, "version": 1, "source": "manual", "prompts": [],
-            "can_undo": False, "can_redo": False, **extra}
+    return {
+        "id": oid,
+        "label_id": label_id,
+        "version": 1,
+        "source": "manual",
+        "prompts": [],
+        "can_undo": False,
+        "can_redo": False,
+        **extra,
+    }
 
 
 METHODS = [
     {"name": "m2n2", "label": "M2N2 (clicks)", "backbones": ["tiny-effnet"], "multi_object": False},
-    {"name": "salt", "label": "SALT (scribbles)", "backbones": ["effnet-lite0", "tiny-effnet"], "multi_object": True},
+    {
+        "name": "salt",
+        "label": "SALT (scribbles)",
+        "backbones": ["effnet-lite0", "tiny-effnet"],
+        "multi_object": True,
+    },
 ]
 
 
-def opened(data: Setup, image_id: int, seq: int, objects: list[dict[str, Any]],
-           size: tuple[int, int] = (WIDTH, HEIGHT), method: str = "m2n2",
-           methods: list[dict[str, Any]] = METHODS) -> dict[str, Any]:
+def opened(
+    data: Setup,
+    image_id: int,
+    seq: int,
+    objects: list[dict[str, Any]],
+    size: tuple[int, int] = (WIDTH, HEIGHT),
+    method: str = "m2n2",
+    methods: list[dict[str, Any]] = METHODS,
+) -> dict[str, Any]:
     return {
-        "type": "opened", "seq": seq, "task_id": data.task.id, "objects": objects,
-        "image": {"id": image_id, "width": size[0], "height": size[1],
-                  "file_url": f"/api/images/{image_id}/file", "name": "square0.png"},
-        "method": method, "backbone": next(m for m in methods if m["name"] == method)["backbones"][0],
+        "type": "opened",
+        "seq": seq,
+        "task_id": data.task.id,
+        "objects": objects,
+        "image": {
+            "id": image_id,
+            "width": size[0],
+            "height": size[1],
+            "file_url": f"/api/images/{image_id}/file",
+            "name": "square0.png",
+        },
+        "method": method,
+        "backbone": next(m for m in methods if m["name"] == method)["backbones"][0],
         "methods": methods,
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in data.labels],
     }
 
 
-def start_scripted(open_page: Callable[..., Page], url: str, data: Setup,
-                   objects: list[dict[str, Any]] | None = None, **opened_fields: Any) -> tuple[Page, FakeServer]:
+def start_scripted(
+    open_page: Callable[..., Page],
+    url: str,
+    data: Setup,
+    objects: list[dict[str, Any]] | None = None,
+    **opened_fields: Any,
+) -> tuple[Page, FakeServer]:
     page = open_page(url, fake_socket=True)
     login(page, "anna")
     page.goto(f"/#/projects/{data.project.id}")
@@ -427,8 +498,12 @@ def start_scripted(open_page: Callable[..., Page], url: str, data: Setup,
     page.wait_for_url(f"**/#/tasks/{data.task.id}/images/{data.image_ids[0]}")
     server = FakeServer(page)
     msg = server.expect("open")
-    assert msg == {"type": "open", "seq": msg["seq"], "image_id": data.image_ids[0],
-                   "task_id": data.task.id}
+    assert msg == {
+        "type": "open",
+        "seq": msg["seq"],
+        "image_id": data.image_ids[0],
+        "task_id": data.task.id,
+    }
     server.reply(opened(data, data.image_ids[0], msg["seq"], objects or [], **opened_fields))
     expect(page.locator(f"{CANVAS}[data-state=ready]")).to_be_visible()
     expect(page.locator(".annotate-status")).to_have_attribute("data-status", "open")
@@ -437,9 +512,23 @@ def start_scripted(open_page: Callable[..., Page], url: str, data: Setup,
 
 def existing_object(data: Setup) -> dict[str, Any]:
     box, crop_rle = crop(rect_mask(20, 20, 50, 40))  # 30 wide, 20 high: a transpose shows
-    return object_state(501, data.labels[0].id, version=3, source="m2n2", can_undo=True, box=box, rle=crop_rle,
-                        prompts=[{"seq": 1, "kind": "click", "payload": {"x": 30, "y": 30, "positive": True},
-                                  "method": "m2n2"}])
+    return object_state(
+        501,
+        data.labels[0].id,
+        version=3,
+        source="m2n2",
+        can_undo=True,
+        box=box,
+        rle=crop_rle,
+        prompts=[
+            {
+                "seq": 1,
+                "kind": "click",
+                "payload": {"x": 30, "y": 30, "positive": True},
+                "method": "m2n2",
+            }
+        ],
+    )
 
 
 def test_clicks_masks_stale_replies_errors_and_undo(live_server, open_page, tmp_path: Path) -> None:
@@ -526,10 +615,30 @@ def test_clicks_masks_stale_replies_errors_and_undo(live_server, open_page, tmp_
     resync = server.expect("open")
     assert resync["seq"] > crashed["seq"] and resync["image_id"] == data.image_ids[0]
     box, crop_rle = crop(rect_mask(100, 100, 140, 140))
-    server.reply(opened(data, data.image_ids[0], resync["seq"], [
-        existing_object(data), object_state(502, box=box, rle=crop_rle, can_undo=True, prompts=[
-            {"seq": 9, "kind": "click", "payload": {"x": 150.5, "y": 110.5, "positive": True}, "method": "m2n2"}]),
-    ]))
+    server.reply(
+        opened(
+            data,
+            data.image_ids[0],
+            resync["seq"],
+            [
+                existing_object(data),
+                object_state(
+                    502,
+                    box=box,
+                    rle=crop_rle,
+                    can_undo=True,
+                    prompts=[
+                        {
+                            "seq": 9,
+                            "kind": "click",
+                            "payload": {"x": 150.5, "y": 110.5, "positive": True},
+                            "method": "m2n2",
+                        }
+                    ],
+                ),
+            ],
+        )
+    )
     expect(canvas).to_have_attribute("data-selected", "502")  # the selection survives
     expect(canvas).to_have_attribute("data-pending", "0")
 
@@ -583,7 +692,9 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
     page.keyboard.press("n")
     new = server.expect("new_object")
     assert new["label_id"] == data.labels[1].id
-    server.reply({"type": "object", "seq": new["seq"], "object": object_state(503, data.labels[1].id)})
+    server.reply(
+        {"type": "object", "seq": new["seq"], "object": object_state(503, data.labels[1].id)}
+    )
     expect(canvas).to_have_attribute("data-selected", "503")
     expect(canvas).to_have_attribute("data-objects", "2")
 
@@ -597,7 +708,9 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
 
     # Extreme points: four clicks make one new object (markers while placing).
     page.keyboard.press("x")
-    expect(page.locator(".tool-button[data-tool=extreme]")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".tool-button[data-tool=extreme]")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     corners = [(100, 110), (199, 110), (150, 60), (150, 159)]
     for x, y in corners[:3]:
         click_pixel(page, x, y)
@@ -639,7 +752,9 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
     page.get_by_label("Method").select_option("salt")
     method = server.expect("set_method")
     assert method["method"] == "salt" and method["backbone"] == "tiny-effnet"
-    server.reply({"type": "method", "seq": method["seq"], "method": "salt", "backbone": "effnet-lite0"})
+    server.reply(
+        {"type": "method", "seq": method["seq"], "method": "salt", "backbone": "effnet-lite0"}
+    )
     expect(page.get_by_label("Backbone")).to_have_value("effnet-lite0")
 
     # Hiding an object takes it out of the picture (and out of maskAt).
@@ -695,41 +810,73 @@ def test_tools_labels_and_keys(live_server, open_page, tmp_path: Path) -> None:
 # Methods that declare their prompt kinds (`opened.methods[*].prompts`); "legacy" declares none,
 # as before the server sent `prompts`: it takes clicks, scribbles and extreme points.
 PROMPT_METHODS = [
-    {"name": "m2n2", "label": "M2N2 (clicks)", "backbones": ["tiny-effnet"], "multi_object": False,
-     "prompts": ["click", "scribble", "extreme_points"]},
-    {"name": "salt", "label": "SALT (scribbles)", "backbones": ["tiny-effnet"], "multi_object": True,
-     "prompts": ["click", "scribble"]},
-    {"name": "exits", "label": "EXITS (extreme points) · generator", "backbones": ["model-7"],
-     "multi_object": False, "model_id": 7, "prompts": ["extreme_points", "box"]},
-    {"name": "reader", "label": "Text only", "backbones": ["none"], "multi_object": False, "prompts": ["text"]},
+    {
+        "name": "m2n2",
+        "label": "M2N2 (clicks)",
+        "backbones": ["tiny-effnet"],
+        "multi_object": False,
+        "prompts": ["click", "scribble", "extreme_points"],
+    },
+    {
+        "name": "salt",
+        "label": "SALT (scribbles)",
+        "backbones": ["tiny-effnet"],
+        "multi_object": True,
+        "prompts": ["click", "scribble"],
+    },
+    {
+        "name": "exits",
+        "label": "EXITS (extreme points) · generator",
+        "backbones": ["model-7"],
+        "multi_object": False,
+        "model_id": 7,
+        "prompts": ["extreme_points", "box"],
+    },
+    {
+        "name": "reader",
+        "label": "Text only",
+        "backbones": ["none"],
+        "multi_object": False,
+        "prompts": ["text"],
+    },
     {"name": "legacy", "label": "Legacy", "backbones": ["none"], "multi_object": False},
 ]
 
 
-def test_tools_follow_the_prompts_the_method_declares(live_server, open_page, tmp_path: Path) -> None:
+def test_tools_follow_the_prompts_the_method_declares(
+    live_server, open_page, tmp_path: Path
+) -> None:
     data = make_task()
-    page, server = start_scripted(open_page, live_server.url, data, method="salt", methods=PROMPT_METHODS)
+    page, server = start_scripted(
+        open_page, live_server.url, data, method="salt", methods=PROMPT_METHODS
+    )
     stage, flash = page.locator(".annotate-stage"), page.locator(".annotate-flash")
 
     def tool(name: str):
         return page.locator(f".tool-button[data-tool={name}]")
 
     def enabled_tools() -> list[str]:
-        return page.evaluate("() => [...document.querySelectorAll('.tool-button')]"
-                             ".filter(b => !b.disabled).map(b => b.dataset.tool)")
+        return page.evaluate(
+            "() => [...document.querySelectorAll('.tool-button')]"
+            ".filter(b => !b.disabled).map(b => b.dataset.tool)"
+        )
 
     def choose(method: str) -> None:
         page.get_by_label("Method").select_option(method)
         chosen = server.expect("set_method")
         assert chosen["method"] == method
         backbone = next(m for m in PROMPT_METHODS if m["name"] == method)["backbones"][0]
-        server.reply({"type": "method", "seq": chosen["seq"], "method": method, "backbone": backbone})
+        server.reply(
+            {"type": "method", "seq": chosen["seq"], "method": method, "backbone": backbone}
+        )
         expect(page.get_by_label("Method")).to_have_value(method)
 
     # A method without extreme points: the Extreme tool is disabled and says why; X does nothing
     # but show that reason, and the click tool stays.
     expect(tool("extreme")).to_be_disabled()
-    expect(tool("extreme")).to_have_attribute("title", re.compile("SALT \\(scribbles\\) takes no extreme points"))
+    expect(tool("extreme")).to_have_attribute(
+        "title", re.compile("SALT \\(scribbles\\) takes no extreme points")
+    )
     assert enabled_tools() == ["click", "scribble", "brush", "eraser", "pan"]
     page.keyboard.press("x")
     expect(flash).to_contain_text("takes no extreme points")
@@ -787,7 +934,9 @@ def test_tools_follow_the_prompts_the_method_declares(live_server, open_page, tm
     page.evaluate("() => window.__fake.drop()")
     reopen = server.expect("open")
     assert reopen["method"] == "legacy"
-    server.reply(opened(data, data.image_ids[0], reopen["seq"], [], method="salt", methods=PROMPT_METHODS))
+    server.reply(
+        opened(data, data.image_ids[0], reopen["seq"], [], method="salt", methods=PROMPT_METHODS)
+    )
     expect(tool("extreme")).to_be_disabled()
     expect(stage).to_have_attribute("data-tool", "click")
 
@@ -807,15 +956,18 @@ def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: 
     server.reply({"type": "saved", "seq": save["seq"], "objects": 1})
     submit = server.expect("submit")
     assert submit["task_id"] == data.task.id
-    server.reply({"type": "submitted", "seq": submit["seq"], "task_id": data.task.id,
-                  "state": "submitted"})
+    server.reply(
+        {"type": "submitted", "seq": submit["seq"], "task_id": data.task.id, "state": "submitted"}
+    )
     expect(page.locator(".task-state")).to_have_text("submitted")
 
     # The line drops: the page says so, reconnects by itself, opens the image again with the
     # method chosen meanwhile, and takes the server's state as it is now.
     page.get_by_label("Method").select_option("salt")
     method = server.expect("set_method")
-    server.reply({"type": "method", "seq": method["seq"], "method": "salt", "backbone": "effnet-lite0"})
+    server.reply(
+        {"type": "method", "seq": method["seq"], "method": "salt", "backbone": "effnet-lite0"}
+    )
     page.evaluate("() => { window.__fake.refuse = true; window.__fake.drop(); }")
     status = page.locator(".annotate-status")
     expect(status).to_contain_text(re.compile("disconnected, retrying", re.IGNORECASE))
@@ -827,8 +979,15 @@ def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: 
     assert reopen["method"] == "salt" and reopen["backbone"] == "effnet-lite0"
     expect(status).to_have_attribute("data-status", "open")
     box, crop_rle = crop(rect_mask(*SQUARE))
-    server.reply(opened(data, data.image_ids[0], reopen["seq"],
-                        [object_state(510, data.labels[0].id, box=box, rle=crop_rle)], method="salt"))
+    server.reply(
+        opened(
+            data,
+            data.image_ids[0],
+            reopen["seq"],
+            [object_state(510, data.labels[0].id, box=box, rle=crop_rle)],
+            method="salt",
+        )
+    )
     expect(page.locator(CANVAS)).to_have_attribute("data-objects", "1")
     assert annotate(page, "maskAt", 150, 110) == 510 and annotate(page, "maskAt", 30, 30) == 0
     expect(page.get_by_label("Method")).to_have_value("salt")
@@ -867,7 +1026,9 @@ def test_a_refused_session_stops_retrying(live_server, open_page) -> None:
     assert page.evaluate("window.__fake.urls.filter((u) => u.includes('/ws/annotate')).length") == 1
 
 
-def test_two_hundred_objects_on_a_12_megapixel_image(live_server, open_page, tmp_path: Path) -> None:
+def test_two_hundred_objects_on_a_12_megapixel_image(
+    live_server, open_page, tmp_path: Path
+) -> None:
     width, height = 4000, 3000
     data = make_task(image_size=(width, height), images=1)
     page = open_page(live_server.url, fake_socket=True)
@@ -883,8 +1044,14 @@ def test_two_hundred_objects_on_a_12_megapixel_image(live_server, open_page, tmp
         cx, cy = int(rng.integers(r, width - r)), int(rng.integers(r, height - r))
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
         disc = (xx**2 + yy**2) <= r * r
-        objects.append(object_state(1000 + i, data.labels[i % 2].id if i % 3 else None,
-                                    box=[cx - r, cy - r, 2 * r + 1, 2 * r + 1], rle=rle.encode(disc)))
+        objects.append(
+            object_state(
+                1000 + i,
+                data.labels[i % 2].id if i % 3 else None,
+                box=[cx - r, cy - r, 2 * r + 1, 2 * r + 1],
+                rle=rle.encode(disc),
+            )
+        )
         centres.append((cx, cy))
     # Wait for the image first, so that the timing below is the masks' alone.
     expect(page.locator(CANVAS)).to_have_attribute("data-image", "loaded", timeout=30_000)
@@ -906,15 +1073,19 @@ def test_two_hundred_objects_on_a_12_megapixel_image(live_server, open_page, tmp
             const out = [];
             const frames0 = window.__annotate.frames();
             for (let i = 0; i < 30; i += 1) {
-                canvas.dispatchEvent(new WheelEvent('wheel', {deltaY: i < 15 ? -120 : 120, clientX: r.left + r.width / 2 + i * 7, clientY: r.top + r.height / 2, bubbles: true, cancelable: true}));
+                canvas.dispatchEvent(new WheelEvent('wheel', {deltaY: i < 15 ? -120 : 120,"""
+        """ clientX: r.left + r.width / 2 + i * 7, clientY: r.top + r.height / 2,"""
+        """ bubbles: true, cancelable: true}));
                 // This callback runs right after the page's own redraw in the same frame; reading
                 // a pixel forces the canvas to finish rasterising, so the sum is the frame's cost.
                 const flush = await new Promise(res => requestAnimationFrame(() => {
-                    const t = performance.now(); base.getImageData(0, 0, 1, 1); res(performance.now() - t);
+                    const t = performance.now(); base.getImageData(0, 0, 1, 1);"""
+        """ res(performance.now() - t);
                 }));
                 out.push(window.__annotate.lastFrameMs() + flush);
             }
-            if (window.__annotate.frames() - frames0 < 30) throw new Error('the wheel did not redraw every time');
+            if (window.__annotate.frames() - frames0 < 30)"""
+        """ throw new Error('the wheel did not redraw every time');
             return out;
         }"""
     )

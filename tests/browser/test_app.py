@@ -6,6 +6,7 @@ the ORM and the services; images come through the upload page where that is what
 
 Screenshots of each page land in ``tmp_path`` (see ``--basetemp``) for a look by eye.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-
 from playwright.sync_api import Page, expect
 
 from annotation.common import rle
@@ -109,7 +109,9 @@ def test_upload_images_and_a_corrupt_file(page: Page, tmp_path: Path) -> None:
     expect(rows.first.locator("td").first).to_have_text("bad.jpg")
     reason = rows.first.locator("td.reason")
     expect(reason).to_have_text(re.compile(r"corrupt|not an image", re.IGNORECASE))
-    red, green, _ = map(int, re.findall(r"\d+", reason.evaluate("el => getComputedStyle(el).color"))[:3])
+    red, green, _ = map(
+        int, re.findall(r"\d+", reason.evaluate("el => getComputedStyle(el).color"))[:3]
+    )
     assert red > 150 and green < 100, "refusal reasons are shown in red"
 
     # The grid refreshed by itself: two thumbnails, both decoded.
@@ -118,13 +120,17 @@ def test_upload_images_and_a_corrupt_file(page: Page, tmp_path: Path) -> None:
     for i in range(2):
         thumbs.nth(i).scroll_into_view_if_needed()
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.thumb-grid img')].every(i => i.complete && i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('.thumb-grid img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
     )
     assert all(v == "lazy" for v in thumbs.evaluate_all("imgs => imgs.map(i => i.loading)"))
     expect(page.locator(".thumb-grid")).to_contain_text("red.png")
     expect(page.locator(".count-badge")).to_have_text("2 images")
-    assert sorted(Image.objects.filter(dataset=dataset).values_list("original_name", flat=True)) == [
-        "blue.png", "red.png",
+    assert sorted(
+        Image.objects.filter(dataset=dataset).values_list("original_name", flat=True)
+    ) == [
+        "blue.png",
+        "red.png",
     ]
     shot(page, tmp_path, "dataset")
 
@@ -174,7 +180,9 @@ def test_image_view_draws_masks_and_keys_navigate(page: Page, tmp_path: Path) ->
     page.wait_for_url(f"**/#/images/{second_id}")
     expect(page.locator("canvas.image-canvas[data-state=ready]")).to_be_visible()
     expect(page.locator(".position")).to_have_text("2 / 2")
-    expect(page.locator(".instance-list, .image-side")).to_contain_text("No masks on this image yet")
+    expect(page.locator(".instance-list, .image-side")).to_contain_text(
+        "No masks on this image yet"
+    )
     page.keyboard.press("ArrowLeft")
     page.wait_for_url(f"**/#/images/{first_id}")
     # The old view's canvas can still read "ready" for a moment; the position is the new view's own.
@@ -221,7 +229,9 @@ def test_verify_job_progress_is_followed(page: Page, tmp_path: Path, monkeypatch
     dataset = dataset_create(project=project, name="check me")
     dataset_upload(
         dataset=dataset,
-        uploads=[Upload(f"{i}.png", io.BytesIO(solid_png(32, 32, (i * 40, 0, 0)))) for i in range(3)],
+        uploads=[
+            Upload(f"{i}.png", io.BytesIO(solid_png(32, 32, (i * 40, 0, 0)))) for i in range(3)
+        ],
     )
 
     login(page, "vera")
@@ -296,15 +306,23 @@ def test_upload_progress_counts_bytes_sent(page: Page, tmp_path: Path) -> None:
             new MutationObserver(() => {
                 const el = document.querySelector('.upload-panel .progress-text');
                 const bar = document.querySelector('.upload-panel .progress');
-                if (el && el.textContent) window.__progress.push([el.textContent, bar.getAttribute('aria-valuenow')]);
-            }).observe(document.querySelector('.upload-panel'), {subtree: true, childList: true, characterData: true, attributes: true});
+                if (el && el.textContent) window.__progress.push("""
+        """[el.textContent, bar.getAttribute('aria-valuenow')]);
+            }).observe(document.querySelector('.upload-panel'),"""
+        """ {subtree: true, childList: true, characterData: true, attributes: true});
         }"""
     )
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1024 * 1024,
-    })
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": 1024 * 1024,
+        },
+    )
     page.locator("input[type=file][name=files]").set_input_files(
         files=[{"name": "noise.png", "mimeType": "image/png", "buffer": payload}]
     )
@@ -332,8 +350,15 @@ def test_upload_with_coco_annotations_and_a_bad_coco_file(page: Page, tmp_path: 
     good = {
         "images": [{"id": 1, "file_name": "cat.png", "width": 50, "height": 40}],
         "categories": [{"id": 7, "name": "cat"}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "iscrowd": 0,
-                         "segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]]}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 7,
+                "iscrowd": 0,
+                "segmentation": [[10, 10, 40, 10, 40, 30, 10, 30]],
+            }
+        ],
     }
     bad = {**good, "annotations": [{**good["annotations"][0], "image_id": 99}]}
     (tmp_path / "good.json").write_text(json.dumps(good))
@@ -386,7 +411,10 @@ def test_grid_pages_by_100_with_load_more(page: Page) -> None:
     dataset = dataset_create(project=project, name="lots")
     dataset_upload(
         dataset=dataset,
-        uploads=[Upload(f"img{i:03d}.png", io.BytesIO(solid_png(8, 8, (i, 255 - i, 7)))) for i in range(105)],
+        uploads=[
+            Upload(f"img{i:03d}.png", io.BytesIO(solid_png(8, 8, (i, 255 - i, 7))))
+            for i in range(105)
+        ],
     )
 
     login(page, "lars")

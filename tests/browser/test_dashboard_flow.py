@@ -3,6 +3,7 @@ worker): an owner uploads a zip through the dataset page and reads the per-file 
 launches an MIS job on the Jobs page and watches it reach 100 %, bulk-accepts the pseudo labels
 above a threshold on the review page, then exports COCO with the "accepted" filter, downloads
 the zip and finds exactly the accepted annotations and every image in it."""
+
 from __future__ import annotations
 
 import io
@@ -70,7 +71,9 @@ def test_owner_uploads_runs_mis_reviews_and_exports(stack_page: Page, tmp_path: 
     rows = report.get_by_role("table", name="Refused files").locator("tbody tr")
     expect(rows).to_have_count(2)
     refused = {
-        rows.nth(i).locator("td.file-name").inner_text(): rows.nth(i).locator("td.reason").inner_text()
+        rows.nth(i).locator("td.file-name").inner_text(): rows.nth(i)
+        .locator("td.reason")
+        .inner_text()
         for i in range(2)
     }
     # Members refused while reading the archive are named inside it ("batch.zip/…").
@@ -79,7 +82,10 @@ def test_owner_uploads_runs_mis_reviews_and_exports(stack_page: Page, tmp_path: 
     assert re.search(r"path traversal", refused["batch.zip/../evil.png"], re.IGNORECASE), refused
     expect(page.locator(".thumb-grid img")).to_have_count(3)
     expect(page.locator(".count-badge")).to_have_text("3 images")
-    assert sorted(Image.objects.filter(dataset=dataset).values_list("original_name", flat=True)) == GOOD
+    assert (
+        sorted(Image.objects.filter(dataset=dataset).values_list("original_name", flat=True))
+        == GOOD
+    )
 
     # 2. The Jobs page: an MIS job with the tiny backbone and the label, followed to 100 %.
     page.goto(f"/#/projects/{project.id}/jobs")
@@ -106,7 +112,9 @@ def test_owner_uploads_runs_mis_reviews_and_exports(stack_page: Page, tmp_path: 
 
     page.on("dialog", on_dialog)
     page.get_by_role("button", name="Accept all pending ≥ t").click()
-    expect(page.locator(".review-bulk")).to_have_attribute("data-changed", re.compile(r"^[1-9]\d*$"))
+    expect(page.locator(".review-bulk")).to_have_attribute(
+        "data-changed", re.compile(r"^[1-9]\d*$")
+    )
     accepted = pseudo.filter(review_state=ReviewState.ACCEPTED).count()
     assert accepted == int(page.locator(".review-bulk").get_attribute("data-changed"))
     assert accepted == sum(1 for s in scores if s >= float(threshold))
@@ -117,9 +125,13 @@ def test_owner_uploads_runs_mis_reviews_and_exports(stack_page: Page, tmp_path: 
     # 4. Back on the Jobs page: a COCO export of the accepted masks, downloaded.
     page.goto(f"/#/projects/{project.id}/jobs")
     names, coco = export_coco(page, tmp_path, filter="accepted", dataset_id=dataset.id)
-    assert len(coco["annotations"]) == accepted == Instance.objects.filter(
-        image__dataset=dataset, review_state=ReviewState.ACCEPTED
-    ).count()
+    assert (
+        len(coco["annotations"])
+        == accepted
+        == Instance.objects.filter(
+            image__dataset=dataset, review_state=ReviewState.ACCEPTED
+        ).count()
+    )
     assert [c["name"] for c in coco["categories"]] == ["thing"]
     assert len(coco["images"]) == 3
     assert sorted(f"images/{im['file_name']}" for im in coco["images"]) == sorted(

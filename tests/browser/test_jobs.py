@@ -1,6 +1,7 @@
 """The Jobs page (``#/projects/{id}/jobs``) in Debian's Chromium over the live stack (uvicorn +
 a real Celery worker): an owner launches an MIS job with the tiny backbone and watches it reach
 100 %, exports COCO and downloads the zip; an annotator gets no launch form."""
+
 from __future__ import annotations
 
 import io
@@ -39,7 +40,9 @@ def world():
     Membership.objects.create(project=project, user=annotator, role=Role.ANNOTATOR)
     label_create(project=project, name="thing", color="#00aa00")
     dataset = dataset_create(project=project, name="photos")
-    dataset_upload(dataset=dataset, uploads=[Upload(f"p{i}.png", io.BytesIO(_png(i))) for i in range(3)])
+    dataset_upload(
+        dataset=dataset, uploads=[Upload(f"p{i}.png", io.BytesIO(_png(i))) for i in range(3)]
+    )
     return project, dataset
 
 
@@ -54,6 +57,17 @@ def test_owner_runs_mis_then_downloads_a_coco_export(stack_page: Page, world, tm
         field = page.locator(f"input[name={name}]")
         expect(field).to_be_visible()
         assert field.bounding_box()["height"] < 48, (name, field.bounding_box())
+    # what a training job may learn from: accepted, every registered method's pseudo labels, all
+    page.get_by_label("Job kind").select_option("train")
+    train_on = page.get_by_label("Train on")
+    expect(train_on.locator("option[value=mis]")).to_have_text(
+        "MIS proposals: pseudo labels (not rejected)"
+    )
+    values = train_on.locator("option").evaluate_all("options => options.map((o) => o.value)")
+    assert values[0] == "accepted" and values[-1] == "all" and {"mis", "exits"} <= set(values), (
+        values
+    )
+    expect(train_on).to_have_value("accepted")
     mis_row = run_mis(page, dataset.id, label="thing", max_per_image=4)
     expect(mis_row).to_contain_text("100 % — 3 / 3 images")
     expect(mis_row).to_contain_text("proposals stored (tiny-effnet)")
@@ -74,12 +88,16 @@ def test_an_annotator_sees_no_launch_form(stack_page: Page, world):
     expect(page.locator(".page-head h1")).to_have_text("Jobs project")
     expect(page.get_by_role("link", name="Jobs", exact=True)).to_have_count(0)
     page.goto(f"/#/projects/{project.id}/jobs")
-    expect(page.locator(".empty")).to_contain_text("Only the project's owners, managers and reviewers")
+    expect(page.locator(".empty")).to_contain_text(
+        "Only the project's owners, managers and reviewers"
+    )
     expect(page.get_by_role("form", name="Launch a job")).to_have_count(0)
     expect(page.get_by_role("button", name="Launch")).to_have_count(0)
 
 
-def test_each_running_job_shows_its_workers_lease_and_a_dead_one_is_failed_with_the_reason(stack_page: Page, world):
+def test_each_running_job_shows_its_workers_lease_and_a_dead_one_is_failed_with_the_reason(
+    stack_page: Page, world
+):
     import re
     from datetime import timedelta
 
@@ -90,13 +108,33 @@ def test_each_running_job_shows_its_workers_lease_and_a_dead_one_is_failed_with_
     project, dataset = world
     other = dataset_create(project=project, name="big")
     now = timezone.now()
-    alive = Job.objects.create(project=project, dataset=dataset, kind="mis", state="running", done=2, total=10,
-                               worker="batch-1@host", attempts=1, started_at=now,
-                               heartbeat_at=now - timedelta(seconds=2), lease_until=now + timedelta(seconds=120))
+    alive = Job.objects.create(
+        project=project,
+        dataset=dataset,
+        kind="mis",
+        state="running",
+        done=2,
+        total=10,
+        worker="batch-1@host",
+        attempts=1,
+        started_at=now,
+        heartbeat_at=now - timedelta(seconds=2),
+        lease_until=now + timedelta(seconds=120),
+    )
     # the crash of issue 16: an export whose worker was killed at 2000/10008, out of runs
-    dead = Job.objects.create(project=project, dataset=other, kind="export", state="running", done=2000, total=10008,
-                              worker="batch-2@host", attempts=3, started_at=now,
-                              heartbeat_at=now - timedelta(minutes=5), lease_until=now - timedelta(minutes=4))
+    dead = Job.objects.create(
+        project=project,
+        dataset=other,
+        kind="export",
+        state="running",
+        done=2000,
+        total=10008,
+        worker="batch-2@host",
+        attempts=3,
+        started_at=now,
+        heartbeat_at=now - timedelta(minutes=5),
+        lease_until=now - timedelta(minutes=4),
+    )
     page = stack_page
     login(page, "olga")
     page.goto(f"/#/projects/{project.id}/jobs")
@@ -104,4 +142,6 @@ def test_each_running_job_shows_its_workers_lease_and_a_dead_one_is_failed_with_
     expect(row.locator(".job-lease")).to_have_text(re.compile(r"worker alive, last beat \d+ s ago"))
     dead_row = page.locator(f'tr[data-job-id="{dead.id}"]')
     expect(dead_row).to_have_attribute("data-state", "failed")
-    expect(dead_row).to_contain_text("Failed: its worker batch-2@host stopped at 2000/10008; resumed 2 times")
+    expect(dead_row).to_contain_text(
+        "Failed: its worker batch-2@host stopped at 2000/10008; resumed 2 times"
+    )

@@ -2,6 +2,7 @@
 uploads a checkpoint (a worker imports it, the row turns ready live), makes it the default,
 runs an EXITS job from the Jobs page to 100 % and finds its generator among the models; an
 annotator sees neither page."""
+
 from __future__ import annotations
 
 import io
@@ -44,11 +45,19 @@ def world():
     Membership.objects.create(project=project, user=annotator, role=Role.ANNOTATOR)
     label = label_create(project=project, name="block", color="#00aa00")
     dataset = dataset_create(project=project, name="blocks")
-    dataset_upload(dataset=dataset, uploads=[Upload(f"b{i}.png", io.BytesIO(_png(i))) for i in range(3)])
+    dataset_upload(
+        dataset=dataset, uploads=[Upload(f"b{i}.png", io.BytesIO(_png(i))) for i in range(3)]
+    )
     for image in Image.objects.filter(dataset=dataset):
         # each block outlined with the extreme-points tool: top, left, bottom, right
-        inst = instance_create(image=image, mask=rle.encode(np.zeros((96, 128), bool)), label_id=label.id)
-        prompt_append(instance=inst, kind="extreme_points", payload={"points": [[60, 20], [30, 45], [60, 69], [89, 45]]})
+        inst = instance_create(
+            image=image, mask=rle.encode(np.zeros((96, 128), bool)), label_id=label.id
+        )
+        prompt_append(
+            instance=inst,
+            kind="extreme_points",
+            payload={"points": [[60, 20], [30, 45], [60, 69], [89, 45]]},
+        )
     return project, dataset
 
 
@@ -98,7 +107,9 @@ def test_owner_uploads_a_model_and_runs_exits(stack_page: Page, world, tmp_path:
     job_row.get_by_role("link", name="model #").click()
     page.wait_for_url(f"**/#/projects/{project.id}/models")
     expect(page.locator("tr[data-model-id]")).to_have_count(2)
-    expect(page.locator("tr[data-model-id]").filter(has_text="EXITS")).to_contain_text("trained (job #")
+    expect(page.locator("tr[data-model-id]").filter(has_text="EXITS")).to_contain_text(
+        "trained (job #"
+    )
 
 
 def test_an_annotator_sees_no_models(stack_page: Page, world):
@@ -109,5 +120,7 @@ def test_an_annotator_sees_no_models(stack_page: Page, world):
     expect(page.locator(".page-head h1")).to_have_text("Models project")
     expect(page.get_by_role("link", name="Models", exact=True)).to_have_count(0)
     page.goto(f"/#/projects/{project.id}/models")
-    expect(page.locator(".empty")).to_contain_text("Only the project's owners, managers and reviewers")
+    expect(page.locator(".empty")).to_contain_text(
+        "Only the project's owners, managers and reviewers"
+    )
     expect(page.get_by_role("form", name="Upload a checkpoint")).to_have_count(0)

@@ -1,12 +1,12 @@
 """Needs fix in the browser, over the whole stack (uvicorn with websockets + a Celery worker):
 a reviewer's queue updates live when a pseudo label arrives; the reviewer sends one to fix
 (to the image's task annotator by default; an image in no task is refused with the reason);
-the annotator finds it under "To fix" on the project page (which updates live), opens it on the canvas with the
-mask selected, corrects it with a click, and the reviewer's queue shows it pending again
-without a reload."""
+the annotator finds it under "To fix" on the project page (which updates live), opens it on the
+canvas with the mask selected, corrects it with a click, and the reviewer's queue shows it
+pending again without a reload."""
+
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 
@@ -29,7 +29,9 @@ CANVAS = "canvas.annotate-canvas"
 
 
 def _pseudo(image, score: float, x: int = 4) -> Instance:
-    return instance_create(image=image, mask=box_mask(image, x, 4, x + 20, 24), source="mis", score=score)
+    return instance_create(
+        image=image, mask=box_mask(image, x, 4, x + 20, 24), source="mis", score=score, pseudo=True
+    )
 
 
 def _elsewhere(fn) -> None:
@@ -48,16 +50,25 @@ def _elsewhere(fn) -> None:
     thread.join(30)
 
 
-def test_reviewer_sends_a_label_to_fix_and_the_annotator_corrects_it(stack_page: Page, browser: Browser, live_stack,
-                                                                     tmp_path: Path) -> None:
-    users = {name: User.objects.create_user(username=name, password=PASSWORD) for name in ("olga", "rita", "anna")}
+def test_reviewer_sends_a_label_to_fix_and_the_annotator_corrects_it(
+    stack_page: Page, browser: Browser, live_stack, tmp_path: Path
+) -> None:
+    users = {
+        name: User.objects.create_user(username=name, password=PASSWORD)
+        for name in ("olga", "rita", "anna")
+    }
     project = project_create(name="Terns", owner=users["olga"])
     Membership.objects.create(project=project, user=users["rita"], role=Role.REVIEWER)
     Membership.objects.create(project=project, user=users["anna"], role=Role.ANNOTATOR)
     label_create(project=project, name="tern", color="#1f77b4")
     tasked, loose = add_images(dataset_create(project=project, name="beach"), 2)
-    task = task_create(project=project, dataset=tasked.dataset, name="Terns 1", assignee_id=users["anna"].id,
-                       image_ids=[tasked.id])
+    task = task_create(
+        project=project,
+        dataset=tasked.dataset,
+        name="Terns 1",
+        assignee_id=users["anna"].id,
+        image_ids=[tasked.id],
+    )
     to_fix = _pseudo(tasked, 0.9)
     _pseudo(loose, 0.8)
 
@@ -70,7 +81,9 @@ def test_reviewer_sends_a_label_to_fix_and_the_annotator_corrects_it(stack_page:
     expect(page.locator(".live-note")).to_have_text("live")
     _elsewhere(lambda: _pseudo(tasked, 0.3, x=30))  # as an MIS job would
     expect(items).to_have_count(3)
-    expect(page.locator('.review-counts tr[data-source="mis"] td[data-state="pending"]')).to_have_text("3")
+    expect(
+        page.locator('.review-counts tr[data-source="mis"] td[data-state="pending"]')
+    ).to_have_text("3")
 
     # Needs fix on the image in no task: refused, with the reason. On the tasked one: sent to anna.
     page.locator('.review-item:has-text("0.80")').get_by_role("button", name="Needs fix").click()
@@ -95,7 +108,9 @@ def test_reviewer_sends_a_label_to_fix_and_the_annotator_corrects_it(stack_page:
         expect(fixes).to_be_visible()
         expect(fixes.locator(".fix-item")).to_have_attribute("data-instance-id", str(to_fix.id))
         # a second one sent meanwhile joins the list live, without a reload
-        page.locator('.review-item:has-text("0.30")').get_by_role("button", name="Needs fix").click()
+        page.locator('.review-item:has-text("0.30")').get_by_role(
+            "button", name="Needs fix"
+        ).click()
         fixes = anna.get_by_role("region", name="To fix (2)")
         expect(fixes.locator(".fix-item")).to_have_count(2)
         fixes.locator(f'.fix-item[data-instance-id="{to_fix.id}"]').get_by_role("link").click()
@@ -112,10 +127,15 @@ def test_reviewer_sends_a_label_to_fix_and_the_annotator_corrects_it(stack_page:
         anna.wait_for_function(
             "n => { const c = document.querySelector('canvas.annotate-canvas');"
             " return c && Number(c.dataset.masks) > n && c.dataset.pending === '0'; }",
-            arg=before, timeout=120_000,
+            arg=before,
+            timeout=120_000,
         )
         to_fix.refresh_from_db()
-        assert to_fix.review_state == "pending" and to_fix.assignee_id is None and to_fix.source == "mis"
+        assert (
+            to_fix.review_state == "pending"
+            and to_fix.assignee_id is None
+            and to_fix.source == "mis"
+        )
         assert to_fix.author_id == users["anna"].id
         # ...and the reviewer's page shows it pending again, without a reload
         expect(row).to_have_attribute("data-state", "pending", timeout=15_000)

@@ -2,6 +2,7 @@
 credentials, and while a chunked body streams in. Against a real uvicorn on the test
 database, with raw sockets, so that "before the body is read" is what the test observes: the
 answer comes while the body has not been sent (or only its start)."""
+
 from __future__ import annotations
 
 import http.client
@@ -29,8 +30,12 @@ UPLOAD_CAP = 2048 * 2**20 + 2**20  # MASKWRIGHT_MAX_UPLOAD_MB=2048, plus the mul
 def server(django_db_setup, django_db_blocker, tmp_path_factory):
     """uvicorn with small body limits; yields its (host, port)."""
     try:
-        with uvicorn_server(tmp_path_factory.mktemp("uvicorn"), MASKWRIGHT_MAX_MODEL_MB="2",
-                            MASKWRIGHT_MAX_REQUEST_MB="1", MASKWRIGHT_MAX_UPLOAD_MB="2048") as (url, _):
+        with uvicorn_server(
+            tmp_path_factory.mktemp("uvicorn"),
+            MASKWRIGHT_MAX_MODEL_MB="2",
+            MASKWRIGHT_MAX_REQUEST_MB="1",
+            MASKWRIGHT_MAX_UPLOAD_MB="2048",
+        ) as (url, _):
             host, port = url.removeprefix("http://").split(":")
             yield (host, int(port))
     finally:
@@ -38,7 +43,9 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
             _wait_for_other_sessions_to_end()
 
 
-def _headers_only(server, path: str, length: int, **headers: str) -> tuple[http.client.HTTPResponse, float]:
+def _headers_only(
+    server, path: str, length: int, **headers: str
+) -> tuple[http.client.HTTPResponse, float]:
     """POST the headers of a ``length``-byte body and none of the body; the answer and how
     long it took. A server that waits for the body would time out here."""
     conn = http.client.HTTPConnection(*server, timeout=5)
@@ -69,20 +76,27 @@ def test_anonymous_bodies_to_the_api_are_refused_before_they_are_read(server):
     assert response.status == 403 and took < 3
     assert response.getheader("Connection") == "close"
     # a bad token: DRF's 401
-    response, _ = _headers_only(server, f"/api/projects/{project_id}/models/", 100_000, Authorization="Token nope")
+    response, _ = _headers_only(
+        server, f"/api/projects/{project_id}/models/", 100_000, Authorization="Token nope"
+    )
     assert response.status == 401 and response.getheader("WWW-Authenticate") == "Token"
     # a bad session cookie
-    response, _ = _headers_only(server, f"/api/projects/{project_id}/models/", 100_000, Cookie="sessionid=forged")
+    response, _ = _headers_only(
+        server, f"/api/projects/{project_id}/models/", 100_000, Cookie="sessionid=forged"
+    )
     assert response.status == 403
 
 
 def test_oversized_bodies_of_signed_in_users_are_refused_by_length(server):
     token, project_id = _owner_token_and_project()
-    response, took = _headers_only(server, f"/api/projects/{project_id}/models/", 4 * 2**30,
-                                   Authorization=f"Token {token}")
+    response, took = _headers_only(
+        server, f"/api/projects/{project_id}/models/", 4 * 2**30, Authorization=f"Token {token}"
+    )
     assert response.status == 413 and took < 3
     # every other URL has the small cap, the sign-in page included
-    response, took = _headers_only(server, "/api/projects/", REQUEST_CAP + 1, Authorization=f"Token {token}")
+    response, took = _headers_only(
+        server, "/api/projects/", REQUEST_CAP + 1, Authorization=f"Token {token}"
+    )
     assert response.status == 413 and took < 3
     response, took = _headers_only(server, "/login/", REQUEST_CAP + 1)
     assert response.status == 413 and took < 3
@@ -136,31 +150,58 @@ def test_ordinary_requests_still_pass(server):
     token, project_id = _owner_token_and_project()
     base = f"http://{server[0]}:{server[1]}"
     # signing in needs no credentials
-    request = urllib.request.Request(f"{base}/api/auth/token/", data=b'{"username": "owner", "password": "pw-12345678"}',
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/api/auth/token/",
+        data=b'{"username": "owner", "password": "pw-12345678"}',
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
     # a token
-    request = urllib.request.Request(f"{base}/api/projects/", data=b'{"name": "P2"}',
-                                     headers={"Content-Type": "application/json", "Authorization": f"Token {token}"})
+    request = urllib.request.Request(
+        f"{base}/api/projects/",
+        data=b'{"name": "P2"}',
+        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 201
     # a session cookie (the browser app); CSRF is Django's business after this layer
     client = Client()
     assert client.login(username="owner", password="pw-12345678")
     conn = http.client.HTTPConnection(*server, timeout=10)
-    conn.request("POST", "/api/projects/", body=b'{"name": "P3"}',
-                 headers={"Content-Type": "application/json", "Cookie": f"sessionid={client.cookies['sessionid'].value}"})
+    conn.request(
+        "POST",
+        "/api/projects/",
+        body=b'{"name": "P3"}',
+        headers={
+            "Content-Type": "application/json",
+            "Cookie": f"sessionid={client.cookies['sessionid'].value}",
+        },
+    )
     response = conn.getresponse()
-    assert response.status == 403 and b"CSRF" in response.read()  # reached Django: the CSRF check answered
+    # reached Django: the CSRF check answered
+    assert response.status == 403 and b"CSRF" in response.read()
     # a model upload under the limit goes through to the view
     conn = http.client.HTTPConnection(*server, timeout=10)
     boundary = "xyz"
-    parts = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndynamite\r\n"
-             f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.pth\"\r\n"
-             "Content-Type: application/octet-stream\r\n\r\n").encode() + b"0" * 2**20 + f"\r\n--{boundary}--\r\n".encode()
-    conn.request("POST", f"/api/projects/{project_id}/models/", body=parts,
-                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Token {token}"})
+    parts = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndynamite\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.pth"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"0" * 2**20
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    conn.request(
+        "POST",
+        f"/api/projects/{project_id}/models/",
+        body=parts,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Authorization": f"Token {token}",
+        },
+    )
     response = conn.getresponse()
     assert response.status not in (401, 403, 413), (response.status, response.read()[:300])
 
@@ -181,11 +222,29 @@ def test_uploads_are_refused_by_role_before_the_body_is_read(server):
     dataset_upload = f"/api/datasets/{w.dataset.id}/upload/"
     model_upload = f"/api/projects/{w.project.id}/models/"
     cases = [  # the model uploads declare 2 MB: the test server's model cap is 3 MiB
-        (dataset_upload, "annotator", 403, "forbidden", "an annotator cannot upload images in this project"),
-        (dataset_upload, "reviewer", 403, "forbidden", "a reviewer cannot upload images in this project"),
+        (
+            dataset_upload,
+            "annotator",
+            403,
+            "forbidden",
+            "an annotator cannot upload images in this project",
+        ),
+        (
+            dataset_upload,
+            "reviewer",
+            403,
+            "forbidden",
+            "a reviewer cannot upload images in this project",
+        ),
         (dataset_upload, "outsider", 404, "not_found", f"dataset {w.dataset.id} not found"),
         ("/api/datasets/999999/upload/", "owner", 404, "not_found", "dataset 999999 not found"),
-        (model_upload, "annotator", 403, "forbidden", "an annotator cannot upload models in this project"),
+        (
+            model_upload,
+            "annotator",
+            403,
+            "forbidden",
+            "an annotator cannot upload models in this project",
+        ),
         (model_upload, "outsider", 404, "not_found", f"project {w.project.id} not found"),
     ]
     for path, who, status, code, message in cases:
@@ -193,12 +252,18 @@ def test_uploads_are_refused_by_role_before_the_body_is_read(server):
         response, took = _headers_only(server, path, length, Authorization=f"Token {tokens[who]}")
         body = json.loads(response.body)
         assert (response.status, took < 3) == (status, True), (path, who, response.status, took)
-        assert body == {"error": {"code": code, "message": message, "detail": {}}}, (path, who, body)
+        assert body == {"error": {"code": code, "message": message, "detail": {}}}, (
+            path,
+            who,
+            body,
+        )
         assert response.getheader("Connection") == "close"
     # a session cookie names its user as well as a token does
     client = Client()
     assert client.login(username="annotator", password="pw-12345678")
-    response, took = _headers_only(server, dataset_upload, huge, Cookie=f"sessionid={client.cookies['sessionid'].value}")
+    response, took = _headers_only(
+        server, dataset_upload, huge, Cookie=f"sessionid={client.cookies['sessionid'].value}"
+    )
     assert response.status == 403 and took < 3
 
 
@@ -214,9 +279,11 @@ def test_an_admin_upload_passes_below_the_cap_and_is_refused_above_it(server):
     # 1.5 GB declared: let through to Django, which waits for the body (no answer yet)
     sock = socket.create_connection(server, timeout=10)
     try:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {server[0]}\r\nAuthorization: Token {token}\r\n"
-                     "Content-Type: multipart/form-data; boundary=xyz\r\n"
-                     f"Content-Length: {1500 * 10**6}\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {server[0]}\r\nAuthorization: Token {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=xyz\r\n"
+            f"Content-Length: {1500 * 10**6}\r\n\r\n".encode()
+        )
         readable, _, _ = select.select([sock], [], [], 1.5)
         assert not readable, sock.recv(300)
     finally:
@@ -224,11 +291,24 @@ def test_an_admin_upload_passes_below_the_cap_and_is_refused_above_it(server):
     # and an ordinary upload goes in
     before = Image.objects.filter(dataset=w.dataset).count()
     boundary = "xyz"
-    parts = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"new.png\"\r\n"
-             "Content-Type: image/png\r\n\r\n").encode() + make_image_bytes(seed=99) + f"\r\n--{boundary}--\r\n".encode()
+    parts = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="new.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + make_image_bytes(seed=99)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     conn = http.client.HTTPConnection(*server, timeout=30)
-    conn.request("POST", path, body=parts, headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                                                    "Authorization": f"Token {token}"})
+    conn.request(
+        "POST",
+        path,
+        body=parts,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Authorization": f"Token {token}",
+        },
+    )
     response = conn.getresponse()
     report = json.loads(response.read())
     assert response.status == 200 and report["accepted"] == 1, report

@@ -2,6 +2,7 @@
 start's uvicorn (started here with the argv ``maskwright run`` uses) must not believe
 X-Forwarded-For from a loopback client, or any local process could name a fresh address per
 guess."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import urllib.request
 import pytest
 
 from annotation.cli.run import web_argv
-from annotation.segmentation import dispatch
+from annotation.segmentation.interactive import dispatch
 from annotation.users.models import User
 from tests.conftest import _wait_for_other_sessions_to_end, uvicorn_server
 
@@ -39,8 +40,11 @@ def server(django_db_blocker, tmp_path):
 
 
 def _sign_in(url: str, password: str, **headers: str) -> int:
-    request = urllib.request.Request(f"{url}/api/auth/token/", data=json.dumps({"username": "alice", "password": password}).encode(),
-                                     headers={"Content-Type": "application/json", **headers})
+    request = urllib.request.Request(
+        f"{url}/api/auth/token/",
+        data=json.dumps({"username": "alice", "password": password}).encode(),
+        headers={"Content-Type": "application/json", **headers},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status
@@ -59,5 +63,11 @@ def test_x_forwarded_for_does_not_escape_the_per_address_limit(server):
     assert _sign_in(server, PASSWORD) == 429
     # another address claimed in a header is still this client's address
     assert _sign_in(server, PASSWORD, **{"X-Forwarded-For": "5.6.7.8"}) == 429
-    assert _sign_in(server, PASSWORD, **{"X-Forwarded-For": "5.6.7.8", "X-Real-IP": "5.6.7.8",
-                                         "Forwarded": "for=5.6.7.8"}) == 429
+    assert (
+        _sign_in(
+            server,
+            PASSWORD,
+            **{"X-Forwarded-For": "5.6.7.8", "X-Real-IP": "5.6.7.8", "Forwarded": "for=5.6.7.8"},
+        )
+        == 429
+    )

@@ -1,5 +1,6 @@
 """HTML pages carry a Content-Security-Policy that allows this origin only (no inline script
 or style), the annotation socket on the page's own host, and the usual hardening headers."""
+
 from __future__ import annotations
 
 import re
@@ -46,7 +47,11 @@ def test_the_app_login_and_admin_pages_have_a_strict_policy():
 def test_the_policy_names_the_host_the_page_was_served_from(settings):
     settings.ALLOWED_HOSTS = ["annotate.example.org"]
     page = Client(HTTP_HOST="annotate.example.org").get("/login/")
-    assert _policy(page)["connect-src"] == ["'self'", "ws://annotate.example.org", "wss://annotate.example.org"]
+    assert _policy(page)["connect-src"] == [
+        "'self'",
+        "ws://annotate.example.org",
+        "wss://annotate.example.org",
+    ]
 
 
 def test_json_answers_have_no_policy_and_the_docs_page_has_one_it_satisfies():
@@ -61,8 +66,10 @@ def test_json_answers_have_no_policy_and_the_docs_page_has_one_it_satisfies():
     html = docs.content.decode()
     # Swagger UI from our own static files, its start-up script a file too: nothing inline,
     # nothing from a CDN, so the policy holds on this page as on the others
-    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
-    assert scripts and all('src="' in attrs and not body.strip() for attrs, body in scripts), scripts
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.DOTALL)
+    assert scripts and all('src="' in attrs and not body.strip() for attrs, body in scripts), (
+        scripts
+    )
     assert "cdn." not in html and "//unpkg" not in html
     sources = re.findall(r'src="([^"]+)"', html)
     assert all(src.startswith("/") for src in sources), sources

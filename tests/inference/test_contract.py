@@ -1,4 +1,5 @@
 """The predictor contract and the registry, on a small real predictor (nearest colour)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,11 @@ def test_contract_on_a_real_predictor(registered):
     img[:, 15:] = 200
     p.set_image(img)
     result = p.predict([Click(x=20, y=5, positive=True), Click(x=2, y=2, positive=False)])
-    assert result.mask.shape == (20, 30) and result.mask[:, 15:].all() and not result.mask[:, :15].any()
+    assert (
+        result.mask.shape == (20, 30)
+        and result.mask[:, 15:].all()
+        and not result.mask[:, :15].any()
+    )
     with pytest.raises(ValueError, match="outside the 30×20 image"):
         p.predict([Click(x=30, y=0)])
     with pytest.raises(ValueError, match="H×W×3 uint8"):

@@ -1,20 +1,44 @@
 """The registry: metadata beside each builder, lazy builders, plugins, trained-model hooks."""
+
 import numpy as np
 import pytest
 
-from inference import (Click, MethodInfo, TrainedWeights, build_predictor, convert_trained, list_methods,
-                       load_plugins, load_trained, method_info, method_infos, register_method)
+from inference import (
+    Click,
+    MethodInfo,
+    TrainedWeights,
+    build_predictor,
+    convert_trained,
+    list_methods,
+    load_plugins,
+    load_trained,
+    method_info,
+    method_infos,
+    register_method,
+)
 from inference.registry import _BUILDERS
 
 
 def test_builtin_metadata_keeps_the_platform_s_menu():
     infos = {i.name: i for i in method_infos()}
-    assert infos["m2n2"].label == "M2N2 (clicks)" and infos["m2n2"].backbones[:2] == ("effnet-lite0", "sd2")
-    assert infos["salt"].multi_object and infos["dynamite"].multi_object and not infos["mis"].multi_object
-    assert infos["opencv-grabcut"].backbones == () and infos["opencv-grabcut"].label == "GrabCut (baseline)"
+    assert infos["m2n2"].label == "M2N2 (clicks)" and infos["m2n2"].backbones[:2] == (
+        "effnet-lite0",
+        "sd2",
+    )
+    assert (
+        infos["salt"].multi_object
+        and infos["dynamite"].multi_object
+        and not infos["mis"].multi_object
+    )
+    assert (
+        infos["opencv-grabcut"].backbones == ()
+        and infos["opencv-grabcut"].label == "GrabCut (baseline)"
+    )
     for name in ("m2n2", "salt", "mis", "opencv-grabcut", "dynamite"):
         assert infos[name].prompts == ("click", "scribble", "extreme_points"), name
-    assert infos["exits"].prompts == ("extreme_points", "box") and infos["exits"].trained is not None
+    assert (
+        infos["exits"].prompts == ("extreme_points", "box") and infos["exits"].trained is not None
+    )
     assert [i.name for i in method_infos()] == list_methods()
 
 
@@ -25,8 +49,19 @@ def test_as_dict_is_json_safe():
     assert json.loads(json.dumps(d)) == d
     assert d["default_backbone"] == "effnet-lite0" and d["needs_trained_model"] is True
     assert method_info("opencv-grabcut").as_dict()["default_backbone"] is None
-    assert set(d) == {"name", "label", "prompts", "multi_object", "backbones", "default_backbone",
-                      "needs_trained_model", "summary"}
+    assert set(d) == {
+        "name",
+        "label",
+        "prompts",
+        "multi_object",
+        "backbones",
+        "default_backbone",
+        "needs_trained_model",
+        "trained",
+        "summary",
+    }
+    assert d["trained"]["backbones"] == ["swin_tiny", "resnet50", "effnet-lite0"]
+    assert ".safetensors" in d["trained"]["suffixes"]
 
 
 def test_unknown_names_list_the_registered_ones():
@@ -41,8 +76,13 @@ def test_unknown_names_list_the_registered_ones():
 
 
 def test_a_decorated_builder_with_metadata():
-    info = MethodInfo(name="deco-test", label="Deco", prompts=("click",), backbones=("b1", "b2"),
-                      trained=TrainedWeights("a file", (".bin",), load="x:y", convert="x:z"))
+    info = MethodInfo(
+        name="deco-test",
+        label="Deco",
+        prompts=("click",),
+        backbones=("b1", "b2"),
+        trained=TrainedWeights("a file", (".bin",), load="x:y", convert="x:z"),
+    )
 
     @register_method(info)
     def build(device="cpu", backbone=None, **kwargs):
@@ -64,7 +104,12 @@ def test_a_bare_name_gets_default_metadata():
     register_method("bare-test")(lambda device="cpu", **kw: None)
     try:
         info = method_info("bare-test")
-        assert (info.label, info.prompts, info.multi_object, info.trained) == ("bare-test", ("click",), False, None)
+        assert (info.label, info.prompts, info.multi_object, info.trained) == (
+            "bare-test",
+            ("click",),
+            False,
+            None,
+        )
     finally:
         _BUILDERS.pop("bare-test")
 
@@ -87,7 +132,7 @@ def test_a_builder_path_must_name_module_and_function():
 def test_entry_points_of_the_methods_group_load_on_the_first_lookup(monkeypatch):
     import importlib.metadata
 
-    import inference.registry as registry
+    from inference import registry
 
     loaded = []
 

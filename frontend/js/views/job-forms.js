@@ -1,6 +1,7 @@
 // Parameter fields of the learning jobs on the Jobs page: EXITS pseudo masks and DynaMITe
 // training. Each returns {el, params()}; the server checks every value again at launch.
 
+import { get } from "../api.js";
 import { h } from "../dom.js";
 
 function field(label, input, hint = "") {
@@ -35,9 +36,20 @@ export function exitsFields() {
   };
 }
 
+// A training job learns from accepted masks, every mask not rejected, or one method's pseudo
+// labels (not rejected): the methods come from GET /api/methods/ once it answers.
+function trainSources() {
+  const all = h("option", { value: "all" }, "every mask not rejected");
+  const el = h("select", { name: "sources", "aria-label": "Train on" },
+    h("option", { value: "accepted", selected: true }, "accepted masks"), all);
+  get("/api/methods/")
+    .then((methods) => all.before(...methods.map((m) => h("option", { value: m.name }, `${m.label}: pseudo labels (not rejected)`))))
+    .catch(() => {}); // without the list, accepted and all still work
+  return el;
+}
+
 export function trainFields(models) {
-  const sources = select("sources", "Train on", [
-    ["accepted", "accepted masks"], ["mis", "MIS proposals (not rejected)"], ["exits", "EXITS pseudo masks (not rejected)"], ["all", "every mask not rejected"]], "accepted");
+  const sources = trainSources();
   const backbone = select("train_backbone", "Network", [["effnet-lite0", "effnet-lite0 (ImageNet, offline)"], ["resnet50", "ResNet-50"], ["swin_tiny", "Swin-T"]], "effnet-lite0");
   const start = select("init_model", "Start from", [["", "backbone ImageNet weights"],
     ...models.filter((m) => m.method === "dynamite" && m.state === "ready").map((m) => [String(m.id), `model #${m.id} · ${m.name}`])], "");

@@ -1,4 +1,5 @@
-// #/projects/{id}/models — the project's trained models (DynaMITe networks, EXITS generators):
+// #/projects/{id}/models — the project's trained models (files of the methods that declare
+// trained weights, from GET /api/methods/: today DynaMITe networks and EXITS generators):
 // their evaluation figures, which one the annotation page offers (the default, one per method),
 // upload of a published checkpoint with a progress bar, delete. A batch worker imports an
 // upload (strict key check, conversion to safetensors); the row turns ready or failed live,
@@ -10,8 +11,6 @@ import { projectEvents } from "../events.js";
 import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
 
 const SEE_MODELS = new Set(["owner", "manager", "reviewer"]);
-const METHOD_NAMES = { dynamite: "DynaMITe", exits: "EXITS" };
-const BACKBONES = { dynamite: ["swin_tiny", "resnet50", "effnet-lite0"], exits: [] };
 // Figures a model may carry, in the order people read them, with how to print each.
 const METRICS = [
   ["nci", "NCI", (v) => v.toFixed(2)],
@@ -28,8 +27,12 @@ const METRICS = [
 export async function modelsView(root, { id }, ctx) {
   document.title = "Models · Maskwright";
   mount(root, h("p", { class: "muted" }, "Loading models…"));
-  const project = await get(`/api/projects/${id}/`, { signal: ctx.signal });
+  const [project, methods] = await Promise.all([
+    get(`/api/projects/${id}/`, { signal: ctx.signal }), get("/api/methods/", { signal: ctx.signal })]);
   if (!ctx.alive()) return;
+  // what each method declared when it registered: its label, and the model file it takes
+  const labels = Object.fromEntries(methods.map((m) => [m.name, m.label]));
+  const trained = methods.filter((m) => m.needs_trained_model && m.trained);
   document.title = `Models · ${project.name} · Maskwright`;
   const head = [
     breadcrumbs([["Projects", "#/"], [project.name, `#/projects/${project.id}`], ["Models"]]),
@@ -42,11 +45,13 @@ export async function modelsView(root, { id }, ctx) {
   }
   const events = projectEvents(project.id);
   ctx.onCleanup(() => events.close());
-  const list = modelList(project, ctx);
+  const list = modelList(project, ctx, labels);
   events.on("model.changed", () => list.refresh());
   const children = [...head];
   children.push(section("Models", list.el, null, "model-list"));
-  if (isAdmin(project.role)) children.push(section("Upload a checkpoint", uploadForm(project, list), null, "model-upload"));
+  if (isAdmin(project.role) && trained.length) {
+    children.push(section("Upload a checkpoint", uploadForm(project, list, trained), null, "model-upload"));
+  }
   mount(root, children);
   await list.refresh();
 }
@@ -55,21 +60,28 @@ function field(label, input) {
   return h("label", { class: "job-field" }, h("span", { class: "small muted" }, label), input);
 }
 
-function uploadForm(project, list) {
+function uploadForm(project, list, trained) {
   const method = h("select", { name: "method", "aria-label": "Method" },
-    Object.entries(METHOD_NAMES).map(([value, name]) => h("option", { value }, name)));
+    trained.map((m) => h("option", { value: m.name }, m.label)));
   const backbone = h("select", { name: "backbone", "aria-label": "Backbone" });
-  const name = h("input", { name: "name", placeholder: "e.g. DynaMITe Swin-T COCO+LVIS", "aria-label": "Model name" });
-  const file = h("input", { type: "file", name: "file", accept: ".pth,.pt,.pkl,.bin,.safetensors", "aria-label": "Checkpoint file", required: true });
+  const name = h("input", { name: "name", placeholder: "e.g. Swin-T COCO+LVIS", "aria-label": "Model name" });
+  const file = h("input", { type: "file", name: "file", "aria-label": "Checkpoint file", required: true });
+  const takes = h("span", {});
+  const chosen = () => trained.find((m) => m.name === method.value) || trained[0];
   const bar = progressBar("Upload progress");
   bar.el.hidden = true;
   const button = h("button", { type: "submit", class: "primary" }, "Upload");
-  const fillBackbones = () => mount(backbone, h("option", { value: "" }, "detect from the keys"),
-    (BACKBONES[method.value] || []).map((b) => h("option", { value: b }, b)));
+  const fillBackbones = () => {
+    const spec = chosen().trained;
+    mount(backbone, h("option", { value: "" }, "detect from the keys"), spec.backbones.map((b) => h("option", { value: b }, b)));
+    backbone.disabled = !spec.backbones.length;
+    file.accept = spec.suffixes.join(",");
+    takes.textContent = `${chosen().label} takes ${spec.description}. `;
+  };
   method.addEventListener("change", fillBackbones);
   fillBackbones();
   const form = h("form", { class: "job-form", "aria-label": "Upload a checkpoint" },
-    h("p", { class: "small muted" }, "A published DynaMITe checkpoint (detectron2 .pth with a \"model\" entry, or safetensors). ",
+    h("p", { class: "small muted" }, takes,
       "A worker checks every key and shape against the network, then converts it; it appears below as ready or failed with the reason."),
     h("div", { class: "inline-form" }, field("Method", method), field("Backbone", backbone), field("Name", name), field("File", file)),
     bar.el, h("div", { class: "inline-form" }, button));
@@ -110,7 +122,7 @@ function metricsOf(model) {
   return parts.length ? parts.join(" · ") : "—";
 }
 
-function modelList(project, ctx) {
+function modelList(project, ctx, labels) {
   const tbody = h("tbody", {});
   const empty = h("p", { class: "empty-inline" }, "No models yet: upload a published checkpoint, or train one from the Jobs page.");
   const table = h("table", { class: "table models-table" },
@@ -138,7 +150,7 @@ function modelList(project, ctx) {
     const origin = model.origin === "trained" && model.job ? `trained (job #${model.job})` : model.origin;
     return h("tr", { dataset: { modelId: model.id, state: model.state } },
       h("td", {}, h("strong", {}, model.name), h("div", { class: "small muted" }, `#${model.id} · ${formatBytes(model.size_bytes)} · ${formatDate(model.created_at)}`)),
-      h("td", {}, METHOD_NAMES[model.method] || model.method, model.config && model.config.backbone ? h("div", { class: "small muted" }, model.config.backbone) : null),
+      h("td", {}, labels[model.method] || model.method, model.config && model.config.backbone ? h("div", { class: "small muted" }, model.config.backbone) : null),
       h("td", {}, state), h("td", { class: "small" }, metricsOf(model)), h("td", { class: "small" }, origin), h("td", { class: "job-actions" }, actions));
   }
 

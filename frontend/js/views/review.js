@@ -1,4 +1,4 @@
-// #/projects/{id}/review — the review queue of pseudo labels (MIS, EXITS), best score first.
+// #/projects/{id}/review — the review queue of pseudo labels (batch methods' proposals), best score first.
 // Each item shows its mask over a crop of the image. Keys: A accept, R reject, F needs fix,
 // ←/→ previous/next item. Bulk: accept every pending one at or above a score, reject every
 // pending one at or below it, after a confirm that says how many.
@@ -14,7 +14,6 @@ import { paintOverlay } from "../overlay.js";
 import { breadcrumbs, hexToRgb, roleBadge, section, stateBadge } from "./common.js";
 
 export const REVIEW_ROLES = new Set(["owner", "manager", "reviewer"]);
-const SOURCES = ["mis", "exits"];
 const STATES = ["pending", "accepted", "rejected", "needs_fix"];
 const ACTIONS = { accept: "Accept", reject: "Reject", needs_fix: "Needs fix" };
 const KEYS = { a: "accept", r: "reject", f: "needs_fix" };
@@ -48,7 +47,8 @@ export async function reviewView(root, { id }, ctx) {
   if (!ctx.alive()) return;
 
   const countsBody = h("div", {}, h("p", { class: "muted" }, "Loading counts…"));
-  const source = select("Source", ["", ...SOURCES], "", (v) => v || "any pseudo source");
+  // The source filter offers the sources of the project's pseudo labels (from the counts).
+  const source = select("Source", [""], "", sourceText);
   const state = select("State", ["", ...STATES], "pending", (v) => (v ? v.replace("_", " ") : "any state"));
   const minScore = h("input", { type: "number", min: "0", max: "1", step: "0.05", placeholder: "0.0", "aria-label": "Minimum score", class: "score-input" });
   const filters = h("form", { class: "inline-form review-filters", "aria-label": "Filters" }, source, state, h("label", { class: "muted small" }, "min score ", minScore), h("button", { type: "submit" }, "Apply"));
@@ -86,7 +86,10 @@ export async function reviewView(root, { id }, ctx) {
 
   async function refreshCounts() {
     const rows = await get(`${base}counts/`, { signal: ctx.signal });
-    if (ctx.alive()) countsTable(countsBody, rows);
+    if (!ctx.alive()) return;
+    const pseudo = pseudoSources(rows);
+    countsTable(countsBody, rows, pseudo);
+    sourceOptions(source, pseudo);
   }
 
   async function load(offset = 0) {
@@ -299,8 +302,24 @@ function select(label, values, value, text) {
   return h("select", { "aria-label": label, class: "compact" }, values.map((v) => h("option", { value: v, selected: v === value }, text(v))));
 }
 
-/** Counts by source × review state, with a total per source. */
-function countsTable(body, rows) {
+const sourceText = (v) => v || "any pseudo source";
+
+/** The sources that have pseudo labels in the project, by name (counts rows say how many). */
+function pseudoSources(rows) {
+  return [...new Set(rows.filter((r) => r.pseudo > 0).map((r) => r.source))].sort();
+}
+
+/** The source filter's options: any, then each pseudo-label source; the chosen one stays. */
+function sourceOptions(el, sources) {
+  const chosen = el.value;
+  const values = ["", ...sources];
+  if (chosen && !sources.includes(chosen)) values.push(chosen);
+  mount(el, values.map((v) => h("option", { value: v, selected: v === chosen }, sourceText(v))));
+  el.value = chosen;
+}
+
+/** Counts by source × review state, with a total per source; pseudo-label sources first. */
+function countsTable(body, rows, pseudo) {
   const by = new Map();
   for (const r of rows) {
     if (!by.has(r.source)) by.set(r.source, {});
@@ -310,7 +329,7 @@ function countsTable(body, rows) {
     mount(body, h("p", { class: "empty-inline" }, "No masks in this project yet."));
     return;
   }
-  const sources = [...by.keys()].sort((a, b) => (SOURCES.includes(b) - SOURCES.includes(a)) || a.localeCompare(b));
+  const sources = [...by.keys()].sort((a, b) => (pseudo.includes(b) - pseudo.includes(a)) || a.localeCompare(b));
   mount(
     body,
     h(

@@ -1,4 +1,5 @@
 """DynaMITe: multi-instance interactive segmentation, clicks as transformer queries (spec A)."""
+
 from ...registry import MethodInfo, TrainedWeights, register_method
 from .._lazy import lazy_exports
 
@@ -14,6 +15,7 @@ register_method(
             suffixes=(".safetensors", ".pth", ".pt", ".pkl", ".bin"),
             load="inference.methods.dynamite.trained:load_trained",
             convert="inference.methods.dynamite.trained:convert_trained",
+            backbones=("swin_tiny", "resnet50", "effnet-lite0"),
         ),
         summary="Trained: every object's clicks at once, as transformer queries; disjoint masks.",
     ),
@@ -21,11 +23,21 @@ register_method(
 )
 
 _EXPORTS = {
-    "convert_to_safetensors": ".checkpoint", "load_model": ".checkpoint", "save_model": ".checkpoint",
-    "ClickSet": ".model", "DecodeOutput": ".model", "DynaMITe": ".model", "DynamiteConfig": ".model",
-    "ImageFeatures": ".model", "Resize": ".model", "normalise_batch": ".model", "object_logits": ".model",
+    "convert_to_safetensors": ".checkpoint",
+    "load_model": ".checkpoint",
+    "save_model": ".checkpoint",
+    "ClickSet": ".model",
+    "DecodeOutput": ".model",
+    "DynaMITe": ".model",
+    "DynamiteConfig": ".model",
+    "ImageFeatures": ".model",
+    "Resize": ".model",
+    "normalise_batch": ".model",
+    "object_logits": ".model",
     "preprocess": ".model",
-    "DynamitePredictor": ".predictor", "build_dynamite": ".predictor", "label_map": ".predictor",
+    "DynamitePredictor": ".predictor",
+    "build_dynamite": ".predictor",
+    "label_map": ".predictor",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = tuple(sorted(_EXPORTS))
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -10,6 +10,7 @@
 Every backbone takes the DynaMITe-normalised image (ImageNet mean/std in 0–255 space, spec A5.4).
 Drop path (0.3 in the Swin config) is not implemented: it only matters for training.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,16 @@ class FrozenBatchNorm2d(nn.Module):
 
 
 def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, relu: bool = False) -> ConvNorm:
-    return ConvNorm(cin, cout, kernel_size=k, stride=stride, padding=k // 2, bias=False,
-                    norm=FrozenBatchNorm2d(cout), relu=relu)
+    return ConvNorm(
+        cin,
+        cout,
+        kernel_size=k,
+        stride=stride,
+        padding=k // 2,
+        bias=False,
+        norm=FrozenBatchNorm2d(cout),
+        relu=relu,
+    )
 
 
 class BottleneckBlock(nn.Module):
@@ -82,11 +91,17 @@ class ResNet50(nn.Module):
         super().__init__()
         self.stem = BasicStem()
         cin = 64
-        for name, blocks, bottleneck, stride in (("res2", 3, 64, 1), ("res3", 4, 128, 2),
-                                                 ("res4", 6, 256, 2), ("res5", 3, 512, 2)):
+        for name, blocks, bottleneck, stride in (
+            ("res2", 3, 64, 1),
+            ("res3", 4, 128, 2),
+            ("res4", 6, 256, 2),
+            ("res5", 3, 512, 2),
+        ):
             cout = bottleneck * 4
-            stage = [BottleneckBlock(cin if i == 0 else cout, bottleneck, cout, stride if i == 0 else 1)
-                     for i in range(blocks)]
+            stage = [
+                BottleneckBlock(cin if i == 0 else cout, bottleneck, cout, stride if i == 0 else 1)
+                for i in range(blocks)
+            ]
             self.add_module(name, nn.Sequential(*stage))
             cin = cout
         for m in self.modules():
@@ -103,6 +118,7 @@ class ResNet50(nn.Module):
 
 
 # ----------------------------------------------------------------------------- Swin (D2 naming)
+
 
 def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
     """B×H×W×C (H, W multiples of ws) → (B·nW)×ws²×C."""
@@ -121,8 +137,8 @@ def window_reverse(windows: torch.Tensor, ws: int, h: int, w: int) -> torch.Tens
 def relative_position_index(ws: int) -> torch.Tensor:
     """ws²×ws² long: index into the (2ws−1)² bias table of each (query, key) offset."""
     ys, xs = torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")
-    coords = torch.stack([ys.flatten(), xs.flatten()])                 # 2×N
-    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)    # N×N×2 (dy, dx)
+    coords = torch.stack([ys.flatten(), xs.flatten()])  # 2×N
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # N×N×2 (dy, dx)
     rel = rel + (ws - 1)
     return rel[..., 0] * (2 * ws - 1) + rel[..., 1]
 
@@ -148,7 +164,9 @@ class WindowAttention(nn.Module):
         attn = attn + bias.view(n, n, -1).permute(2, 0, 1)[None].to(attn.dtype)
         if mask is not None:
             nw = mask.shape[0]
-            attn = (attn.view(bw // nw, nw, self.heads, n, n) + mask[None, :, None].to(attn.dtype)).view(bw, self.heads, n, n)
+            attn = (
+                attn.view(bw // nw, nw, self.heads, n, n) + mask[None, :, None].to(attn.dtype)
+            ).view(bw, self.heads, n, n)
         out = attn.softmax(-1) @ v
         return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
@@ -180,7 +198,9 @@ class SwinBlock(nn.Module):
         hp, wp = h + pad_b, w + pad_r
         if self.shift:
             y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        y = window_reverse(self.attn(window_partition(y, self.ws), mask if self.shift else None), self.ws, hp, wp)
+        y = window_reverse(
+            self.attn(window_partition(y, self.ws), mask if self.shift else None), self.ws, hp, wp
+        )
         if self.shift:
             y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
         x = x + y[:, :h, :w].reshape(b, h * w, c)
@@ -206,7 +226,9 @@ class SwinStage(nn.Module):
     def __init__(self, dim: int, depth: int, heads: int, ws: int, downsample: bool):
         super().__init__()
         self.ws = ws
-        self.blocks = nn.ModuleList(SwinBlock(dim, heads, ws, 0 if i % 2 == 0 else ws // 2) for i in range(depth))
+        self.blocks = nn.ModuleList(
+            SwinBlock(dim, heads, ws, 0 if i % 2 == 0 else ws // 2) for i in range(depth)
+        )
         self.downsample = PatchMerging(dim) if downsample else None
 
     def shift_mask(self, h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -252,8 +274,10 @@ class SwinTransformer(nn.Module):
     def __init__(self, embed: int = 96, depths=(2, 2, 6, 2), heads=(3, 6, 12, 24), window: int = 7):
         super().__init__()
         self.patch_embed = PatchEmbed(embed)
-        dims = [embed * 2 ** i for i in range(4)]
-        self.layers = nn.ModuleList(SwinStage(dims[i], depths[i], heads[i], window, i < 3) for i in range(4))
+        dims = [embed * 2**i for i in range(4)]
+        self.layers = nn.ModuleList(
+            SwinStage(dims[i], depths[i], heads[i], window, i < 3) for i in range(4)
+        )
         for i, dim in enumerate(dims):
             self.add_module(f"norm{i}", nn.LayerNorm(dim))
         self.channels = tuple(dims)
@@ -273,6 +297,7 @@ class SwinTransformer(nn.Module):
 
 # ----------------------------------------------------------------------------- EfficientNet-Lite0
 
+
 class EffNetLite0(nn.Module):
     """timm ``tf_efficientnet_lite0`` cut after the last block: blocks.1 (24@4), blocks.2 (40@8),
     blocks.4 (112@16), blocks.6 (320@32). The head (conv_head, bn2, classifier) is dropped.
@@ -289,7 +314,6 @@ class EffNetLite0(nn.Module):
     def __init__(self, pretrained: bool = True):
         super().__init__()
         import timm
-
         from timm.models.efficientnet import EfficientNet
 
         body = timm.create_model("tf_efficientnet_lite0", pretrained=False)
@@ -307,7 +331,9 @@ class EffNetLite0(nn.Module):
         self.register_buffer("in_shift", 2 * mean / 255 - 1, persistent=False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.body.bn1(self.body.conv_stem(x * self.in_scale.to(x.dtype) + self.in_shift.to(x.dtype)))
+        x = self.body.bn1(
+            self.body.conv_stem(x * self.in_scale.to(x.dtype) + self.in_shift.to(x.dtype))
+        )
         out = []
         for index, stage in enumerate(self.body.blocks):
             x = stage(x)
@@ -324,8 +350,10 @@ class TinyBackbone(nn.Module):
     def __init__(self):
         super().__init__()
         self.stem = nn.Conv2d(3, 16, kernel_size=4, stride=4)
-        self.stages = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1)
-                                    for a, b in zip(self.channels, self.channels[1:]))
+        self.stages = nn.ModuleList(
+            nn.Conv2d(a, b, 3, stride=2, padding=1)
+            for a, b in zip(self.channels, self.channels[1:])
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = [F.relu(self.stem(x))]
@@ -334,7 +362,9 @@ class TinyBackbone(nn.Module):
         return out
 
 
-def build_backbone(name: str, *, pretrained: bool = True) -> ResNet50 | SwinTransformer | EffNetLite0 | TinyBackbone:
+def build_backbone(
+    name: str, *, pretrained: bool = True
+) -> ResNet50 | SwinTransformer | EffNetLite0 | TinyBackbone:
     """A backbone by name; ``pretrained`` loads ImageNet weights where they exist offline
     (effnet-lite0 only; ResNet/Swin weights come with DynaMITe checkpoints)."""
     if name == "resnet50":
@@ -345,4 +375,6 @@ def build_backbone(name: str, *, pretrained: bool = True) -> ResNet50 | SwinTran
         return EffNetLite0(pretrained=pretrained)
     if name == "tiny":
         return TinyBackbone()
-    raise ValueError(f"unknown DynaMITe backbone {name!r}: resnet50, swin_tiny, effnet-lite0 or tiny")
+    raise ValueError(
+        f"unknown DynaMITe backbone {name!r}: resnet50, swin_tiny, effnet-lite0 or tiny"
+    )

@@ -4,6 +4,7 @@ safetensors files (state dict + the config as JSON in the metadata).
 Loads are strict: every checkpoint key must match a parameter or persistent buffer of the model
 built from the config, and vice versa (spec A5.3).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,7 +22,9 @@ class UntrustedPickle(ValueError):
     """A pickle that holds more than plain tensors and containers, opened without ``trusted``."""
 
 
-def read_state_dict(path: str | Path, *, trusted: bool = False) -> tuple[dict[str, torch.Tensor], DynamiteConfig | None]:
+def read_state_dict(
+    path: str | Path, *, trusted: bool = False
+) -> tuple[dict[str, torch.Tensor], DynamiteConfig | None]:
     """(state dict on CPU, config stored with it or None) from a ``.safetensors`` file or a torch
     pickle whose ``"model"`` entry is the state dict (detectron2 checkpointer layout; other
     entries such as ``iteration`` are ignored).
@@ -37,22 +40,27 @@ def read_state_dict(path: str | Path, *, trusted: bool = False) -> tuple[dict[st
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open: not iterable)
             meta = f.metadata() or {}
         config = DynamiteConfig(**json.loads(meta[CONFIG_KEY])) if CONFIG_KEY in meta else None
         return state, config
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError subclasses and others here
+    except Exception as exc:  # torch raises UnpicklingError subclasses and others here
         if not trusted:
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            reason = (
+                str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            )
             raise UntrustedPickle(
                 f"{path.name} holds more than plain tensors ({reason}); it was not unpickled. "
                 "Convert it where you trust it: python -m inference.methods.dynamite.checkpoint "
-                "SRC DST.safetensors --trusted, then upload the .safetensors") from exc
+                "SRC DST.safetensors --trusted, then upload the .safetensors"
+            ) from exc
         blob = torch.load(path, map_location="cpu", weights_only=False)
     state = blob.get("model", blob) if isinstance(blob, dict) else blob
-    state = {k: (v if isinstance(v, torch.Tensor) else torch.as_tensor(v)) for k, v in state.items()}
+    state = {
+        k: (v if isinstance(v, torch.Tensor) else torch.as_tensor(v)) for k, v in state.items()
+    }
     return state, None
 
 
@@ -66,12 +74,19 @@ def guess_config(state: dict[str, torch.Tensor]) -> DynamiteConfig:
         return DynamiteConfig(backbone="swin_tiny", pretrained_backbone=False)
     if "backbone.body.conv_stem.weight" in state:
         # our own effnet models are trained and served at 512 px on the long side
-        return DynamiteConfig(backbone="effnet-lite0", short_side=512, max_side=512, pretrained_backbone=False)
+        return DynamiteConfig(
+            backbone="effnet-lite0", short_side=512, max_side=512, pretrained_backbone=False
+        )
     raise ValueError("cannot tell the backbone of this checkpoint; pass config=")
 
 
-def load_model(path: str | Path, config: DynamiteConfig | None = None, device: str | torch.device = "cpu",
-               *, trusted: bool = False) -> DynaMITe:
+def load_model(
+    path: str | Path,
+    config: DynamiteConfig | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    trusted: bool = False,
+) -> DynaMITe:
     """A :class:`DynaMITe` in eval mode with the weights of ``path`` loaded strictly.
 
     ``config``: the architecture; default the one stored in a safetensors file, else guessed
@@ -95,8 +110,9 @@ def save_model(model: DynaMITe, path: str | Path, config: DynamiteConfig | None 
     save_file(state, str(path), metadata={CONFIG_KEY: json.dumps(dataclasses.asdict(config))})
 
 
-def convert_to_safetensors(src: str | Path, dst: str | Path, config: DynamiteConfig | None = None,
-                           *, trusted: bool = False) -> DynamiteConfig:
+def convert_to_safetensors(
+    src: str | Path, dst: str | Path, config: DynamiteConfig | None = None, *, trusted: bool = False
+) -> DynamiteConfig:
     """Convert an official pickle to safetensors (loading it strictly first, so a file that does
     not match the architecture fails here, not at serving time). Returns the config used.
     ``trusted``: allow a full unpickle (see :func:`read_state_dict`)."""
@@ -109,13 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m inference.methods.dynamite.checkpoint SRC DST [--backbone B] [--trusted]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="convert a DynaMITe checkpoint to safetensors (strict)")
+    parser = argparse.ArgumentParser(
+        description="convert a DynaMITe checkpoint to safetensors (strict)"
+    )
     parser.add_argument("src")
     parser.add_argument("dst")
-    parser.add_argument("--backbone", choices=["resnet50", "swin_tiny", "effnet-lite0"], default=None)
-    parser.add_argument("--trusted", action="store_true", help="allow a full unpickle of SRC (runs its code)")
+    parser.add_argument(
+        "--backbone", choices=["resnet50", "swin_tiny", "effnet-lite0"], default=None
+    )
+    parser.add_argument(
+        "--trusted", action="store_true", help="allow a full unpickle of SRC (runs its code)"
+    )
     args = parser.parse_args(argv)
-    config = DynamiteConfig(backbone=args.backbone, pretrained_backbone=False) if args.backbone else None
+    config = (
+        DynamiteConfig(backbone=args.backbone, pretrained_backbone=False) if args.backbone else None
+    )
     used = convert_to_safetensors(args.src, args.dst, config, trusted=args.trusted)
     print(f"wrote {args.dst} ({used.backbone})")
     return 0

@@ -11,6 +11,7 @@ function the evaluation clicker uses.
 Randomness comes only from the ``numpy.random.Generator`` passed in, so the trainer can derive
 it from (seed, step) and a resumed run samples exactly what the uninterrupted one would have.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,15 +27,15 @@ from ...imaging import padded_distance
 if TYPE_CHECKING:
     from .model import ClickSet
 
-FIRST_CLICK_DIVISOR = 1.7     # first click: among pixels deeper than max DT / 1.7
-EXTRA_DECAY = 0.7             # P(m extra clicks) ∝ 0.7^m
-MAX_EXTRA_POSITIVE = 5        # m ∈ {0..5} extra positives per object
-MAX_BACKGROUND = 6            # m ∈ {0..6} background clicks
-NO_BACKGROUND_PROB = 0.2      # with this probability an image gets no background click at all
-CORRECTIVE_MAX_OBJECTS = 15   # at most this many objects get a corrective click per round
-CORRECTIVE_IOU = 0.9          # only objects below this IoU are corrected
-CORRECTIVE_DIVISOR = 2.0      # corrective clicks among pixels deeper than max DT / 2
-TWO_CLICKS_PROB = 0.2         # a corrected object gets 2 clicks with p = 0.2, else 1
+FIRST_CLICK_DIVISOR = 1.7  # first click: among pixels deeper than max DT / 1.7
+EXTRA_DECAY = 0.7  # P(m extra clicks) ∝ 0.7^m
+MAX_EXTRA_POSITIVE = 5  # m ∈ {0..5} extra positives per object
+MAX_BACKGROUND = 6  # m ∈ {0..6} background clicks
+NO_BACKGROUND_PROB = 0.2  # with this probability an image gets no background click at all
+CORRECTIVE_MAX_OBJECTS = 15  # at most this many objects get a corrective click per round
+CORRECTIVE_IOU = 0.9  # only objects below this IoU are corrected
+CORRECTIVE_DIVISOR = 2.0  # corrective clicks among pixels deeper than max DT / 2
+TWO_CLICKS_PROB = 0.2  # a corrected object gets 2 clicks with p = 0.2, else 1
 
 
 class TimedClick(NamedTuple):
@@ -56,8 +57,12 @@ def _decaying_count(rng: np.random.Generator, largest: int) -> int:
 
 def _erode(mask: np.ndarray) -> np.ndarray:
     """H×W bool eroded by a 3×3 square (pixels outside the image count as False)."""
-    eroded = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8),
-                       borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    eroded = cv2.erode(
+        mask.astype(np.uint8),
+        np.ones((3, 3), np.uint8),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     return eroded.astype(bool)
 
 
@@ -70,7 +75,9 @@ def _pick(rng: np.random.Generator, candidates: np.ndarray, count: int) -> list[
     return [(int(candidates[r, 0]), int(candidates[r, 1])) for r in rows]
 
 
-def _extra_clicks(rng: np.random.Generator, region: np.ndarray, largest: int) -> list[tuple[int, int]]:
+def _extra_clicks(
+    rng: np.random.Generator, region: np.ndarray, largest: int
+) -> list[tuple[int, int]]:
     """m ~ 0.7^m clicks (capped at half the candidates) uniformly in ``region`` eroded 3×3."""
     candidates = np.argwhere(_erode(region))
     m = min(_decaying_count(rng, largest), len(candidates) // 2)
@@ -116,7 +123,9 @@ def sample_initial_clicks(
     return objects, bg_clicks
 
 
-def initial_click_set(masks: np.ndarray, background: np.ndarray, rng: np.random.Generator) -> ClickSet:
+def initial_click_set(
+    masks: np.ndarray, background: np.ndarray, rng: np.random.Generator
+) -> ClickSet:
     """:func:`sample_initial_clicks` as the model's :class:`ClickSet`."""
     from .model import ClickSet
 
@@ -232,7 +241,9 @@ def add_corrective_clicks(
 
     Object j's new clicks go after its old ones; timestamps continue from the old maximum.
     """
-    per_object, bg_clicks = sample_corrective_clicks(pred, gt, valid, max_timestamp(clicks) + 1, rng)
+    per_object, bg_clicks = sample_corrective_clicks(
+        pred, gt, valid, max_timestamp(clicks) + 1, rng
+    )
     objects = [[*obj, *per_object.get(j + 1, [])] for j, obj in enumerate(clicks.objects)]
     return type(clicks)(objects=objects, background=[*clicks.background, *bg_clicks])
 

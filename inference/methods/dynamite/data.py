@@ -14,6 +14,7 @@ COCO+LVIS (RITM's package); any COCO-format json works here.
 Sampling is a pure function of (index, rng): the trainer derives the generator from
 (seed, step, slot), so resuming a run replays exactly the same crops.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,13 +28,13 @@ import numpy as np
 
 from ...data import paint_largest_first, rasterize, read_rgb
 
-PAD_VALUE = 128               # detectron2 FixedSizeCrop's image pad value
-MIN_AREA = 400.0              # INPUT.MIN_AREA_FOR_MASK (1000 for Swin-L)
-SUBSET_FRACTION = 0.7          # ⌊0.7·N⌋ objects are kept (computed as 7·N // 10)
+PAD_VALUE = 128  # detectron2 FixedSizeCrop's image pad value
+MIN_AREA = 400.0  # INPUT.MIN_AREA_FOR_MASK (1000 for Swin-L)
+SUBSET_FRACTION = 0.7  # ⌊0.7·N⌋ objects are kept (computed as 7·N // 10)
 MAX_OBJECTS = 30
-MIN_PIXELS = 50               # objects with ≤ 50 pixels after de-overlapping are dropped
+MIN_PIXELS = 50  # objects with ≤ 50 pixels after de-overlapping are dropped
 SCALE_RANGE = (0.1, 2.0)
-MAX_RETRIES = 20              # resample another image when a crop keeps no object
+MAX_RETRIES = 20  # resample another image when a crop keeps no object
 
 
 @dataclass
@@ -160,13 +161,16 @@ def augment(
     image = cv2.resize(np.ascontiguousarray(image), (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     resized = np.zeros((len(masks), new_h, new_w), dtype=bool)
     for k, mask in enumerate(masks):
-        resized[k] = cv2.resize(np.ascontiguousarray(mask, dtype=np.uint8), (new_w, new_h),
-                                interpolation=cv2.INTER_NEAREST).astype(bool)
+        resized[k] = cv2.resize(
+            np.ascontiguousarray(mask, dtype=np.uint8),
+            (new_w, new_h),
+            interpolation=cv2.INTER_NEAREST,
+        ).astype(bool)
     # FixedSizeCrop: a random window where the image is larger, padding where it is smaller
     top = int(rng.integers(0, new_h - crop_size + 1)) if new_h > crop_size else 0
     left = int(rng.integers(0, new_w - crop_size + 1)) if new_w > crop_size else 0
-    image = image[top:top + crop_size, left:left + crop_size]
-    resized = resized[:, top:top + crop_size, left:left + crop_size]
+    image = image[top : top + crop_size, left : left + crop_size]
+    resized = resized[:, top : top + crop_size, left : left + crop_size]
     h, w = image.shape[:2]
     out_image = np.full((crop_size, crop_size, 3), PAD_VALUE, dtype=np.uint8)
     out_image[:h, :w] = image

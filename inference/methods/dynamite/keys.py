@@ -5,6 +5,7 @@ loader can explain a mismatch before ``load_state_dict`` does.
 Only the R50 and Swin-T configs are listed (hidden 256, 8 heads, 9 encoder / 5 decoder layers,
 6 deformable layers with FFN 1024, 9 static background queries).
 """
+
 from __future__ import annotations
 
 Shape = tuple[int, ...]
@@ -24,12 +25,21 @@ def _norm(prefix: str, channels: int, *, frozen_bn: bool = False) -> dict[str, S
 
 
 def _mha(prefix: str) -> dict[str, Shape]:
-    return {f"{prefix}.in_proj_weight": (3 * C, C), f"{prefix}.in_proj_bias": (3 * C,),
-            **_linear(f"{prefix}.out_proj", C, C)}
+    return {
+        f"{prefix}.in_proj_weight": (3 * C, C),
+        f"{prefix}.in_proj_bias": (3 * C,),
+        **_linear(f"{prefix}.out_proj", C, C),
+    }
 
 
-def pixel_decoder_keys(in_channels: tuple[int, int, int, int], layers: int = 6, ffn: int = 1024,
-                       heads: int = 8, levels: int = 3, points: int = 4) -> dict[str, Shape]:
+def pixel_decoder_keys(
+    in_channels: tuple[int, int, int, int],
+    layers: int = 6,
+    ffn: int = 1024,
+    heads: int = 8,
+    levels: int = 3,
+    points: int = 4,
+) -> dict[str, Shape]:
     """``sem_seg_head.pixel_decoder.*``; ``in_channels`` at strides 4, 8, 16, 32."""
     p = "sem_seg_head.pixel_decoder"
     keys: dict[str, Shape] = {}
@@ -60,8 +70,13 @@ def pixel_decoder_keys(in_channels: tuple[int, int, int, int], layers: int = 6, 
     return keys
 
 
-def interactive_transformer_keys(enc_layers: int = 9, dec_layers: int = 5, enc_ffn: int = 2048,
-                                 dec_ffn: int = 512, static_bg: int = 9) -> dict[str, Shape]:
+def interactive_transformer_keys(
+    enc_layers: int = 9,
+    dec_layers: int = 5,
+    enc_ffn: int = 2048,
+    dec_ffn: int = 512,
+    static_bg: int = 9,
+) -> dict[str, Shape]:
     """``sem_seg_head.interactive_transformer.*`` (``input_proj`` is empty)."""
     p = "sem_seg_head.interactive_transformer"
     keys: dict[str, Shape] = {}
@@ -103,8 +118,11 @@ def resnet50_keys() -> dict[str, Shape]:
         for i in range(blocks):
             block = f"backbone.res{stage}.{i}"
             first_in = cin if i == 0 else cout
-            convs = [("conv1", (bottleneck, first_in, 1, 1)), ("conv2", (bottleneck, bottleneck, 3, 3)),
-                     ("conv3", (cout, bottleneck, 1, 1))]
+            convs = [
+                ("conv1", (bottleneck, first_in, 1, 1)),
+                ("conv2", (bottleneck, bottleneck, 3, 3)),
+                ("conv3", (cout, bottleneck, 1, 1)),
+            ]
             if i == 0:
                 convs.append(("shortcut", (cout, cin, 1, 1)))
             for name, shape in convs:
@@ -114,13 +132,17 @@ def resnet50_keys() -> dict[str, Shape]:
     return keys
 
 
-def swin_tiny_keys(embed: int = 96, depths=(2, 2, 6, 2), heads=(3, 6, 12, 24), window: int = 7) -> dict[str, Shape]:
+def swin_tiny_keys(
+    embed: int = 96, depths=(2, 2, 6, 2), heads=(3, 6, 12, 24), window: int = 7
+) -> dict[str, Shape]:
     """``backbone.*`` of Mask2Former's D2SwinTransformer (Swin-T by default)."""
-    keys: dict[str, Shape] = {"backbone.patch_embed.proj.weight": (embed, 3, 4, 4),
-                              "backbone.patch_embed.proj.bias": (embed,)}
+    keys: dict[str, Shape] = {
+        "backbone.patch_embed.proj.weight": (embed, 3, 4, 4),
+        "backbone.patch_embed.proj.bias": (embed,),
+    }
     keys.update(_norm("backbone.patch_embed.norm", embed))
     for s, (depth, h) in enumerate(zip(depths, heads)):
-        dim = embed * 2 ** s
+        dim = embed * 2**s
         for b in range(depth):
             block = f"backbone.layers.{s}.blocks.{b}"
             keys.update(_norm(f"{block}.norm1", dim))
@@ -132,7 +154,9 @@ def swin_tiny_keys(embed: int = 96, depths=(2, 2, 6, 2), heads=(3, 6, 12, 24), w
             keys.update(_linear(f"{block}.mlp.fc1", 4 * dim, dim))
             keys.update(_linear(f"{block}.mlp.fc2", dim, 4 * dim))
         if s < 3:
-            keys.update(_linear(f"backbone.layers.{s}.downsample.reduction", 2 * dim, 4 * dim, bias=False))
+            keys.update(
+                _linear(f"backbone.layers.{s}.downsample.reduction", 2 * dim, 4 * dim, bias=False)
+            )
             keys.update(_norm(f"backbone.layers.{s}.downsample.norm", 4 * dim))
         keys.update(_norm(f"backbone.norm{s}", dim))
     return keys
@@ -141,9 +165,17 @@ def swin_tiny_keys(embed: int = 96, depths=(2, 2, 6, 2), heads=(3, 6, 12, 24), w
 def expected_keys(backbone: str) -> dict[str, Shape]:
     """Every checkpoint key → shape of the released ``resnet50`` or ``swin_tiny`` config."""
     if backbone == "resnet50":
-        return {**resnet50_keys(), **pixel_decoder_keys((256, 512, 1024, 2048)), **interactive_transformer_keys()}
+        return {
+            **resnet50_keys(),
+            **pixel_decoder_keys((256, 512, 1024, 2048)),
+            **interactive_transformer_keys(),
+        }
     if backbone == "swin_tiny":
-        return {**swin_tiny_keys(), **pixel_decoder_keys((96, 192, 384, 768)), **interactive_transformer_keys()}
+        return {
+            **swin_tiny_keys(),
+            **pixel_decoder_keys((96, 192, 384, 768)),
+            **interactive_transformer_keys(),
+        }
     raise ValueError(f"no key list for backbone {backbone!r}")
 
 
@@ -151,6 +183,9 @@ def describe_mismatch(state: dict, expected: dict[str, Shape]) -> list[str]:
     """Human-readable differences between a state dict and an expected key → shape map."""
     lines = [f"missing: {k}" for k in expected if k not in state]
     lines += [f"unexpected: {k}" for k in state if k not in expected]
-    lines += [f"shape of {k}: {tuple(state[k].shape)} != {expected[k]}"
-              for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    lines += [
+        f"shape of {k}: {tuple(state[k].shape)} != {expected[k]}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != expected[k]
+    ]
     return lines

@@ -6,6 +6,7 @@ keys and values of image tokens do not depend on the clicks, so the predictor pr
 once per image (spec A2.1, "recommended extra caching"). Layout is sequence-first (L×B×C),
 as the official code.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,8 @@ def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 def project(mha: nn.MultiheadAttention, x: torch.Tensor, which: int) -> torch.Tensor:
     """The q (0), k (1) or v (2) in-projection of ``mha`` applied to L×B×C → B×heads×L×d."""
     c = mha.embed_dim
-    w = mha.in_proj_weight[which * c:(which + 1) * c]
-    b = mha.in_proj_bias[which * c:(which + 1) * c]
+    w = mha.in_proj_weight[which * c : (which + 1) * c]
+    b = mha.in_proj_bias[which * c : (which + 1) * c]
     return split_heads(F.linear(x, w, b), mha.num_heads)
 
 
@@ -89,7 +90,9 @@ class CrossAttentionLayer(nn.Module):
         """x: Lq×B×C; memory, pos: S×B×C (or pre-projected ``k``/``v``; ``q`` likewise)."""
         key = None if k is not None else memory + pos
         query = x + query_pos if q is None else x
-        return self.norm(x + attend(self.multihead_attn, query, key, memory, q=q, k=k, v=v, blocked=blocked))
+        return self.norm(
+            x + attend(self.multihead_attn, query, key, memory, q=q, k=k, v=v, blocked=blocked)
+        )
 
 
 class FFNLayer(nn.Module):
@@ -125,8 +128,12 @@ class Encoder(nn.Module):
 
     def __init__(self, d_model: int, nheads: int, dim_feedforward: int, layers: int):
         super().__init__()
-        self.self_attention_layers = nn.ModuleList(SelfAttentionLayer(d_model, nheads) for _ in range(layers))
-        self.cross_attention_layers = nn.ModuleList(CrossAttentionLayer(d_model, nheads) for _ in range(layers))
+        self.self_attention_layers = nn.ModuleList(
+            SelfAttentionLayer(d_model, nheads) for _ in range(layers)
+        )
+        self.cross_attention_layers = nn.ModuleList(
+            CrossAttentionLayer(d_model, nheads) for _ in range(layers)
+        )
         self.ffn_layers = nn.ModuleList(FFNLayer(d_model, dim_feedforward) for _ in range(layers))
 
 
@@ -136,7 +143,9 @@ class Decoder(nn.Module):
 
     def __init__(self, d_model: int, nheads: int, dim_feedforward: int, layers: int):
         super().__init__()
-        self.cross_attention_layers = nn.ModuleList(CrossAttentionLayer(d_model, nheads) for _ in range(layers))
+        self.cross_attention_layers = nn.ModuleList(
+            CrossAttentionLayer(d_model, nheads) for _ in range(layers)
+        )
         self.ffn_layers = nn.ModuleList(FFNLayer(d_model, dim_feedforward) for _ in range(layers))
 
     def forward(self, pixels, pixel_pos, queries, query_pos, *, first_q=None):

@@ -8,6 +8,7 @@ target mask at 12,544 points chosen by PointRend's importance sampling (Mask2For
 Targets are at the crop's full resolution H×W and the logits at H/4×W/4; both cover the same
 padded extent, so a point in normalised [0, 1]² coordinates samples both consistently.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -16,12 +17,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-NUM_POINTS = 12544            # 112², Mask2Former's TRAIN_NUM_POINTS
-OVERSAMPLE_RATIO = 3.0        # candidates = 3 × NUM_POINTS
-IMPORTANCE_RATIO = 0.75       # 75 % most uncertain candidates, 25 % uniform points
+NUM_POINTS = 12544  # 112², Mask2Former's TRAIN_NUM_POINTS
+OVERSAMPLE_RATIO = 3.0  # candidates = 3 × NUM_POINTS
+IMPORTANCE_RATIO = 0.75  # 75 % most uncertain candidates, 25 % uniform points
 BCE_WEIGHT = 5.0
 DICE_WEIGHT = 5.0
-OFFICIAL_AUX_SUPERVISED = 9   # the weight table covers auxiliary predictions 0..8 only
+OFFICIAL_AUX_SUPERVISED = 9  # the weight table covers auxiliary predictions 0..8 only
 
 
 @dataclass
@@ -52,7 +53,7 @@ def group_logits(logits: torch.Tensor, owner: torch.Tensor, n_objects: int) -> t
 def point_sample(maps: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Bilinear samples of M×h×w ``maps`` at M×P×2 ``points`` ((x, y) in [0, 1]², pixel-
     centre convention, i.e. ``grid_sample`` with align_corners=False) → M×P."""
-    grid = 2.0 * points[:, :, None, :] - 1.0                       # M×P×1×2
+    grid = 2.0 * points[:, :, None, :] - 1.0  # M×P×1×2
     return F.grid_sample(maps[:, None], grid, mode="bilinear", align_corners=False)[:, 0, :, 0]
 
 
@@ -76,7 +77,7 @@ def importance_points(
     with torch.no_grad():
         candidates = torch.rand(m, n_candidates, 2, generator=generator).to(device)
         uncertainty = -point_sample(logits.detach().float(), candidates).abs()
-        keep = uncertainty.topk(n_important, dim=1).indices              # M×n_important
+        keep = uncertainty.topk(n_important, dim=1).indices  # M×n_important
         chosen = torch.gather(candidates, 1, keep[..., None].expand(-1, -1, 2))
         uniform = torch.rand(m, num_points - n_important, 2, generator=generator).to(device)
         return torch.cat([chosen, uniform], dim=1)
@@ -171,8 +172,9 @@ def dynamite_loss(
     total = predictions[-1].new_zeros((), dtype=torch.float32)
     parts: dict[str, float] = {}
     for index in supervised_indices(len(predictions), official=official_aux):
-        bce, dice = mask_losses(predictions[index], owner, targets, num_points=num_points,
-                                generator=generator)
+        bce, dice = mask_losses(
+            predictions[index], owner, targets, num_points=num_points, generator=generator
+        )
         bce, dice = bce / num_masks, dice / num_masks
         total = total + bce_weight * bce + dice_weight * dice
         suffix = "" if index == len(predictions) - 1 else f"_{index}"

@@ -5,6 +5,7 @@ interactive transformer) runs per click on the cached features. Module names mat
 official detectron2 checkpoints (``backbone.*``, ``sem_seg_head.pixel_decoder.*``,
 ``sem_seg_head.interactive_transformer.*``) so they load strictly (see ``checkpoint.py``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,20 @@ from .backbones import PIXEL_MEAN, PIXEL_STD, build_backbone
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .transformer import ClickSet, DecodeOutput, ImageCache, ImageFeatures, InteractiveTransformer
 
-__all__ = ["ClickSet", "DecodeOutput", "DynaMITe", "DynamiteConfig", "ImageCache", "ImageFeatures",
-           "Resize", "SIZE_DIVISIBILITY", "normalise_batch", "object_logits", "preprocess", "resized_size"]
+__all__ = [
+    "SIZE_DIVISIBILITY",
+    "ClickSet",
+    "DecodeOutput",
+    "DynaMITe",
+    "DynamiteConfig",
+    "ImageCache",
+    "ImageFeatures",
+    "Resize",
+    "normalise_batch",
+    "object_logits",
+    "preprocess",
+    "resized_size",
+]
 
 SIZE_DIVISIBILITY = 32
 
@@ -52,9 +65,21 @@ class DynamiteConfig:
     def tiny(cls) -> DynamiteConfig:
         """Small random model for CPU tests: tiny backbone, hidden 32, 2 encoder / 1 decoder
         layers, 1 deformable layer, 128 px long side."""
-        return cls(backbone="tiny", hidden_dim=32, nheads=4, enc_layers=2, dec_layers=1, enc_ffn=64,
-                   dec_ffn=64, pixel_decoder_layers=1, pixel_decoder_ffn=64, num_static_bg=9,
-                   short_side=128, max_side=128, pretrained_backbone=False)
+        return cls(
+            backbone="tiny",
+            hidden_dim=32,
+            nheads=4,
+            enc_layers=2,
+            dec_layers=1,
+            enc_ffn=64,
+            dec_ffn=64,
+            pixel_decoder_layers=1,
+            pixel_decoder_ffn=64,
+            num_static_bg=9,
+            short_side=128,
+            max_side=128,
+            pretrained_backbone=False,
+        )
 
     @property
     def num_predictions(self) -> int:
@@ -68,11 +93,21 @@ class SemSegHead(nn.Module):
     def __init__(self, config: DynamiteConfig, in_channels: tuple[int, int, int, int]):
         super().__init__()
         self.pixel_decoder = MSDeformAttnPixelDecoder(
-            in_channels, conv_dim=config.hidden_dim, layers=config.pixel_decoder_layers,
-            ffn=config.pixel_decoder_ffn, n_heads=config.nheads)
+            in_channels,
+            conv_dim=config.hidden_dim,
+            layers=config.pixel_decoder_layers,
+            ffn=config.pixel_decoder_ffn,
+            n_heads=config.nheads,
+        )
         self.interactive_transformer = InteractiveTransformer(
-            config.hidden_dim, config.nheads, config.enc_layers, config.dec_layers, config.enc_ffn,
-            config.dec_ffn, config.num_static_bg)
+            config.hidden_dim,
+            config.nheads,
+            config.enc_layers,
+            config.dec_layers,
+            config.enc_ffn,
+            config.dec_ffn,
+            config.num_static_bg,
+        )
 
 
 class DynaMITe(nn.Module):
@@ -82,7 +117,9 @@ class DynaMITe(nn.Module):
         self.backbone = build_backbone(config.backbone, pretrained=config.pretrained_backbone)
         self.sem_seg_head = SemSegHead(config, tuple(self.backbone.channels))
         # non-persistent, as in the official model (absent from checkpoints)
-        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), persistent=False)
 
     @property
@@ -90,20 +127,31 @@ class DynaMITe(nn.Module):
         return self.sem_seg_head.interactive_transformer
 
     def encode(self, images: torch.Tensor) -> ImageFeatures:
-        """images: B×3×Hp×Wp normalised (spec A5.4), Hp, Wp multiples of 32 → pixel-decoder outputs."""
+        """images: B×3×Hp×Wp normalised (spec A5.4), Hp, Wp multiples of 32 → pixel-decoder
+        outputs."""
         if images.shape[-2] % SIZE_DIVISIBILITY or images.shape[-1] % SIZE_DIVISIBILITY:
-            raise ValueError(f"image size {tuple(images.shape[-2:])} is not padded to a multiple of 32")
+            raise ValueError(
+                f"image size {tuple(images.shape[-2:])} is not padded to a multiple of 32"
+            )
         multi_scale, mask_features = self.sem_seg_head.pixel_decoder(self.backbone(images))
         return ImageFeatures(multi_scale, mask_features)
 
-    def decode(self, features: ImageFeatures, clicks: list[ClickSet], *, cache: ImageCache | None = None,
-               all_predictions: bool = True, pixel_chunk: int | None = None) -> DecodeOutput:
+    def decode(
+        self,
+        features: ImageFeatures,
+        clicks: list[ClickSet],
+        *,
+        cache: ImageCache | None = None,
+        all_predictions: bool = True,
+        pixel_chunk: int | None = None,
+    ) -> DecodeOutput:
         """Mask logits of every query (see :class:`DecodeOutput`). Batches of images with different
         click counts are padded with the zero ``bg_query`` (owner 0). ``cache`` from
         ``self.transformer.prepare(features)`` skips per-image work; ``all_predictions=False``
         returns only the final logits."""
-        return self.transformer(features, clicks, cache=cache, all_predictions=all_predictions,
-                                pixel_chunk=pixel_chunk)
+        return self.transformer(
+            features, clicks, cache=cache, all_predictions=all_predictions, pixel_chunk=pixel_chunk
+        )
 
 
 def object_logits(logits: torch.Tensor, owner: torch.Tensor, n_objects: int) -> torch.Tensor:
@@ -113,7 +161,9 @@ def object_logits(logits: torch.Tensor, owner: torch.Tensor, n_objects: int) -> 
     rows = []
     for j in range(n_objects + 1):
         mine = logits[owner == j]
-        rows.append(mine.amax(0) if mine.shape[0] else logits.new_full(logits.shape[1:], very_negative))
+        rows.append(
+            mine.amax(0) if mine.shape[0] else logits.new_full(logits.shape[1:], very_negative)
+        )
     return torch.stack(rows)
 
 
@@ -163,6 +213,9 @@ def preprocess(image: np.ndarray, config: DynamiteConfig) -> tuple[torch.Tensor,
     if (h, w) != (h0, w0):
         image = np.array(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
     x = normalise_batch(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None])
-    hp, wp = -(-h // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY, -(-w // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY
+    hp, wp = (
+        -(-h // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY,
+        -(-w // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY,
+    )
     x = F.pad(x, (0, wp - w, 0, hp - h))  # zeros after normalisation
     return x, Resize(h0, w0, h, w, hp, wp)

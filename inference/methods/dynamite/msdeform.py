@@ -8,6 +8,7 @@ memory of the pure version (one sampled tensor per level) does not matter.
 
 Parameter names follow Deformable DETR's ``MSDeformAttn`` so checkpoints load strictly.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,12 @@ def ms_deform_attn_core(
         v = per_level[level].flatten(2).transpose(1, 2).reshape(batch * heads, head_dim, h, w)
         # B×Lq×M×P×2 → (B·M)×Lq×P×2
         g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-        sampled.append(F.grid_sample(v, g.to(v.dtype), mode="bilinear", padding_mode="zeros",
-                                     align_corners=False))  # (B·M)×D×Lq×P
+        # (B·M)×D×Lq×P
+        sampled.append(
+            F.grid_sample(
+                v, g.to(v.dtype), mode="bilinear", padding_mode="zeros", align_corners=False
+            )
+        )
     # (B·M)×D×Lq×(L·P) weighted by (B·M)×1×Lq×(L·P)
     stacked = torch.stack(sampled, dim=-2).flatten(-2)
     weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, queries, levels * points)
@@ -64,7 +69,12 @@ class MSDeformAttn(nn.Module):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
-        self.d_model, self.n_levels, self.n_heads, self.n_points = d_model, n_levels, n_heads, n_points
+        self.d_model, self.n_levels, self.n_heads, self.n_points = (
+            d_model,
+            n_levels,
+            n_heads,
+            n_points,
+        )
         self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(d_model, d_model)
@@ -110,7 +120,12 @@ class MSDeformAttn(nn.Module):
         weights = self.attention_weights(query).view(batch, queries, heads, levels * points)
         weights = weights.softmax(-1).view(batch, queries, heads, levels, points)
         # offsets are in pixels of each level: divide by (w_l, h_l) to get [0, 1] units
-        size_xy = torch.tensor([[w, h] for h, w in level_shapes], dtype=query.dtype, device=query.device)
-        locations = reference_points[:, :, None, :, None, :] + offsets / size_xy[None, None, None, :, None, :]
+        size_xy = torch.tensor(
+            [[w, h] for h, w in level_shapes], dtype=query.dtype, device=query.device
+        )
+        locations = (
+            reference_points[:, :, None, :, None, :]
+            + offsets / size_xy[None, None, None, :, None, :]
+        )
         out = ms_deform_attn_core(value, level_shapes, locations, weights)
         return self.output_proj(out)

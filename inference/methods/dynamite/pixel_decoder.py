@@ -6,6 +6,7 @@ s8/s16/s32 into the stride-4 map before the final 1×1 ``mask_features`` conv.
 Attribute names are the official ones (``input_proj``, ``transformer.encoder.layers``,
 ``adapter_1``, ``layer_1``, ``refine``, ``mask_features``) so checkpoints load strictly.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,12 +29,21 @@ def sine_encode(values: torch.Tensor, num_feats: int) -> torch.Tensor:
     return torch.stack([args.sin(), args.cos()], dim=-1).flatten(-2)
 
 
-def pixel_position_encoding(height: int, width: int, channels: int, device: torch.device | str) -> torch.Tensor:
+def pixel_position_encoding(
+    height: int, width: int, channels: int, device: torch.device | str
+) -> torch.Tensor:
     """channels×height×width float32 sine encoding of a map: row r ↦ 2π·(r+1)/(h+1e-6), column
     c ↦ 2π·(c+1)/(w+1e-6), channels = [enc(row) ‖ enc(col)] (Mask2Former's normalised sine PE)."""
     eps = 1e-6
-    rows = torch.arange(1, height + 1, dtype=torch.float32, device=device) / (height + eps) * 2 * math.pi
-    cols = torch.arange(1, width + 1, dtype=torch.float32, device=device) / (width + eps) * 2 * math.pi
+    rows = (
+        torch.arange(1, height + 1, dtype=torch.float32, device=device)
+        / (height + eps)
+        * 2
+        * math.pi
+    )
+    cols = (
+        torch.arange(1, width + 1, dtype=torch.float32, device=device) / (width + eps) * 2 * math.pi
+    )
     half = channels // 2
     enc_rows = sine_encode(rows, half)[:, None, :].expand(height, width, half)
     enc_cols = sine_encode(cols, half)[None, :, :].expand(height, width, half)
@@ -88,12 +98,23 @@ class DeformableEncoder(nn.Module):
 class DeformableTransformer(nn.Module):
     """Encoder-only deformable transformer over the flattened levels (``transformer.*`` keys)."""
 
-    def __init__(self, d_model: int, ffn: int, layers: int, n_levels: int = 3, n_heads: int = 8,
-                 n_points: int = 4):
+    def __init__(
+        self,
+        d_model: int,
+        ffn: int,
+        layers: int,
+        n_levels: int = 3,
+        n_heads: int = 8,
+        n_points: int = 4,
+    ):
         super().__init__()
         self.level_embed = nn.Parameter(torch.empty(n_levels, d_model))
         self.encoder = DeformableEncoder(
-            [DeformableEncoderLayer(d_model, ffn, n_levels, n_heads, n_points) for _ in range(layers)])
+            [
+                DeformableEncoderLayer(d_model, ffn, n_levels, n_heads, n_points)
+                for _ in range(layers)
+            ]
+        )
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
@@ -106,8 +127,13 @@ class DeformableTransformer(nn.Module):
         """srcs, pos: per level B×C×h×w (coarse first) → per level B×C×h×w."""
         shapes = [(s.shape[-2], s.shape[-1]) for s in srcs]
         src = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], dim=1)  # B×S×C
-        level_pos = torch.cat([(p + self.level_embed[i].view(1, -1, 1, 1)).flatten(2).transpose(1, 2)
-                               for i, p in enumerate(pos)], dim=1)
+        level_pos = torch.cat(
+            [
+                (p + self.level_embed[i].view(1, -1, 1, 1)).flatten(2).transpose(1, 2)
+                for i, p in enumerate(pos)
+            ],
+            dim=1,
+        )
         reference = self._reference_points(shapes, src.device, src.dtype)
         reference = reference[None, :, None, :].expand(src.shape[0], -1, len(shapes), -1)
         for layer in self.encoder.layers:
@@ -121,8 +147,11 @@ class DeformableTransformer(nn.Module):
         masks, so the valid ratios are all 1)."""
         points = []
         for h, w in shapes:
-            ys, xs = torch.meshgrid((torch.arange(h, device=device, dtype=dtype) + 0.5) / h,
-                                    (torch.arange(w, device=device, dtype=dtype) + 0.5) / w, indexing="ij")
+            ys, xs = torch.meshgrid(
+                (torch.arange(h, device=device, dtype=dtype) + 0.5) / h,
+                (torch.arange(w, device=device, dtype=dtype) + 0.5) / w,
+                indexing="ij",
+            )
             points.append(torch.stack([xs.flatten(), ys.flatten()], -1))
         return torch.cat(points, 0)
 
@@ -137,14 +166,24 @@ class MSDeformAttnPixelDecoder(nn.Module):
         refine: DynaMITe's refine fusion (True in every released config).
     """
 
-    def __init__(self, in_channels: tuple[int, int, int, int], conv_dim: int = 256, layers: int = 6,
-                 ffn: int = 1024, n_heads: int = 8, n_points: int = 4, refine: bool = True):
+    def __init__(
+        self,
+        in_channels: tuple[int, int, int, int],
+        conv_dim: int = 256,
+        layers: int = 6,
+        ffn: int = 1024,
+        n_heads: int = 8,
+        n_points: int = 4,
+        refine: bool = True,
+    ):
         super().__init__()
         groups = min(32, conv_dim)
         # index 0 is the coarsest level (s32): the official order
         # the convolutions are drawn in the official order (GroupNorm draws nothing), then reset
         convs = [nn.Conv2d(c, conv_dim, kernel_size=1) for c in reversed(in_channels[1:])]
-        self.input_proj = nn.ModuleList(nn.Sequential(conv, nn.GroupNorm(groups, conv_dim)) for conv in convs)
+        self.input_proj = nn.ModuleList(
+            nn.Sequential(conv, nn.GroupNorm(groups, conv_dim)) for conv in convs
+        )
         for conv in convs:
             assert conv.bias is not None
             nn.init.xavier_uniform_(conv.weight, gain=1)
@@ -153,13 +192,25 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.conv_dim = conv_dim
         self.mask_features = nn.Conv2d(conv_dim, conv_dim, kernel_size=1)
         c2_xavier_fill(self.mask_features)
-        self.adapter_1 = ConvNorm(in_channels[0], conv_dim, kernel_size=1, bias=False,
-                                  norm=nn.GroupNorm(groups, conv_dim))
-        self.layer_1 = ConvNorm(conv_dim, conv_dim, kernel_size=3, padding=1, bias=False,
-                                norm=nn.GroupNorm(groups, conv_dim), relu=True)
+        self.adapter_1 = ConvNorm(
+            in_channels[0], conv_dim, kernel_size=1, bias=False, norm=nn.GroupNorm(groups, conv_dim)
+        )
+        self.layer_1 = ConvNorm(
+            conv_dim,
+            conv_dim,
+            kernel_size=3,
+            padding=1,
+            bias=False,
+            norm=nn.GroupNorm(groups, conv_dim),
+            relu=True,
+        )
         c2_xavier_fill(self.adapter_1)
         c2_xavier_fill(self.layer_1)
-        self.refine = nn.ModuleList(nn.Conv2d(conv_dim, conv_dim, 3, padding=1) for _ in range(3)) if refine else None
+        self.refine = (
+            nn.ModuleList(nn.Conv2d(conv_dim, conv_dim, 3, padding=1) for _ in range(3))
+            if refine
+            else None
+        )
 
     def forward(self, features: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """features: backbone maps at strides 4, 8, 16, 32 (B×C_i×h_i×w_i).
@@ -168,16 +219,25 @@ class MSDeformAttnPixelDecoder(nn.Module):
         """
         coarse = features[1:][::-1]  # s32, s16, s8
         srcs = [proj(x) for proj, x in zip(self.input_proj, coarse)]
-        pos = [pixel_position_encoding(s.shape[-2], s.shape[-1], self.conv_dim, s.device)[None].expand(s.shape[0], -1, -1, -1)
-               for s in srcs]
+        pos = [
+            pixel_position_encoding(s.shape[-2], s.shape[-1], self.conv_dim, s.device)[None].expand(
+                s.shape[0], -1, -1, -1
+            )
+            for s in srcs
+        ]
         # the deformable sampling runs in fp32, as the official op does (autocast disabled)
         with torch.autocast(device_type=srcs[0].device.type, enabled=False):
             s32, s16, s8 = self.transformer([s.float() for s in srcs], pos)
         lateral = self.adapter_1(features[0].to(s8.dtype))
-        s4 = self.layer_1(lateral + F.interpolate(s8, size=lateral.shape[-2:], mode="bilinear", align_corners=False))
+        s4 = self.layer_1(
+            lateral
+            + F.interpolate(s8, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
+        )
         if self.refine is not None:
             fused = self.refine[0](s8)
             for conv, coarser in ((self.refine[1], s16), (self.refine[2], s32)):
-                fused = fused + F.interpolate(conv(coarser), size=s8.shape[-2:], mode="bilinear", align_corners=False)
+                fused = fused + F.interpolate(
+                    conv(coarser), size=s8.shape[-2:], mode="bilinear", align_corners=False
+                )
             s4 = s4 + F.interpolate(fused, size=s4.shape[-2:], mode="bilinear", align_corners=False)
         return [s32, s16, s8], self.mask_features(s4)

@@ -10,6 +10,7 @@ Prompts are read in the order given, which the model's temporal encoding sees: a
 prompt of object k is a click of k, a negative one or any prompt of object 0 a background
 click; scribbles and extreme points become clicks (``inference.structures.prompt_clicks``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,11 +25,27 @@ import torch.nn.functional as F
 
 from ...predictor import Predictor, PredictorNotReady
 from ...structures import Click, MaskResult, Prompt, clicks_from_prompts
-from .model import ClickSet, DynaMITe, DynamiteConfig, ImageCache, ImageFeatures, Resize, object_logits, preprocess
+from .model import (
+    ClickSet,
+    DynaMITe,
+    DynamiteConfig,
+    ImageCache,
+    ImageFeatures,
+    Resize,
+    object_logits,
+    preprocess,
+)
 
 
-def label_map(logits: torch.Tensor, owner: torch.Tensor, n_objects: int, resize: Resize, *,
-              exact: bool = True, chunk: int = 16) -> torch.Tensor:
+def label_map(
+    logits: torch.Tensor,
+    owner: torch.Tensor,
+    n_objects: int,
+    resize: Resize,
+    *,
+    exact: bool = True,
+    chunk: int = 16,
+) -> torch.Tensor:
     """Q×(Hp/4)×(Wp/4) logits of one image → h0×w0 int64 labels, 0 = background, j = object j.
 
     ``exact``: resize every query's map (to Hp×Wp, crop to h×w, to h0×w0, bilinear) before the
@@ -37,17 +54,23 @@ def label_map(logits: torch.Tensor, owner: torch.Tensor, n_objects: int, resize:
     the N+1 object maps only (cheaper with many clicks; differs near boundaries).
     Ties go to the lower object index, then background (argmax over (L_1, …, L_N, L_bg)).
     """
+
     def to_original(maps: torch.Tensor) -> torch.Tensor:
-        maps = F.interpolate(maps[None].float(), size=(resize.Hp, resize.Wp), mode="bilinear",
-                             align_corners=False)[0, :, :resize.h, :resize.w]
+        maps = F.interpolate(
+            maps[None].float(), size=(resize.Hp, resize.Wp), mode="bilinear", align_corners=False
+        )[0, :, : resize.h, : resize.w]
         if (resize.h, resize.w) != (resize.h0, resize.w0):
-            maps = F.interpolate(maps[None], size=(resize.h0, resize.w0), mode="bilinear", align_corners=False)[0]
+            maps = F.interpolate(
+                maps[None], size=(resize.h0, resize.w0), mode="bilinear", align_corners=False
+            )[0]
         return maps
 
     best: torch.Tensor | None = None
     if exact:
         for start in range(0, logits.shape[0], chunk):
-            part = object_logits(to_original(logits[start:start + chunk]), owner[start:start + chunk], n_objects)
+            part = object_logits(
+                to_original(logits[start : start + chunk]), owner[start : start + chunk], n_objects
+            )
             best = part if best is None else torch.maximum(best, part)
     else:
         best = to_original(object_logits(logits.float(), owner, n_objects))
@@ -73,9 +96,16 @@ class DynamitePredictor(Predictor):
 
     native_multi_instance = True
 
-    def __init__(self, model: DynaMITe, device: str | torch.device = "cpu", *, cache_kv: bool = True,
-                 exact_upsampling: bool = True, pixel_chunk: int | None = 16384,
-                 autocast_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        model: DynaMITe,
+        device: str | torch.device = "cpu",
+        *,
+        cache_kv: bool = True,
+        exact_upsampling: bool = True,
+        pixel_chunk: int | None = 16384,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -90,7 +120,9 @@ class DynamitePredictor(Predictor):
         self.timings: dict[str, float] = {}
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        )
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -143,12 +175,20 @@ class DynamitePredictor(Predictor):
         self._clicks = tuple(clicks)
         if not ids:  # no object: everything is background (the official code would crash)
             return np.zeros((height, width), np.int32), ids
-        assert self._features is not None and self._resize is not None  # click_set checked set_image
+        # click_set checked set_image
+        assert self._features is not None and self._resize is not None
         start = time.perf_counter()
         with self._autocast():
-            out = self.model.decode(self._features, [click_set], cache=self._cache, all_predictions=False,
-                                    pixel_chunk=self.pixel_chunk)
-        labels = label_map(out.logits[-1][0], out.owner[0], len(ids), self._resize, exact=self.exact_upsampling)
+            out = self.model.decode(
+                self._features,
+                [click_set],
+                cache=self._cache,
+                all_predictions=False,
+                pixel_chunk=self.pixel_chunk,
+            )
+        labels = label_map(
+            out.logits[-1][0], out.owner[0], len(ids), self._resize, exact=self.exact_upsampling
+        )
         label_array = labels.to(torch.int32).cpu().numpy()
         self._sync()
         self.timings["predict"] = time.perf_counter() - start
@@ -160,16 +200,24 @@ class DynamitePredictor(Predictor):
         or that loses every pixel to the others, comes out empty."""
         labels, ids = self.labels(clicks_from_prompts(prompts))
         timings = dict(self.timings)
-        out = {object_id: MaskResult(mask=labels == k, timings=timings) for k, object_id in enumerate(ids, start=1)}
+        out = {
+            object_id: MaskResult(mask=labels == k, timings=timings)
+            for k, object_id in enumerate(ids, start=1)
+        }
         for object_id in {p.object_id for p in prompts if p.object_id > 0} - set(ids):
             out[object_id] = MaskResult(mask=np.zeros(labels.shape, dtype=bool), timings=timings)
         return dict(sorted(out.items()))
 
     def _predict(self, clicks: list[Click]) -> MaskResult:
         """Single-object contract: positive clicks are object 1, negative ones background."""
-        placed = [Click(c.x, c.y, positive=c.positive, object_id=1 if c.positive else 0) for c in clicks]
+        placed = [
+            Click(c.x, c.y, positive=c.positive, object_id=1 if c.positive else 0) for c in clicks
+        ]
         labels, ids = self.labels(placed)
-        return MaskResult(mask=labels == 1 if ids else np.zeros(labels.shape, dtype=bool), timings=dict(self.timings))
+        return MaskResult(
+            mask=labels == 1 if ids else np.zeros(labels.shape, dtype=bool),
+            timings=dict(self.timings),
+        )
 
     def get_state(self) -> Any:
         """The clicks of the last prediction: the model is stateless, so replaying them gives
@@ -185,8 +233,13 @@ def _owner(click: Click) -> int:
     return click.object_id if click.positive else 0
 
 
-def build_dynamite(device: str = "cpu", checkpoint: str | None = None, config: DynamiteConfig | None = None,
-                   backbone: str | None = None, **kwargs: Any) -> DynamitePredictor:
+def build_dynamite(
+    device: str = "cpu",
+    checkpoint: str | None = None,
+    config: DynamiteConfig | None = None,
+    backbone: str | None = None,
+    **kwargs: Any,
+) -> DynamitePredictor:
     """DynaMITe from ``checkpoint`` (official pickle or our safetensors; see ``checkpoint.py``).
 
     Without a checkpoint: effnet-lite0 with its ImageNet weights, 512 px long side, random
@@ -201,7 +254,10 @@ def build_dynamite(device: str = "cpu", checkpoint: str | None = None, config: D
         config = config or DynamiteConfig(short_side=512, max_side=512)
         if backbone is not None:
             config = dataclasses.replace(config, backbone=backbone)
-        warnings.warn("dynamite: no checkpoint given; backbone ImageNet weights only, random heads — "
-                      "masks will be meaningless", stacklevel=2)
+        warnings.warn(
+            "dynamite: no checkpoint given; backbone ImageNet weights only, random heads — "
+            "masks will be meaningless",
+            stacklevel=2,
+        )
         model = DynaMITe(config)
     return DynamitePredictor(model, device=device, **kwargs)

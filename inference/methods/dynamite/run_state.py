@@ -1,6 +1,7 @@
 """A training run's files: resumable checkpoints (``checkpoints/step_<8 digits>.pt``, written
 atomically, plain types only so ``torch.load(weights_only=True)`` opens them) and the RNG
 states that make a resumed run repeat an uninterrupted one."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,17 @@ def latest_checkpoint(output_dir: Path | str) -> Path | None:
     return max(found)[1] if found else None
 
 
-def save_checkpoint(folder: Path, step: int, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, scaler: Any, model_config: Any, config: Any) -> Path:
+def save_checkpoint(
+    folder: Path,
+    step: int,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    model_config: Any,
+    config: Any,
+) -> Path:
     """Write ``folder/step_<step>.pt`` atomically; plain types only, so it loads with
     ``torch.load(..., weights_only=True)``. The ``"model"`` key makes it loadable by
     :func:`checkpoint.load_model` like an official checkpoint."""
@@ -70,7 +80,11 @@ def _rng_states() -> dict[str, Any]:
     assert isinstance(np_state, tuple)  # the legacy tuple form, as asked
     return {
         "python": [version, list(internal), gauss],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_plain, np_state[2:])],
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            *map(_plain, np_state[2:]),
+        ],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }

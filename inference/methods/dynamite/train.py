@@ -21,6 +21,7 @@ one it finds, so a killed run loses at most ``checkpoint_every`` steps. All per-
 randomness (crops, clicks, k, loss points) is drawn from generators seeded by (seed, step), so
 a resumed run repeats exactly what an uninterrupted one does (bit-identical on CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,15 @@ import torch
 from torch import nn
 
 from .clicks import corrective_round, initial_click_set
-from .run_state import CHECKPOINT_DIR, latest_checkpoint, prune_checkpoints, save_checkpoint, set_rng_states
 from .data import CocoTrainDataset, TrainSample
 from .losses import NUM_POINTS, LossTargets, dynamite_loss
+from .run_state import (
+    CHECKPOINT_DIR,
+    latest_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+    set_rng_states,
+)
 
 if TYPE_CHECKING:
     from .model import DynaMITe
@@ -135,7 +142,9 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
             if not param.requires_grad or id(param) in seen:
                 continue
             seen.add(id(param))
-            lr = config.lr * (config.backbone_lr_multiplier if module_name.startswith("backbone") else 1.0)
+            lr = config.lr * (
+                config.backbone_lr_multiplier if module_name.startswith("backbone") else 1.0
+            )
             decay = config.weight_decay
             if isinstance(module, _NORMS) or type(module).__name__.endswith("Norm"):
                 decay = config.weight_decay_norm
@@ -150,6 +159,7 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
 def _step_lr_factor(milestones: Sequence[int], gamma: float) -> Callable[[int], float]:
     def factor(step: int) -> float:
         return gamma ** sum(step >= m for m in milestones)
+
     return factor
 
 
@@ -177,8 +187,10 @@ class _StepBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, step: int) -> tuple[list[TrainSample], list[Any], int]:
         rng = np.random.default_rng([self.seed, step, 0])
-        samples = [self.dataset.sample(int(rng.integers(len(self.dataset))), rng)
-                   for _ in range(self.batch_size)]
+        samples = [
+            self.dataset.sample(int(rng.integers(len(self.dataset))), rng)
+            for _ in range(self.batch_size)
+        ]
         clicks = [initial_click_set(s.masks, s.background, rng) for s in samples]
         return samples, clicks, step
 
@@ -187,28 +199,55 @@ def _collate(item: Any) -> Any:
     return item
 
 
-def train_step(model: DynaMITe, samples: Sequence[TrainSample], clicks: list[Any], *,
-               step_seed: int, config: TrainConfig, device: torch.device,
-               amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, dict[str, float]]:
+def train_step(
+    model: DynaMITe,
+    samples: Sequence[TrainSample],
+    clicks: list[Any],
+    *,
+    step_seed: int,
+    config: TrainConfig,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch (with its corrective rounds) and return the loss and its parts."""
     from .model import normalise_batch
 
     rng = np.random.default_rng([step_seed, 1])
     images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).to(device)
-    targets = [LossTargets(torch.from_numpy(np.concatenate([s.background[None], s.masks]))
-                           .to(device, torch.float32)) for s in samples]
-    autocast = torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+    targets = [
+        LossTargets(
+            torch.from_numpy(np.concatenate([s.background[None], s.masks])).to(
+                device, torch.float32
+            )
+        )
+        for s in samples
+    ]
+    autocast = torch.autocast(
+        device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+    )
     with autocast:
         features = model.encode(normalise_batch(images))
         for _ in range(int(rng.integers(config.max_interactions + 1))):
             with torch.no_grad():
                 out = model.decode(features, clicks)
-            clicks = corrective_round(clicks, out.logits[-1].float(), out.owner,
-                                      [s.labels for s in samples], [s.valid for s in samples], rng)
+            clicks = corrective_round(
+                clicks,
+                out.logits[-1].float(),
+                out.owner,
+                [s.labels for s in samples],
+                [s.valid for s in samples],
+                rng,
+            )
         out = model.decode(features, clicks)
     generator = torch.Generator().manual_seed(step_seed)
-    return dynamite_loss(out.logits, out.owner, targets, num_points=config.num_points,
-                         official_aux=config.official_aux, generator=generator)
+    return dynamite_loss(
+        out.logits,
+        out.owner,
+        targets,
+        num_points=config.num_points,
+        official_aux=config.official_aux,
+        generator=generator,
+    )
 
 
 def train(
@@ -231,7 +270,9 @@ def train(
     state = torch.load(latest, map_location="cpu", weights_only=True) if latest else None
     model = _build_model(config, model_config, device, resuming=state is not None)
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _step_lr_factor(config.milestones, config.gamma))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _step_lr_factor(config.milestones, config.gamma)
+    )
     amp_dtype = _amp_dtype(config.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     start = 0
@@ -243,15 +284,32 @@ def train(
             scaler.load_state_dict(state["scaler"])
         set_rng_states(state["rng"])
         start = int(state["step"])
-    dataset = CocoTrainDataset(config.annotations, config.images_dir, crop_size=config.crop_size,
-                               image_ids=config.image_ids, min_area=config.min_area)
+    dataset = CocoTrainDataset(
+        config.annotations,
+        config.images_dir,
+        crop_size=config.crop_size,
+        image_ids=config.image_ids,
+        min_area=config.min_area,
+    )
     loader = torch.utils.data.DataLoader(
-        _StepBatches(dataset, config.batch_size, config.seed), batch_size=None,
-        sampler=range(start, config.steps), num_workers=config.num_workers, collate_fn=_collate)
+        _StepBatches(dataset, config.batch_size, config.seed),
+        batch_size=None,
+        sampler=range(start, config.steps),
+        num_workers=config.num_workers,
+        collate_fn=_collate,
+    )
 
     def save(step: int) -> Path:
-        return save_checkpoint(ckpt_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, model_config=model_config, config=config)
+        return save_checkpoint(
+            ckpt_dir,
+            step,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            model_config=model_config,
+            config=config,
+        )
 
     model.train()
     if config.freeze_batchnorm:
@@ -268,8 +326,15 @@ def train(
             cancelled = True
             break
         tic = time.perf_counter()
-        loss, parts = train_step(model, samples, clicks, step_seed=_step_seed(config.seed, step_index),
-                                 config=config, device=device, amp_dtype=amp_dtype)
+        loss, parts = train_step(
+            model,
+            samples,
+            clicks,
+            step_seed=_step_seed(config.seed, step_index),
+            config=config,
+            device=device,
+            amp_dtype=amp_dtype,
+        )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if config.grad_clip is not None:
@@ -287,8 +352,11 @@ def train(
             prune_checkpoints(ckpt_dir, config.keep_checkpoints)
         if progress is not None:
             per = sum(recent) / len(recent)
-            progress(TrainProgress(step, config.steps, losses[-1], per, per * (config.steps - step),
-                                   lr, parts))
+            progress(
+                TrainProgress(
+                    step, config.steps, losses[-1], per, per * (config.steps - step), lr, parts
+                )
+            )
     if saved_step != step:
         last_saved = save(step)
         prune_checkpoints(ckpt_dir, config.keep_checkpoints)
@@ -298,11 +366,21 @@ def train(
 
         model_path = out_dir / FINAL_MODEL
         save_model(model, model_path, model_config)
-    return TrainResult(step, config.steps, cancelled, last_saved, model_path, losses,
-                       time.perf_counter() - started, start)
+    return TrainResult(
+        step,
+        config.steps,
+        cancelled,
+        last_saved,
+        model_path,
+        losses,
+        time.perf_counter() - started,
+        start,
+    )
 
 
-def _build_model(config: TrainConfig, model_config: Any, device: torch.device, *, resuming: bool) -> DynaMITe:
+def _build_model(
+    config: TrainConfig, model_config: Any, device: torch.device, *, resuming: bool
+) -> DynaMITe:
     from .checkpoint import load_model
     from .model import DynaMITe
 
@@ -318,11 +396,14 @@ def _build_model(config: TrainConfig, model_config: Any, device: torch.device, *
 
 # ---- command line -----------------------------------------------------------------------
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m inference.methods.dynamite.train --annotations A --images I --output O``."""
     from .model import DynamiteConfig
 
-    p = argparse.ArgumentParser(prog="python -m inference.methods.dynamite.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m inference.methods.dynamite.train", description=__doc__.split("\n")[0]
+    )
     for flag, kind, default, doc in [
         ("--annotations", str, None, "COCO instances json (required)"),
         ("--images", str, None, "folder of the json's file_names (required)"),
@@ -338,27 +419,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--max-interactions", int, 3, "corrective rounds k ~ U{0..this}"),
         ("--num-points", int, NUM_POINTS, "loss points per mask"),
         ("--amp", str, "auto", "auto | bf16 | fp16 | off (CUDA only)"),
-        ("--checkpoint-every", int, 5000, "steps between resumable checkpoints (0: only at the end)"),
+        (
+            "--checkpoint-every",
+            int,
+            5000,
+            "steps between resumable checkpoints (0: only at the end)",
+        ),
         ("--seed", int, OFFICIAL_SEED, "seed of every random draw"),
         ("--device", str, None, "cuda | cpu (default: cuda when available)"),
         ("--workers", int, 0, "data-loading processes"),
     ]:
-        p.add_argument(flag, type=kind, default=default, help=doc,
-                       required=flag in ("--annotations", "--images", "--output"))
+        p.add_argument(
+            flag,
+            type=kind,
+            default=default,
+            help=doc,
+            required=flag in ("--annotations", "--images", "--output"),
+        )
     a = p.parse_args(argv)
-    model_config = DynamiteConfig.tiny() if a.backbone == "tiny" else DynamiteConfig(backbone=a.backbone)
+    model_config = (
+        DynamiteConfig.tiny() if a.backbone == "tiny" else DynamiteConfig(backbone=a.backbone)
+    )
     config = TrainConfig(
-        annotations=a.annotations, images_dir=a.images, output_dir=a.output, model=model_config,
-        init_checkpoint=a.init_checkpoint, steps=a.steps, batch_size=a.batch_size, crop_size=a.crop_size,
-        lr=a.lr, grad_clip=a.grad_clip if a.grad_clip > 0 else None, num_points=a.num_points,
+        annotations=a.annotations,
+        images_dir=a.images,
+        output_dir=a.output,
+        model=model_config,
+        init_checkpoint=a.init_checkpoint,
+        steps=a.steps,
+        batch_size=a.batch_size,
+        crop_size=a.crop_size,
+        lr=a.lr,
+        grad_clip=a.grad_clip if a.grad_clip > 0 else None,
+        num_points=a.num_points,
         milestones=tuple(int(s) for s in a.milestones.split(",") if s.strip()),
-        max_interactions=a.max_interactions, amp=a.amp, checkpoint_every=a.checkpoint_every,
-        seed=a.seed, device=a.device, num_workers=a.workers)
+        max_interactions=a.max_interactions,
+        amp=a.amp,
+        checkpoint_every=a.checkpoint_every,
+        seed=a.seed,
+        device=a.device,
+        num_workers=a.workers,
+    )
 
     def report(pr: TrainProgress) -> None:
         if pr.step % 20 == 0 or pr.step == pr.total:
-            print(f"step {pr.step}/{pr.total} loss {pr.loss:.4f} lr {pr.lr:.2e} "
-                  f"{pr.seconds_per_step:.2f} s/step ETA {pr.eta_s / 60:.1f} min", flush=True)
+            print(
+                f"step {pr.step}/{pr.total} loss {pr.loss:.4f} lr {pr.lr:.2e} "
+                f"{pr.seconds_per_step:.2f} s/step ETA {pr.eta_s / 60:.1f} min",
+                flush=True,
+            )
 
     result = train(config, progress=report)
     where = result.model_path or result.checkpoint_path

@@ -4,6 +4,7 @@
 predictor around the converted file. Networks are loaded once per (file, device) and shared by
 every image's predictor, as a worker serves many images with one model.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +28,9 @@ def convert_trained(source: Path, target: Path, config: dict[str, Any]) -> dict[
     a guess from its keys, see :func:`~.checkpoint.load_model`).
     """
     backbone = (config or {}).get("backbone")
-    architecture = DynamiteConfig(backbone=backbone, pretrained_backbone=False) if backbone else None
+    architecture = (
+        DynamiteConfig(backbone=backbone, pretrained_backbone=False) if backbone else None
+    )
     net = load_model(source, config=architecture, device="cpu")
     save_model(net, target, net.config)
     return dataclasses.asdict(net.config)

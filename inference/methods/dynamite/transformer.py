@@ -10,6 +10,7 @@ Per-image work that does not depend on clicks (level-embedded tokens, positional
 encoder K/V projections, the decoder's first q-projection, the mask features resized to each
 level) can be computed once by :meth:`InteractiveTransformer.prepare` and passed back in.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,8 +41,9 @@ class ImageFeatures:
 
     def select(self, index: int) -> ImageFeatures:
         """Image ``index`` alone, batch dim kept (1×…)."""
-        return ImageFeatures([m[index:index + 1] for m in self.multi_scale],
-                             self.mask_features[index:index + 1])
+        return ImageFeatures(
+            [m[index : index + 1] for m in self.multi_scale], self.mask_features[index : index + 1]
+        )
 
     @property
     def padded_size(self) -> tuple[int, int]:
@@ -117,23 +119,35 @@ def order_clicks(clicks: ClickSet) -> tuple[list[tuple[float, float, int]], list
 class InteractiveTransformer(nn.Module):
     """``sem_seg_head.interactive_transformer``; attribute names as the checkpoints."""
 
-    def __init__(self, hidden_dim: int = 256, nheads: int = 8, enc_layers: int = 9, dec_layers: int = 5,
-                 enc_ffn: int = 2048, dec_ffn: int = 512, num_static_bg: int = 9):
+    def __init__(
+        self,
+        hidden_dim: int = 256,
+        nheads: int = 8,
+        enc_layers: int = 9,
+        dec_layers: int = 5,
+        enc_ffn: int = 2048,
+        dec_ffn: int = 512,
+        num_static_bg: int = 9,
+    ):
         super().__init__()
         self.hidden_dim, self.nheads = hidden_dim, nheads
         self.encoder = Encoder(hidden_dim, nheads, enc_ffn, enc_layers)
         self.decoder = Decoder(hidden_dim, nheads, dec_ffn, dec_layers)
         self.layer_norm = nn.LayerNorm(hidden_dim)
         self.queries_nonlinear_projection = nn.Sequential(
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim))
+            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim)
+        )
         self.ca_qpos_sine_proj = nn.Linear(3 * (hidden_dim // 2), hidden_dim)
         self.query_embed = nn.Parameter(torch.empty(hidden_dim).normal_())
         self.static_bg_pe = nn.Parameter(torch.empty(num_static_bg, hidden_dim).normal_())
-        self.static_bg_query = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_static_bg, hidden_dim)))
+        self.static_bg_query = nn.Parameter(
+            nn.init.xavier_uniform_(torch.empty(num_static_bg, hidden_dim))
+        )
         # the padding query: saved in checkpoints, never trained
         self.bg_query = nn.Parameter(torch.zeros(hidden_dim), requires_grad=False)
         self.level_embed = nn.Embedding(LEVELS, hidden_dim)
-        self.input_proj = nn.ModuleList(nn.Sequential() for _ in range(LEVELS))  # identities (256→256)
+        # identities (256→256)
+        self.input_proj = nn.ModuleList(nn.Sequential() for _ in range(LEVELS))
         self.mask_embed = MLP(hidden_dim, hidden_dim, hidden_dim, 3)
 
     # ------------------------------------------------------------------ per image
@@ -144,23 +158,37 @@ class InteractiveTransformer(nn.Module):
             h, w = x.shape[-2:]
             sizes.append((h, w))
             tokens.append(x.flatten(2).permute(2, 0, 1) + self.level_embed.weight[level])
-            pos.append(pixel_position_encoding(h, w, self.hidden_dim, x.device).flatten(1).T[:, None].to(x.dtype))
+            pos.append(
+                pixel_position_encoding(h, w, self.hidden_dim, x.device)
+                .flatten(1)
+                .T[:, None]
+                .to(x.dtype)
+            )
         kv = None
         if cache_kv:
             kv = []
             for i, cross in enumerate(self.encoder.cross_attention_layers):
                 assert isinstance(cross, CrossAttentionLayer)
                 mha, level = cross.multihead_attn, i % LEVELS
-                kv.append((project(mha, tokens[level] + pos[level], 1), project(mha, tokens[level], 2)))
+                kv.append(
+                    (project(mha, tokens[level] + pos[level], 1), project(mha, tokens[level], 2))
+                )
         mf = features.mask_features
         pixels = mf.flatten(2).permute(2, 0, 1)
-        pixel_pos = pixel_position_encoding(mf.shape[-2], mf.shape[-1], self.hidden_dim, mf.device).flatten(1).T[:, None].to(mf.dtype)
+        pixel_pos = (
+            pixel_position_encoding(mf.shape[-2], mf.shape[-1], self.hidden_dim, mf.device)
+            .flatten(1)
+            .T[:, None]
+            .to(mf.dtype)
+        )
         first_q = None
         if cache_kv and len(self.decoder.cross_attention_layers):
             first = self.decoder.cross_attention_layers[0]
             assert isinstance(first, CrossAttentionLayer)
             first_q = project(first.multihead_attn, pixels + pixel_pos, 0)
-        head_features = [F.interpolate(mf, size=s, mode="bilinear", align_corners=False) for s in sizes]
+        head_features = [
+            F.interpolate(mf, size=s, mode="bilinear", align_corners=False) for s in sizes
+        ]
         return ImageCache(tokens, pos, sizes, kv, pixels, pixel_pos, first_q, head_features)
 
     # ------------------------------------------------------------------ per click set
@@ -173,21 +201,29 @@ class InteractiveTransformer(nn.Module):
         ordered = [order_clicks(c) for c in clicks]
         dynamic = max(len(o[0]) for o in ordered)
         coords = torch.full((batch, dynamic, 3), -1.0, device=device)
-        owner = torch.zeros((batch, dynamic + self.static_bg_query.shape[0]), dtype=torch.long, device=device)
+        owner = torch.zeros(
+            (batch, dynamic + self.static_bg_query.shape[0]), dtype=torch.long, device=device
+        )
         valid = torch.zeros((batch, dynamic), dtype=torch.bool, device=device)
         for b, (points, owners) in enumerate(ordered):
             if points:
-                coords[b, :len(points)] = torch.tensor(points, dtype=torch.float32, device=device)
-                owner[b, :len(points)] = torch.tensor(owners, device=device)
-                valid[b, :len(points)] = True
+                coords[b, : len(points)] = torch.tensor(points, dtype=torch.float32, device=device)
+                owner[b, : len(points)] = torch.tensor(owners, device=device)
+                valid[b, : len(points)] = True
         hp, wp = features.padded_size
         dtype = multi_scale[0].dtype
         content = self.bg_query.to(dtype).expand(batch, dynamic, -1)
         if dynamic:
             # grid_sample's align_corners=False convention: grid value 2u − 1, u = x/Wp
-            grid = torch.stack([2 * coords[..., 1] / wp - 1, 2 * coords[..., 0] / hp - 1], -1)[:, None]
-            samples = [F.grid_sample(m, grid.to(m.dtype), mode="bilinear", padding_mode="zeros",
-                                     align_corners=False) for m in multi_scale]
+            grid = torch.stack([2 * coords[..., 1] / wp - 1, 2 * coords[..., 0] / hp - 1], -1)[
+                :, None
+            ]
+            samples = [
+                F.grid_sample(
+                    m, grid.to(m.dtype), mode="bilinear", padding_mode="zeros", align_corners=False
+                )
+                for m in multi_scale
+            ]
             sampled = functools.reduce(operator.add, samples) / len(samples)
             content = torch.where(valid[..., None], sampled[:, :, 0].transpose(1, 2), content)
         # normaliser max(T, 500) per image; the constant column keeps it defined without clicks
@@ -195,7 +231,7 @@ class InteractiveTransformer(nn.Module):
         times = torch.cat([coords[..., 2], floor], dim=1).amax(dim=1, keepdim=True)
         u = torch.stack([coords[..., 0] / hp, coords[..., 1] / wp, coords[..., 2] / times], -1)
         u = torch.where(valid[..., None], u, torch.full_like(u, -1.0))
-        sine = clamped_sine(u, self.hidden_dim // 2).flatten(-2)          # B×Qd×3·C/2
+        sine = clamped_sine(u, self.hidden_dim // 2).flatten(-2)  # B×Qd×3·C/2
         pos = self.ca_qpos_sine_proj(sine.to(dtype)) + self.query_embed
         content = torch.cat([content, self.static_bg_query.to(dtype).expand(batch, -1, -1)], 1)
         pos = torch.cat([pos, self.static_bg_pe.to(dtype).expand(batch, -1, -1)], 1)
@@ -213,8 +249,15 @@ class InteractiveTransformer(nn.Module):
         blocked = blocked & ~blocked.all(-1, keepdim=True)
         return blocked[:, None].expand(-1, self.nheads, -1, -1).detach()
 
-    def forward(self, features: ImageFeatures, clicks: list[ClickSet], *, cache: ImageCache | None = None,
-                all_predictions: bool = True, pixel_chunk: int | None = None) -> DecodeOutput:
+    def forward(
+        self,
+        features: ImageFeatures,
+        clicks: list[ClickSet],
+        *,
+        cache: ImageCache | None = None,
+        all_predictions: bool = True,
+        pixel_chunk: int | None = None,
+    ) -> DecodeOutput:
         """Run the transformer for one click set per image.
 
         ``all_predictions=False`` returns only the final logits and computes the attention masks
@@ -230,7 +273,9 @@ class InteractiveTransformer(nn.Module):
             embed = self._embed(queries)
             if all_predictions:
                 full = torch.einsum("bqc,bchw->bqhw", embed, mask_features)
-                small = F.interpolate(full, size=cache.sizes[level], mode="bilinear", align_corners=False)
+                small = F.interpolate(
+                    full, size=cache.sizes[level], mode="bilinear", align_corners=False
+                )
                 return full, self._blocked(small)
             small = torch.einsum("bqc,bchw->bqhw", embed, cache.head_features[level])
             return None, self._blocked(small)
@@ -242,8 +287,9 @@ class InteractiveTransformer(nn.Module):
         for i in range(len(enc.cross_attention_layers)):
             level = i % LEVELS
             k, v = cache.kv[i] if cache.kv is not None else (None, None)
-            output = enc.cross_attention_layers[i](output, qpos, cache.tokens[level], cache.pos[level],
-                                                   k=k, v=v, blocked=blocked)
+            output = enc.cross_attention_layers[i](
+                output, qpos, cache.tokens[level], cache.pos[level], k=k, v=v, blocked=blocked
+            )
             output = enc.self_attention_layers[i](output, qpos)
             output = enc.ffn_layers[i](output)
             full, blocked = predict(output, (i + 1) % LEVELS)
@@ -265,5 +311,9 @@ class InteractiveTransformer(nn.Module):
         for start in range(0, total, chunk):
             part = slice(start, start + chunk)
             first_q = None if cache.first_q is None else cache.first_q[:, :, part]
-            parts.append(self.decoder(cache.pixels[part], cache.pixel_pos[part], queries, qpos, first_q=first_q))
+            parts.append(
+                self.decoder(
+                    cache.pixels[part], cache.pixel_pos[part], queries, qpos, first_q=first_q
+                )
+            )
         return torch.cat(parts, 0)

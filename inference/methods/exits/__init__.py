@@ -5,6 +5,7 @@ foreground/background points, which with MIL, point and CRF losses train a pseud
 generator; the generator then labels every object (:func:`run_exits`, COCO json out). The
 ``exits`` interactive method turns extreme points (or a box) into a mask.
 """
+
 from ...registry import MethodInfo, TrainedWeights, register_method
 from .._lazy import lazy_exports
 
@@ -25,12 +26,16 @@ register_method(
 )
 
 _EXPORTS = {
-    "records_from_coco": ".batch", "run_exits": ".batch",
-    "PseudoLabelGenerator": ".generator", "build_generator": ".generator", "load_generator": ".generator",
+    "records_from_coco": ".batch",
+    "run_exits": ".batch",
+    "PseudoLabelGenerator": ".generator",
+    "build_generator": ".generator",
+    "load_generator": ".generator",
     "save_generator": ".generator",
     "extreme_points_from_mask": ".points",
-    "ExitsPredictor": ".predictor", "build_exits": ".predictor",
+    "ExitsPredictor": ".predictor",
+    "build_exits": ".predictor",
     "ExitsConfig": ".train",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = tuple(sorted(_EXPORTS))
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -15,6 +15,7 @@ or a ``segmentation`` (extreme points are derived from it, for evaluation), or o
 Rerunning with the same ``out`` resumes: finished epochs, the retrieval file and objects
 already in ``results.jsonl`` are not redone (a torn last line is ignored and recomputed).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,15 +30,27 @@ import torch
 
 from .data import ImageCache, ObjectRecord, PseudoPoints
 from .generator import PseudoLabelGenerator, save_generator
-from .points import box_of, crop_image, crop_window, extreme_points_from_mask, paste_probability, points_from_coco
+from .points import (
+    box_of,
+    crop_image,
+    crop_window,
+    extreme_points_from_mask,
+    paste_probability,
+    points_from_coco,
+)
 from .train import ExitsConfig, new_generator, predict_probabilities, retrieve_all, train_stage
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 
 
-def records_from_coco(annotations: str | Path, images_dir: str | Path | None = None, *,
-                      min_area: float = 0.0, use_masks: bool = True,
-                      limit: int | None = None) -> tuple[list[ObjectRecord], dict[str, Any]]:
+def records_from_coco(
+    annotations: str | Path,
+    images_dir: str | Path | None = None,
+    *,
+    min_area: float = 0.0,
+    use_masks: bool = True,
+    limit: int | None = None,
+) -> tuple[list[ObjectRecord], dict[str, Any]]:
     """Objects of a COCO json (crowd annotations skipped; ``min_area``: smallest box area in
     px² kept, MAL's ``min_obj_size`` is 2048) and the json itself (for the output's images and
     categories). ``use_masks=False`` ignores segmentations (box-only objects)."""
@@ -63,9 +76,16 @@ def records_from_coco(annotations: str | Path, images_dir: str | Path | None = N
             if mask.any():
                 points = extreme_points_from_mask(mask)
         box = box_of(points) if points is not None else (x, y, x + w, y + h)
-        records.append(ObjectRecord(ann_id=int(ann["id"]), image_id=int(ann["image_id"]),
-                                    image_path=folder / info["file_name"],
-                                    category_id=int(ann.get("category_id", 1)), box=box, points=points))
+        records.append(
+            ObjectRecord(
+                ann_id=int(ann["id"]),
+                image_id=int(ann["image_id"]),
+                image_path=folder / info["file_name"],
+                category_id=int(ann.get("category_id", 1)),
+                box=box,
+                points=points,
+            )
+        )
         if limit is not None and len(records) >= limit:
             break
     return records, data
@@ -105,8 +125,9 @@ def finished_objects(results: Path) -> dict[int, dict]:
     return done
 
 
-def mask_annotation(record: ObjectRecord, prob: np.ndarray, image: np.ndarray,
-                    config: ExitsConfig) -> tuple[dict, np.ndarray]:
+def mask_annotation(
+    record: ObjectRecord, prob: np.ndarray, image: np.ndarray, config: ExitsConfig
+) -> tuple[dict, np.ndarray]:
     """COCO annotation (RLE, area, bbox, score) of one object's crop probabilities (s, s) on
     its H×W×3 uint8 image, and the H×W bool mask. The extreme points are forced into the mask
     (they lie on the object). ``score`` = mean probability over the mask pixels."""
@@ -120,29 +141,51 @@ def mask_annotation(record: ObjectRecord, prob: np.ndarray, image: np.ndarray,
         from ...data import iou
         from .baseline import grabcut_refine
 
-        seeds = [] if record.points is None else [record.points.left, record.points.right,
-                                                  record.points.top, record.points.bottom]
+        seeds = (
+            []
+            if record.points is None
+            else [record.points.left, record.points.right, record.points.top, record.points.bottom]
+        )
         refined = grabcut_refine(image, full, record.box, seeds, threshold=config.mask_threshold)
         # GrabCut can wander off (clutter, similar colours): then the network's mask stays
         if iou(refined, mask) >= config.refine_min_agreement:
             mask = refined
     if record.points is not None:
         height, width = image_hw
-        for x, y in (record.points.left, record.points.right, record.points.top, record.points.bottom):
+        for x, y in (
+            record.points.left,
+            record.points.right,
+            record.points.top,
+            record.points.bottom,
+        ):
             mask[min(height - 1, max(0, int(y))), min(width - 1, max(0, int(x)))] = True
     score = float(full[mask].mean()) if mask.any() else 0.0
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
     x0, y0, x1, y1 = record.box
-    return {"id": record.ann_id, "image_id": record.image_id, "category_id": record.category_id,
-            "segmentation": rle, "area": float(mask.sum()), "bbox": [x0, y0, x1 - x0, y1 - y0],
-            "iscrowd": 0, "score": round(score, 4)}, mask
+    return {
+        "id": record.ann_id,
+        "image_id": record.image_id,
+        "category_id": record.category_id,
+        "segmentation": rle,
+        "area": float(mask.sum()),
+        "bbox": [x0, y0, x1 - x0, y1 - y0],
+        "iscrowd": 0,
+        "score": round(score, 4),
+    }, mask
 
 
-def generate(model: PseudoLabelGenerator, records: list[ObjectRecord], results: Path,
-             config: ExitsConfig, *, device: str | torch.device = "cpu",
-             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-             amp: bool = False) -> dict[str, float]:
+def generate(
+    model: PseudoLabelGenerator,
+    records: list[ObjectRecord],
+    results: Path,
+    config: ExitsConfig,
+    *,
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    amp: bool = False,
+) -> dict[str, float]:
     """Append a pseudo mask for every object not yet in ``results`` (jsonl). Returns counts and
     the generation rate (objects per second, crops + network + paste + RLE)."""
     done = finished_objects(results)
@@ -155,11 +198,21 @@ def generate(model: PseudoLabelGenerator, records: list[ObjectRecord], results: 
         for first in range(0, len(todo), batch_size):
             if should_stop is not None and should_stop():
                 break
-            chunk = todo[first:first + batch_size]
+            chunk = todo[first : first + batch_size]
             images = [cache.get(r.image_path) for r in chunk]
-            crops = np.stack([crop_image(im, crop_window(r.box, config.crop_size)) for r, im in zip(chunk, images)])
-            probs = predict_probabilities(model, crops, device=device, amp=amp,
-                                          crf_iterations=config.refine_iterations if config.refine == "crf" else 0)
+            crops = np.stack(
+                [
+                    crop_image(im, crop_window(r.box, config.crop_size))
+                    for r, im in zip(chunk, images)
+                ]
+            )
+            probs = predict_probabilities(
+                model,
+                crops,
+                device=device,
+                amp=amp,
+                crf_iterations=config.refine_iterations if config.refine == "crf" else 0,
+            )
             for record, image, prob in zip(chunk, images, probs):
                 entry, _ = mask_annotation(record, prob, image, config)
                 handle.write(json.dumps(entry) + "\n")
@@ -168,17 +221,25 @@ def generate(model: PseudoLabelGenerator, records: list[ObjectRecord], results: 
             if progress is not None:
                 progress(len(done) + first + len(chunk), len(records), "generate")
     seconds = time.perf_counter() - started
-    return {"generated": written, "skipped": len(records) - len(todo),
-            "objects_per_s": written / seconds if written and seconds > 0 else float("nan")}
+    return {
+        "generated": written,
+        "skipped": len(records) - len(todo),
+        "objects_per_s": written / seconds if written and seconds > 0 else float("nan"),
+    }
 
 
-def export_coco(results: Path, records: list[ObjectRecord], source: dict[str, Any], target: Path) -> int:
+def export_coco(
+    results: Path, records: list[ObjectRecord], source: dict[str, Any], target: Path
+) -> int:
     """``pseudo_masks.json``: the source's images and categories, one annotation per record in
     input order (records without a result yet are left out). Returns the annotation count."""
     done = finished_objects(results)
     annotations = [done[r.ann_id] for r in records if r.ann_id in done]
-    coco = {"images": source.get("images", []), "annotations": annotations,
-            "categories": source.get("categories", [{"id": 1, "name": "object"}])}
+    coco = {
+        "images": source.get("images", []),
+        "annotations": annotations,
+        "categories": source.get("categories", [{"id": 1, "name": "object"}]),
+    }
     partial = target.with_suffix(".tmp")
     partial.write_text(json.dumps(coco))
     partial.replace(target)
@@ -223,9 +284,17 @@ def run_exits(
         generator, _ = load_generator(final, device=device)
     else:
         extractor = new_generator(config)
-        warm = train_stage(extractor, records, config, stage="warmup", epochs=config.warmup_epochs,
-                           checkpoint=out / "checkpoints" / "warmup.pt", device=device,
-                           progress=progress, should_stop=stop)
+        warm = train_stage(
+            extractor,
+            records,
+            config,
+            stage="warmup",
+            epochs=config.warmup_epochs,
+            checkpoint=out / "checkpoints" / "warmup.pt",
+            device=device,
+            progress=progress,
+            should_stop=stop,
+        )
         stats["warmup"] = warm
         if not warm["completed"]:
             return stats
@@ -240,25 +309,46 @@ def run_exits(
             _save_pseudo(retrieval, pseudo)
             stats["retrieval_s"] = time.perf_counter() - started
         with_points = sum(1 for r in records if r.points is not None)
-        stats["retrieved_share"] = (sum(1 for p in pseudo.values() if p.count) / with_points
-                                    if with_points else 0.0)
+        stats["retrieved_share"] = (
+            sum(1 for p in pseudo.values() if p.count) / with_points if with_points else 0.0
+        )
         if progress is not None:
             progress(len(records), len(records), "retrieval")
         generator = new_generator(config, seed_offset=1)
         if config.init_from_warmup:
             generator.load_state_dict(extractor.state_dict())
         del extractor
-        trained = train_stage(generator, records, config, stage="generator", epochs=config.epochs,
-                              checkpoint=out / "checkpoints" / "generator.pt", device=device,
-                              pseudo=pseudo, progress=progress, should_stop=stop)
+        trained = train_stage(
+            generator,
+            records,
+            config,
+            stage="generator",
+            epochs=config.epochs,
+            checkpoint=out / "checkpoints" / "generator.pt",
+            device=device,
+            pseudo=pseudo,
+            progress=progress,
+            should_stop=stop,
+        )
         stats["generator"] = trained
         if not trained["completed"]:
             return stats
-        save_generator(generator, final, crop_size=config.crop_size, mask_threshold=config.mask_threshold)
-    gen = generate(generator, records, out / "results.jsonl", config, device=device,
-                   progress=progress, should_stop=stop)
+        save_generator(
+            generator, final, crop_size=config.crop_size, mask_threshold=config.mask_threshold
+        )
+    gen = generate(
+        generator,
+        records,
+        out / "results.jsonl",
+        config,
+        device=device,
+        progress=progress,
+        should_stop=stop,
+    )
     stats["generate"] = gen
-    stats["annotations"] = export_coco(out / "results.jsonl", records, source_json, out / "pseudo_masks.json")
+    stats["annotations"] = export_coco(
+        out / "results.jsonl", records, source_json, out / "pseudo_masks.json"
+    )
     stats["completed"] = stats["annotations"] == len(records)
     return stats
 
@@ -279,11 +369,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=ExitsConfig.epochs)
     parser.add_argument("--warmup-epochs", type=int, default=ExitsConfig.warmup_epochs)
     parser.add_argument("--min-area", type=float, default=0.0, help="smallest box area kept (px²)")
-    parser.add_argument("--refine", choices=["none", "crf", "grabcut"], default=ExitsConfig.refine,
-                        help="post-processing of each mask (default: GrabCut where it agrees with the network)")
+    parser.add_argument(
+        "--refine",
+        choices=["none", "crf", "grabcut"],
+        default=ExitsConfig.refine,
+        help="post-processing of each mask (default: GrabCut where it agrees with the network)",
+    )
     args = parser.parse_args(argv)
-    config = ExitsConfig(encoder=args.encoder, crop_size=args.crop_size, epochs=args.epochs,
-                         warmup_epochs=args.warmup_epochs, refine=args.refine)
+    config = ExitsConfig(
+        encoder=args.encoder,
+        crop_size=args.crop_size,
+        epochs=args.epochs,
+        warmup_epochs=args.warmup_epochs,
+        refine=args.refine,
+    )
     bars: dict[str, tqdm] = {}
 
     def progress(done: int, total: int, stage: str) -> None:
@@ -291,8 +390,15 @@ def main(argv: list[str] | None = None) -> int:
         bar.n = done
         bar.refresh()
 
-    stats = run_exits(args.annotations, args.out, images_dir=args.images, config=config,
-                      device=args.device, min_area=args.min_area, progress=progress)
+    stats = run_exits(
+        args.annotations,
+        args.out,
+        images_dir=args.images,
+        config=config,
+        device=args.device,
+        min_area=args.min_area,
+        progress=progress,
+    )
     for bar in bars.values():
         bar.close()
     print(json.dumps({k: v for k, v in stats.items()}, default=str))

@@ -6,6 +6,7 @@ labelled points in normalised crop coordinates: the δ-shifted extreme points (F
 pseudo points (FG/BG, stored in image coordinates so any crop can use them) and a few random
 points outside the box (BG by the box prior).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -89,12 +90,12 @@ def epoch_order(records: list[ObjectRecord], rng: np.random.Generator) -> list[i
 class Batch:
     """Tensors of B objects; S = crop size, s = output size (S / 4), K = points per object."""
 
-    crops: torch.Tensor        # (B, S, S, 3) uint8
-    boxes: torch.Tensor        # (B, 1, s, s) float32 box masks at the output size
-    points: torch.Tensor       # (B, K, 2) float32 in [-1, 1] (grid_sample convention)
-    labels: torch.Tensor       # (B, K) float32, 1 FG / 0 BG
-    valid: torch.Tensor        # (B, K) bool
-    has_pseudo: torch.Tensor   # (B,) bool: retrieval gave at least one point
+    crops: torch.Tensor  # (B, S, S, 3) uint8
+    boxes: torch.Tensor  # (B, 1, s, s) float32 box masks at the output size
+    points: torch.Tensor  # (B, K, 2) float32 in [-1, 1] (grid_sample convention)
+    labels: torch.Tensor  # (B, K) float32, 1 FG / 0 BG
+    valid: torch.Tensor  # (B, K) bool
+    has_pseudo: torch.Tensor  # (B,) bool: retrieval gave at least one point
     windows: list[CropWindow]
 
 
@@ -126,7 +127,9 @@ def make_batch(
     for record in records:
         image = cache.get(record.image_path)
         margins = random_margins(rng) if train else None
-        window = crop_window(record.box, size, margins) if margins else crop_window(record.box, size)
+        window = (
+            crop_window(record.box, size, margins) if margins else crop_window(record.box, size)
+        )
         crop = crop_image(image, window)
         box_uv = window.box_in_crop(record.box)
         pts: list[np.ndarray] = []
@@ -142,7 +145,7 @@ def make_batch(
             # FG cells (20,535 vs 1,588 on coco_sample128); sampled in that ratio, the point
             # loss pushed masks to empty (mean IoU 0.27 against 0.56 for the filled box).
             for kind, value in ((found.foreground, 1.0), (found.background, 0.0)):
-                keep = rng.permutation(len(kind))[:max_points // 2]
+                keep = rng.permutation(len(kind))[: max_points // 2]
                 pts.append(window.to_crop(kind.reshape(-1, 2)[keep]))
                 labels.append(np.full(len(keep), value, np.float32))
         outside = _outside_points(box_uv, size, outside_points, rng)
@@ -165,21 +168,30 @@ def make_batch(
     labels_arr = np.zeros((len(records), k), np.float32)
     valid = np.zeros((len(records), k), bool)
     for i, (p, lab) in enumerate(zip(all_points, all_labels)):
-        points[i, :len(p)], labels_arr[i, :len(p)], valid[i, :len(p)] = p, lab, True
-    return Batch(crops=torch.from_numpy(np.stack(crops)),
-                 boxes=torch.from_numpy(np.stack(boxes)).unsqueeze(1),
-                 points=torch.from_numpy(points), labels=torch.from_numpy(labels_arr),
-                 valid=torch.from_numpy(valid), has_pseudo=torch.tensor(has_pseudo),
-                 windows=windows)
+        points[i, : len(p)], labels_arr[i, : len(p)], valid[i, : len(p)] = p, lab, True
+    return Batch(
+        crops=torch.from_numpy(np.stack(crops)),
+        boxes=torch.from_numpy(np.stack(boxes)).unsqueeze(1),
+        points=torch.from_numpy(points),
+        labels=torch.from_numpy(labels_arr),
+        valid=torch.from_numpy(valid),
+        has_pseudo=torch.tensor(has_pseudo),
+        windows=windows,
+    )
 
 
-def _outside_points(box_uv: tuple[float, float, float, float], size: int, count: int,
-                    rng: np.random.Generator) -> np.ndarray:
+def _outside_points(
+    box_uv: tuple[float, float, float, float], size: int, count: int, rng: np.random.Generator
+) -> np.ndarray:
     """Up to ``count`` random crop points (K, 2) at least 1 px outside the box."""
     if count <= 0:
         return np.zeros((0, 2))
     candidates = rng.uniform(0, size, size=(count * 4, 2))
     x0, y0, x1, y1 = box_uv
-    outside = ((candidates[:, 0] < x0 - 1) | (candidates[:, 0] > x1 + 1)
-               | (candidates[:, 1] < y0 - 1) | (candidates[:, 1] > y1 + 1))
+    outside = (
+        (candidates[:, 0] < x0 - 1)
+        | (candidates[:, 0] > x1 + 1)
+        | (candidates[:, 1] < y0 - 1)
+        | (candidates[:, 1] > y1 + 1)
+    )
     return candidates[outside][:count]

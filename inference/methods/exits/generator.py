@@ -20,6 +20,7 @@ Encoders (``encoder=`` name):
   dropped, rows renormalised.
 * ``"tiny-vit"`` / ``"tiny-conv"``: random-weight stand-ins for tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ...backbones._util import IMAGENET_MEAN, IMAGENET_STD
 from ...backbones.feature_affinity import cosine_affinity
@@ -48,10 +49,9 @@ class EffNetEncoder(nn.Module):
     def __init__(self, *, pretrained: bool = True, dim: int = 192) -> None:
         super().__init__()
         import timm
+        from timm.models.efficientnet import EfficientNet
 
         from ...backbones.effnet import load_imagenet_weights
-
-        from timm.models.efficientnet import EfficientNet
 
         model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
         assert isinstance(model, EfficientNet)
@@ -88,8 +88,13 @@ class TinyConvEncoder(nn.Module):
     def __init__(self, *, pretrained: bool = False, dim: int = 24) -> None:
         super().__init__()
         del pretrained
-        self.net = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 24, 3, 2, 1),
-                                 nn.ReLU(), nn.Conv2d(24, dim, 3, 2, 1))
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 16, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(16, 24, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(24, dim, 3, 2, 1),
+        )
         self.dim = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,15 +110,26 @@ class VitEncoder(nn.Module):
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     stride = 8
 
-    def __init__(self, *, model_id: str | None = "facebook/vit-mae-base", pretrained: bool = True,
-                 tiny: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        model_id: str | None = "facebook/vit-mae-base",
+        pretrained: bool = True,
+        tiny: bool = False,
+    ) -> None:
         super().__init__()
         import transformers
 
         if tiny:
-            config = transformers.ViTMAEConfig(hidden_size=48, num_hidden_layers=SIMILARITY_LAYER,
-                                               num_attention_heads=4, intermediate_size=96,
-                                               patch_size=16, image_size=64, mask_ratio=0.0)
+            config = transformers.ViTMAEConfig(
+                hidden_size=48,
+                num_hidden_layers=SIMILARITY_LAYER,
+                num_attention_heads=4,
+                intermediate_size=96,
+                patch_size=16,
+                image_size=64,
+                mask_ratio=0.0,
+            )
             self.model = transformers.ViTMAEModel(config)
         else:
             from ...weights import resolve_weights
@@ -123,7 +139,8 @@ class VitEncoder(nn.Module):
             # builds the architecture from the checkpoint's config only.
             if pretrained:
                 self.model = transformers.ViTMAEModel.from_pretrained(
-                    path, mask_ratio=0.0, attn_implementation="eager", local_files_only=True)
+                    path, mask_ratio=0.0, attn_implementation="eager", local_files_only=True
+                )
             else:
                 config = transformers.ViTMAEConfig.from_pretrained(path, local_files_only=True)
                 config.mask_ratio = 0.0
@@ -144,10 +161,13 @@ class VitEncoder(nn.Module):
     def _run(self, x: torch.Tensor, attention_layer: int | None = None) -> tuple[torch.Tensor, Any]:
         side = x.shape[-1] // self.patch
         # MAE shuffles tokens by argsort(noise) even at mask_ratio 0: increasing noise keeps order.
-        noise = torch.arange(side * side, dtype=torch.float32, device=x.device)[None].expand(x.shape[0], -1)
+        noise = torch.arange(side * side, dtype=torch.float32, device=x.device)[None].expand(
+            x.shape[0], -1
+        )
         got: dict[str, torch.Tensor] = {}
         handle = None
         if attention_layer is not None:
+
             def keep(module: nn.Module, args: Any, output: Any) -> None:
                 got["attention"] = output[1].float().mean(dim=1)  # (B, T, T), heads averaged
 
@@ -164,11 +184,13 @@ class VitEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grid, _ = self._run(x)
-        return F.interpolate(grid, scale_factor=self.patch / self.stride, mode="bilinear",
-                             align_corners=False)
+        return F.interpolate(
+            grid, scale_factor=self.patch / self.stride, mode="bilinear", align_corners=False
+        )
 
     def similarity(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, N, N) layer-10 attention over patches (N = (S/16)²), CLS dropped, rows renormalised."""
+        """(B, N, N) layer-10 attention over patches (N = (S/16)²), CLS dropped, rows
+        renormalised."""
         layer = min(SIMILARITY_LAYER, len(self._layers()))
         _, attention = self._run(x, attention_layer=layer)
         patches = attention[:, 1:, 1:]
@@ -185,7 +207,9 @@ def build_encoder(name: str, *, pretrained: bool = True) -> nn.Module:
         return VitEncoder(tiny=True)
     if name == "tiny-conv":
         return TinyConvEncoder()
-    raise KeyError(f"unknown EXITS encoder {name!r}; known: effnet-lite0, mae-vitb16, tiny-vit, tiny-conv")
+    raise KeyError(
+        f"unknown EXITS encoder {name!r}; known: effnet-lite0, mae-vitb16, tiny-vit, tiny-conv"
+    )
 
 
 class PseudoLabelGenerator(nn.Module):
@@ -200,10 +224,17 @@ class PseudoLabelGenerator(nn.Module):
         self.encoder_name = encoder_name
         dim = int(encoder.dim)  # type: ignore[arg-type]
         mask_dim = max(8, dim // 3)
-        self.pixel_head = nn.ModuleList([nn.Conv2d(dim, dim, 3, padding=1), nn.Conv2d(dim, dim, 3, padding=1),
-                                         nn.Conv2d(dim, mask_dim, 3, padding=1),
-                                         nn.Conv2d(mask_dim, mask_dim, 3, padding=1)])
-        self.proto_head = nn.Sequential(nn.Linear(dim, mask_dim), nn.ReLU(), nn.Linear(mask_dim, mask_dim))
+        self.pixel_head = nn.ModuleList(
+            [
+                nn.Conv2d(dim, dim, 3, padding=1),
+                nn.Conv2d(dim, dim, 3, padding=1),
+                nn.Conv2d(dim, mask_dim, 3, padding=1),
+                nn.Conv2d(mask_dim, mask_dim, 3, padding=1),
+            ]
+        )
+        self.proto_head = nn.Sequential(
+            nn.Linear(dim, mask_dim), nn.ReLU(), nn.Linear(mask_dim, mask_dim)
+        )
         self.register_buffer("mean", torch.tensor(encoder.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(encoder.std).view(1, 3, 1, 1), persistent=False)
 
@@ -220,7 +251,7 @@ class PseudoLabelGenerator(nn.Module):
             if index == 2:
                 pixel = F.interpolate(pixel, scale_factor=2, mode="bilinear", align_corners=False)
             pixel = F.relu(conv(pixel))
-        proto = self.proto_head(features.mean(dim=(2, 3)))           # (B, D/3)
+        proto = self.proto_head(features.mean(dim=(2, 3)))  # (B, D/3)
         return torch.einsum("bchw,bc->bhw", pixel, proto).unsqueeze(1)
 
     @torch.no_grad()
@@ -229,13 +260,16 @@ class PseudoLabelGenerator(nn.Module):
         return self.encoder.similarity(x)  # type: ignore[operator]
 
 
-def build_generator(encoder: str = "effnet-lite0", *, pretrained: bool = True,
-                    seed: int | None = 0) -> PseudoLabelGenerator:
+def build_generator(
+    encoder: str = "effnet-lite0", *, pretrained: bool = True, seed: int | None = 0
+) -> PseudoLabelGenerator:
     """A generator with a named encoder; heads (and the effnet projection) seeded by ``seed``."""
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        return PseudoLabelGenerator(build_encoder(encoder, pretrained=pretrained), encoder_name=encoder)
+        return PseudoLabelGenerator(
+            build_encoder(encoder, pretrained=pretrained), encoder_name=encoder
+        )
 
 
 def save_generator(model: PseudoLabelGenerator, path: str | Path, **extra: Any) -> None:
@@ -248,7 +282,9 @@ def save_generator(model: PseudoLabelGenerator, path: str | Path, **extra: Any) 
     save_file(state, str(path), metadata={"exits_config": json.dumps(config)})
 
 
-def load_generator(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[PseudoLabelGenerator, dict]:
+def load_generator(
+    path: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[PseudoLabelGenerator, dict]:
     """(generator in eval mode on ``device``, config) from :func:`save_generator`'s file. The
     encoder is rebuilt without pretrained weights: the file holds all of them."""
     from safetensors import safe_open

@@ -4,6 +4,7 @@ All take the generator's (B, 1, h, w) logits or probabilities at its output size
 one value per object (B,) float32, so that the trainer can weight objects (MIL only where no
 pseudo point was retrieved) before averaging.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,12 +28,14 @@ def mil_loss(prob: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
     (B, 1, h, w) in [0, 1] against those of the box mask ``box`` (B, 1, h, w) in {0, 1}. Zero
     (up to the Dice ε) for any mask that touches every row and column of the box and nothing
     outside it."""
-    return (dice_loss(prob.amax(dim=2), box.amax(dim=2))
-            + dice_loss(prob.amax(dim=3), box.amax(dim=3)))
+    return dice_loss(prob.amax(dim=2), box.amax(dim=2)) + dice_loss(
+        prob.amax(dim=3), box.amax(dim=3)
+    )
 
 
-def point_loss(logits: torch.Tensor, points: torch.Tensor, labels: torch.Tensor,
-               valid: torch.Tensor) -> torch.Tensor:
+def point_loss(
+    logits: torch.Tensor, points: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
     """Mean binary cross-entropy of the logits bilinearly sampled at labelled points.
 
     Args:
@@ -45,8 +48,12 @@ def point_loss(logits: torch.Tensor, points: torch.Tensor, labels: torch.Tensor,
     Returns:
         (B,) float32; 0 for an object without any valid point.
     """
-    sampled = F.grid_sample(logits, points.unsqueeze(1), mode="bilinear",
-                            align_corners=False).squeeze(1).squeeze(1)    # (B, K)
+    # (B, K)
+    sampled = (
+        F.grid_sample(logits, points.unsqueeze(1), mode="bilinear", align_corners=False)
+        .squeeze(1)
+        .squeeze(1)
+    )
     bce = F.binary_cross_entropy_with_logits(sampled, labels, reduction="none")
     weight = valid.float()
     return (bce * weight).sum(1) / weight.sum(1).clamp_min(1.0)
@@ -58,13 +65,19 @@ def _neighbour_weights(image: torch.Tensor, sigma: float) -> torch.Tensor:
     b, c, h, w = image.shape
     neighbours = F.unfold(F.pad(image, (1, 1, 1, 1), mode="replicate"), 3).view(b, c, 9, h, w)
     distance = (neighbours - image.unsqueeze(2)).square().sum(1)
-    weights = torch.exp(-distance / (2 * sigma ** 2))
+    weights = torch.exp(-distance / (2 * sigma**2))
     return weights / weights.sum(1, keepdim=True)
 
 
 @torch.no_grad()
-def crf_refine(prob: torch.Tensor, image: torch.Tensor, box: torch.Tensor, *,
-               iterations: int = CRF_ITERATIONS, sigma: float = CRF_SIGMA) -> torch.Tensor:
+def crf_refine(
+    prob: torch.Tensor,
+    image: torch.Tensor,
+    box: torch.Tensor,
+    *,
+    iterations: int = CRF_ITERATIONS,
+    sigma: float = CRF_SIGMA,
+) -> torch.Tensor:
     """MAL-style mean-field refinement of (B, 1, h, w) probabilities; no gradient.
 
     Each iteration every pixel's energy per label is the colour-weighted mean of −log q of that
@@ -72,11 +85,11 @@ def crf_refine(prob: torch.Tensor, image: torch.Tensor, box: torch.Tensor, *,
     ``image``: (B, 3, h, w) normalised crop at the prediction size; ``box``: (B, 1, h, w).
     """
     low, high = CRF_CLAMP
-    weights = _neighbour_weights(image, sigma)                         # (B, 9, h, w)
+    weights = _neighbour_weights(image, sigma)  # (B, 9, h, w)
     q = (prob * box).clamp(low, high)
     b, _, h, w = q.shape
     for _ in range(iterations):
-        both = torch.cat([q, 1 - q], dim=1)                              # (B, 2, h, w)
+        both = torch.cat([q, 1 - q], dim=1)  # (B, 2, h, w)
         nll = -torch.log(both)
         spread = F.unfold(F.pad(nll, (1, 1, 1, 1), mode="replicate"), 3).view(b, 2, 9, h, w)
         energy = (spread * weights.unsqueeze(1)).sum(2)
@@ -85,10 +98,18 @@ def crf_refine(prob: torch.Tensor, image: torch.Tensor, box: torch.Tensor, *,
     return q
 
 
-def crf_loss(prob: torch.Tensor, image: torch.Tensor, box: torch.Tensor, *,
-             iterations: int = CRF_ITERATIONS, sigma: float = CRF_SIGMA) -> torch.Tensor:
+def crf_loss(
+    prob: torch.Tensor,
+    image: torch.Tensor,
+    box: torch.Tensor,
+    *,
+    iterations: int = CRF_ITERATIONS,
+    sigma: float = CRF_SIGMA,
+) -> torch.Tensor:
     """Dice between ``prob`` and its mean-field refinement binarised at 0.5 (MAL's CRF loss);
     (B,). Near zero for a binary prediction that already follows the colour edges inside the
     box, positive for a prediction the refinement changes."""
-    target = (crf_refine(prob.detach(), image, box, iterations=iterations, sigma=sigma) > 0.5).float()
+    target = (
+        crf_refine(prob.detach(), image, box, iterations=iterations, sigma=sigma) > 0.5
+    ).float()
     return dice_loss(prob, target)

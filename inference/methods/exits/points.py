@@ -8,6 +8,7 @@ A :class:`CropWindow` is the expanded box an object crop is cut from; the crop i
 stretched to ``size × size`` (aspect ratio ignored, as MAL does), with pixels beyond the image
 taken from the opposite side (wrap-around fill, B2.1) so no fake colour enters the CRF term.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,14 +42,17 @@ def extreme_points_from_mask(mask: np.ndarray) -> ExtremePoints:
         return float(values[(len(values) - 1) // 2])
 
     x_min, x_max, y_min, y_max = xs.min(), xs.max(), ys.min(), ys.max()
-    return ExtremePoints(left=(float(x_min), middle(ys[xs == x_min])),
-                         right=(float(x_max), middle(ys[xs == x_max])),
-                         top=(middle(xs[ys == y_min]), float(y_min)),
-                         bottom=(middle(xs[ys == y_max]), float(y_max)))
+    return ExtremePoints(
+        left=(float(x_min), middle(ys[xs == x_min])),
+        right=(float(x_max), middle(ys[xs == x_max])),
+        top=(middle(xs[ys == y_min]), float(y_min)),
+        bottom=(middle(xs[ys == y_max]), float(y_max)),
+    )
 
 
 def box_of(points: ExtremePoints) -> tuple[float, float, float, float]:
-    """Continuous XYXY box covering the extreme pixels: (left.x, top.y, right.x + 1, bottom.y + 1)."""
+    """Continuous XYXY box covering the extreme pixels: (left.x, top.y, right.x + 1,
+    bottom.y + 1)."""
     x0, y0, x1, y1 = points.box_xyxy
     return (x0, y0, x1 + 1.0, y1 + 1.0)
 
@@ -58,20 +62,27 @@ def points_from_coco(value: object) -> ExtremePoints:
     ``{"left": [x, y], "right": …, "top": …, "bottom": …}`` or a list of four ``[x, y]`` in
     ExtremeNet's order (top, left, bottom, right)."""
     if isinstance(value, dict):
-        left, right, top, bottom = ((float(value[k][0]), float(value[k][1]))
-                                    for k in ("left", "right", "top", "bottom"))
+        left, right, top, bottom = (
+            (float(value[k][0]), float(value[k][1])) for k in ("left", "right", "top", "bottom")
+        )
         return ExtremePoints(left=left, right=right, top=top, bottom=bottom)
     if isinstance(value, (list, tuple)) and len(value) == 4:
         top, left, bottom, right = ((float(p[0]), float(p[1])) for p in value)
         return ExtremePoints(left=left, right=right, top=top, bottom=bottom)
-    raise ValueError(f"extreme_points must be a dict of left/right/top/bottom or a list of four "
-                     f"[x, y] (top, left, bottom, right), got {value!r}")
+    raise ValueError(
+        f"extreme_points must be a dict of left/right/top/bottom or a list of four "
+        f"[x, y] (top, left, bottom, right), got {value!r}"
+    )
 
 
 def points_to_coco(points: ExtremePoints) -> dict[str, list[float]]:
     """The dict form read by :func:`points_from_coco`."""
-    return {"left": list(points.left), "right": list(points.right),
-            "top": list(points.top), "bottom": list(points.bottom)}
+    return {
+        "left": list(points.left),
+        "right": list(points.right),
+        "top": list(points.top),
+        "bottom": list(points.bottom),
+    }
 
 
 @dataclass(frozen=True)
@@ -101,15 +112,20 @@ class CropWindow:
         uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
         return np.stack([uv[:, 0] / sx + self.x0 - 0.5, uv[:, 1] / sy + self.y0 - 0.5], axis=1)
 
-    def box_in_crop(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    def box_in_crop(
+        self, box: tuple[float, float, float, float]
+    ) -> tuple[float, float, float, float]:
         """A continuous XYXY image box in crop coordinates."""
         sx, sy = self.scale_xy
         x0, y0, x1, y1 = box
         return ((x0 - self.x0) * sx, (y0 - self.y0) * sy, (x1 - self.x0) * sx, (y1 - self.y0) * sy)
 
 
-def crop_window(box: tuple[float, float, float, float], size: int,
-                margins: tuple[float, float, float, float] = (TEST_MARGIN,) * 4) -> CropWindow:
+def crop_window(
+    box: tuple[float, float, float, float],
+    size: int,
+    margins: tuple[float, float, float, float] = (TEST_MARGIN,) * 4,
+) -> CropWindow:
     """Window of ``box`` grown by ``margins`` = (left, top, right, bottom) × the half-extent."""
     x0, y0, x1, y1 = box
     half_w, half_h = max(x1 - x0, 1.0) / 2, max(y1 - y0, 1.0) / 2
@@ -117,8 +133,9 @@ def crop_window(box: tuple[float, float, float, float], size: int,
     return CropWindow(x0 - ml * half_w, y0 - mt * half_h, x1 + mr * half_w, y1 + mb * half_h, size)
 
 
-def random_margins(rng: np.random.Generator,
-                   max_rate: float = TRAIN_MARGIN_MAX) -> tuple[float, float, float, float]:
+def random_margins(
+    rng: np.random.Generator, max_rate: float = TRAIN_MARGIN_MAX
+) -> tuple[float, float, float, float]:
     """MAL's training margins: per axis m ~ U[0, max_rate], split g : 1 − g with g ~ U[0, 1]."""
     mx, my = rng.uniform(0, max_rate, size=2)
     gx, gy = rng.uniform(0, 1, size=2)
@@ -160,20 +177,34 @@ def shift_inward(points: ExtremePoints, delta: float) -> np.ndarray:
     """
     (lx, ly), (rx, ry), (tx, ty), (bx, by) = points.left, points.right, points.top, points.bottom
     cx, cy = (lx + rx) / 2, (ty + by) / 2
-    return np.array([[min(lx + delta, max(lx, cx)), ly], [max(rx - delta, min(rx, cx)), ry],
-                     [tx, min(ty + delta, max(ty, cy))], [bx, max(by - delta, min(by, cy))]],
-                    dtype=np.float64)
+    return np.array(
+        [
+            [min(lx + delta, max(lx, cx)), ly],
+            [max(rx - delta, min(rx, cx)), ry],
+            [tx, min(ty + delta, max(ty, cy))],
+            [bx, max(by - delta, min(by, cy))],
+        ],
+        dtype=np.float64,
+    )
 
 
 def points_in_window(points: ExtremePoints, window: CropWindow) -> ExtremePoints:
     """Extreme points mapped into crop coordinates of ``window``."""
     uv = window.to_crop(np.array([points.left, points.right, points.top, points.bottom]))
-    return ExtremePoints(left=tuple(uv[0]), right=tuple(uv[1]), top=tuple(uv[2]),  # type: ignore[arg-type]
-                         bottom=tuple(uv[3]))  # type: ignore[arg-type]
+    return ExtremePoints(
+        left=tuple(uv[0]),  # type: ignore[arg-type]
+        right=tuple(uv[1]),  # type: ignore[arg-type]
+        top=tuple(uv[2]),  # type: ignore[arg-type]
+        bottom=tuple(uv[3]),  # type: ignore[arg-type]
+    )
 
 
-def paste_probability(prob: np.ndarray, window: CropWindow, image_hw: tuple[int, int],
-                      box: tuple[float, float, float, float]) -> np.ndarray:
+def paste_probability(
+    prob: np.ndarray,
+    window: CropWindow,
+    image_hw: tuple[int, int],
+    box: tuple[float, float, float, float],
+) -> np.ndarray:
     """An (h, w) float32 crop-space probability map back in the image: H×W float32, zero outside
     ``box`` (the box prior). Bilinear sampling at each image pixel centre inside the box."""
     height, width = image_hw
@@ -189,6 +220,7 @@ def paste_probability(prob: np.ndarray, window: CropWindow, image_hw: tuple[int,
     vs = ((np.arange(y0, y1) + 0.5 - window.y0) * sy) * (h / window.size) - 0.5
     map_x = np.broadcast_to(us[None, :], (y1 - y0, x1 - x0)).astype(np.float32)
     map_y = np.broadcast_to(vs[:, None], (y1 - y0, x1 - x0)).astype(np.float32)
-    out[y0:y1, x0:x1] = cv2.remap(prob.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REPLICATE)
+    out[y0:y1, x0:x1] = cv2.remap(
+        prob.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return out

@@ -16,6 +16,7 @@ network (its masks would be near-random): it falls back to OpenCV GrabCut initia
 box of the four points, and warns once. Train one with :func:`~.batch.run_exits` and pass its
 ``generator.safetensors``.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,8 +55,14 @@ class ExitsPredictor(Predictor):
         device: where the generator runs.
     """
 
-    def __init__(self, generator: PseudoLabelGenerator | None, *, crop_size: int = 160,
-                 mask_threshold: float = 0.5, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        generator: PseudoLabelGenerator | None,
+        *,
+        crop_size: int = 160,
+        mask_threshold: float = 0.5,
+        device: str = "cpu",
+    ) -> None:
         super().__init__()
         self.device = torch.device(device)
         self.generator = generator.eval().to(self.device) if generator is not None else None
@@ -90,8 +97,11 @@ class ExitsPredictor(Predictor):
             shaped = [p for p in own if isinstance(p, (ExtremePoints, Box))]
             if shaped:
                 newest = shaped[-1]
-                for x, y in (newest.points if isinstance(newest, ExtremePoints)
-                             else ((newest.x0, newest.y0), (newest.x1, newest.y1))):
+                for x, y in (
+                    newest.points
+                    if isinstance(newest, ExtremePoints)
+                    else ((newest.x0, newest.y0), (newest.x1, newest.y1))
+                ):
                     Click(x=x, y=y).check_inside(height, width)
                 if isinstance(newest, ExtremePoints):
                     out[object_id] = self._mask_in_box(box_of(newest), newest)
@@ -102,7 +112,9 @@ class ExitsPredictor(Predictor):
             out[object_id] = self.predict(positives[-4:])
         return out
 
-    def _mask_in_box(self, box: tuple[float, float, float, float], points: ExtremePoints | None) -> MaskResult:
+    def _mask_in_box(
+        self, box: tuple[float, float, float, float], points: ExtremePoints | None
+    ) -> MaskResult:
         """The generator's mask inside ``box`` (x0, y0, x1, y1), or GrabCut's without one; the
         extreme ``points``, when given, forced to foreground."""
         assert self._image is not None
@@ -117,15 +129,18 @@ class ExitsPredictor(Predictor):
             from .train import predict_probabilities
 
             window = crop_window(box, self.crop_size)
-            prob = predict_probabilities(self.generator, crop_image(self._image, window)[None],
-                                         device=self.device)[0]
+            prob = predict_probabilities(
+                self.generator, crop_image(self._image, window)[None], device=self.device
+            )[0]
             full = paste_probability(prob, window, (height, width), box)
             mask = full > self.mask_threshold
             score = float(full[mask].mean()) if mask.any() else 0.0
         if points is not None:
             for x, y in points.points:
                 mask[min(height - 1, int(y)), min(width - 1, int(x))] = True
-        return MaskResult(mask=mask, score=score, timings={"predict": time.perf_counter() - started})
+        return MaskResult(
+            mask=mask, score=score, timings={"predict": time.perf_counter() - started}
+        )
 
     def save_generator(self, path: str | Path) -> None:
         """Write the generator (safetensors + config) for :meth:`load_generator`."""
@@ -133,7 +148,9 @@ class ExitsPredictor(Predictor):
 
         if self.generator is None:
             raise ValueError("no generator to save (this predictor uses the GrabCut fallback)")
-        save_generator(self.generator, path, crop_size=self.crop_size, mask_threshold=self.mask_threshold)
+        save_generator(
+            self.generator, path, crop_size=self.crop_size, mask_threshold=self.mask_threshold
+        )
 
     def load_generator(self, path: str | Path) -> None:
         """Replace the generator by one saved with :meth:`save_generator` or by ``run_exits``."""
@@ -143,8 +160,12 @@ class ExitsPredictor(Predictor):
         self.mask_threshold = float(config.get("mask_threshold", self.mask_threshold))
 
 
-def build_exits(device: str = "cpu", checkpoint: str | Path | None = None,
-                backbone: str | None = None, **kwargs: object) -> ExitsPredictor:
+def build_exits(
+    device: str = "cpu",
+    checkpoint: str | Path | None = None,
+    backbone: str | None = None,
+    **kwargs: object,
+) -> ExitsPredictor:
     """EXITS predictor. ``checkpoint``: a ``generator.safetensors`` from :func:`~.batch.run_exits`
     (or :meth:`ExitsPredictor.save_generator`); without one the GrabCut-in-box fallback is used
     and a warning says so. ``backbone`` is accepted and ignored (the generator file names its
@@ -152,9 +173,11 @@ def build_exits(device: str = "cpu", checkpoint: str | Path | None = None,
     del backbone
     predictor = ExitsPredictor(None, device=device, **kwargs)  # type: ignore[arg-type]
     if checkpoint is None:
-        warnings.warn("exits: no trained generator (checkpoint=None); masks come from GrabCut "
-                      "initialised with the extreme points' box. Train one with run_exits.",
-                      stacklevel=2)
+        warnings.warn(
+            "exits: no trained generator (checkpoint=None); masks come from GrabCut "
+            "initialised with the extreme points' box. Train one with run_exits.",
+            stacklevel=2,
+        )
     else:
         predictor.load_generator(checkpoint)
     return predictor

@@ -16,6 +16,7 @@ The difference rule follows the supplement's description of retrieval ("the prop
 difference between points outside of the bounding box and extreme points", Sec. H); the
 thresholds are not given in the sources and are named parameters.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ DEFAULT_TAU_FG = 0.2
 DEFAULT_TAU_BG = 0.2
 
 
-def sinkhorn(similarity: torch.Tensor, iterations: int = DEFAULT_SINKHORN_ITERS,
-             eps: float = 1e-12) -> torch.Tensor:
+def sinkhorn(
+    similarity: torch.Tensor, iterations: int = DEFAULT_SINKHORN_ITERS, eps: float = 1e-12
+) -> torch.Tensor:
     """Approximately doubly-stochastic (N, N) float32 from a non-negative (N, N) similarity.
 
     Alternates row then column normalisation, ending on rows, so the result is exactly
@@ -56,7 +58,9 @@ def sinkhorn(similarity: torch.Tensor, iterations: int = DEFAULT_SINKHORN_ITERS,
     return t
 
 
-def propagate(transition: torch.Tensor, seeds: torch.Tensor, steps: int = DEFAULT_STEPS) -> torch.Tensor:
+def propagate(
+    transition: torch.Tensor, seeds: torch.Tensor, steps: int = DEFAULT_STEPS
+) -> torch.Tensor:
     """``T^steps · seeds``: (N,) or (N, K) float mass after ``steps`` random-walk steps."""
     x = seeds.to(transition.dtype)
     for _ in range(steps):
@@ -87,8 +91,9 @@ def cell_of(uv: np.ndarray, grid_hw: tuple[int, int], size: int) -> np.ndarray:
     return cy * w + cx
 
 
-def box_cells(box_uv: tuple[float, float, float, float], grid_hw: tuple[int, int],
-              size: int) -> tuple[np.ndarray, np.ndarray]:
+def box_cells(
+    box_uv: tuple[float, float, float, float], grid_hw: tuple[int, int], size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(inside, outside) bool (h, w) maps: cells whose centre is in the crop-space box, and
     cells lying wholly outside it."""
     h, w = grid_hw

@@ -4,6 +4,7 @@ Only ``generator.safetensors`` files (what an EXITS run writes) are accepted: th
 encoder and crop size live in its metadata. Generators are loaded once per (file, device) and
 shared by every image's predictor.
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,7 +23,9 @@ def convert_trained(source: Path, target: Path, config: dict[str, Any]) -> dict[
     (encoder, crop size, mask threshold) as stored in the file. ``config`` is not needed."""
     del config
     if Path(source).suffix != ".safetensors":
-        raise ValueError("an EXITS generator is uploaded as the generator.safetensors an EXITS run wrote")
+        raise ValueError(
+            "an EXITS generator is uploaded as the generator.safetensors an EXITS run wrote"
+        )
     generator, stored = load_generator(source, device="cpu")
     save_generator(generator, target, **{k: v for k, v in stored.items() if k != "encoder"})
     return stored
@@ -38,5 +41,9 @@ def load_trained(path: Path, config: dict[str, Any], device: str) -> ExitsPredic
             loaded = _GENERATORS[key] = load_generator(path, device=device)
     generator, stored = loaded
     settings = {**(config or {}), **stored}
-    return ExitsPredictor(generator, crop_size=int(settings.get("crop_size", 128)),
-                          mask_threshold=float(settings.get("mask_threshold", 0.5)), device=device)
+    return ExitsPredictor(
+        generator,
+        crop_size=int(settings.get("crop_size", 128)),
+        mask_threshold=float(settings.get("mask_threshold", 0.5)),
+        device=device,
+    )

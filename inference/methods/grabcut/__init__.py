@@ -1,4 +1,5 @@
 """``opencv-grabcut``: OpenCV's GrabCut seeded by clicks, a baseline with no model at all."""
+
 from ...registry import MethodInfo, register_method
 from .._lazy import lazy_exports
 
@@ -13,5 +14,5 @@ register_method(
 )
 
 _EXPORTS = {"GrabCutPredictor": ".predictor", "build_opencv_grabcut": ".predictor"}
-__all__ = sorted(_EXPORTS)
+__all__ = tuple(sorted(_EXPORTS))
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -15,6 +15,7 @@ GPU, no backbone. Its trimap, at a working size whose long side is at most ``max
 ``cv2.grabCut(..., mode=GC_INIT_WITH_MASK, iterCount=5)`` then labels the pixels, and the
 foreground (definite or probable) is resized back to the image size.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -87,8 +88,15 @@ class GrabCutPredictor(Predictor):
         fgd_model = np.zeros((1, 65), dtype=np.float64)
         cv2.setRNGSeed(_RNG_SEED)
         try:
-            cv2.grabCut(self._work, trimap, NO_RECT, bgd_model, fgd_model,
-                        self.iterations, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(
+                self._work,
+                trimap,
+                NO_RECT,
+                bgd_model,
+                fgd_model,
+                self.iterations,
+                cv2.GC_INIT_WITH_MASK,
+            )
         except cv2.error:
             # too few pixels of one class for its 5-component colour model: keep the seeds
             pass

@@ -1,4 +1,5 @@
 """M2N2: training-free interactive segmentation from attention as a Markov chain."""
+
 from ...registry import MethodInfo, register_method
 from .._lazy import lazy_exports
 
@@ -14,5 +15,5 @@ register_method(
 )
 
 _EXPORTS = {"M2N2Predictor": ".predictor", "build_m2n2": ".predictor"}
-__all__ = sorted(_EXPORTS)
+__all__ = tuple(sorted(_EXPORTS))
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

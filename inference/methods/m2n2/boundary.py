@@ -5,6 +5,7 @@ effnet-lite0); their boundaries are only as good as the joint bilateral upsampli
 :func:`~inference.imaging.refine_band` re-decides a band around the boundary with a
 colour-model graph cut (MIS uses it too, so it lives in :mod:`inference.imaging`).
 """
+
 from ...imaging import refine_band
 
 __all__ = ["refine_band"]

@@ -3,6 +3,7 @@
 All on torch tensors so the same code runs on CPU and CUDA. Shapes: the affinity is (N, N)
 over an h×w token grid in raster order (row = query token); maps are (h, w).
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,8 +53,12 @@ def start_states(
     v1 = (v0 + 1).clamp(max=gh - 1)
     states = torch.zeros(points_xy.shape[0], gh * gw, dtype=torch.float32, device=points_xy.device)
     rows = torch.arange(points_xy.shape[0], device=points_xy.device)
-    for uu, vv, w in ((u0, v0, (1 - du) * (1 - dv)), (u1, v0, du * (1 - dv)),
-                      (u0, v1, (1 - du) * dv), (u1, v1, du * dv)):
+    for uu, vv, w in (
+        (u0, v0, (1 - du) * (1 - dv)),
+        (u1, v0, du * (1 - dv)),
+        (u0, v1, (1 - du) * dv),
+        (u1, v1, du * dv),
+    ):
         states.index_put_((rows, (vv * gw + uu).long()), w.float(), accumulate=True)
     return states / states.amax(dim=1, keepdim=True)
 

@@ -6,6 +6,7 @@ IPF). Each click's distance map (Markov map → joint bilateral upsampling → m
 is cached by its integer pixel, so a new click costs its own map; thresholds and the final
 vote are recomputed on every call because the positive and negative sets change.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,7 +22,14 @@ from ...predictor import Predictor
 from ...structures import Click, MaskResult
 from .markov import change_temperature, markov_maps, matrix_ipf, start_states
 from .refine import minmax_flood_fill
-from .thresholds import ScoreSwitches, pick_threshold, threshold_candidates, truncated_nearest_neighbour
+from .thresholds import (
+    ScoreSwitches,
+    pick_threshold,
+    threshold_candidates,
+    truncated_nearest_neighbour,
+)
+
+DEFAULT_SCORES = ScoreSwitches()  # all four scores on (frozen: one shared default is safe)
 
 
 class M2N2Predictor(Predictor):
@@ -70,7 +78,7 @@ class M2N2Predictor(Predictor):
         jbu_sigma_range: float = 0.1,
         jbu_max_offsets: int = 441,
         max_segment_area: float = 0.4,
-        scores: ScoreSwitches = ScoreSwitches(),
+        scores: ScoreSwitches = DEFAULT_SCORES,
         max_side: int | None = 384,
         refine_band: int = 12,
         refine_iterations: int = 1,
@@ -102,7 +110,9 @@ class M2N2Predictor(Predictor):
         self._work_hw: tuple[int, int] = (0, 0)
         self._maps: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
         # per click: (candidate thresholds, prior × edge score, map max), see threshold_candidates
-        self._candidates: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._candidates: dict[
+            tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+        ] = {}
         self.timings: dict[str, float] = {}
 
     # -- per image ---------------------------------------------------------------------
@@ -111,7 +121,9 @@ class M2N2Predictor(Predictor):
         started = time.perf_counter()
         affinity = self.backbone.affinity(image)
         t_backbone = time.perf_counter()
-        transition = change_temperature(affinity.matrix.to(self.device, torch.float32), self.temperature)
+        transition = change_temperature(
+            affinity.matrix.to(self.device, torch.float32), self.temperature
+        )
         self._transition = matrix_ipf(transition, self.ipf_iterations)
         self._grid_hw = affinity.grid_hw
         work = image
@@ -122,12 +134,21 @@ class M2N2Predictor(Predictor):
             work = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
         self._work_hw = work.shape[:2]
         self._image = image
-        self._guide = torch.from_numpy(np.array(work, copy=True)).to(self.device).permute(2, 0, 1).float().div_(255)
+        self._guide = (
+            torch.from_numpy(np.array(work, copy=True))
+            .to(self.device)
+            .permute(2, 0, 1)
+            .float()
+            .div_(255)
+        )
         self._maps.clear()
         self._candidates = {}
         done = time.perf_counter()
-        self.timings = {"backbone": t_backbone - started, "transition": done - t_backbone,
-                        "set_image": done - started}
+        self.timings = {
+            "backbone": t_backbone - started,
+            "transition": done - t_backbone,
+            "set_image": done - started,
+        }
 
     def reset(self) -> None:
         super().reset()
@@ -155,10 +176,13 @@ class M2N2Predictor(Predictor):
         assert self._transition is not None and self._guide is not None  # set by _set_image
         points = torch.tensor(missing, dtype=torch.float32, device=self.device)
         starts = start_states(points, (wh, ww), self._grid_hw)
-        iters = markov_maps(self._transition, starts, self.markov_threshold, self.max_steps, self.interpolate)
+        iters = markov_maps(
+            self._transition, starts, self.markov_threshold, self.max_steps, self.interpolate
+        )
         low = iters.view(len(missing), *self._grid_hw)
-        dense = joint_bilateral_upsample(low, self._guide, self.jbu_sigma_spatial,
-                                         self.jbu_sigma_range, self.jbu_max_offsets)
+        dense = joint_bilateral_upsample(
+            low, self._guide, self.jbu_sigma_spatial, self.jbu_sigma_range, self.jbu_max_offsets
+        )
         for (x, y), upsampled in zip(missing, dense):
             values = (upsampled / upsampled.max().clamp_min(1e-12)).cpu().numpy()
             filled = minmax_flood_fill(values, (y, x))
@@ -182,7 +206,9 @@ class M2N2Predictor(Predictor):
         used = set(keys)
         for key in keys:
             self._maps.move_to_end(key)
-        for stale in [k for k in self._maps if k not in used][: max(0, len(self._maps) - self.map_cache_size)]:
+        for stale in [k for k in self._maps if k not in used][
+            : max(0, len(self._maps) - self.map_cache_size)
+        ]:
             del self._maps[stale]
             self._candidates.pop(stale, None)
         distances = torch.stack([self._maps[k] for k in keys])
@@ -197,27 +223,52 @@ class M2N2Predictor(Predictor):
                 thresholds.append(0.5)
                 continue
             if key not in self._candidates:  # depends on the map alone: once per click
-                self._candidates[key] = (*threshold_candidates(distances[i], self.max_segment_area, self.scores),
-                                         distances[i].max())
+                self._candidates[key] = (
+                    *threshold_candidates(distances[i], self.max_segment_area, self.scores),
+                    distances[i].max(),
+                )
             candidates, base, top = self._candidates[key]
-            thresholds.append(pick_threshold(candidates, base, at_clicks[i][same], at_clicks[i][~same], top, self.scores))
-        mask = truncated_nearest_neighbour(distances, torch.tensor(thresholds, device=self.device), labels, yx)
+            thresholds.append(
+                pick_threshold(
+                    candidates, base, at_clicks[i][same], at_clicks[i][~same], top, self.scores
+                )
+            )
+        mask = truncated_nearest_neighbour(
+            distances, torch.tensor(thresholds, device=self.device), labels, yx
+        )
         mask_np = mask.cpu().numpy()
         t_mask = time.perf_counter()
         if mask_np.shape != (height, width):
-            mask_np = np.asarray(Image.fromarray(mask_np).resize((width, height), Image.Resampling.NEAREST))
+            mask_np = np.asarray(
+                Image.fromarray(mask_np).resize((width, height), Image.Resampling.NEAREST)
+            )
         if self.refine_band > 0:
             assert self._image is not None
-            seeds = [(int(round(c.y)), int(round(c.x)), c.positive) for c in clicks]
-            mask_np = refine_band(self._image, mask_np, seeds, band=self.refine_band,
-                                  iterations=self.refine_iterations, margin=self.refine_margin)
+            seeds = [(round(c.y), round(c.x), c.positive) for c in clicks]
+            mask_np = refine_band(
+                self._image,
+                mask_np,
+                seeds,
+                band=self.refine_band,
+                iterations=self.refine_iterations,
+                margin=self.refine_margin,
+            )
         done = time.perf_counter()
-        return MaskResult(mask=mask_np.astype(bool), score=None,
-                          timings={"maps": t_maps - started, "mask": t_mask - t_maps, "refine": done - t_mask,
-                                   "predict": done - started})
+        return MaskResult(
+            mask=mask_np.astype(bool),
+            score=None,
+            timings={
+                "maps": t_maps - started,
+                "mask": t_mask - t_maps,
+                "refine": done - t_mask,
+                "predict": done - started,
+            },
+        )
 
 
-def build_m2n2(device: str = "cpu", backbone: str | Backbone = "effnet-lite0", **kwargs) -> M2N2Predictor:
+def build_m2n2(
+    device: str = "cpu", backbone: str | Backbone = "effnet-lite0", **kwargs
+) -> M2N2Predictor:
     """M2N2 on a backbone given by name (``effnet-lite0`` offline default) or instance."""
     if isinstance(backbone, str):
         backbone = build_backbone(backbone, device=device)

@@ -1,5 +1,6 @@
 """Full-resolution steps of M2N2: the min-max flood fill (joint bilateral upsampling, shared
 with SALT, lives in :mod:`inference.imaging`)."""
+
 from __future__ import annotations
 
 import numba

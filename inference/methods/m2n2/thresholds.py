@@ -3,6 +3,7 @@
 Every candidate segment S_k is a prefix of the pixels sorted by distance; its four scores come
 from cumulative sums over that order, so one sort (O(N log N)) scores all N candidates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ def _neighbour_min_rank(rank: torch.Tensor) -> torch.Tensor:
     """For each pixel, the smallest rank among its 4-neighbours (N where there is none)."""
     n = rank.numel()
     padded = F.pad(rank[None, None].float(), (1, 1, 1, 1), value=float(n))[0, 0]
-    h, w = rank.shape
+    _h, _w = rank.shape
     shifts = torch.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
     return shifts.amin(dim=0).long()
 
@@ -70,7 +71,9 @@ def threshold_candidates(
         enter, leave = enter[inside], leave[inside]
         grad = integer_sobel(dist).reshape(-1)[inside].double()
         length = torch.bincount(enter, minlength=n + 1) - torch.bincount(leave, minlength=n + 1)
-        gsum = torch.bincount(enter, weights=grad, minlength=n + 1) - torch.bincount(leave, weights=grad, minlength=n + 1)
+        gsum = torch.bincount(enter, weights=grad, minlength=n + 1) - torch.bincount(
+            leave, weights=grad, minlength=n + 1
+        )
         length = torch.cumsum(length, 0)[:k].double()
         gsum = torch.cumsum(gsum, 0)[:k]
         score *= gsum / length.clamp_min(1)
@@ -120,7 +123,10 @@ def choose_threshold(
 
 
 def truncated_nearest_neighbour(
-    distances: torch.Tensor, thresholds: torch.Tensor, positive: torch.Tensor, clicks_yx: torch.Tensor
+    distances: torch.Tensor,
+    thresholds: torch.Tensor,
+    positive: torch.Tensor,
+    clicks_yx: torch.Tensor,
 ) -> torch.Tensor:
     """The final mask: each pixel takes the label of the click nearest in normalised distance,
     if that distance is ≤ 1 (else background); clicked pixels keep their own label.

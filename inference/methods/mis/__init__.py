@@ -1,4 +1,5 @@
 """MIS: unsupervised multi-granularity region proposals from a Ward merge tree of patch features."""
+
 from ...registry import MethodInfo, register_method
 from .._lazy import lazy_exports
 
@@ -13,7 +14,13 @@ register_method(
     builder="inference.methods.mis.predictor:build_mis",
 )
 
-_EXPORTS = {"MISPredictor": ".predictor", "build_mis": ".predictor", "build_tree": ".predictor",
-            "MergeTree": ".tree", "grid_edges": ".ward", "ward_tree": ".ward"}
-__all__ = sorted(_EXPORTS)
+_EXPORTS = {
+    "MISPredictor": ".predictor",
+    "build_mis": ".predictor",
+    "build_tree": ".predictor",
+    "MergeTree": ".tree",
+    "grid_edges": ".ward",
+    "ward_tree": ".ward",
+}
+__all__ = tuple(sorted(_EXPORTS))
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

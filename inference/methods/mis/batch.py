@@ -6,6 +6,7 @@ stopped. ``export_coco`` samples proposals from every tree and writes them as CO
 (RLE masks at image size, category ``proposal``, score = the node's persistence):
 the pseudo labels later used to train DynaMITe.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,10 @@ def images_from(source: str | Path, images_dir: str | Path | None = None) -> lis
     folder = Path(images_dir) if images_dir else source.parent.parent / "images"
     if not folder.is_dir():
         folder = source.parent / "images"
-    return [ImageRef(_key(Path(im["file_name"]).stem), folder / im["file_name"], int(im["id"]))
-            for im in sorted(data["images"], key=lambda im: im["id"])]
+    return [
+        ImageRef(_key(Path(im["file_name"]).stem), folder / im["file_name"], int(im["id"]))
+        for im in sorted(data["images"], key=lambda im: im["id"])
+    ]
 
 
 def _key(stem: str) -> str:
@@ -91,7 +94,7 @@ def build_trees(
             break
         try:
             image = read_rgb(ref.path)
-        except Exception as exc:  # unreadable or corrupt: report, go on
+        except Exception as exc:  # noqa: BLE001 (unreadable or corrupt: report, go on)
             errors[ref.key] = f"{type(exc).__name__}: {exc}"
             done += 1
             continue
@@ -105,8 +108,14 @@ def build_trees(
         t_merge += time.perf_counter() - extracted
         target = tree_path(out, ref)
         partial = target.with_suffix(".tmp.npz")
-        np.savez(partial, children=tree.children, costs=tree.costs, grid_hw=np.array(tree.grid_hw),
-                 image_hw=np.array(image.shape[:2]), image_id=ref.id)
+        np.savez(
+            partial,
+            children=tree.children,
+            costs=tree.costs,
+            grid_hw=np.array(tree.grid_hw),
+            image_hw=np.array(image.shape[:2]),
+            image_id=ref.id,
+        )
         os.replace(partial, target)  # only whole files count as done
         built += 1
         done += 1
@@ -114,8 +123,14 @@ def build_trees(
             progress(done, len(refs), ref.key)
     if errors:
         (out / "errors.json").write_text(json.dumps(errors, indent=1))
-    return {"images": len(refs), "built": built, "skipped": len(refs) - len(todo),
-            "errors": len(errors), "features_s": t_features, "merge_s": t_merge}
+    return {
+        "images": len(refs),
+        "built": built,
+        "skipped": len(refs) - len(todo),
+        "errors": len(errors),
+        "features_s": t_features,
+        "merge_s": t_merge,
+    }
 
 
 def load_tree(path: Path) -> tuple[MergeTree, tuple[int, int], int]:
@@ -140,8 +155,9 @@ def proposal_nodes(tree: MergeTree, *, draws: int = 50, seed: int = 0) -> list[i
     return list(dict.fromkeys(tree.levels() + sampled))
 
 
-def export_coco(out: str | Path, refs: Iterable[ImageRef], target: str | Path, *,
-                draws: int = 50, seed: int = 0) -> dict[str, int]:
+def export_coco(
+    out: str | Path, refs: Iterable[ImageRef], target: str | Path, *, draws: int = 50, seed: int = 0
+) -> dict[str, int]:
     """Write every tree's proposals (:func:`proposal_nodes`) as a COCO instances json at
     ``target``, each scored by the node's persistence (see :meth:`MergeTree.persistence`)."""
     from pycocotools import mask as mask_utils
@@ -154,7 +170,9 @@ def export_coco(out: str | Path, refs: Iterable[ImageRef], target: str | Path, *
         if not path.exists():
             continue
         tree, (height, width), image_id = load_tree(path)
-        images.append({"id": image_id, "file_name": ref.path.name, "height": height, "width": width})
+        images.append(
+            {"id": image_id, "file_name": ref.path.name, "height": height, "width": width}
+        )
         for node in proposal_nodes(tree, draws=draws, seed=seed + image_id):
             mask = node_mask(tree, node, (height, width))
             if not mask.any():
@@ -162,13 +180,24 @@ def export_coco(out: str | Path, refs: Iterable[ImageRef], target: str | Path, *
             rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
             bbox = [float(v) for v in mask_utils.toBbox(rle)]
             rle["counts"] = rle["counts"].decode("ascii")
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
-                "segmentation": rle, "area": float(mask.sum()), "bbox": bbox, "iscrowd": 0,
-                "score": round(tree.persistence(node), 4), "mis_node": int(node),
-            })
-    coco = {"images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "proposal", "supercategory": "mis"}]}
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "segmentation": rle,
+                    "area": float(mask.sum()),
+                    "bbox": bbox,
+                    "iscrowd": 0,
+                    "score": round(tree.persistence(node), 4),
+                    "mis_node": int(node),
+                }
+            )
+    coco = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "proposal", "supercategory": "mis"}],
+    }
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(coco))
@@ -184,11 +213,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="maskwright proposals", description=main.__doc__)
     parser.add_argument("source", help="folder of images, or a COCO json")
-    parser.add_argument("--images", help="images folder of a COCO json (default: images/ beside it)")
-    parser.add_argument("--out", required=True, help="output folder (trees/, proposals.json); rerun to resume")
+    parser.add_argument(
+        "--images", help="images folder of a COCO json (default: images/ beside it)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="output folder (trees/, proposals.json); rerun to resume"
+    )
     parser.add_argument("--backbone", default="effnet-lite0")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--draws", type=int, default=50, help="samples of the top-down sampler per image")
+    parser.add_argument(
+        "--draws", type=int, default=50, help="samples of the top-down sampler per image"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -196,16 +231,23 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"maskwright proposals: error: cannot read {args.source}: {exc}", file=sys.stderr)
         return 2
-    bar = tqdm(total=len(refs), desc="merge trees", unit="img", file=sys.stderr, disable=args.no_progress)
+    bar = tqdm(
+        total=len(refs), desc="merge trees", unit="img", file=sys.stderr, disable=args.no_progress
+    )
 
     def progress(done: int, total: int, key: str) -> None:
         bar.n = done
         bar.refresh()
 
-    stats = build_trees(refs, args.out, backbone=args.backbone, device=args.device, progress=progress)
+    stats = build_trees(
+        refs, args.out, backbone=args.backbone, device=args.device, progress=progress
+    )
     bar.close()
     counts = export_coco(args.out, refs, Path(args.out) / "proposals.json", draws=args.draws)
-    print(f"{stats['built']} trees built, {stats['skipped']} already done, {stats['errors']} errors "
-          f"(features {stats['features_s']:.1f} s, merge {stats['merge_s']:.1f} s); "
-          f"{counts['annotations']} proposals on {counts['images']} images → {Path(args.out) / 'proposals.json'}")
+    print(
+        f"{stats['built']} trees built, {stats['skipped']} already done, {stats['errors']} errors "
+        f"(features {stats['features_s']:.1f} s, merge {stats['merge_s']:.1f} s); "
+        f"{counts['annotations']} proposals on {counts['images']} images → "
+        f"{Path(args.out) / 'proposals.json'}"
+    )
     return 1 if stats["errors"] else 0

@@ -7,6 +7,7 @@ smallest node containing all of them; each negative click inside the selection r
 largest node under it that contains that click and no positive click. :meth:`coarser` and
 :meth:`finer` walk the selection up or down the tree (state kept for undo).
 """
+
 from __future__ import annotations
 
 import time
@@ -43,7 +44,9 @@ class MISPredictor(Predictor):
             at full resolution (as in M2N2's ``refine_band``; 0 = off).
     """
 
-    def __init__(self, backbone: Backbone, *, min_fraction: float = 0.1, refine_band: int = 8) -> None:
+    def __init__(
+        self, backbone: Backbone, *, min_fraction: float = 0.1, refine_band: int = 8
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.min_fraction = min_fraction
@@ -62,8 +65,11 @@ class MISPredictor(Predictor):
         self._image = image
         self._level = 0
         done = time.perf_counter()
-        self.timings = {"features": extracted - started, "merge": done - extracted,
-                        "set_image": done - started}
+        self.timings = {
+            "features": extracted - started,
+            "merge": done - extracted,
+            "set_image": done - started,
+        }
 
     def reset(self) -> None:
         super().reset()
@@ -148,12 +154,14 @@ class MISPredictor(Predictor):
             mask[int(c.y), int(c.x)] = c.positive
         if self.refine_band > 0:
             assert self._image is not None
-            seeds = [(int(round(c.y)), int(round(c.x)), c.positive) for c in clicks]
+            seeds = [(round(c.y), round(c.x), c.positive) for c in clicks]
             mask = refine_band(self._image, mask, seeds, band=self.refine_band)
         return MaskResult(mask=mask, score=None, timings={"predict": time.perf_counter() - started})
 
 
-def build_mis(device: str = "cpu", backbone: str | Backbone = "effnet-lite0", **kwargs) -> MISPredictor:
+def build_mis(
+    device: str = "cpu", backbone: str | Backbone = "effnet-lite0", **kwargs
+) -> MISPredictor:
     """MIS tree selection on a backbone given by name (``effnet-lite0`` offline default)."""
     if isinstance(backbone, str):
         backbone = build_backbone(backbone, device=device)

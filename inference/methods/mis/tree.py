@@ -5,6 +5,7 @@ A tree over ``n`` leaves (patches of an ``h × w`` grid, raster order) is stored
 ``children`` (n−1, 2) int64: merge ``m`` creates node ``n + m``; the root is ``2n − 2``. That
 is all that needs saving (about 100 KiB for 6 400 patches); masks are derived on demand.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ def upsample_patches(patches: np.ndarray, image_hw: tuple[int, int]) -> np.ndarr
     """(h, w) bool patch mask → H×W bool pixel mask: bilinear upsampling cut at ½ (smoother
     than repeating each patch as a block)."""
     soft = torch.from_numpy(patches.astype(np.float32))[None, None]
-    return (F.interpolate(soft, size=image_hw, mode="bilinear", align_corners=False)[0, 0] >= 0.5).numpy()
+    return (
+        F.interpolate(soft, size=image_hw, mode="bilinear", align_corners=False)[0, 0] >= 0.5
+    ).numpy()
 
 
 @dataclass
@@ -82,7 +85,7 @@ class MergeTree:
     def leaves(self, node: int) -> np.ndarray:
         """Leaf ids under ``node`` (int64, unsorted)."""
         start = self._first[node]
-        return self._order[start:start + self.sizes[node]]
+        return self._order[start : start + self.sizes[node]]
 
     def patch_mask(self, node: int) -> np.ndarray:
         """(h, w) bool: the patches under ``node``."""
@@ -104,8 +107,14 @@ class MergeTree:
             common &= set(self.ancestors(node))
         return min(common, key=lambda c: self.sizes[c])
 
-    def sample(self, rng: np.random.Generator, *, decay: float = 0.9, min_fraction: float = 0.05,
-               tries: int = 100) -> int:
+    def sample(
+        self,
+        rng: np.random.Generator,
+        *,
+        decay: float = 0.9,
+        min_fraction: float = 0.05,
+        tries: int = 100,
+    ) -> int:
         """One proposal by the official top-down descent: from the root, with continue
         probability p = 1 decaying ×``decay`` per level, step to either child (½ each); stop
         when a draw exceeds p or at a leaf. Redraw up to ``tries`` times until the node covers
@@ -121,8 +130,9 @@ class MergeTree:
                 break
         return node
 
-    def proposals(self, count: int = 50, *, seed: int = 0, decay: float = 0.9,
-                  min_fraction: float = 0.05) -> np.ndarray:
+    def proposals(
+        self, count: int = 50, *, seed: int = 0, decay: float = 0.9, min_fraction: float = 0.05
+    ) -> np.ndarray:
         """Distinct nodes from ``count`` draws of :meth:`sample` (int64, draw order; the root is
         never one: a whole image is not a proposal)."""
         rng = np.random.default_rng(seed)
@@ -133,8 +143,11 @@ class MergeTree:
                 seen.setdefault(node, None)
         return np.array(list(seen), dtype=np.int64)
 
-    def levels(self, fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4),
-               min_fraction: float = 0.005) -> list[int]:
+    def levels(
+        self,
+        fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4),
+        min_fraction: float = 0.005,
+    ) -> list[int]:
         """Nodes at several granularities: for each fraction f, the nodes that cover at most
         f of the patches while their parent covers more (the tree cut at that size), keeping
         those above ``min_fraction``. Ordered by fraction, then node id."""

@@ -8,6 +8,7 @@ cluster to its neighbours. This is the same algorithm compiled with numba. sciki
 
 Node ids: leaves are ``0 … n−1`` (patches in raster order); merge ``m`` creates node ``n + m``.
 """
+
 from __future__ import annotations
 
 import numba

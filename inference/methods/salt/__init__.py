@@ -1,4 +1,5 @@
 """SALT: scribbles of several classes → a label map, by label spreading over patch features."""
+
 from ...registry import MethodInfo, register_method
 from .._lazy import lazy_exports
 
@@ -14,7 +15,12 @@ register_method(
     builder="inference.methods.salt.predictor:build_salt",
 )
 
-_EXPORTS = {"LabelMapResult": ".predictor", "SALTPredictor": ".predictor", "build_salt": ".predictor",
-            "build_graph": ".spreading", "spread": ".spreading"}
-__all__ = sorted(_EXPORTS)
+_EXPORTS = {
+    "LabelMapResult": ".predictor",
+    "SALTPredictor": ".predictor",
+    "build_salt": ".predictor",
+    "build_graph": ".spreading",
+    "spread": ".spreading",
+}
+__all__ = tuple(sorted(_EXPORTS))
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

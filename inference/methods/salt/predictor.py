@@ -16,6 +16,7 @@ and its source build fails here; ``pydensecrf2`` ships only a source archive (a 
 every install). Joint bilateral upsampling with the image as guide is the edge-aware step
 already in the library (M2N2's), and runs on the GPU too.
 """
+
 from __future__ import annotations
 
 import functools
@@ -151,8 +152,12 @@ class SALTPredictor(Predictor):
         self.position_weight = position_weight
         self.click_cells = click_cells
         self.border_prior = border_prior
-        self.prototypes: dict[str, Any] = {"mix": prototype_mix, "background_prototypes": background_prototypes,
-                           "beta": prototype_beta, "object_bias": object_bias}
+        self.prototypes: dict[str, Any] = {
+            "mix": prototype_mix,
+            "background_prototypes": background_prototypes,
+            "beta": prototype_beta,
+            "object_bias": object_bias,
+        }
         self._graph: list[Any] | None = None  # dense tensors or scipy CSR matrices (build_graph)
         self._nodes: torch.Tensor | None = None
         self._grid_hw = (0, 0)
@@ -165,12 +170,16 @@ class SALTPredictor(Predictor):
         features = self.backbone.features(image)
         if self.upsample > 1:
             size = (features.shape[1] * self.upsample, features.shape[2] * self.upsample)
-            features = torch.nn.functional.interpolate(features[None], size=size, mode="bilinear",
-                                                       align_corners=False)[0]
+            features = torch.nn.functional.interpolate(
+                features[None], size=size, mode="bilinear", align_corners=False
+            )[0]
         if self.position_weight:
             gh, gw = features.shape[1:]
-            ys, xs = torch.meshgrid(torch.arange(gh, device=features.device), torch.arange(gw, device=features.device),
-                                    indexing="ij")
+            ys, xs = torch.meshgrid(
+                torch.arange(gh, device=features.device),
+                torch.arange(gw, device=features.device),
+                indexing="ij",
+            )
             position = torch.stack([ys, xs]).float() / max(gh, gw) * self.position_weight
             features = torch.cat([torch.nn.functional.normalize(features, dim=0), position])
         extracted = time.perf_counter()
@@ -182,17 +191,25 @@ class SALTPredictor(Predictor):
         taus = self.tau if isinstance(self.tau, tuple) else (self.tau,)
         if self.graph_kind != "threshold":
             taus = taus[:1]
-        self._graph = [build_graph(self._nodes, self.graph_kind, gamma=self.gamma, k=self.k, tau=float(t))
-                       for t in taus]
+        self._graph = [
+            build_graph(self._nodes, self.graph_kind, gamma=self.gamma, k=self.k, tau=float(t))
+            for t in taus
+        ]
         height, width = image.shape[:2]
         work = image
         if max(height, width) > self.max_side:
             scale = self.max_side / max(height, width)
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             work = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
-        self._guide = torch.from_numpy(np.array(work)).to(self.device).permute(2, 0, 1).float().div_(255)
+        self._guide = (
+            torch.from_numpy(np.array(work)).to(self.device).permute(2, 0, 1).float().div_(255)
+        )
         done = time.perf_counter()
-        self.timings = {"features": extracted - started, "graph": done - extracted, "set_image": done - started}
+        self.timings = {
+            "features": extracted - started,
+            "graph": done - extracted,
+            "set_image": done - started,
+        }
 
     def reset(self) -> None:
         super().reset()
@@ -242,8 +259,20 @@ class SALTPredictor(Predictor):
         seeds, keys = self.seed_cells(scribbles)
         gh, gw = self._grid_hw
         prior = self._border_prior(seeds, len(keys))
-        spreads = [spread(graph, seeds, len(keys), alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
-                          balance=self.balance, clamp=True, prior=prior) for graph in self._graph]
+        spreads = [
+            spread(
+                graph,
+                seeds,
+                len(keys),
+                alpha=self.alpha,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                balance=self.balance,
+                clamp=True,
+                prior=prior,
+            )
+            for graph in self._graph
+        ]
         probs: np.ndarray = functools.reduce(operator.add, spreads) / len(spreads)
         spread_done = time.perf_counter()
         if self.prototypes["mix"] > 0:
@@ -252,7 +281,9 @@ class SALTPredictor(Predictor):
         dense = joint_bilateral_upsample(low, self._guide, *self.jbu)
         labels = dense.argmax(dim=0).to(torch.int32).cpu().numpy()
         if labels.shape != (height, width):
-            labels = np.asarray(Image.fromarray(labels).resize((width, height), Image.Resampling.NEAREST))
+            labels = np.asarray(
+                Image.fromarray(labels).resize((width, height), Image.Resampling.NEAREST)
+            )
         objects = keys[1:]
         timings = {"spread": spread_done - started, "predict": time.perf_counter() - started}
         return LabelMapResult(labels=labels.astype(np.int32), objects=objects, timings=timings)
@@ -278,8 +309,10 @@ class SALTPredictor(Predictor):
         height, width = self.image_size
         if not any(c.positive for c in clicks):
             return MaskResult(mask=np.zeros((height, width), dtype=bool), timings={"predict": 0.0})
-        scribbles = [Scribble(((c.x, c.y),), 1.0, positive=c.positive, object_id=1 if c.positive else 0)
-                     for c in clicks]
+        scribbles = [
+            Scribble(((c.x, c.y),), 1.0, positive=c.positive, object_id=1 if c.positive else 0)
+            for c in clicks
+        ]
         if self.border_background and all(c.positive for c in clicks):
             scribbles.insert(0, self._border())
         result = self.segment(scribbles)
@@ -291,10 +324,10 @@ class SALTPredictor(Predictor):
         label map, so the masks are disjoint.
 
         A click is a one-point stroke 1 px wide; scribbles and extreme points are polylines of
-        their width (extreme points through left, right, top, bottom). Strokes are painted in the given
-        order (a later one wins where they cross). With no positive prompt every mask is empty;
-        with no negative one the image border is background, as in :meth:`predict`, so that a
-        first stroke does not label the whole image.
+        their width (extreme points through left, right, top, bottom). Strokes are painted in the
+        given order (a later one wins where they cross). With no positive prompt every mask is
+        empty; with no negative one the image border is background, as in :meth:`predict`, so
+        that a first stroke does not label the whole image.
         """
         height, width = self.image_size
         ids = sorted({p.object_id for p in prompts if p.object_id > 0})
@@ -308,9 +341,14 @@ class SALTPredictor(Predictor):
             elif isinstance(p, ExtremePoints):
                 points, brush, positive = p.points, p.width, True
             else:
-                raise ValueError(f"salt reads clicks, scribbles and extreme points, not a {p.kind!r} prompt")
+                # an unsupported prompt is a ValueError throughout the library (see prompt_clicks)
+                raise ValueError(  # noqa: TRY004
+                    f"salt reads clicks, scribbles and extreme points, not a {p.kind!r} prompt"
+                )
             if positive and p.object_id > 0:
-                scribbles.append(Scribble(points, brush, positive=True, object_id=p.object_id, label=1))
+                scribbles.append(
+                    Scribble(points, brush, positive=True, object_id=p.object_id, label=1)
+                )
             else:
                 scribbles.append(Scribble(points, brush, positive=False, object_id=0))
         if not any(s.positive for s in scribbles):
@@ -324,7 +362,9 @@ class SALTPredictor(Predictor):
         """The image border as a 1-px background stroke."""
         height, width = self.image_size
         w, h = width - 1.0, height - 1.0
-        return Scribble(((0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)), 1.0, positive=False, object_id=0)
+        return Scribble(
+            ((0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)), 1.0, positive=False, object_id=0
+        )
 
 
 # effnet-lite0 stages SALT reads when given the backbone by name, and its graph threshold for
@@ -344,8 +384,12 @@ SALT_EFFNET_STAGES = (4, 5)
 SALT_EFFNET_TAU = (0.7, 0.725, 0.75, 0.775, 0.8)
 
 
-def build_salt(device: str = "cpu", backbone: str | Backbone = "effnet-lite0",
-               backbone_options: dict | None = None, **kwargs) -> SALTPredictor:
+def build_salt(
+    device: str = "cpu",
+    backbone: str | Backbone = "effnet-lite0",
+    backbone_options: dict | None = None,
+    **kwargs,
+) -> SALTPredictor:
     """SALT on a backbone given by name (``effnet-lite0`` offline default) or instance."""
     if isinstance(backbone, str):
         options = dict(backbone_options or {})

@@ -7,6 +7,7 @@ prototypes (one per object, a few for the background, which is many things at on
 every node is scored by its best cosine to each label's prototypes, and that score is mixed
 with the spreading's distributions. Measured on coco_sample128 (see ``bench salt``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 
-def spherical_kmeans(x: torch.Tensor, weights: torch.Tensor, k: int, *, iterations: int = 8,
-                     seed: int = 0) -> torch.Tensor | None:
+def spherical_kmeans(
+    x: torch.Tensor, weights: torch.Tensor, k: int, *, iterations: int = 8, seed: int = 0
+) -> torch.Tensor | None:
     """Weighted k-means on unit vectors (cosine), seeded for repeatable answers.
 
     ``x``: (n, d) float32 unit rows; ``weights``: (n,) float32 ≥ 0. Returns (k', d) unit
@@ -25,7 +27,9 @@ def spherical_kmeans(x: torch.Tensor, weights: torch.Tensor, k: int, *, iteratio
     if candidates.numel() == 0:
         return None
     generator = torch.Generator().manual_seed(seed)
-    pick = candidates[torch.randperm(candidates.numel(), generator=generator)[:k].to(candidates.device)]
+    pick = candidates[
+        torch.randperm(candidates.numel(), generator=generator)[:k].to(candidates.device)
+    ]
     centres = x[pick]
     for _ in range(iterations):
         nearest = (x @ centres.T).argmax(dim=1)

@@ -8,6 +8,7 @@ same label distributions.
 Nodes are feature vectors (n, d), L2-normalised first: raw ViT keys or CNN activations have
 norms in the tens, where ``exp(−γ‖xᵢ − xⱼ‖²)`` underflows to 0 for every pair.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -34,10 +35,11 @@ def build_graph(
     ``rbf``: ``W = exp(−γ‖xᵢ − xⱼ‖²)`` (dense). ``knn``: binary k-nearest-neighbour connectivity
     by cosine similarity, self included (sparse, as ``kneighbors_graph``), symmetrised by
     ``max(W, Wᵀ)`` unless ``symmetric=False`` (scikit-learn's choice; a node nobody counts among
-    its neighbours then has in-degree 0 and is cut off, seeds included). ``threshold``: cosine similarity with entries below ``tau`` zeroed
-    (dense). The diagonal of W is ignored in the degrees (``scipy.sparse.csgraph.laplacian``).
-    Returns a dense (n, n) float32 tensor, or a scipy CSR matrix for ``knn`` (and for a
-    ``threshold`` graph that keeps under 10 % of the pairs, on CPU).
+    its neighbours then has in-degree 0 and is cut off, seeds included). ``threshold``: cosine
+    similarity with entries below ``tau`` zeroed (dense). The diagonal of W is ignored in the
+    degrees (``scipy.sparse.csgraph.laplacian``). Returns a dense (n, n) float32 tensor, or a
+    scipy CSR matrix for ``knn`` (and for a ``threshold`` graph that keeps under 10 % of the
+    pairs, on CPU).
     """
     x = F.normalize(features.float(), dim=1)
     n = x.shape[0]
@@ -65,7 +67,9 @@ def build_graph(
         raise ValueError(f"graph kind must be rbf, knn or threshold, got {kind!r}")
     w.fill_diagonal_(0)
     out_degree = w.sum(dim=1)
-    scale = torch.where(out_degree > 0, out_degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(out_degree))
+    scale = torch.where(
+        out_degree > 0, out_degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(out_degree)
+    )
     graph = scale[:, None] * w * scale[None, :]
     if kind == "threshold" and graph.device.type == "cpu" and (graph > 0).float().mean() < 0.1:
         # most pairs are cut: a sparse product is cheaper for every iteration that follows
@@ -126,4 +130,6 @@ def spread(
         out[labelled] = 0.0
         out[np.nonzero(labelled)[0], seeds[labelled]] = 1.0
     total = out.sum(axis=1, keepdims=True)
-    return np.where(total > 0, out / np.where(total > 0, total, 1), 1.0 / n_labels).astype(np.float32)
+    return np.where(total > 0, out / np.where(total > 0, total, 1), 1.0 / n_labels).astype(
+        np.float32
+    )

@@ -1,4 +1,5 @@
 """Settings shared by every environment; each value can be overridden from the environment."""
+
 from __future__ import annotations
 
 import dj_database_url
@@ -106,13 +107,16 @@ CACHES = {
 # own (the "split" view).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
 CONTENT_SECURITY_POLICY_EXEMPT: list[str] = []  # path prefixes served without a policy
 # Path prefixes whose pages get another policy. Swagger UI inserts a <style> element as it
 # starts; styles only (scripts stay 'self'), on the docs page only.
 CONTENT_SECURITY_POLICY_FOR = {
-    "/api/docs/": CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"),
+    "/api/docs/": CONTENT_SECURITY_POLICY.replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+    ),
 }
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,12 +1,13 @@
 """A developer's machine and the quick start: a secret kept in the data folder; debug only
 when asked for (``MASKWRIGHT_DEBUG=1``)."""
+
 from __future__ import annotations
 
 import secrets
 
 from config.env import env_bool
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import HOME
 
 # Off unless asked for: the quick start is often reachable from a network, and Django's debug
@@ -25,5 +26,5 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
-if not SECRET_KEY:  # noqa: F405
+if not SECRET_KEY:
     SECRET_KEY = _local_secret_key()

@@ -1,12 +1,13 @@
 """A real deployment: every secret and address comes from the environment."""
+
 from __future__ import annotations
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import HOME
 
 DEBUG = False
-STATIC_ROOT = HOME / "static"  # noqa: F405
-if not SECRET_KEY:  # noqa: F405
+STATIC_ROOT = HOME / "static"
+if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY must be set in production")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

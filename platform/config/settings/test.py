@@ -1,4 +1,5 @@
 """Tests: real Postgres and Redis (from DATABASE_URL / REDIS_URL), fast password hashing."""
+
 from __future__ import annotations
 
 import atexit
@@ -9,11 +10,12 @@ from pathlib import Path
 
 from config.env import env_str
 
-from .base import *  # noqa: F403
+from .base import *
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 def _media_root() -> Path:
     """The workers a test starts are handed the test process's folder; a process that has to
@@ -32,7 +34,7 @@ MEDIA_ROOT = _media_root()
 ALLOWED_HOSTS = ["*"]
 # No pool in tests: pooled connections would stay open, and the test database cannot be
 # dropped while any session is on it. Connections close after each use.
-DATABASES["default"]["OPTIONS"] = {}  # noqa: F405
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["OPTIONS"] = {}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Tests launch MIS jobs with the tiny random-weight backbone.
-MASKWRIGHT["MIS_BACKBONES"] = [*MASKWRIGHT["MIS_BACKBONES"], "tiny-effnet"]  # noqa: F405
+MASKWRIGHT["MIS_BACKBONES"] = [*MASKWRIGHT["MIS_BACKBONES"], "tiny-effnet"]

@@ -1,5 +1,6 @@
 """`maskwright run` as a person starts it, for the quick-start tests: its own data folder and
 free ports, started in a subprocess and read until it says it is running."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -30,9 +31,11 @@ class Launched:
     @property
     def check_env(self) -> dict[str, str]:
         """The environment for `maskwright check` (and any client) against its servers."""
-        return dict(self.env,
-                    DATABASE_URL=f"postgresql://postgres@127.0.0.1:{self.env['MASKWRIGHT_PG_PORT']}/maskwright",
-                    REDIS_URL=f"redis://127.0.0.1:{self.env['MASKWRIGHT_REDIS_PORT']}/0")
+        return dict(
+            self.env,
+            DATABASE_URL=f"postgresql://postgres@127.0.0.1:{self.env['MASKWRIGHT_PG_PORT']}/maskwright",
+            REDIS_URL=f"redis://127.0.0.1:{self.env['MASKWRIGHT_REDIS_PORT']}/0",
+        )
 
     def stop(self, timeout: float = 60) -> str:
         """Ctrl-C, as a person stops it; what it printed since it was running."""
@@ -47,19 +50,39 @@ class Launched:
         return out
 
     def check(self) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "maskwright"), "check"], env=self.check_env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [str(BIN / "maskwright"), "check"],
+            env=self.check_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
 
 def launch(tmp_path: Path, *args: str, timeout: float = 240, **env_extra: str) -> Launched:
     """Start `maskwright run` (embedded servers under ``tmp_path``) and return once it prints
     that it is running; the caller stops it (SIGINT) in a ``finally``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    }
     port = free_port()
-    env.update(MASKWRIGHT_HOME=str(tmp_path / "home"), MASKWRIGHT_PG_PORT=str(free_port()),
-               MASKWRIGHT_REDIS_PORT=str(free_port()), **env_extra)
-    proc = subprocess.Popen([str(BIN / "maskwright"), "run", "--port", str(port), *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        MASKWRIGHT_HOME=str(tmp_path / "home"),
+        MASKWRIGHT_PG_PORT=str(free_port()),
+        MASKWRIGHT_REDIS_PORT=str(free_port()),
+        **env_extra,
+    )
+    proc = subprocess.Popen(
+        [str(BIN / "maskwright"), "run", "--port", str(port), *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     run = Launched(proc, env, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -81,6 +104,12 @@ def login(base: str) -> tuple[urllib.request.OpenerDirector, http.cookiejar.Cook
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(f"{base}/login/").read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"username": "demo", "password": "demo", "csrfmiddlewaretoken": token, "next": "/"})
-    opener.open(urllib.request.Request(f"{base}/login/", data=data.encode(), headers={"Referer": f"{base}/login/"}))
+    data = urllib.parse.urlencode(
+        {"username": "demo", "password": "demo", "csrfmiddlewaretoken": token, "next": "/"}
+    )
+    opener.open(
+        urllib.request.Request(
+            f"{base}/login/", data=data.encode(), headers={"Referer": f"{base}/login/"}
+        )
+    )
     return opener, jar

@@ -1,6 +1,7 @@
 """The quick start's Redis keeps an append-only file (fsync every second): a message queued
 just before a kill -9 of the whole tree is still there after the restart. Before, Redis ran
 with ``appendonly no`` and only a snapshot a minute, so a queued job's message was lost."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,9 @@ def test_a_key_written_just_before_redis_is_killed_survives_the_restart(tmp_path
 
 
 def test_the_test_runner_keeps_its_redis_in_memory(tmp_path):
-    with LocalServices(tmp_path / "home", pg_port=free_port(), redis_port=free_port(), durable=False) as services:
+    with LocalServices(
+        tmp_path / "home", pg_port=free_port(), redis_port=free_port(), durable=False
+    ) as services:
         client = redis.Redis.from_url(services.redis_url, decode_responses=True)
         assert client.config_get("appendonly") == {"appendonly": "no"}
         client.close()

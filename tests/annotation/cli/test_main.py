@@ -1,4 +1,5 @@
 """The console command's dispatch: eval and test pass their arguments through untouched."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,9 +34,19 @@ def test_proposals_builds_resumes_and_reports_bad_sources(tmp_path, capsys):
 
     images = tmp_path / "images"
     images.mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(images / "a.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(
+        images / "a.png"
+    )
     out = tmp_path / "out"
-    args = ["proposals", str(images), "--out", str(out), "--backbone", "tiny-effnet", "--no-progress"]
+    args = [
+        "proposals",
+        str(images),
+        "--out",
+        str(out),
+        "--backbone",
+        "tiny-effnet",
+        "--no-progress",
+    ]
     assert cli.main(args) == 0
     assert "1 trees built" in capsys.readouterr().out
     assert cli.main(args) == 0

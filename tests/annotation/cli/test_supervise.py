@@ -5,6 +5,7 @@ closed every browser socket with 1012 (service restart). Now a worker is restart
 back-off, the web server and its sockets stay up; a web server that dies is restarted too, and
 only a database's death ends the run. The quick start also runs clicks and jobs on separate workers.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,16 @@ from tests.annotation.cli.launch import launch, login
 
 def test_a_dead_process_is_restarted_with_back_off_reset_once_it_stays_up(tmp_path):
     lines: list[str] = []
-    sup = Supervised("sleeper", ["sleep", "600"], dict(os.environ), tmp_path / "s.log", lines.append,
-                     min_backoff=1, max_backoff=4, stable_s=60)
+    sup = Supervised(
+        "sleeper",
+        ["sleep", "600"],
+        dict(os.environ),
+        tmp_path / "s.log",
+        lines.append,
+        min_backoff=1,
+        max_backoff=4,
+        stable_s=60,
+    )
     first = sup.start()
     try:
         delays = []
@@ -102,13 +111,19 @@ def test_killing_a_worker_keeps_the_web_server_and_its_sockets_and_restarts_the_
         assert re.search(r"batch-\S+ \[batch, [^\]]*\bdefault\]", check.stdout), check.stdout
 
         cookie = _login_cookie(base)
-        with connect(base.replace("http", "ws", 1) + "/ws/annotate/", open_timeout=10,
-                     additional_headers={"Cookie": cookie, "Origin": base}) as ws:
+        with connect(
+            base.replace("http", "ws", 1) + "/ws/annotate/",
+            open_timeout=10,
+            additional_headers={"Cookie": cookie, "Origin": base},
+        ) as ws:
             _ping(ws)
             for role in ("interactive", "batch"):
                 os.kill(before[role], signal.SIGKILL)
                 deadline = time.monotonic() + 60
-                while _workers(proc.pid).get(role) in (None, before[role]) and time.monotonic() < deadline:
+                while (
+                    _workers(proc.pid).get(role) in (None, before[role])
+                    and time.monotonic() < deadline
+                ):
                     time.sleep(0.2)
                 assert proc.poll() is None, "the launcher stopped: " + proc.stdout.read()
                 try:
@@ -123,7 +138,9 @@ def test_killing_a_worker_keeps_the_web_server_and_its_sockets_and_restarts_the_
             if check.returncode == 0 or time.monotonic() > deadline:
                 break
             time.sleep(1)
-        assert check.returncode == 0 and "all checks passed" in check.stdout, check.stdout + check.stderr
+        assert check.returncode == 0 and "all checks passed" in check.stdout, (
+            check.stdout + check.stderr
+        )
 
         # a crash of the web server itself (a native fault in a request) stops nothing else
         web = _web(proc.pid)
@@ -157,7 +174,9 @@ def test_a_dead_database_server_stops_the_run(tmp_path):
     run = launch(tmp_path, "--no-demo", MASKWRIGHT_INTERACTIVE_WARMUP="0")
     proc = run.proc
     try:
-        redis_server = next(p for p in psutil.Process(proc.pid).children(recursive=True) if "redis" in p.name())
+        redis_server = next(
+            p for p in psutil.Process(proc.pid).children(recursive=True) if "redis" in p.name()
+        )
         redis_server.kill()
         out, _ = proc.communicate(timeout=90)
     finally:

@@ -1,5 +1,6 @@
 """The project event socket tells an annotator only of the images of their tasks; reviewers
 and admins hear of everything. Real Redis channel layer, pushes after commit."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,8 +29,11 @@ async def _events(project_id: int, username: str):
 
 def _touch(instance, x: int) -> None:
     instance.refresh_from_db()
-    instance_update(instance_id=instance.id, expected_version=instance.version,
-                    changes={"mask": box_mask(instance.image, 0, 0, x, x)})
+    instance_update(
+        instance_id=instance.id,
+        expected_version=instance.version,
+        changes={"mask": box_mask(instance.image, 0, 0, x, x)},
+    )
 
 
 def _job_progress(w) -> None:
@@ -51,11 +55,15 @@ async def test_an_annotator_hears_only_of_the_images_of_their_tasks():
 
     # about an image outside their tasks: a mask change, a review, a job's progress
     await sync_to_async(_touch)(w.other_instance, 3)
-    await sync_to_async(instance_review)(instance_id=w.other_instance.id, action="reject", expected_version=2)
+    await sync_to_async(instance_review)(
+        instance_id=w.other_instance.id, action="reject", expected_version=2
+    )
     await sync_to_async(_job_progress)(w)
     # about the image of their task
     await sync_to_async(_touch)(w.instance, 4)
-    await sync_to_async(instance_review)(instance_id=w.instance.id, action="reject", expected_version=2)
+    await sync_to_async(instance_review)(
+        instance_id=w.instance.id, action="reject", expected_version=2
+    )
 
     mine, other = w.assigned_image.id, w.other_image.id
     got = await _received(annotator)
@@ -66,8 +74,13 @@ async def test_an_annotator_hears_only_of_the_images_of_their_tasks():
     ]
     everything = await _received(reviewer)
     assert [event for event, _ in everything] == [
-        "instance.updated", "instance.updated", "instances.reviewed", "job.progress",
-        "instance.updated", "instance.updated", "instances.reviewed",
+        "instance.updated",
+        "instance.updated",
+        "instances.reviewed",
+        "job.progress",
+        "instance.updated",
+        "instance.updated",
+        "instances.reviewed",
     ]
     assert {p.get("image_id") for _, p in everything} >= {mine, other}
     await annotator.disconnect()

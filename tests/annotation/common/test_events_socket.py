@@ -1,4 +1,5 @@
 """The project event socket: session auth, members only, pushes after commit over Redis."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,15 +24,21 @@ async def _connect(project_id: int, cookie: bytes | None):
 
 async def test_member_receives_mask_changes_after_commit():
     w = await sync_to_async(make_world)()
-    comm, connected, _ = await _connect(w.project.id, await sync_to_async(session_cookie)("reviewer"))
+    comm, connected, _ = await _connect(
+        w.project.id, await sync_to_async(session_cookie)("reviewer")
+    )
     assert connected
     await sync_to_async(instance_update)(
-        instance_id=w.instance.id, expected_version=1,
+        instance_id=w.instance.id,
+        expected_version=1,
         changes={"mask": box_mask(w.assigned_image, 0, 0, 3, 3)},
     )
     message = await comm.receive_json_from(timeout=5)
-    assert message == {"type": "event", "event": "instance.updated",
-                       "payload": {"instance_id": w.instance.id, "image_id": w.assigned_image.id, "version": 2}}
+    assert message == {
+        "type": "event",
+        "event": "instance.updated",
+        "payload": {"instance_id": w.instance.id, "image_id": w.assigned_image.id, "version": 2},
+    }
     await comm.send_json_to({"type": "hello"})
     assert (await comm.receive_json_from(timeout=5))["type"] == "error"
     await comm.disconnect()
@@ -43,11 +50,14 @@ async def test_an_idle_socket_still_receives():
     import asyncio
 
     w = await sync_to_async(make_world)()
-    comm, connected, _ = await _connect(w.project.id, await sync_to_async(session_cookie)("reviewer"))
+    comm, connected, _ = await _connect(
+        w.project.id, await sync_to_async(session_cookie)("reviewer")
+    )
     assert connected
     await asyncio.sleep(6.5)
     await sync_to_async(instance_update)(
-        instance_id=w.instance.id, expected_version=1,
+        instance_id=w.instance.id,
+        expected_version=1,
         changes={"mask": box_mask(w.assigned_image, 0, 0, 3, 3)},
     )
     assert (await comm.receive_json_from(timeout=5))["event"] == "instance.updated"
@@ -57,7 +67,7 @@ async def test_an_idle_socket_still_receives():
 async def test_outsider_and_anonymous_are_refused():
     w = await sync_to_async(make_world)()
     for cookie in (await sync_to_async(session_cookie)("outsider"), None):
-        comm, connected, code = await _connect(w.project.id, cookie)
+        _comm, connected, code = await _connect(w.project.id, cookie)
         assert not connected and code == 4404
-    comm, connected, code = await _connect(987654, await sync_to_async(session_cookie)("owner"))
+    _comm, connected, code = await _connect(987654, await sync_to_async(session_cookie)("owner"))
     assert not connected

@@ -2,6 +2,7 @@
 
 Over a real uvicorn server (no worker needed): a page of another port on the same host must
 not open a socket with the user's session cookie."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,11 @@ def _cookie(make_user) -> str:
 async def _handshake(url: str, cookie: str, origin: str) -> int:
     """101 when the socket opened (and answered a ping), else the refusal's HTTP status."""
     try:
-        async with connect(url.replace("http://", "ws://") + "/ws/annotate/", open_timeout=10,
-                           additional_headers={"Cookie": cookie, "Origin": origin}) as ws:
+        async with connect(
+            url.replace("http://", "ws://") + "/ws/annotate/",
+            open_timeout=10,
+            additional_headers={"Cookie": cookie, "Origin": origin},
+        ) as ws:
             await ws.send('{"type": "ping", "seq": 1}')
             assert '"pong"' in await asyncio.wait_for(ws.recv(), timeout=10)
             return 101
@@ -54,8 +58,14 @@ async def test_another_port_or_scheme_of_the_same_host_is_refused(web, make_user
     assert await _handshake(web, cookie, web) == 101
     assert await _handshake(web, cookie, f"http://127.0.0.1:{port}/") == 101
     other = 9999 if port != 9999 else 9998
-    for origin in (f"http://127.0.0.1:{other}", "http://127.0.0.1", f"https://127.0.0.1:{port}",
-                   f"http://localhost:{port}", "http://evil.example", "null"):
+    for origin in (
+        f"http://127.0.0.1:{other}",
+        "http://127.0.0.1",
+        f"https://127.0.0.1:{port}",
+        f"http://localhost:{port}",
+        "http://evil.example",
+        "null",
+    ):
         assert await _handshake(web, cookie, origin) == 403, origin
 
 
@@ -67,9 +77,11 @@ def _scope(origin: str | None, host: str | None, scheme: str = "ws", **extra: st
     return {"type": "websocket", "scheme": scheme, "headers": headers}
 
 
-@override_settings(ALLOWED_HOSTS=["example.com", "127.0.0.1"],
-                   CSRF_TRUSTED_ORIGINS=["https://app.example.org", "https://*.example.net"],
-                   SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+@override_settings(
+    ALLOWED_HOSTS=["example.com", "127.0.0.1"],
+    CSRF_TRUSTED_ORIGINS=["https://app.example.org", "https://*.example.net"],
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+)
 def test_the_rule_behind_a_tls_proxy_and_for_trusted_origins():
     assert same_origin(_scope("https://example.com", "example.com", x_forwarded_proto="https"))
     assert same_origin(_scope("https://example.com", "example.com:443", scheme="wss"))

@@ -1,4 +1,5 @@
 """COCO import: every segmentation form becomes stored RLE; bad files change nothing."""
+
 from __future__ import annotations
 
 import io
@@ -21,16 +22,23 @@ W, H = 64, 48
 
 
 def _coco(annotations, images=None, categories=None) -> bytes:
-    return json.dumps({
-        "images": images if images is not None else [
-            {"id": 1, "file_name": "one.png", "width": W, "height": H},
-            {"id": 2, "file_name": "two.png", "width": W, "height": H},
-        ],
-        "categories": categories if categories is not None else [
-            {"id": 7, "name": "cat"}, {"id": 9, "name": "bird"},
-        ],
-        "annotations": annotations,
-    }).encode()
+    return json.dumps(
+        {
+            "images": images
+            if images is not None
+            else [
+                {"id": 1, "file_name": "one.png", "width": W, "height": H},
+                {"id": 2, "file_name": "two.png", "width": W, "height": H},
+            ],
+            "categories": categories
+            if categories is not None
+            else [
+                {"id": 7, "name": "cat"},
+                {"id": 9, "name": "bird"},
+            ],
+            "annotations": annotations,
+        }
+    ).encode()
 
 
 def _post(client, dataset_id, coco: bytes, files=(("one.png", 301), ("two.png", 302))):
@@ -65,7 +73,11 @@ def _ref_masks():
             runs.append(count)
             current, count = v, 1
     runs.append(count)
-    return box, {"size": [H, W], "counts": compressed["counts"].decode()}, {"size": [H, W], "counts": runs}
+    return (
+        box,
+        {"size": [H, W], "counts": compressed["counts"].decode()},
+        {"size": [H, W], "counts": runs},
+    )
 
 
 def test_polygon_rle_and_uncompressed_rle_all_become_the_same_stored_mask(world_client):
@@ -75,7 +87,14 @@ def test_polygon_rle_and_uncompressed_rle_all_become_the_same_stored_mask(world_
     anns = [
         {"id": 1, "image_id": 1, "category_id": 7, "segmentation": compressed, "iscrowd": 0},
         {"id": 2, "image_id": 1, "category_id": 9, "segmentation": uncompressed, "iscrowd": 0},
-        {"id": 3, "image_id": 2, "category_id": 9, "segmentation": polygon, "iscrowd": 0, "score": 0.5},
+        {
+            "id": 3,
+            "image_id": 2,
+            "category_id": 9,
+            "segmentation": polygon,
+            "iscrowd": 0,
+            "score": 0.5,
+        },
         {"id": 4, "image_id": 2, "category_id": 9, "segmentation": compressed, "iscrowd": 1},
     ]
     response = _post(client, w.dataset.id, _coco(anns))
@@ -94,21 +113,59 @@ def test_polygon_rle_and_uncompressed_rle_all_become_the_same_stored_mask(world_
     assert LabelClass.objects.filter(project=w.project, name="cat").exists()
 
 
-@pytest.mark.parametrize("coco, needle", [
-    (b"{not json", "not valid JSON"),
-    (b"[]", "top level must be an object"),
-    (_coco([{"id": 5, "image_id": 99, "category_id": 7, "segmentation": [[0, 0, 5, 0, 5, 5]]}]),
-     "annotations[0] (id 5): image_id 99 is not in 'images'"),
-    (_coco([{"id": 6, "image_id": 1, "category_id": 3, "segmentation": [[0, 0, 5, 0, 5, 5]]}]),
-     "annotations[0] (id 6): category_id 3 is not in 'categories'"),
-    (_coco([{"id": 8, "image_id": 1, "category_id": 7, "segmentation": {"size": [10, 10], "counts": "abc"}}]),
-     "annotations[0] (id 8): RLE size [10, 10] does not match"),
-    (_coco([{"id": 9, "image_id": 1, "category_id": 7, "segmentation": {"size": [H, W], "counts": [1, 2]}}]),
-     "uncompressed RLE covers 3 pixels"),
-    (_coco([{"id": 10, "image_id": 1, "category_id": 7, "segmentation": [[1, 2, 3]]}]),
-     "a polygon needs an even number"),
-    (_coco([], images=[{"id": 1, "file_name": "one.png"}]), "images[0] (id 1): needs positive integer"),
-])
+@pytest.mark.parametrize(
+    "coco, needle",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[]", "top level must be an object"),
+        (
+            _coco(
+                [{"id": 5, "image_id": 99, "category_id": 7, "segmentation": [[0, 0, 5, 0, 5, 5]]}]
+            ),
+            "annotations[0] (id 5): image_id 99 is not in 'images'",
+        ),
+        (
+            _coco(
+                [{"id": 6, "image_id": 1, "category_id": 3, "segmentation": [[0, 0, 5, 0, 5, 5]]}]
+            ),
+            "annotations[0] (id 6): category_id 3 is not in 'categories'",
+        ),
+        (
+            _coco(
+                [
+                    {
+                        "id": 8,
+                        "image_id": 1,
+                        "category_id": 7,
+                        "segmentation": {"size": [10, 10], "counts": "abc"},
+                    }
+                ]
+            ),
+            "annotations[0] (id 8): RLE size [10, 10] does not match",
+        ),
+        (
+            _coco(
+                [
+                    {
+                        "id": 9,
+                        "image_id": 1,
+                        "category_id": 7,
+                        "segmentation": {"size": [H, W], "counts": [1, 2]},
+                    }
+                ]
+            ),
+            "uncompressed RLE covers 3 pixels",
+        ),
+        (
+            _coco([{"id": 10, "image_id": 1, "category_id": 7, "segmentation": [[1, 2, 3]]}]),
+            "a polygon needs an even number",
+        ),
+        (
+            _coco([], images=[{"id": 1, "file_name": "one.png"}]),
+            "images[0] (id 1): needs positive integer",
+        ),
+    ],
+)
 def test_bad_coco_is_refused_naming_the_entry_and_nothing_is_saved(world_client, coco, needle):
     w, client = world_client
     before_images = Image.objects.count()
@@ -139,7 +196,9 @@ def test_coco_inside_a_zip_and_unmatched_or_mis_sized_entries_are_reported(world
         zf.writestr("annotations/instances_default.json", _coco(anns, images=images))
     fh = io.BytesIO(out.getvalue())
     fh.name = "export.zip"
-    body = client.post(f"/api/datasets/{w.dataset.id}/upload/", {"files": [fh]}, format="multipart").json()
+    body = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/", {"files": [fh]}, format="multipart"
+    ).json()
     assert body["accepted"] == 2
     assert body["coco"]["instances_created"] == 1 and body["coco"]["annotations_skipped"] == 1
     warnings = " ".join(body["coco"]["warnings"])

@@ -1,4 +1,5 @@
 """Uploads that declare more than they carry: COCO sizes, inflating archives, pixel limits."""
+
 from __future__ import annotations
 
 import io
@@ -45,11 +46,15 @@ def _huge_rle(side: int) -> dict:
 
 
 def _coco(width: int, height: int, segmentation, file_name: str = "one.png") -> bytes:
-    return json.dumps({
-        "images": [{"id": 1, "file_name": file_name, "width": width, "height": height}],
-        "categories": [{"id": 1, "name": "thing"}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": segmentation}],
-    }).encode()
+    return json.dumps(
+        {
+            "images": [{"id": 1, "file_name": file_name, "width": width, "height": height}],
+            "categories": [{"id": 1, "name": "thing"}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "segmentation": segmentation}
+            ],
+        }
+    ).encode()
 
 
 @pytest.fixture
@@ -63,6 +68,7 @@ def manager():
 @pytest.fixture
 def no_decode(monkeypatch, manager):
     """Drawing a whole mask is what blew up memory: make it fail the test instead."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a mask was decoded to pixels during import")
 
@@ -71,15 +77,21 @@ def no_decode(monkeypatch, manager):
 
 # -- COCO sizes ---------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_coco_declaring_a_huge_image_is_refused_before_anything(manager, no_decode):
     """The reported 245-byte file: 40000×40000 and an RLE of that size."""
     w, client = manager
     coco = _coco(40000, 40000, {"size": [40000, 40000], "counts": "0"})
     images, instances = Image.objects.count(), Instance.objects.count()
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
-        "files": [_named(make_image_bytes(W, H, seed=501), "one.png")],
-        "coco": _named(coco, "instances.json")}, format="multipart")
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {
+            "files": [_named(make_image_bytes(W, H, seed=501), "one.png")],
+            "coco": _named(coco, "instances.json"),
+        },
+        format="multipart",
+    )
     assert response.status_code == 400
     assert "40000×40000 is more than the 100,000,000 pixels" in response.json()["error"]["message"]
     assert (Image.objects.count(), Instance.objects.count()) == (images, instances)
@@ -98,15 +110,28 @@ try:
 except CocoError as exc:
     print("refused", exc)
 """
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "OPENBLAS_NUM_THREADS": "1",
-           "MASKWRIGHT_MAX_IMAGE_PIXELS": str(max_pixels), "MASKWRIGHT_TEST_MEDIA": str(tmp_path),
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "platform")])}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MASKWRIGHT_MAX_IMAGE_PIXELS": str(max_pixels),
+        "MASKWRIGHT_TEST_MEDIA": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "platform")]),
+    }
 
     def limit() -> None:  # 1 GiB more than the interpreter needs; a 40000² mask is 1.6 GB
         resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
 
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120, preexec_fn=limit)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
+    )
 
 
 def test_parsing_never_draws_a_declared_mask_even_when_the_limit_allows_it(tmp_path):
@@ -118,7 +143,9 @@ def test_parsing_never_draws_a_declared_mask_even_when_the_limit_allows_it(tmp_p
 
 
 @pytest.mark.django_db
-def test_segmentations_are_converted_at_the_stored_size_one_at_a_time(manager, no_decode, monkeypatch):
+def test_segmentations_are_converted_at_the_stored_size_one_at_a_time(
+    manager, no_decode, monkeypatch
+):
     w, client = manager
     calls = []
     original = rle.from_segmentation
@@ -129,22 +156,41 @@ def test_segmentations_are_converted_at_the_stored_size_one_at_a_time(manager, n
 
     monkeypatch.setattr(rle, "from_segmentation", spy)
     box = [[10, 5, 30, 5, 30, 20, 10, 20]]
-    coco = json.dumps({
-        "images": [{"id": 1, "file_name": "one.png", "width": W, "height": H},
-                   {"id": 2, "file_name": "two.png", "width": 640, "height": 480}],  # not its size
-        "categories": [{"id": 1, "name": "thing"}],
-        "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": box},
-            {"id": 2, "image_id": 1, "category_id": 1,
-             "segmentation": {"size": [H, W], "counts": [H * W]}},
-            {"id": 3, "image_id": 2, "category_id": 1,
-             "segmentation": {"size": [480, 640], "counts": [480 * 640]}},
-        ],
-    }).encode()
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
-        "files": [_named(make_image_bytes(W, H, seed=502), "one.png"),
-                  _named(make_image_bytes(W, H, seed=503), "two.png")],
-        "coco": _named(coco, "instances.json")}, format="multipart")
+    coco = json.dumps(
+        {
+            "images": [
+                {"id": 1, "file_name": "one.png", "width": W, "height": H},
+                {"id": 2, "file_name": "two.png", "width": 640, "height": 480},  # not its size
+            ],
+            "categories": [{"id": 1, "name": "thing"}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "segmentation": box},
+                {
+                    "id": 2,
+                    "image_id": 1,
+                    "category_id": 1,
+                    "segmentation": {"size": [H, W], "counts": [H * W]},
+                },
+                {
+                    "id": 3,
+                    "image_id": 2,
+                    "category_id": 1,
+                    "segmentation": {"size": [480, 640], "counts": [480 * 640]},
+                },
+            ],
+        }
+    ).encode()
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {
+            "files": [
+                _named(make_image_bytes(W, H, seed=502), "one.png"),
+                _named(make_image_bytes(W, H, seed=503), "two.png"),
+            ],
+            "coco": _named(coco, "instances.json"),
+        },
+        format="multipart",
+    )
     assert response.status_code == 200, response.json()
     summary = response.json()["coco"]
     assert summary["instances_created"] == 2 and summary["annotations_skipped"] == 1
@@ -163,9 +209,14 @@ def test_coco_polygon_far_outside_the_image_never_reaches_pycocotools(manager, m
     for name in ("frPyObjects", "merge", "decode"):
         monkeypatch.setattr(rle.mask_utils, name, refuse)
     coco = _coco(W, H, [[0, 0, 4e8, 0, 4e8, 4e8, 0, 4e8]])
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
-        "files": [_named(make_image_bytes(W, H, seed=510), "one.png")],
-        "coco": _named(coco, "instances.json")}, format="multipart")
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {
+            "files": [_named(make_image_bytes(W, H, seed=510), "one.png")],
+            "coco": _named(coco, "instances.json"),
+        },
+        format="multipart",
+    )
     assert response.status_code == 400
     assert "a polygon vertex lies outside the image" in response.json()["error"]["message"]
 
@@ -176,9 +227,14 @@ def test_non_finite_scores_are_refused(manager, score):
     w, client = manager
     coco = _coco(W, H, [[10, 5, 30, 5, 30, 20]])
     coco = coco.replace(b'"segmentation"', f'"score": {score}, "segmentation"'.encode())
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
-        "files": [_named(make_image_bytes(W, H, seed=504), "one.png")],
-        "coco": _named(coco, "instances.json")}, format="multipart")
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {
+            "files": [_named(make_image_bytes(W, H, seed=504), "one.png")],
+            "coco": _named(coco, "instances.json"),
+        },
+        format="multipart",
+    )
     assert response.status_code == 400
     assert "score must be a finite number" in response.json()["error"]["message"]
 
@@ -186,12 +242,18 @@ def test_non_finite_scores_are_refused(manager, score):
 @pytest.mark.django_db
 def test_deeply_nested_coco_is_refused(manager):
     w, client = manager
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
-        "files": [], "coco": _named(b"[" * 100_000, "instances.json")}, format="multipart")
-    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]["message"]
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {"files": [], "coco": _named(b"[" * 100_000, "instances.json")},
+        format="multipart",
+    )
+    assert (
+        response.status_code == 400 and "nested too deeply" in response.json()["error"]["message"]
+    )
 
 
 # -- archives ------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_coco_json_in_a_zip_is_held_to_the_archive_limits(manager, settings):
@@ -199,19 +261,33 @@ def test_coco_json_in_a_zip_is_held_to_the_archive_limits(manager, settings):
     images = Image.objects.count()
     # 20 MiB of JSON whitespace deflates ~1000:1, far above the 200:1 a member may have
     padded = _coco(W, H, [[10, 5, 30, 5, 30, 20]]) + b" " * (20 * 2**20)
-    archive = _zip({"one.png": make_image_bytes(W, H, seed=505), "annotations/instances.json": padded})
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {"files": [_named(archive, "a.zip")]},
-                           format="multipart")
+    archive = _zip(
+        {"one.png": make_image_bytes(W, H, seed=505), "annotations/instances.json": padded}
+    )
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {"files": [_named(archive, "a.zip")]},
+        format="multipart",
+    )
     assert response.status_code == 400
-    assert "annotations/instances.json: zip bomb: compression ratio" in response.json()["error"]["message"]
+    assert (
+        "annotations/instances.json: zip bomb: compression ratio"
+        in response.json()["error"]["message"]
+    )
     # and a json above the configured cap is refused by its declared size, unread
     settings.MASKWRIGHT = {**settings.MASKWRIGHT, "MAX_COCO_JSON_BYTES": 1000}
     padded = _coco(W, H, [[1, 1, 5, 1, 5, 5]]) + b" " * 2000
     archive = _zip({"one.png": make_image_bytes(W, H, seed=505), "instances.json": padded})
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {"files": [_named(archive, "b.zip")]},
-                           format="multipart")
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {"files": [_named(archive, "b.zip")]},
+        format="multipart",
+    )
     assert response.status_code == 400
-    assert "b.zip/instances.json is larger than the limit of 1,000 bytes" in response.json()["error"]["message"]
+    assert (
+        "b.zip/instances.json is larger than the limit of 1,000 bytes"
+        in response.json()["error"]["message"]
+    )
     assert Image.objects.count() == images  # refused before any image was stored
 
 
@@ -235,8 +311,11 @@ def test_small_members_cannot_inflate_past_the_archive_ratio(manager, settings, 
         return report
 
     monkeypatch.setattr(services, "ingest_stream", spy)
-    body = client.post(f"/api/datasets/{w.dataset.id}/upload/", {"files": [_named(archive, "z.zip")]},
-                       format="multipart").json()
+    body = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {"files": [_named(archive, "z.zip")]},
+        format="multipart",
+    ).json()
     allowance = max(2**20, 50 * len(archive))
     assert sum(inflated) <= allowance
     reasons = [f["reason"] for f in body["files"] if f["status"] == "refused"]
@@ -245,21 +324,33 @@ def test_small_members_cannot_inflate_past_the_archive_ratio(manager, settings, 
 
 # -- Pillow's pixel cap --------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_the_configured_pixel_limit_wins_over_pillows_own(manager, settings, monkeypatch):
     w, client = manager
     assert PILImage.MAX_IMAGE_PIXELS == settings.MASKWRIGHT["MAX_IMAGE_PIXELS"]  # set at start-up
-    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)  # as Pillow's 89.5 M is to a larger setting
-    body = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
-        "files": [_named(make_image_bytes(100, 100, seed=507), "big.png")]}, format="multipart").json()
+    # as Pillow's 89.5 M is to a larger setting
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)
+    body = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {"files": [_named(make_image_bytes(100, 100, seed=507), "big.png")]},
+        format="multipart",
+    ).json()
     assert body["files"][0]["status"] == "accepted", body
     assert PILImage.MAX_IMAGE_PIXELS == 1000  # restored: the call does not change the process
 
     settings.MASKWRIGHT = {**settings.MASKWRIGHT, "MAX_IMAGE_PIXELS": 1000}
-    body = client.post(f"/api/datasets/{w.dataset.id}/upload/", {"files": [
-        _named(make_image_bytes(40, 40, seed=508), "over.png"),  # 1600: above the limit
-        _named(make_image_bytes(100, 100, seed=509), "bomb.png"),  # above twice: Pillow's error
-    ]}, format="multipart").json()
+    body = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {
+            "files": [
+                _named(make_image_bytes(40, 40, seed=508), "over.png"),  # 1600: above the limit
+                # above twice: Pillow's error
+                _named(make_image_bytes(100, 100, seed=509), "bomb.png"),
+            ]
+        },
+        format="multipart",
+    ).json()
     reasons = {f["name"]: f["reason"] for f in body["files"]}
     assert "exceeds the limit of 1,000" in reasons["over.png"]
     assert "decompression bomb" in reasons["bomb.png"] and "1,000 pixels" in reasons["bomb.png"]
@@ -275,16 +366,30 @@ def test_masks_are_written_in_batches_bounded_by_bytes(manager, monkeypatch):
     monkeypatch.setattr(coco_import, "BATCH_MASK_CHARS", 1)  # every mask overflows a batch
     inserts = []
     original = Instance.objects.bulk_create
-    monkeypatch.setattr(Instance.objects, "bulk_create", lambda objs, *a, **k: inserts.append(len(objs)) or original(objs, *a, **k))
+    monkeypatch.setattr(
+        Instance.objects,
+        "bulk_create",
+        lambda objs, *a, **k: inserts.append(len(objs)) or original(objs, *a, **k),
+    )
     boxes = [[[x, 5, x + 8, 5, x + 8, 20, x, 20]] for x in (2, 14, 26, 38)]
-    coco = json.dumps({
-        "images": [{"id": 1, "file_name": "one.png", "width": W, "height": H}],
-        "categories": [{"id": 1, "name": "thing"}],
-        "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "segmentation": box} for i, box in enumerate(boxes)],
-    }).encode()
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {
-        "files": [_named(make_image_bytes(W, H, seed=504), "one.png")],
-        "coco": _named(coco, "instances.json")}, format="multipart")
+    coco = json.dumps(
+        {
+            "images": [{"id": 1, "file_name": "one.png", "width": W, "height": H}],
+            "categories": [{"id": 1, "name": "thing"}],
+            "annotations": [
+                {"id": i + 1, "image_id": 1, "category_id": 1, "segmentation": box}
+                for i, box in enumerate(boxes)
+            ],
+        }
+    ).encode()
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {
+            "files": [_named(make_image_bytes(W, H, seed=504), "one.png")],
+            "coco": _named(coco, "instances.json"),
+        },
+        format="multipart",
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["coco"]["instances_created"] == 4
     assert [n for n in inserts if n] == [1, 1, 1, 1], inserts

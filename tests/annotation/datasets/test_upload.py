@@ -1,4 +1,5 @@
 """Upload: formats, refusals with reasons, archive guards, duplicates, EXIF rotation."""
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,9 @@ from tests.factories import make_image_bytes, make_world
 pytestmark = pytest.mark.django_db
 
 
-def _upload(client: APIClient, dataset_id: int, files: list[tuple[str, bytes]], coco: bytes | None = None):
+def _upload(
+    client: APIClient, dataset_id: int, files: list[tuple[str, bytes]], coco: bytes | None = None
+):
     payload: dict = {"files": []}
     for name, data in files:
         fh = io.BytesIO(data)
@@ -52,7 +55,9 @@ def _by_name(body: dict) -> dict[str, dict]:
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "TIFF", "WEBP"])
 def test_each_accepted_format_is_stored_with_size_and_thumbnail(owner_client, fmt):
     w, client = owner_client
-    body = _upload(client, w.dataset.id, [(f"a.{fmt.lower()}", make_image_bytes(80, 60, fmt, seed=107))]).json()
+    body = _upload(
+        client, w.dataset.id, [(f"a.{fmt.lower()}", make_image_bytes(80, 60, fmt, seed=107))]
+    ).json()
     assert body["accepted"] == 1, body
     image = Image.objects.get(pk=body["files"][0]["image_id"])
     assert (image.width, image.height, image.format) == (80, 60, fmt)
@@ -69,10 +74,17 @@ def test_bad_files_are_refused_with_reasons_and_the_rest_is_kept(owner_client, s
     truncated = make_image_bytes(200, 200, "JPEG", seed=112)[:-600]
     gif = io.BytesIO()
     PILImage.new("RGB", (8, 8)).save(gif, "GIF")
-    body = _upload(client, w.dataset.id, [
-        ("good.png", good), ("random.jpg", b"\x00garbage" * 50), ("trunc.jpg", truncated),
-        ("anim.gif", gif.getvalue()), ("again.png", good),
-    ]).json()
+    body = _upload(
+        client,
+        w.dataset.id,
+        [
+            ("good.png", good),
+            ("random.jpg", b"\x00garbage" * 50),
+            ("trunc.jpg", truncated),
+            ("anim.gif", gif.getvalue()),
+            ("again.png", good),
+        ],
+    ).json()
     files = _by_name(body)
     assert files["good.png"]["status"] == "accepted"
     assert "not an image" in files["random.jpg"]["reason"]
@@ -88,7 +100,9 @@ def test_pixel_limit_refuses_bombs_before_decoding(owner_client, settings):
     # A 20000×20000 PNG of zeros is ~1 MB on the wire and 1.2 GB decoded.
     out = io.BytesIO()
     PILImage.new("L", (2000, 2000)).save(out, "PNG")
-    body = _upload(client, w.dataset.id, [("bomb.png", out.getvalue()), ("ok.png", make_image_bytes(50, 50))]).json()
+    body = _upload(
+        client, w.dataset.id, [("bomb.png", out.getvalue()), ("ok.png", make_image_bytes(50, 50))]
+    ).json()
     files = _by_name(body)
     assert "exceeds the limit" in files["bomb.png"]["reason"]
     assert files["ok.png"]["status"] == "accepted"
@@ -124,15 +138,17 @@ def test_exif_rotated_images_are_stored_upright(owner_client):
 
 def test_zip_archive_with_unsafe_members(owner_client):
     w, client = owner_client
-    archive = _zip({
-        "images/a.png": make_image_bytes(seed=101),
-        "images/sub/b.jpg": make_image_bytes(fmt="JPEG", seed=102),
-        "../evil.png": make_image_bytes(seed=103),
-        "/abs.png": make_image_bytes(seed=104),
-        "notes.txt": b"hello",
-        "inner.zip": _zip({"c.png": make_image_bytes(seed=105)}),
-        "__MACOSX/._a.png": b"junk",
-    })
+    archive = _zip(
+        {
+            "images/a.png": make_image_bytes(seed=101),
+            "images/sub/b.jpg": make_image_bytes(fmt="JPEG", seed=102),
+            "../evil.png": make_image_bytes(seed=103),
+            "/abs.png": make_image_bytes(seed=104),
+            "notes.txt": b"hello",
+            "inner.zip": _zip({"c.png": make_image_bytes(seed=105)}),
+            "__MACOSX/._a.png": b"junk",
+        }
+    )
     body = _upload(client, w.dataset.id, [("batch.zip", archive)]).json()
     files = _by_name(body)
     assert files["images/a.png"]["status"] == "accepted"
@@ -152,7 +168,7 @@ def test_zip_symlink_member_is_refused(owner_client):
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
         info = zipfile.ZipInfo("link.png")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
         zf.writestr("real.png", make_image_bytes(seed=108))
     files = _by_name(_upload(client, w.dataset.id, [("l.zip", out.getvalue())]).json())
@@ -213,8 +229,11 @@ def test_a_coco_form_field_instead_of_a_file_is_refused_before_anything_is_store
     before = Image.objects.filter(dataset=w.dataset).count()
     fh = io.BytesIO(make_image_bytes(seed=41))
     fh.name = "a.png"
-    response = client.post(f"/api/datasets/{w.dataset.id}/upload/", {"files": [fh], "coco": '{"images": []}'},
-                           format="multipart")
+    response = client.post(
+        f"/api/datasets/{w.dataset.id}/upload/",
+        {"files": [fh], "coco": '{"images": []}'},
+        format="multipart",
+    )
     assert response.status_code == 400, response.json()
     error = response.json()["error"]
     assert "'coco'" in error["message"] and error["detail"] == {"field": "coco"}, error

@@ -4,6 +4,7 @@ Started by ``start_worker(..., app="tests.annotation.jobs.slow_worker_app")``. T
 before the first task runs (Django is set up by then, so the datasets app has registered its
 own ``verify``, which ours replaces).
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ of its own, a 2-second lease, and kills them mid-job. Without leases such a job 
 ``running`` forever: its message was gone, cancel only set a flag, and every new launch on the
 dataset got 409.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,9 @@ def lease_env(settings, monkeypatch, tmp_path):
     def worker(name: str, *, max_attempts: int = 3):
         monkeypatch.setenv("MASKWRIGHT_JOB_MAX_ATTEMPTS", str(max_attempts))
         settings.MASKWRIGHT = {**settings.MASKWRIGHT, "JOB_MAX_ATTEMPTS": max_attempts}
-        proc = start_worker(f"{name}-{os.getpid()}", tmp_path / f"{name}.log", queues=queue, app=APP)
+        proc = start_worker(
+            f"{name}-{os.getpid()}", tmp_path / f"{name}.log", queues=queue, app=APP
+        )
         procs.append(proc)
         return proc
 
@@ -46,7 +49,9 @@ def lease_env(settings, monkeypatch, tmp_path):
 
 
 def _launch(world, **params) -> Job:
-    return job_launch(dataset=world.dataset, kind="verify", params=params, user=world.users["owner"])
+    return job_launch(
+        dataset=world.dataset, kind="verify", params=params, user=world.users["owner"]
+    )
 
 
 def _wait_done(job_id: int, at_least: int, timeout: float = 60) -> Job:
@@ -56,7 +61,9 @@ def _wait_done(job_id: int, at_least: int, timeout: float = 60) -> Job:
         if job.done >= at_least:
             return job
         time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not reach {at_least}: {Job.objects.get(pk=job_id).__dict__}")
+    raise AssertionError(
+        f"job {job_id} did not reach {at_least}: {Job.objects.get(pk=job_id).__dict__}"
+    )
 
 
 def _kill(proc) -> None:
@@ -114,8 +121,11 @@ def test_cancel_and_launch_are_not_blocked_by_a_job_whose_worker_is_gone(lease_e
     _kill(worker)
     time.sleep(LEASE_S + 0.5)
     # a new launch on the dataset: the dead job (out of runs) is failed with the reason, not a 409
-    response = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify",
-                                                                   "params": {"items": 3, "sleep": 0.01}}, format="json")
+    response = client.post(
+        f"/api/projects/{w.project.id}/jobs/",
+        {"dataset_id": w.dataset.id, "kind": "verify", "params": {"items": 3, "sleep": 0.01}},
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     second.refresh_from_db()
     assert second.state == "failed"

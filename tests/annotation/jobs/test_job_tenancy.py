@@ -1,5 +1,6 @@
 """Every id in a job's parameters names a row of the job's own project: refused at launch
 (400, the house error shape) and again when a worker runs the job, before anything loads."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,13 @@ def _tenants():
     project B of another owner with a dataset of its own."""
     w = make_world()
     model_a = TrainedModel.objects.create(
-        project=w.project, method="dynamite", name="A's model", file="models/a/missing.safetensors",
-        state=TrainedModel.State.READY, origin=TrainedModel.Origin.TRAINED, is_default=True,
+        project=w.project,
+        method="dynamite",
+        name="A's model",
+        file="models/a/missing.safetensors",
+        state=TrainedModel.State.READY,
+        origin=TrainedModel.Origin.TRAINED,
+        is_default=True,
         config={"note": STATE_DICT_KEYS},
     )
     owner_b = User.objects.create_user(username="owner_b", password="pw-12345678")
@@ -47,46 +53,80 @@ def test_a_launch_naming_another_projects_rows_is_refused():
     client.force_login(owner_b)
     url = f"/api/projects/{project_b.id}/jobs/"
     cases = [
-        ("train", {"init_model_id": model_a.id}, f"model {model_a.id} is not a model of this project"),
-        ("train", {"init_model_id": str(model_a.id)}, f"model {model_a.id} is not a model of this project"),
+        (
+            "train",
+            {"init_model_id": model_a.id},
+            f"model {model_a.id} is not a model of this project",
+        ),
+        (
+            "train",
+            {"init_model_id": str(model_a.id)},
+            f"model {model_a.id} is not a model of this project",
+        ),
         ("mis", {"label_id": w.label.id}, f"label {w.label.id} is not a label of this project"),
-        ("verify", {"image_ids": [w.assigned_image.id]},
-         f"image {w.assigned_image.id} is not an image of this project"),
-        ("verify", {"options": {"dataset_id": w.dataset.id}},
-         f"dataset {w.dataset.id} is not a dataset of this project"),
+        (
+            "verify",
+            {"image_ids": [w.assigned_image.id]},
+            f"image {w.assigned_image.id} is not an image of this project",
+        ),
+        (
+            "verify",
+            {"options": {"dataset_id": w.dataset.id}},
+            f"dataset {w.dataset.id} is not a dataset of this project",
+        ),
         ("verify", {"job_id": 1}, "unknown id parameter 'job_id'"),
     ]
     for kind, params, message in cases:
-        response = client.post(url, {"dataset_id": dataset_b.id, "kind": kind, "params": params}, format="json")
+        response = client.post(
+            url, {"dataset_id": dataset_b.id, "kind": kind, "params": params}, format="json"
+        )
         assert response.status_code == 400, (kind, params, response.json())
         assert response.json() == {"error": {"code": "invalid", "message": message, "detail": {}}}
     # a foreign id reads exactly like one that does not exist
-    response = client.post(url, {"dataset_id": dataset_b.id, "kind": "train",
-                                 "params": {"init_model_id": 987654}}, format="json")
+    response = client.post(
+        url,
+        {"dataset_id": dataset_b.id, "kind": "train", "params": {"init_model_id": 987654}},
+        format="json",
+    )
     assert response.json()["error"]["message"] == "model 987654 is not a model of this project"
     # a model import is the model upload's own job: no launcher names one, own model or not
     for model_id in (model_a.id, 987654):
-        response = client.post(url, {"dataset_id": dataset_b.id, "kind": "model_import",
-                                     "params": {"model_id": model_id}}, format="json")
-        assert response.status_code == 400 and "kind" in response.json()["error"]["detail"], response.json()
+        response = client.post(
+            url,
+            {"dataset_id": dataset_b.id, "kind": "model_import", "params": {"model_id": model_id}},
+            format="json",
+        )
+        assert response.status_code == 400 and "kind" in response.json()["error"]["detail"], (
+            response.json()
+        )
     assert not Job.objects.filter(project=project_b).exists()
     _unchanged(model_a)
     # A's own owner may name it (the check is about the project, not the id)
     own = APIClient()
     own.force_login(w.users["owner"])
-    response = own.post(f"/api/projects/{w.project.id}/jobs/",
-                        {"dataset_id": w.dataset.id, "kind": "mis", "params": {"label_id": w.label.id,
-                                                                             "backbone": "tiny-effnet"}},
-                        format="json")
+    response = own.post(
+        f"/api/projects/{w.project.id}/jobs/",
+        {
+            "dataset_id": w.dataset.id,
+            "kind": "mis",
+            "params": {"label_id": w.label.id, "backbone": "tiny-effnet"},
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
 
 
 def test_the_runner_refuses_a_job_naming_another_projects_model_before_loading_it():
     """A job row that got past the launch (an older version, a direct insert) fails when it
     runs: A's default model stays ready and B's job error says nothing of A's file."""
-    w, model_a, owner_b, project_b, dataset_b = _tenants()
-    job = Job.objects.create(project=project_b, dataset=None, kind="model_import",
-                             params={"model_id": model_a.id}, launched_by=owner_b)
+    _w, model_a, owner_b, project_b, _dataset_b = _tenants()
+    job = Job.objects.create(
+        project=project_b,
+        dataset=None,
+        kind="model_import",
+        params={"model_id": model_a.id},
+        launched_by=owner_b,
+    )
     assert job_execute(job.id) == "failed"
     job.refresh_from_db()
     assert f"model {model_a.id} is not a model of this project" in job.error
@@ -95,15 +135,21 @@ def test_the_runner_refuses_a_job_naming_another_projects_model_before_loading_i
 
 
 def test_the_runner_refuses_a_dataset_of_another_project():
-    w, model_a, owner_b, project_b, dataset_b = _tenants()
-    job = Job.objects.create(project=project_b, dataset=w.dataset, kind="verify", params={},
-                             launched_by=owner_b)
+    w, _model_a, owner_b, project_b, _dataset_b = _tenants()
+    job = Job.objects.create(
+        project=project_b, dataset=w.dataset, kind="verify", params={}, launched_by=owner_b
+    )
     assert job_execute(job.id) == "failed"
     job.refresh_from_db()
     assert f"dataset {w.dataset.id} is not a dataset of this project" in job.error
     assert job.done == 0 and job.result == {}
     # the same job in its own project runs
-    own = Job.objects.create(project=w.project, dataset=w.dataset, kind="verify",
-                             params={"image_ids": [w.assigned_image.id]}, launched_by=w.users["owner"])
+    own = Job.objects.create(
+        project=w.project,
+        dataset=w.dataset,
+        kind="verify",
+        params={"image_ids": [w.assigned_image.id]},
+        launched_by=w.users["owner"],
+    )
     assert job_execute(own.id) == "succeeded"
     assert Job.objects.get(pk=own.pk).result["checked"] == 2

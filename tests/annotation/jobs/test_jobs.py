@@ -1,6 +1,6 @@
 """Jobs on a real Celery worker: progress to the end, cancel, one active job per kind."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 from rest_framework.test import APIClient
@@ -18,7 +18,11 @@ def test_verify_job_runs_on_a_real_worker_and_rebuilds_thumbnails(celery_worker_
     storage.media_path(w.assigned_image.thumbnail).unlink()
     client = APIClient()
     client.force_login(w.users["manager"])
-    response = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify"}, format="json")
+    response = client.post(
+        f"/api/projects/{w.project.id}/jobs/",
+        {"dataset_id": w.dataset.id, "kind": "verify"},
+        format="json",
+    )
     assert response.status_code == 201 and response.json()["state"] == "queued"
     job = wait_for_job(response.json()["id"], {"succeeded", "failed"})
     assert job.state == "succeeded", job.error
@@ -36,7 +40,11 @@ def test_a_broken_file_is_reported_not_fatal(celery_worker_proc):
     storage.media_path(w.other_image.file).write_bytes(b"broken")
     client = APIClient()
     client.force_login(w.users["owner"])
-    job_id = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify"}, format="json").json()["id"]
+    job_id = client.post(
+        f"/api/projects/{w.project.id}/jobs/",
+        {"dataset_id": w.dataset.id, "kind": "verify"},
+        format="json",
+    ).json()["id"]
     job = wait_for_job(job_id, {"succeeded", "failed"})
     assert job.state == "succeeded"
     assert [p["image_id"] for p in job.result["problems"]] == [w.other_image.id]
@@ -56,7 +64,10 @@ def test_one_active_job_per_kind_and_dataset_and_cancel_of_a_queued_job():
     assert client.post(f"/api/jobs/{first['id']}/cancel/").status_code == 400
     # the worker that picks the cancelled job up later leaves it cancelled
     assert job_execute(first["id"]) == "cancelled"
-    assert client.post(url, {"dataset_id": w.dataset.id, "kind": "verify"}, format="json").status_code == 201
+    assert (
+        client.post(url, {"dataset_id": w.dataset.id, "kind": "verify"}, format="json").status_code
+        == 201
+    )
 
 
 @pytest.mark.django_db
@@ -65,9 +76,15 @@ def test_unknown_kinds_and_unusable_launches_are_refused():
     client = APIClient()
     client.force_login(w.users["owner"])
     url = f"/api/projects/{w.project.id}/jobs/"
-    assert client.post(url, {"dataset_id": w.dataset.id, "kind": "bake"}, format="json").status_code == 400
+    assert (
+        client.post(url, {"dataset_id": w.dataset.id, "kind": "bake"}, format="json").status_code
+        == 400
+    )
     response = client.post(url, {"dataset_id": w.dataset.id, "kind": "exits"}, format="json")
-    assert response.status_code == 400 and "no objects to work on" in response.json()["error"]["message"]
+    assert (
+        response.status_code == 400
+        and "no objects to work on" in response.json()["error"]["message"]
+    )
     response = client.post(url, {"dataset_id": 999999, "kind": "verify"}, format="json")
     assert response.status_code == 404
 
@@ -135,7 +152,11 @@ def test_unreachable_broker_fails_the_job_with_the_reason_and_frees_the_dataset(
     try:
         app.pool.force_close_all()  # drop pooled connections to the real broker
         _fresh_pools(app)  # a closed pool refuses every later acquire
-        response = client.post(f"/api/projects/{w.project.id}/jobs/", {"dataset_id": w.dataset.id, "kind": "verify"}, format="json")
+        response = client.post(
+            f"/api/projects/{w.project.id}/jobs/",
+            {"dataset_id": w.dataset.id, "kind": "verify"},
+            format="json",
+        )
     finally:
         app.conf.broker_url = good
         app.pool.force_close_all()

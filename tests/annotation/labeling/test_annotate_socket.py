@@ -1,5 +1,6 @@
 """The annotation socket end to end: consumer in process, a real Celery worker running M2N2
 (effnet-lite0) on CPU, Postgres and Redis. Every answer is a real mask of a real image."""
+
 from __future__ import annotations
 
 import io
@@ -36,7 +37,9 @@ def square_image_bytes() -> bytes:
 
 def _world_with_square():
     w = make_world()
-    report = dataset_upload(dataset=w.dataset, uploads=[Upload("square.png", io.BytesIO(square_image_bytes()))])
+    report = dataset_upload(
+        dataset=w.dataset, uploads=[Upload("square.png", io.BytesIO(square_image_bytes()))]
+    )
     image = Image.objects.get(pk=report.files[0].image_id)
     w.task.images.add(image)
     return w, image
@@ -87,7 +90,7 @@ def _decode(message) -> np.ndarray:
     if message["box"] is None:
         return mask
     x, y, w, h = message["box"]
-    mask[y:y + h, x:x + w] = rle.decode(message["rle"])
+    mask[y : y + h, x : x + w] = rle.decode(message["rle"])
     return mask
 
 
@@ -102,7 +105,9 @@ async def test_click_undo_edit_and_reopen(celery_worker_proc):
 
     await comm.send_json_to({"type": "new_object", "seq": 2, "label_id": w.label.id})
     obj = (await _until(comm, "object"))["object"]
-    await comm.send_json_to({"type": "click", "seq": 3, "object_id": obj["id"], "x": 80, "y": 60, "positive": True})
+    await comm.send_json_to(
+        {"type": "click", "seq": 3, "object_id": obj["id"], "x": 80, "y": 60, "positive": True}
+    )
     reply = await _until(comm, "mask")
     assert reply["seq"] == 3 and reply["object_id"] == obj["id"] and reply["final"], reply
     mask = _decode(reply)
@@ -112,11 +117,23 @@ async def test_click_undo_edit_and_reopen(celery_worker_proc):
     assert inside > 0.8 and outside < 0.05, (inside, outside)
     assert reply["model_ms"] > 0 and reply["total_ms"] >= reply["model_ms"] and reply["can_undo"]
     stored = await sync_to_async(Instance.objects.get)(pk=obj["id"])
-    assert stored.source == "m2n2" and stored.area == int(mask.sum()) and stored.version == reply["version"]
+    assert (
+        stored.source == "m2n2"
+        and stored.area == int(mask.sum())
+        and stored.version == reply["version"]
+    )
 
     # a brush stroke outside the square is part of the mask; undo takes it away again
-    await comm.send_json_to({"type": "edit", "seq": 4, "object_id": obj["id"], "mode": "paint",
-                             "points": [[10, 10], [30, 10]], "width": 6})
+    await comm.send_json_to(
+        {
+            "type": "edit",
+            "seq": 4,
+            "object_id": obj["id"],
+            "mode": "paint",
+            "points": [[10, 10], [30, 10]],
+            "width": 6,
+        }
+    )
     painted = _decode(await _until(comm, "mask"))
     assert painted[10, 20] and painted[y0 + 20, x0 + 20]
     await comm.send_json_to({"type": "undo", "seq": 5, "object_id": obj["id"]})
@@ -131,7 +148,9 @@ async def test_click_undo_edit_and_reopen(celery_worker_proc):
     (state,) = again["objects"]
     assert [p["kind"] for p in state["prompts"]] == ["click"] and state["can_redo"]
     assert np.array_equal(_decode(state), _decode(undone))
-    prompts = await sync_to_async(lambda: list(Prompt.objects.filter(instance_id=obj["id"]).values_list("kind", "undone")))()
+    prompts = await sync_to_async(
+        lambda: list(Prompt.objects.filter(instance_id=obj["id"]).values_list("kind", "undone"))
+    )()
     assert prompts == [("click", False), ("edit", True)]
     await comm.disconnect()
 
@@ -145,9 +164,22 @@ async def test_bad_messages_get_errors_and_change_nothing(celery_worker_proc):
         json.dumps([1, 2]),
         json.dumps({"type": "click", "seq": 2, "object_id": 1, "x": 5}),  # missing fields
         json.dumps({"type": "explode", "seq": 3}),
-        json.dumps({"type": "click", "seq": 4, "object_id": mine, "x": 5, "y": 5, "positive": True, "z": 1}),
-        json.dumps({"type": "click", "seq": 5, "object_id": w.instance.id, "x": 5, "y": 5, "positive": True}),
-        json.dumps({"type": "click", "seq": 6, "object_id": 10**12, "x": 5, "y": 5, "positive": True}),
+        json.dumps(
+            {"type": "click", "seq": 4, "object_id": mine, "x": 5, "y": 5, "positive": True, "z": 1}
+        ),
+        json.dumps(
+            {
+                "type": "click",
+                "seq": 5,
+                "object_id": w.instance.id,
+                "x": 5,
+                "y": 5,
+                "positive": True,
+            }
+        ),
+        json.dumps(
+            {"type": "click", "seq": 6, "object_id": 10**12, "x": 5, "y": 5, "positive": True}
+        ),
         json.dumps({"type": "scribble", "seq": 7, "object_id": mine, "points": [[5, 5]] * 10001}),
         json.dumps({"type": "undo", "seq": 8, "object_id": mine}),  # nothing to undo
         json.dumps({"type": "open", "seq": 9, "image_id": w.other_image.id}),  # not their task
@@ -162,7 +194,9 @@ async def test_bad_messages_get_errors_and_change_nothing(celery_worker_proc):
     assert codes[5:7] == ["not_found", "not_found"] and codes[9] == "not_found"
     assert codes[7] == "bad_request" and codes[8] == "nothing_to_undo"
     # a click outside the image is refused by the service with the image's size in the message
-    await comm.send_json_to({"type": "click", "seq": 10, "object_id": mine, "x": 500, "y": 5, "positive": True})
+    await comm.send_json_to(
+        {"type": "click", "seq": 10, "object_id": mine, "x": 500, "y": 5, "positive": True}
+    )
     outside = await comm.receive_json_from(timeout=10)
     assert outside["type"] == "error" and "outside" in outside["message"]
     assert await sync_to_async(Prompt.objects.count)() == before
@@ -173,7 +207,7 @@ async def test_bad_messages_get_errors_and_change_nothing(celery_worker_proc):
 
 
 async def test_anonymous_is_refused_and_outsider_cannot_open():
-    w, image = await sync_to_async(_world_with_square)()
+    _w, image = await sync_to_async(_world_with_square)()
     _, connected, code = await _connect(None)
     assert not connected and code == 4401
     comm, connected, _ = await _connect("annotator2")
@@ -183,14 +217,16 @@ async def test_anonymous_is_refused_and_outsider_cannot_open():
     await comm.disconnect()
 
 
-async def test_killed_worker_the_next_click_is_answered_by_another(celery_worker_proc, tmp_path, settings):
+async def test_killed_worker_the_next_click_is_answered_by_another(
+    celery_worker_proc, tmp_path, settings
+):
     """The session sticks to worker A (it holds the image); A is killed with SIGKILL right
     after a click; the next click is answered by the other worker, and every prompt is logged."""
     import os
     import signal
 
     from annotation.cli.services import stop_processes
-    from annotation.segmentation import dispatch
+    from annotation.segmentation.interactive import dispatch
     from tests.conftest import start_worker
 
     w, image = await sync_to_async(_world_with_square)()
@@ -201,19 +237,27 @@ async def test_killed_worker_the_next_click_is_answered_by_another(celery_worker
         # pin the image to the victim, as if it had served the image before
         await sync_to_async(dispatch.claim)(image.id, "m2n2", "effnet-lite0", host)
         comm, _, _ = await _connect("annotator")
-        await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "task_id": w.task.id})
+        await comm.send_json_to(
+            {"type": "open", "seq": 1, "image_id": image.id, "task_id": w.task.id}
+        )
         await _until(comm, "opened")
         await comm.send_json_to({"type": "new_object", "seq": 2})
         obj = (await _until(comm, "object"))["object"]["id"]
-        await comm.send_json_to({"type": "click", "seq": 3, "object_id": obj, "x": 80, "y": 60, "positive": True})
+        await comm.send_json_to(
+            {"type": "click", "seq": 3, "object_id": obj, "x": 80, "y": 60, "positive": True}
+        )
         first = await _until(comm, "mask")
         assert first["worker"] == host, first
         os.kill(victim.pid, signal.SIGKILL)
         await sync_to_async(victim.wait)(timeout=10)
-        await comm.send_json_to({"type": "click", "seq": 4, "object_id": obj, "x": 20, "y": 20, "positive": False})
+        await comm.send_json_to(
+            {"type": "click", "seq": 4, "object_id": obj, "x": 20, "y": 20, "positive": False}
+        )
         second = await _until(comm, "mask", timeout=60)
         assert second["type"] == "mask" and second["seq"] == 4 and second["worker"] != host, second
-        logged = await sync_to_async(lambda: list(Prompt.objects.filter(instance_id=obj).values_list("seq", "kind")))()
+        logged = await sync_to_async(
+            lambda: list(Prompt.objects.filter(instance_id=obj).values_list("seq", "kind"))
+        )()
         assert logged == [(1, "click"), (2, "click")]
         await comm.disconnect()
     finally:
@@ -225,7 +269,7 @@ async def _wait_alive(name: str, timeout: float = 60) -> str:
     import asyncio
     import time
 
-    from annotation.segmentation import dispatch
+    from annotation.segmentation.interactive import dispatch
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -239,18 +283,22 @@ async def _wait_alive(name: str, timeout: float = 60) -> str:
 async def test_rapid_clicks_every_one_logged_and_answered_by_a_mask_as_new(celery_worker_proc):
     """Clicks faster than the model: each is logged; the worker computes the log as it stands,
     so one mask may answer several clicks (it names the newest seq it covers)."""
-    w, image = await sync_to_async(_world_with_square)()
+    _w, image = await sync_to_async(_world_with_square)()
     comm, obj = await _open_with_object("annotator", image.id)
     points = [(80, 60, True), (60, 40, True), (100, 80, True), (10, 10, False), (150, 110, False)]
     for i, (x, y, positive) in enumerate(points):
-        await comm.send_json_to({"type": "click", "seq": 3 + i, "object_id": obj, "x": x, "y": y, "positive": positive})
+        await comm.send_json_to(
+            {"type": "click", "seq": 3 + i, "object_id": obj, "x": x, "y": y, "positive": positive}
+        )
     seqs = []
     while not seqs or seqs[-1] < 3 + len(points) - 1:
         reply = await _until(comm, "mask")
         assert reply["type"] == "mask", (reply, seqs)
         seqs.append(reply["seq"])
     assert seqs == sorted(seqs), seqs  # never an older answer after a newer one
-    logged = await sync_to_async(lambda: Prompt.objects.filter(instance_id=obj, undone=False).count())()
+    logged = await sync_to_async(
+        lambda: Prompt.objects.filter(instance_id=obj, undone=False).count()
+    )()
     assert logged == len(points)
     stored = await sync_to_async(Instance.objects.get)(pk=obj)
     assert np.array_equal(rle.decode(stored.mask), _decode(reply))
@@ -260,7 +308,7 @@ async def test_rapid_clicks_every_one_logged_and_answered_by_a_mask_as_new(celer
 async def test_salt_answers_for_every_object_at_once(celery_worker_proc):
     """SALT is multi-object: a prompt on one object re-solves the label map, and the socket
     gets a mask for each object that changed; the masks never overlap."""
-    w, image = await sync_to_async(_world_with_square)()
+    _w, image = await sync_to_async(_world_with_square)()
     comm, _, _ = await _connect("annotator")
     await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "method": "salt"})
     opened = await _until(comm, "opened")
@@ -270,13 +318,28 @@ async def test_salt_answers_for_every_object_at_once(celery_worker_proc):
         await comm.send_json_to({"type": "new_object", "seq": seq})
         ids.append((await _until(comm, "object"))["object"]["id"])
     square, background = ids
-    await comm.send_json_to({"type": "scribble", "seq": 4, "object_id": square, "points": [[70, 50], [90, 70]], "width": 6})
+    await comm.send_json_to(
+        {
+            "type": "scribble",
+            "seq": 4,
+            "object_id": square,
+            "points": [[70, 50], [90, 70]],
+            "width": 6,
+        }
+    )
     first = await _until(comm, "mask")
     assert first["object_id"] == square and first["final"]
     assert _decode(first).mean() < 0.5  # the border stands for background until one is drawn
     # a second object: the background stroke; both objects come back, disjoint
-    await comm.send_json_to({"type": "scribble", "seq": 5, "object_id": background,
-                             "points": [[5, 5], [150, 5], [150, 115]], "width": 6})
+    await comm.send_json_to(
+        {
+            "type": "scribble",
+            "seq": 5,
+            "object_id": background,
+            "points": [[5, 5], [150, 5], [150, 115]],
+            "width": 6,
+        }
+    )
     got = await _masks_until_final(comm, 5)
     assert background in got
     masks = {k: got.get(k) for k in ids}
@@ -284,19 +347,23 @@ async def test_salt_answers_for_every_object_at_once(celery_worker_proc):
         masks[square] = _decode(first)
     assert not (masks[square] & masks[background]).any()
     x0, y0, x1, y1 = SQUARE
-    assert masks[square][y0 + 5:y1 - 5, x0 + 5:x1 - 5].mean() > 0.9
-    assert masks[background][:20, :].mean() > 0.5  # shared with the border, which stands for background
+    assert masks[square][y0 + 5 : y1 - 5, x0 + 5 : x1 - 5].mean() > 0.9
+    assert (
+        masks[background][:20, :].mean() > 0.5
+    )  # shared with the border, which stands for background
     await comm.disconnect()
 
 
 async def test_the_tasks_next_image_is_prefetched_when_the_annotator_pauses(celery_worker_proc):
     import asyncio
 
-    from annotation.segmentation import dispatch, keys
+    from annotation.segmentation.interactive import dispatch, keys
 
     w, image = await sync_to_async(_world_with_square)()
     comm, _, _ = await _connect("annotator")
-    await comm.send_json_to({"type": "open", "seq": 1, "image_id": w.assigned_image.id, "task_id": w.task.id})
+    await comm.send_json_to(
+        {"type": "open", "seq": 1, "image_id": w.assigned_image.id, "task_id": w.task.id}
+    )
     opened = await _until(comm, "opened")
     assert opened["next_image_id"] == image.id
     key = keys.holder(image.id, "m2n2", "effnet-lite0")
@@ -316,20 +383,38 @@ async def test_brush_edits_on_a_pseudo_label_keep_the_mask_it_came_with(celery_w
     from annotation.labeling.services import instance_create
     from tests.factories import box_mask
 
-    w, image = await sync_to_async(_world_with_square)()
+    _w, image = await sync_to_async(_world_with_square)()
     base = await sync_to_async(box_mask)(image, 50, 30, 110, 90)
-    pseudo = await sync_to_async(instance_create)(image=image, mask=base, source="mis", score=0.7)
+    pseudo = await sync_to_async(instance_create)(
+        image=image, mask=base, source="mis", score=0.7, pseudo=True
+    )
     comm, _, _ = await _connect("annotator")
     await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id})
     opened = await _until(comm, "opened")
     assert pseudo.id in {o["id"] for o in opened["objects"]}
-    await comm.send_json_to({"type": "edit", "seq": 2, "object_id": pseudo.id, "mode": "paint",
-                             "points": [[5, 5], [30, 5]], "width": 4})
+    await comm.send_json_to(
+        {
+            "type": "edit",
+            "seq": 2,
+            "object_id": pseudo.id,
+            "mode": "paint",
+            "points": [[5, 5], [30, 5]],
+            "width": 4,
+        }
+    )
     painted = _decode(await _until(comm, "mask"))
     expected = rle.decode(base)
     assert painted[5, 15] and (painted | ~expected).all()  # the box is all still there
-    await comm.send_json_to({"type": "edit", "seq": 3, "object_id": pseudo.id, "mode": "erase",
-                             "points": [[80, 60]], "width": 10})
+    await comm.send_json_to(
+        {
+            "type": "edit",
+            "seq": 3,
+            "object_id": pseudo.id,
+            "mode": "erase",
+            "points": [[80, 60]],
+            "width": 10,
+        }
+    )
     erased = _decode(await _until(comm, "mask"))
     assert not erased[60, 80] and erased[35, 55]
     for seq in (4, 5):

@@ -1,6 +1,7 @@
 """Needs fix sends a pseudo label to a person: who gets it (named or the image's one task
 annotator), their "To fix" list, the canvas showing it to them only, and the corrected mask
 going back to the review queue as pending."""
+
 from __future__ import annotations
 
 import time
@@ -26,17 +27,28 @@ def _client(w, role: str) -> APIClient:
 
 
 def _pseudo(image: Image, score: float = 0.5, x: int = 1) -> Instance:
-    return instance_create(image=image, mask=box_mask(image, x, x, x + 6, x + 5), source="mis", score=score)
+    return instance_create(
+        image=image,
+        mask=box_mask(image, x, x, x + 6, x + 5),
+        source="mis",
+        score=score,
+        pseudo=True,
+    )
 
 
 def _review(client: APIClient, inst: Instance, action: str = "needs_fix", **extra):
     inst.refresh_from_db()
-    return client.post(f"/api/instances/{inst.id}/review/", {"action": action, "version": inst.version, **extra},
-                       format="json")
+    return client.post(
+        f"/api/instances/{inst.id}/review/",
+        {"action": action, "version": inst.version, **extra},
+        format="json",
+    )
 
 
 @pytest.mark.django_db
-def test_needs_fix_goes_to_the_images_one_task_annotator_by_default(django_capture_on_commit_callbacks):
+def test_needs_fix_goes_to_the_images_one_task_annotator_by_default(
+    django_capture_on_commit_callbacks,
+):
     w = make_world()
     inst = _pseudo(w.assigned_image)
     with django_capture_on_commit_callbacks() as pushes:
@@ -48,7 +60,11 @@ def test_needs_fix_goes_to_the_images_one_task_annotator_by_default(django_captu
     assert inst.assignee_id == w.users["annotator"].id and inst.version == 2
     assert len(pushes) == 2  # instance.updated for editors, instances.reviewed for the review page
     # the queue row names who fixes it
-    row = _client(w, "reviewer").get(f"/api/projects/{w.project.id}/review/?state=needs_fix").json()["results"][0]
+    row = (
+        _client(w, "reviewer")
+        .get(f"/api/projects/{w.project.id}/review/?state=needs_fix")
+        .json()["results"][0]
+    )
     assert row["assignee"] == w.users["annotator"].id and row["assignee_username"] == "annotator"
     # any other action clears the assignee
     assert _review(_client(w, "reviewer"), inst, "reset").json()["assignee"] is None
@@ -61,14 +77,22 @@ def test_needs_fix_without_a_single_annotator_needs_an_assignee():
     w = make_world()
     (loose,) = add_images(w.dataset, 1, start_seed=50)  # in no task
     shared = w.other_image  # in annotator2's task; now in one of annotator's too
-    task_create(project=w.project, dataset=w.dataset, name="t3", assignee_id=w.users["annotator"].id,
-                image_ids=[shared.id])
+    task_create(
+        project=w.project,
+        dataset=w.dataset,
+        name="t3",
+        assignee_id=w.users["annotator"].id,
+        image_ids=[shared.id],
+    )
     reviewer = _client(w, "reviewer")
     for image in (loose, shared):
         inst = _pseudo(image)
         refused = _review(reviewer, inst)
         assert refused.status_code == 400, refused.content
-        assert "no single annotator" in refused.json()["error"]["message"] and "name an assignee" in refused.json()["error"]["message"]
+        assert (
+            "no single annotator" in refused.json()["error"]["message"]
+            and "name an assignee" in refused.json()["error"]["message"]
+        )
         inst.refresh_from_db()
         assert inst.review_state == "pending" and inst.assignee_id is None and inst.version == 1
     # naming one settles it (annotator2 holds ``shared`` in a task)
@@ -82,10 +106,16 @@ def test_the_assignee_must_annotate_and_hold_the_image_in_a_task():
     w = make_world()
     inst = _pseudo(w.assigned_image)
     reviewer = _client(w, "reviewer")
-    for user, reason in (("reviewer", "does not annotate"), ("outsider", "does not annotate"),
-                         ("annotator2", "has no task with images")):
+    for user, reason in (
+        ("reviewer", "does not annotate"),
+        ("outsider", "does not annotate"),
+        ("annotator2", "has no task with images"),
+    ):
         response = _review(reviewer, inst, assignee=w.users[user].id)
-        assert response.status_code == 400 and reason in response.json()["error"]["message"], (user, response.json())
+        assert response.status_code == 400 and reason in response.json()["error"]["message"], (
+            user,
+            response.json(),
+        )
     assert _review(reviewer, inst, "accept", assignee=w.users["annotator"].id).status_code == 400
     inst.refresh_from_db()
     assert inst.review_state == "pending" and inst.version == 1
@@ -102,11 +132,19 @@ def test_bulk_needs_fix_assigns_per_image_all_or_nothing(django_capture_on_commi
     url = f"/api/projects/{w.project.id}/review/bulk/"
     reviewer = _client(w, "reviewer")
     with django_capture_on_commit_callbacks() as pushes:
-        body = reviewer.post(url, {"action": "needs_fix", "ids": [a1.id, a2.id, b1.id]}, format="json").json()
+        body = reviewer.post(
+            url, {"action": "needs_fix", "ids": [a1.id, a2.id, b1.id]}, format="json"
+        ).json()
     assert body == {"changed": 3, "review_state": "needs_fix"}
     assert len(pushes) == 1
-    owners = dict(Instance.objects.filter(pk__in=[a1.id, a2.id, b1.id]).values_list("id", "assignee_id"))
-    assert owners == {a1.id: w.users["annotator"].id, a2.id: w.users["annotator"].id, b1.id: w.users["annotator2"].id}
+    owners = dict(
+        Instance.objects.filter(pk__in=[a1.id, a2.id, b1.id]).values_list("id", "assignee_id")
+    )
+    assert owners == {
+        a1.id: w.users["annotator"].id,
+        a2.id: w.users["annotator"].id,
+        b1.id: w.users["annotator2"].id,
+    }
 
     (loose,) = add_images(w.dataset, 1, start_seed=60)
     c1 = _pseudo(loose, 0.95)
@@ -117,11 +155,19 @@ def test_bulk_needs_fix_assigns_per_image_all_or_nothing(django_capture_on_commi
     assert not Instance.objects.filter(review_state="needs_fix").exists()  # all or nothing
     # by threshold with a named assignee who holds every image (``loose`` joins their task)
     Task.objects.get(pk=w.task.pk).images.add(loose)
-    body = reviewer.post(url, {"action": "needs_fix", "min_score": 0.75, "assignee": w.users["annotator"].id},
-                         format="json").json()
+    body = reviewer.post(
+        url,
+        {"action": "needs_fix", "min_score": 0.75, "assignee": w.users["annotator"].id},
+        format="json",
+    ).json()
     assert body["changed"] == 3  # c1 0.95, a1 0.9, a2 0.8
-    assert set(Instance.objects.filter(review_state="needs_fix").values_list("id", "assignee_id")) == {
-        (c1.id, w.users["annotator"].id), (a1.id, w.users["annotator"].id), (a2.id, w.users["annotator"].id)}
+    assert set(
+        Instance.objects.filter(review_state="needs_fix").values_list("id", "assignee_id")
+    ) == {
+        (c1.id, w.users["annotator"].id),
+        (a1.id, w.users["annotator"].id),
+        (a2.id, w.users["annotator"].id),
+    }
 
 
 @pytest.mark.django_db
@@ -143,7 +189,11 @@ def test_to_fix_list_is_the_users_own(django_assert_max_num_queries):
     assert body["count"] == 1
     row = body["results"][0]
     assert row["id"] == mine.id and row["image"] == w.assigned_image.id and row["task"] == w.task.id
-    assert row["image_name"] == w.assigned_image.original_name and row["source"] == "mis" and row["score"] == 0.9
+    assert (
+        row["image_name"] == w.assigned_image.original_name
+        and row["source"] == "mis"
+        and row["score"] == 0.9
+    )
     assert [r["id"] for r in _client(w, "annotator2").get(url).json()["results"]] == [theirs.id]
     assert _client(w, "reviewer").get(url).json()["count"] == 0
     assert _client(w, "outsider").get(url).status_code == 404
@@ -152,26 +202,40 @@ def test_to_fix_list_is_the_users_own(django_assert_max_num_queries):
 
 def _save(w, inst: Instance, user, mask: np.ndarray) -> bool:
     """``saves.masks_save`` as the worker calls it for a prompt of ``user`` on ``inst``."""
-    from annotation.segmentation import dispatch
+    from annotation.segmentation.interactive import dispatch
 
     rev = dispatch.bump_revision(inst.id)
-    return saves.masks_save(_save_request(w, inst, user), {inst.id: mask}, rev=rev, model_s=0.01,
-                           worker="test", cached=True)
+    return saves.masks_save(
+        _save_request(w, inst, user),
+        {inst.id: mask},
+        rev=rev,
+        model_s=0.01,
+        worker="test",
+        cached=True,
+    )
 
 
 def _save_request(w, inst: Instance, user):
-    from annotation.segmentation.request import MaskRequest
+    from annotation.segmentation.interactive.request import MaskRequest
 
     return MaskRequest(
-        image_id=inst.image_id, project_id=w.project.id, instance_id=inst.id, method="m2n2",
-        backbone="effnet-lite0", rev=1, reply_channel="test.nobody", seq=1,
-        received_at=time.time(), size_hw=(inst.image.height, inst.image.width), user_id=user.id,
+        image_id=inst.image_id,
+        project_id=w.project.id,
+        instance_id=inst.id,
+        method="m2n2",
+        backbone="effnet-lite0",
+        rev=1,
+        reply_channel="test.nobody",
+        seq=1,
+        received_at=time.time(),
+        size_hw=(inst.image.height, inst.image.width),
+        user_id=user.id,
     )
 
 
 @pytest.mark.django_db
 def test_the_corrected_mask_goes_back_to_the_queue_as_pending(django_capture_on_commit_callbacks):
-    from annotation.segmentation import dispatch, keys
+    from annotation.segmentation.interactive import dispatch, keys
 
     w = make_world()
     inst = _pseudo(w.assigned_image, 0.6)
@@ -185,7 +249,9 @@ def test_the_corrected_mask_goes_back_to_the_queue_as_pending(django_capture_on_
         assert _save(w, inst, w.users["annotator"], fixed)
     inst.refresh_from_db()
     assert inst.review_state == "pending" and inst.assignee_id is None
-    assert inst.source == "mis" and inst.model_name == "" and inst.author_id == w.users["annotator"].id
+    assert (
+        inst.source == "mis" and inst.model_name == "" and inst.author_id == w.users["annotator"].id
+    )
     assert inst.area == 20 * 28 and inst.version == 3
     assert len(pushes) == 3  # the mask to the socket, instance.updated, instances.reviewed
     # back in the reviewer's queue, gone from the annotator's list
@@ -228,8 +294,13 @@ def _world_with_fix():
     inst.save()
     other = _pseudo(w.assigned_image, 0.5, x=10)  # a pending one: on every canvas, as before
     # annotator2 also holds the image in a task, so they can open it
-    t = task_create(project=w.project, dataset=w.dataset, name="t2b", assignee_id=w.users["annotator2"].id,
-                    image_ids=[w.assigned_image.id])
+    t = task_create(
+        project=w.project,
+        dataset=w.dataset,
+        name="t2b",
+        assignee_id=w.users["annotator2"].id,
+        image_ids=[w.assigned_image.id],
+    )
     return w, inst, other, t
 
 
@@ -242,7 +313,11 @@ async def test_opened_has_the_needs_fix_mask_for_its_assignee_only():
     assert inst.id in objects and objects[inst.id]["review_state"] == "needs_fix"
     assert objects[inst.id]["rle"] is not None and objects[inst.id]["version"] == inst.version
     await comm.send_json_to({"type": "select_object", "seq": 2, "object_id": inst.id})
-    assert (await comm.receive_json_from(timeout=10)) == {"type": "selected", "seq": 2, "object_id": inst.id}
+    assert (await comm.receive_json_from(timeout=10)) == {
+        "type": "selected",
+        "seq": 2,
+        "object_id": inst.id,
+    }
     await comm.disconnect()
 
     for username, task in (("annotator2", t2.id), ("reviewer", None), ("owner", None)):
@@ -250,7 +325,9 @@ async def test_opened_has_the_needs_fix_mask_for_its_assignee_only():
         ids = {o["id"] for o in opened["objects"]}
         assert inst.id not in ids and {other.id, w.instance.id} <= ids, username
         # nor can they touch it
-        await comm.send_json_to({"type": "click", "seq": 2, "object_id": inst.id, "x": 5, "y": 5, "positive": True})
+        await comm.send_json_to(
+            {"type": "click", "seq": 2, "object_id": inst.id, "x": 5, "y": 5, "positive": True}
+        )
         error = await comm.receive_json_from(timeout=10)
         assert error["type"] == "error" and error["code"] == "not_found", error
         await comm.disconnect()

@@ -5,6 +5,7 @@ Two sockets in one event loop, the consumer in process on real Postgres and Redi
 opens an image whose masks are large and noisy; meanwhile another user connects (auth reads
 the database) and pings. The pong must come within a second, and the open must finish.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,17 @@ def _heavy_image() -> tuple[int, int]:
     """A SIDE×SIDE image (a row only: ``open`` never reads the file) with MASKS instances, each
     covering most of the image with speckle noise (0.1 % of pixels off); four distinct masks."""
     w = make_world()
-    image = Image.objects.create(dataset=w.dataset, file="x.png", thumbnail="x.png", original_name="big.png",
-                                 width=SIDE, height=SIDE, sha256="f" * 64, format="PNG", size_bytes=1)
+    image = Image.objects.create(
+        dataset=w.dataset,
+        file="x.png",
+        thumbnail="x.png",
+        original_name="big.png",
+        width=SIDE,
+        height=SIDE,
+        sha256="f" * 64,
+        format="PNG",
+        size_bytes=1,
+    )
     noise = np.random.default_rng(0).random((SIDE, SIDE)) > 0.001
     stored = []
     for cut in range(4):
@@ -43,9 +53,19 @@ def _heavy_image() -> tuple[int, int]:
     instances = []
     for i in range(MASKS):
         area, bbox = rle.area_and_bbox(stored[i % 4])
-        instances.append(Instance(image=image, label=w.label, mask=stored[i % 4], bbox=bbox, area=area,
-                                  source=Source.IMPORT, review_state=ReviewState.ACCEPTED,
-                                  author=w.users["owner"], z_order=i))
+        instances.append(
+            Instance(
+                image=image,
+                label=w.label,
+                mask=stored[i % 4],
+                bbox=bbox,
+                area=area,
+                source=Source.IMPORT,
+                review_state=ReviewState.ACCEPTED,
+                author=w.users["owner"],
+                z_order=i,
+            )
+        )
     Instance.objects.bulk_create(instances)
     return image.id, w.assigned_image.id
 
@@ -98,7 +118,10 @@ async def test_a_heavy_open_does_not_stall_another_users_socket(queued):
     open_s = time.monotonic() - started - 2  # less the quiet time that ends the replies
     for comm in (late, other, owner):
         await comm.disconnect()
-    print(f"ping {ping_s:.3f} s, light open {light_s:.3f} s, connect {connect_s:.3f} s, heavy open {open_s:.2f} s")
+    print(
+        f"ping {ping_s:.3f} s, light open {light_s:.3f} s, connect {connect_s:.3f} s,"
+        f" heavy open {open_s:.2f} s"
+    )
 
     assert pong["type"] == "pong" and light["type"] == "opened"
     assert ping_s < 1.0, f"another user's ping took {ping_s:.2f} s during a heavy open"
@@ -110,8 +133,11 @@ async def test_a_heavy_open_does_not_stall_another_users_socket(queued):
     masks = {o["id"]: o for o in opened[0]["objects"] if o.get("rle") is not None}
     masks.update({r["object"]["id"]: r["object"] for r in replies if r["type"] == "object"})
     assert len(masks) == MASKS, len(masks)
-    expected = await sync_to_async(lambda: {i.id: rle.crop(rle.decode(i.mask))
-                                            for i in Instance.objects.filter(image_id=heavy_id)})()
+    expected = await sync_to_async(
+        lambda: {
+            i.id: rle.crop(rle.decode(i.mask)) for i in Instance.objects.filter(image_id=heavy_id)
+        }
+    )()
     for instance_id, (box, crop) in expected.items():
         assert masks[instance_id]["box"] == box and masks[instance_id]["rle"] == crop, instance_id
 
@@ -124,14 +150,18 @@ def test_crop_stored_from_the_runs_equals_decoding_and_cropping():
         if trial % 4 == 1:  # one box
             mask[:] = False
             y, x = rng.integers(0, h), rng.integers(0, w)
-            mask[y:y + rng.integers(1, h + 1), x:x + rng.integers(1, w + 1)] = True
+            mask[y : y + rng.integers(1, h + 1), x : x + rng.integers(1, w + 1)] = True
         mask[:] = False if trial % 4 == 2 else mask
         mask[:] = True if trial % 4 == 3 else mask
         stored = rle.encode(mask)
         assert rle.crop_stored(stored) == rle.crop(mask), (trial, mask.astype(int))
     # a run of length 0 (an uncanonical RLE pycocotools reads) changes nothing
     odd = {"size": [3, 3], "counts": "12013"}  # runs 1, 2, 0, 3, 3
-    assert rle.crop_stored(odd) == rle.crop(rle.decode(odd)) == ([0, 0, 2, 3], {"size": [3, 2], "counts": "15"})
+    assert (
+        rle.crop_stored(odd)
+        == rle.crop(rle.decode(odd))
+        == ([0, 0, 2, 3], {"size": [3, 2], "counts": "15"})
+    )
 
 
 def test_a_mask_with_more_runs_than_a_real_object_is_refused():

@@ -1,4 +1,5 @@
 """Deeply nested JSON on the sockets: an error reply, and the socket stays open."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,18 +24,23 @@ async def _connect(path: str, username: str) -> WebsocketCommunicator:
     return comm
 
 
-@pytest.mark.parametrize("text", [
-    NESTED,
-    "[" * 500 + "]" * 500,  # parses, but deeper than any message the schema allows
-    '{"type": "ping", "seq": 4, "x": ' + "[" * 17 + "]" * 17 + "}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        NESTED,
+        "[" * 500 + "]" * 500,  # parses, but deeper than any message the schema allows
+        '{"type": "ping", "seq": 4, "x": ' + "[" * 17 + "]" * 17 + "}",
+    ],
+)
 def test_parse_refuses_deep_nesting_cheaply(text):
     with pytest.raises(ProtocolError, match="nested more than"):
         parse(text)
 
 
 def test_parse_still_reads_strokes():
-    text = '{"type": "scribble", "seq": 2, "object_id": 3, "points": [[70, 50], [90, 70]], "width": 6}'
+    text = (
+        '{"type": "scribble", "seq": 2, "object_id": 3, "points": [[70, 50], [90, 70]], "width": 6}'
+    )
     assert parse(text)["points"] == [[70, 50], [90, 70]]
 
 
@@ -44,7 +50,9 @@ async def test_annotate_socket_answers_nested_json_with_an_error_and_stays_open(
     comm = await _connect("/ws/annotate/", "annotator")
     await comm.send_to(text_data=NESTED[:60_000])  # under the size cap: the depth check answers
     error = await comm.receive_json_from(timeout=10)
-    assert error["type"] == "error" and error["code"] == "bad_request" and "nested" in error["message"]
+    assert (
+        error["type"] == "error" and error["code"] == "bad_request" and "nested" in error["message"]
+    )
     await comm.send_json_to({"type": "ping", "seq": 1})
     assert (await comm.receive_json_from(timeout=10)) == {"type": "pong", "seq": 1}
     await comm.disconnect()
@@ -60,5 +68,7 @@ async def test_events_socket_answers_nested_json_and_binary_and_stays_open():
     assert (await comm.receive_json_from(timeout=10))["type"] == "error"
     await comm.send_json_to({"type": "hello"})
     assert (await comm.receive_json_from(timeout=10)) == {
-        "type": "error", "message": "this socket only sends events"}
+        "type": "error",
+        "message": "this socket only sends events",
+    }
     await comm.disconnect()

@@ -1,4 +1,5 @@
 """The review queue: pseudo labels listed best first, reviewed one by one or in bulk."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,12 +19,26 @@ def world():
     w = make_world()
     img, other = w.assigned_image, w.other_image
     pseudo = []
-    for i, (image, source, score) in enumerate([
-        (img, "mis", 0.95), (img, "mis", 0.80), (other, "mis", 0.40), (other, "mis", 0.10),
-        (img, "exits", 0.90), (other, "exits", 0.30), (img, "exits", None),
-    ]):
-        pseudo.append(instance_create(image=image, mask=box_mask(image, i, i, i + 5, i + 4),
-                                      source=source, score=score))
+    for i, (image, source, score) in enumerate(
+        [
+            (img, "mis", 0.95),
+            (img, "mis", 0.80),
+            (other, "mis", 0.40),
+            (other, "mis", 0.10),
+            (img, "exits", 0.90),
+            (other, "exits", 0.30),
+            (img, "exits", None),
+        ]
+    ):
+        pseudo.append(
+            instance_create(
+                image=image,
+                mask=box_mask(image, i, i, i + 5, i + 4),
+                source=source,
+                score=score,
+                pseudo=True,
+            )
+        )
     w.pseudo = pseudo  # type: ignore[attr-defined]
     return w
 
@@ -62,10 +77,18 @@ def test_queue_filters(world):
     assert scores("source=mis&min_score=0.4") == [0.95, 0.80, 0.40]
     assert scores("max_score=0.3") == [0.30, 0.10]
     assert scores("min_score=0.3&max_score=0.85") == [0.80, 0.40, 0.30]
-    assert scores(f"dataset={world.dataset.id}&state=pending&source=mis") == [0.95, 0.80, 0.40, 0.10]
+    assert scores(f"dataset={world.dataset.id}&state=pending&source=mis") == [
+        0.95,
+        0.80,
+        0.40,
+        0.10,
+    ]
     assert scores("state=accepted") == []
     assert scores("dataset=999999") == []
-    assert client.get(f"{url}?source=manual").status_code == 400
+    assert scores("source=manual") == []  # any source narrows the pseudo labels; manual has none
+    assert scores("source=opencv-grabcut") == []
+    too_long = client.get(f"{url}?source={'x' * 65}")
+    assert too_long.status_code == 400 and "source" in too_long.content.decode()
     assert client.get(f"{url}?min_score=high").status_code == 400
 
 
@@ -92,13 +115,19 @@ def test_single_review_with_a_stale_version_gets_409(world):
     assert client.post(url, {"action": "bless", "version": 3}, format="json").status_code == 400
 
 
-def test_bulk_accept_by_threshold_changes_only_pending_pseudo_labels_above_it(world, django_capture_on_commit_callbacks):
+def test_bulk_accept_by_threshold_changes_only_pending_pseudo_labels_above_it(
+    world, django_capture_on_commit_callbacks
+):
     client = client_for(world, "reviewer")
     already = world.pseudo[1]  # 0.80, rejected before: a threshold never overrides a decision
-    client.post(f"/api/instances/{already.id}/review/", {"action": "reject", "version": 1}, format="json")
+    client.post(
+        f"/api/instances/{already.id}/review/", {"action": "reject", "version": 1}, format="json"
+    )
     url = f"/api/projects/{world.project.id}/review/bulk/"
     with django_capture_on_commit_callbacks() as callbacks:
-        body = client.post(url, {"action": "accept", "source": "mis", "min_score": 0.4}, format="json").json()
+        body = client.post(
+            url, {"action": "accept", "source": "mis", "min_score": 0.4}, format="json"
+        ).json()
     assert body == {"changed": 2, "review_state": "accepted"}  # 0.95 and 0.40; exits untouched
     assert len(callbacks) == 1  # one push for the whole batch
     states = {i.score: i.review_state for i in Instance.objects.filter(source="mis")}
@@ -110,7 +139,10 @@ def test_bulk_accept_by_threshold_changes_only_pending_pseudo_labels_above_it(wo
     assert body["changed"] == 2  # mis 0.10 and exits 0.30; the score-less one is never matched
     assert Instance.objects.get(pk=world.pseudo[6].id).review_state == "pending"
     # Running it again changes nothing.
-    assert client.post(url, {"action": "reject", "max_score": 0.3}, format="json").json()["changed"] == 0
+    assert (
+        client.post(url, {"action": "reject", "max_score": 0.3}, format="json").json()["changed"]
+        == 0
+    )
 
 
 def test_bulk_by_ids_and_its_refusals(world):
@@ -119,7 +151,9 @@ def test_bulk_by_ids_and_its_refusals(world):
     ids = [world.pseudo[2].id, world.pseudo[6].id]
     body = client.post(url, {"action": "needs_fix", "ids": ids}, format="json").json()
     assert body["changed"] == 2
-    assert set(Instance.objects.filter(pk__in=ids).values_list("review_state", flat=True)) == {"needs_fix"}
+    assert set(Instance.objects.filter(pk__in=ids).values_list("review_state", flat=True)) == {
+        "needs_fix"
+    }
 
     from annotation.projects.services import project_create
 
@@ -130,14 +164,23 @@ def test_bulk_by_ids_and_its_refusals(world):
     everything = client.post(url, {"action": "accept"}, format="json")
     assert everything.status_code == 400
     assert client.post(url, {"action": "accept", "source": "mis"}, format="json").status_code == 400
-    assert client.post(f"/api/projects/{foreign.id}/review/bulk/", {"action": "accept", "ids": ids},
-                       format="json").status_code == 404
+    assert (
+        client.post(
+            f"/api/projects/{foreign.id}/review/bulk/",
+            {"action": "accept", "ids": ids},
+            format="json",
+        ).status_code
+        == 404
+    )
 
 
 def test_counts_by_source_and_state_in_one_query(world):
     client = client_for(world, "owner")
-    client.post(f"/api/projects/{world.project.id}/review/bulk/",
-                {"action": "accept", "min_score": 0.85}, format="json")
+    client.post(
+        f"/api/projects/{world.project.id}/review/bulk/",
+        {"action": "accept", "min_score": 0.85},
+        format="json",
+    )
     url = f"/api/projects/{world.project.id}/review/counts/"
     client.get(url)  # warm the session
     with CaptureQueriesContext(connection) as queries:
@@ -146,29 +189,51 @@ def test_counts_by_source_and_state_in_one_query(world):
     counts = {(r["source"], r["review_state"]): r["count"] for r in rows}
     assert counts == {
         ("manual", "accepted"): 2,
-        ("mis", "accepted"): 1, ("mis", "pending"): 3,
-        ("exits", "accepted"): 1, ("exits", "pending"): 2,
+        ("mis", "accepted"): 1,
+        ("mis", "pending"): 3,
+        ("exits", "accepted"): 1,
+        ("exits", "pending"): 2,
     }
+    # how many of each are pseudo labels: the review page offers those sources as filters
+    pseudo = {(r["source"], r["review_state"]): r["pseudo"] for r in rows}
+    assert pseudo == {**counts, ("manual", "accepted"): 0}
 
 
-@pytest.mark.parametrize("role, status", [
-    ("owner", 200), ("manager", 200), ("reviewer", 200), ("annotator", 403), ("outsider", 404),
-])
+@pytest.mark.parametrize(
+    "role, status",
+    [
+        ("owner", 200),
+        ("manager", 200),
+        ("reviewer", 200),
+        ("annotator", 403),
+        ("outsider", 404),
+    ],
+)
 def test_who_may_review(world, role, status):
     client = client_for(world, role)
     pid = world.project.id
     assert client.get(f"/api/projects/{pid}/review/").status_code == status
     assert client.get(f"/api/projects/{pid}/review/counts/").status_code == status
-    bulk = client.post(f"/api/projects/{pid}/review/bulk/", {"action": "accept", "min_score": 0.99}, format="json")
+    bulk = client.post(
+        f"/api/projects/{pid}/review/bulk/", {"action": "accept", "min_score": 0.99}, format="json"
+    )
     assert bulk.status_code == status
     # One by one: the annotator sees this image (their task), so 403; others' images stay 404.
     inst = world.pseudo[0]
-    single = client.post(f"/api/instances/{inst.id}/review/", {"action": "accept", "version": 1}, format="json")
+    single = client.post(
+        f"/api/instances/{inst.id}/review/", {"action": "accept", "version": 1}, format="json"
+    )
     assert single.status_code == status
     if role == "annotator":
         hidden = world.pseudo[2]  # on other_image, not in their task
-        assert client.post(f"/api/instances/{hidden.id}/review/", {"action": "accept", "version": 1},
-                           format="json").status_code == 404
+        assert (
+            client.post(
+                f"/api/instances/{hidden.id}/review/",
+                {"action": "accept", "version": 1},
+                format="json",
+            ).status_code
+            == 404
+        )
     expected = "accepted" if status == 200 else "pending"
     assert Instance.objects.get(pk=inst.id).review_state == expected
 
@@ -186,12 +251,22 @@ def test_queue_and_counts_stay_fast_with_100k_instances(world):
     rng = random.Random(0)
     template = world.pseudo[0]
     images = [world.assigned_image, world.other_image]
-    Instance.objects.bulk_create([
-        Instance(image=images[i % 2], mask=template.mask, bbox=template.bbox, area=template.area,
-                 source=("mis", "exits", "manual")[i % 3], score=rng.random(),
-                 review_state=("pending", "pending", "accepted", "rejected")[i % 4])
-        for i in range(100_000)
-    ], batch_size=5000)
+    Instance.objects.bulk_create(
+        [
+            Instance(
+                image=images[i % 2],
+                mask=template.mask,
+                bbox=template.bbox,
+                area=template.area,
+                source=("mis", "exits", "manual")[i % 3],
+                pseudo=i % 3 != 2,
+                score=rng.random(),
+                review_state=("pending", "pending", "accepted", "rejected")[i % 4],
+            )
+            for i in range(100_000)
+        ],
+        batch_size=5000,
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE labeling_instance")
     client = client_for(world, "reviewer")
@@ -212,6 +287,76 @@ def test_queue_and_counts_stay_fast_with_100k_instances(world):
         assert elapsed < 0.3, url
     bulk_url = f"/api/projects/{pid}/review/bulk/"
     start = time.perf_counter()
-    changed = client.post(bulk_url, {"action": "accept", "source": "mis", "min_score": 0.5}, format="json").json()["changed"]
+    changed = client.post(
+        bulk_url, {"action": "accept", "source": "mis", "min_score": 0.5}, format="json"
+    ).json()["changed"]
     print(f"bulk accept of {changed}: {(time.perf_counter() - start) * 1000:.0f} ms")
     assert changed > 5000
+
+
+def test_the_pseudo_flag_not_the_source_makes_a_pseudo_label(world):
+    image = world.assigned_image
+    by_hand = instance_create(
+        image=image, mask=box_mask(image, 1, 1, 6, 6), source="mis", score=0.99
+    )
+    assert by_hand.pseudo is False and by_hand.review_state == "accepted"
+    client = client_for(world, "reviewer")
+    ids = {
+        r["id"]
+        for r in client.get(f"/api/projects/{world.project.id}/review/?source=mis").json()[
+            "results"
+        ]
+    }
+    assert by_hand.id not in ids and world.pseudo[0].id in ids
+    assert world.pseudo[0].pseudo is True and world.pseudo[0].review_state == "pending"
+
+
+@pytest.fixture
+def plugin_method():
+    """A method registered for one test, as a plugin would register it."""
+    from inference import MethodInfo, register_method
+    from inference.registry import _BUILDERS
+
+    name = "review-test-plugin"
+    register_method(
+        MethodInfo(name, "Review test plugin", prompts=("click",)), builder="tests.nowhere:build"
+    )
+    yield name
+    _BUILDERS.pop(name)
+
+
+def test_a_plugin_methods_pseudo_labels_are_reviewed_like_any(world, plugin_method):
+    image = world.other_image
+    proposal = instance_create(
+        image=image, mask=box_mask(image, 2, 2, 9, 9), source=plugin_method, score=0.5, pseudo=True
+    )
+    assert proposal.review_state == "pending"
+    client = client_for(world, "reviewer")
+    url = f"/api/projects/{world.project.id}/review/"
+    rows = client.get(f"{url}?source={plugin_method}").json()["results"]
+    assert [r["id"] for r in rows] == [proposal.id] and rows[0]["source"] == plugin_method
+    assert client.get(url).json()["count"] == 8
+    counts = {
+        (r["source"], r["review_state"]): (r["count"], r["pseudo"])
+        for r in client.get(f"{url}counts/").json()
+    }
+    assert counts[(plugin_method, "pending")] == (1, 1)
+    body = client.post(
+        f"{url}bulk/",
+        {"action": "accept", "source": plugin_method, "min_score": 0.1},
+        format="json",
+    ).json()
+    assert body["changed"] == 1 and Instance.objects.get(pk=proposal.id).review_state == "accepted"
+
+
+def test_the_migration_flags_the_old_pseudo_sources(world):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("annotation.labeling.migrations.0008_instance_pseudo")
+    Instance.objects.update(pseudo=False)  # as rows were before the flag existed
+    migration.flag_pseudo_labels(apps, None)
+    flagged = Instance.objects.filter(pseudo=True)
+    assert sorted(flagged.values_list("id", flat=True)) == sorted(i.id for i in world.pseudo)
+    assert not Instance.objects.filter(source="manual", pseudo=True).exists()

@@ -2,6 +2,7 @@
 prompt cap and the stroke size cap. The consumer runs in process on real Postgres and Redis;
 the Celery hand-off is recorded instead of sent, so the tests count exactly what was queued
 (and leave nothing in the shared interactive queue for later tests)."""
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,14 @@ async def _replies(comm, seq: int = 10_000) -> list[dict]:
 
 
 def _click(seq: int, object_id: int) -> dict:
-    return {"type": "click", "seq": seq, "object_id": object_id, "x": 10 + seq % 40, "y": 20, "positive": True}
+    return {
+        "type": "click",
+        "seq": seq,
+        "object_id": object_id,
+        "x": 10 + seq % 40,
+        "y": 20,
+        "positive": True,
+    }
 
 
 async def _count_prompts(object_id: int) -> int:
@@ -102,11 +110,23 @@ async def test_an_object_at_the_prompt_cap_refuses_more(settings, queued):
     for seq in range(3, 8):
         await comm.send_json_to(_click(seq, obj))
     refused = [r for r in await _replies(comm) if r["type"] == "error"]
-    assert [(r["seq"], r["code"]) for r in refused] == [(6, "too_many_prompts"), (7, "too_many_prompts")]
+    assert [(r["seq"], r["code"]) for r in refused] == [
+        (6, "too_many_prompts"),
+        (7, "too_many_prompts"),
+    ]
     assert await _count_prompts(obj) == 3 and len(queued) == 3
 
     # a brush edit is not a prompt the method reads: it still goes in
-    await comm.send_json_to({"type": "edit", "seq": 8, "object_id": obj, "mode": "paint", "points": [[5, 5]], "width": 3})
+    await comm.send_json_to(
+        {
+            "type": "edit",
+            "seq": 8,
+            "object_id": obj,
+            "mode": "paint",
+            "points": [[5, 5]],
+            "width": 3,
+        }
+    )
     assert not [r for r in await _replies(comm) if r["type"] == "error"]
     # undo frees a place (the undone click is dropped when the next one is logged)
     await comm.send_json_to({"type": "undo", "seq": 9, "object_id": obj})
@@ -114,15 +134,22 @@ async def test_an_object_at_the_prompt_cap_refuses_more(settings, queued):
     await comm.send_json_to(_click(11, obj))
     assert not [r for r in await _replies(comm) if r["type"] == "error"]
     await comm.disconnect()
-    kinds = await sync_to_async(list)(Prompt.objects.filter(instance_id=obj).order_by("seq").values_list("kind", flat=True))
+    kinds = await sync_to_async(list)(
+        Prompt.objects.filter(instance_id=obj).order_by("seq").values_list("kind", flat=True)
+    )
     assert kinds == ["click", "click", "click"]
 
     # the HTTP API keeps the same cap
     api = APIClient()
     api.force_authenticate(w.users["annotator"])
-    response = await sync_to_async(api.post)(f"/api/instances/{obj}/prompts/",
-                                             {"kind": "click", "payload": {"x": 3, "y": 3}}, format="json")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "too_many_prompts", response.json()
+    response = await sync_to_async(api.post)(
+        f"/api/instances/{obj}/prompts/",
+        {"kind": "click", "payload": {"x": 3, "y": 3}},
+        format="json",
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "too_many_prompts", (
+        response.json()
+    )
 
 
 async def test_an_over_long_scribble_is_refused(queued):
@@ -130,19 +157,27 @@ async def test_an_over_long_scribble_is_refused(queued):
     comm, obj = await _socket(w.assigned_image.id)
     stroke = [[float(i % 60), float(i % 40)] for i in range(2001)]
     await comm.send_json_to({"type": "scribble", "seq": 3, "object_id": obj, "points": stroke})
-    await comm.send_json_to({"type": "edit", "seq": 4, "object_id": obj, "mode": "paint", "points": stroke, "width": 4})
+    await comm.send_json_to(
+        {"type": "edit", "seq": 4, "object_id": obj, "mode": "paint", "points": stroke, "width": 4}
+    )
     refused = [r for r in await _replies(comm) if r["type"] == "error"]
-    assert [(r["seq"], r["code"]) for r in refused] == [(3, "bad_request"), (4, "bad_request")], refused
+    assert [(r["seq"], r["code"]) for r in refused] == [(3, "bad_request"), (4, "bad_request")], (
+        refused
+    )
     assert "points" in refused[0]["message"]
     assert await _count_prompts(obj) == 0 and queued == []
 
-    await comm.send_json_to({"type": "scribble", "seq": 5, "object_id": obj, "points": stroke[:2000]})
+    await comm.send_json_to(
+        {"type": "scribble", "seq": 5, "object_id": obj, "points": stroke[:2000]}
+    )
     assert not [r for r in await _replies(comm) if r["type"] == "error"]
     await comm.disconnect()
     assert await _count_prompts(obj) == 1 and len(queued) == 1
 
 
-async def test_a_flood_of_unreadable_messages_is_rate_limited_before_it_is_parsed(settings, queued, monkeypatch):
+async def test_a_flood_of_unreadable_messages_is_rate_limited_before_it_is_parsed(
+    settings, queued, monkeypatch
+):
     """Invalid messages cost the server their parse (json + schema, on the shared event loop):
     they spend tokens like any message, one more per 4 KiB, and past the burst they are
     refused unread, with the seq they name. Before, a 160 KB message cost one token and took
@@ -158,7 +193,9 @@ async def test_a_flood_of_unreadable_messages_is_rate_limited_before_it_is_parse
     junk = "x" * 60_000  # under the 64 KiB cap: 1 + 60 KB // 4 KiB = 15 tokens a message
     for seq in range(3, 23):  # valid JSON, invalid by the schema (no object_id, an unknown field)
         await comm.send_to(text_data=f'{{"type": "click", "seq": {seq}, "junk": "{junk}"}}')
-    await comm.send_to(text_data='{"seq": 203, "pad": "' + "y" * 300_000 + '"}')  # costs the whole burst
+    await comm.send_to(
+        text_data='{"seq": 203, "pad": "' + "y" * 300_000 + '"}'
+    )  # costs the whole burst
     replies = [await comm.receive_json_from(timeout=30) for _ in range(21)]
     await comm.disconnect()
 
@@ -175,7 +212,9 @@ async def test_a_flood_of_unreadable_messages_is_rate_limited_before_it_is_parse
 
 async def test_a_socket_that_ignores_retry_after_is_closed(settings, queued):
     # refusals, like messages, refill: only a client that keeps sending past them is closed
-    _limits(settings, SOCKET_RATE=1, SOCKET_BURST=5, SOCKET_REFUSALS_BURST=20, SOCKET_REFUSALS_RATE=0.01)
+    _limits(
+        settings, SOCKET_RATE=1, SOCKET_BURST=5, SOCKET_REFUSALS_BURST=20, SOCKET_REFUSALS_RATE=0.01
+    )
     w = await sync_to_async(make_world)()
     comm, _ = await _socket(w.assigned_image.id)
     for seq in range(3, 60):

@@ -8,6 +8,7 @@ A is foreign to them, B their own. No worker answers (``queued`` records the han
 worker of another test cannot answer late): a prompt that is allowed is logged and queued,
 and shows as no error before the next ``pong`` plus a new Prompt row.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,14 @@ class Target:
 
 def _model(project) -> int:
     return TrainedModel.objects.create(
-        project=project, method="dynamite", name="net", file="models/x.safetensors",
-        state=TrainedModel.State.READY, origin=TrainedModel.Origin.TRAINED, is_default=True).id
+        project=project,
+        method="dynamite",
+        name="net",
+        file="models/x.safetensors",
+        state=TrainedModel.State.READY,
+        origin=TrainedModel.Origin.TRAINED,
+        is_default=True,
+    ).id
 
 
 def _tenants() -> dict[str, Target]:
@@ -56,9 +63,16 @@ def _tenants() -> dict[str, Target]:
     project_b = project_create(name="Cats", owner=owner_b)
     label_b = label_create(project=project_b, name="cat", color="#00ff00")
     (image_b,) = add_images(dataset_create(project=project_b, name="set B"), 1, start_seed=300)
-    task_b = task_create(project=project_b, dataset=image_b.dataset, name="tb", assignee_id=owner_b.id,
-                         image_ids=[image_b.id])
-    instance_b = instance_create(image=image_b, mask=box_mask(image_b, 1, 1, 6, 6), label_id=label_b.id)
+    task_b = task_create(
+        project=project_b,
+        dataset=image_b.dataset,
+        name="tb",
+        assignee_id=owner_b.id,
+        image_ids=[image_b.id],
+    )
+    instance_b = instance_create(
+        image=image_b, mask=box_mask(image_b, 1, 1, 6, 6), label_id=label_b.id
+    )
     return {"A": a, "B": Target(image_b, instance_b, label_b.id, task_b, _model(project_b))}
 
 
@@ -71,28 +85,83 @@ def _stroke(t: Target) -> dict:
 E, F, N, B = OK, "forbidden", "not_found", "bad_request"
 MATRIX = [
     ("open", lambda t: {"image_id": t.image.id}, "opened", (E, E, E, E, N), (N, N, N, N, E)),
-    ("set_method", lambda t: {"method": "dynamite", "backbone": f"model-{t.model_id}"}, "method",
-     (E, E, E, E, B), (B, B, B, B, E)),
+    (
+        "set_method",
+        lambda t: {"method": "dynamite", "backbone": f"model-{t.model_id}"},
+        "method",
+        (E, E, E, E, B),
+        (B, B, B, B, E),
+    ),
     ("new_object", lambda t: {"label_id": t.label_id}, "object", (E, E, F, E, B), (B, B, F, B, E)),
-    ("select_object", lambda t: {"object_id": t.instance.id}, "selected", (E, E, E, E, N), (N, N, N, N, E)),
-    ("set_label", lambda t: {"object_id": t.instance.id, "label_id": t.label_id}, "object",
-     (E, E, F, E, N), (N, N, N, N, E)),
-    ("click", lambda t: {"object_id": t.instance.id, "x": 10, "y": 12, "positive": True}, None,
-     (E, E, F, E, N), (N, N, N, N, E)),
-    ("scribble", lambda t: {**_stroke(t), "width": 4, "positive": False}, None, (E, E, F, E, N), (N, N, N, N, E)),
-    ("extreme_points", lambda t: {"object_id": t.instance.id, "points": [[10, 2], [2, 10], [10, 20], [20, 10]]},
-     None, (E, E, F, E, N), (N, N, N, N, E)),
-    ("edit", lambda t: {**_stroke(t), "mode": "paint", "width": 3}, None, (E, E, F, E, N), (N, N, N, N, E)),
+    (
+        "select_object",
+        lambda t: {"object_id": t.instance.id},
+        "selected",
+        (E, E, E, E, N),
+        (N, N, N, N, E),
+    ),
+    (
+        "set_label",
+        lambda t: {"object_id": t.instance.id, "label_id": t.label_id},
+        "object",
+        (E, E, F, E, N),
+        (N, N, N, N, E),
+    ),
+    (
+        "click",
+        lambda t: {"object_id": t.instance.id, "x": 10, "y": 12, "positive": True},
+        None,
+        (E, E, F, E, N),
+        (N, N, N, N, E),
+    ),
+    (
+        "scribble",
+        lambda t: {**_stroke(t), "width": 4, "positive": False},
+        None,
+        (E, E, F, E, N),
+        (N, N, N, N, E),
+    ),
+    (
+        "extreme_points",
+        lambda t: {"object_id": t.instance.id, "points": [[10, 2], [2, 10], [10, 20], [20, 10]]},
+        None,
+        (E, E, F, E, N),
+        (N, N, N, N, E),
+    ),
+    (
+        "edit",
+        lambda t: {**_stroke(t), "mode": "paint", "width": 3},
+        None,
+        (E, E, F, E, N),
+        (N, N, N, N, E),
+    ),
     # kinds no offered method declares (box, text): refused once the rights are checked
-    ("box", lambda t: {"object_id": t.instance.id, "x0": 2, "y0": 2, "x1": 20, "y1": 20}, None,
-     (B, B, F, B, N), (N, N, N, N, B)),
-    ("text", lambda t: {"object_id": t.instance.id, "text": "the dog"}, None, (B, B, F, B, N), (N, N, N, N, B)),
+    (
+        "box",
+        lambda t: {"object_id": t.instance.id, "x0": 2, "y0": 2, "x1": 20, "y1": 20},
+        None,
+        (B, B, F, B, N),
+        (N, N, N, N, B),
+    ),
+    (
+        "text",
+        lambda t: {"object_id": t.instance.id, "text": "the dog"},
+        None,
+        (B, B, F, B, N),
+        (N, N, N, N, B),
+    ),
     ("undo", lambda t: {"object_id": t.instance.id}, None, (E, E, F, E, N), (N, N, N, N, E)),
     ("redo", lambda t: {"object_id": t.instance.id}, None, (E, E, F, E, N), (N, N, N, N, E)),
     ("save", lambda t: {}, "saved", (E, E, E, E, E), (E, E, E, E, E)),
     ("submit", lambda t: {"task_id": t.task.id}, "submitted", (E, E, F, E, N), (N, N, N, N, E)),
     ("ping", lambda t: {}, "pong", (E, E, E, E, E), (E, E, E, E, E)),
-    ("delete_object", lambda t: {"object_id": t.instance.id}, "object_deleted", (E, E, F, E, N), (N, N, N, N, E)),
+    (
+        "delete_object",
+        lambda t: {"object_id": t.instance.id},
+        "object_deleted",
+        (E, E, F, E, N),
+        (N, N, N, N, E),
+    ),
 ]
 
 
@@ -142,10 +211,14 @@ async def _answer(comm, kind: str, body: dict, seq: int, reply: str | None) -> s
 @pytest.mark.parametrize("column", ("A", "B"))
 async def test_socket_role_matrix(role: str, column: str, queued):
     targets = await sync_to_async(_tenants)()
-    username, home = ("owner_b", targets["B"].image) if role == "outsider" else (role, targets["A"].image)
+    username, home = (
+        ("owner_b", targets["B"].image) if role == "outsider" else (role, targets["A"].image)
+    )
     target = targets[column]
     foreign = (role == "outsider") == (column == "A")
-    before = await sync_to_async(Instance.objects.values("version", "label_id").get)(pk=target.instance.id)
+    before = await sync_to_async(Instance.objects.values("version", "label_id").get)(
+        pk=target.instance.id
+    )
     comm = await _socket(username, home)
     got, want, seq = {}, {}, 10
     for kind, body, reply, in_a, in_b in MATRIX:

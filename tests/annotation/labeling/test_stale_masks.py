@@ -4,6 +4,7 @@ recomputed when its image is opened, and an export refuses it until then.
 Real stack: the consumer in process, a real Celery worker running M2N2 on CPU, Postgres and
 Redis. The crash is the state it leaves: prompt 2 in the log, the mask of prompt 1 stored.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -20,11 +21,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
 
 def _export(world) -> object:
-    job = job_launch(dataset=world.dataset, kind="export", params={"filter": "all"}, user=world.users["owner"])
+    job = job_launch(
+        dataset=world.dataset, kind="export", params={"filter": "all"}, user=world.users["owner"]
+    )
     return wait_for_job(job.id, {"succeeded", "failed"}, timeout=120)
 
 
-async def test_a_stale_mask_is_recomputed_on_open_and_refused_by_export_until_then(celery_worker_proc):
+async def test_a_stale_mask_is_recomputed_on_open_and_refused_by_export_until_then(
+    celery_worker_proc,
+):
     w, image = await sync_to_async(_world_with_square)()
     comm, connected, _ = await _connect("annotator")
     assert connected
@@ -32,18 +37,28 @@ async def test_a_stale_mask_is_recomputed_on_open_and_refused_by_export_until_th
     await _until(comm, "opened")
     await comm.send_json_to({"type": "new_object", "seq": 2, "label_id": w.label.id})
     obj = (await _until(comm, "object"))["object"]
-    await comm.send_json_to({"type": "click", "seq": 3, "object_id": obj["id"], "x": 80, "y": 60, "positive": True})
+    await comm.send_json_to(
+        {"type": "click", "seq": 3, "object_id": obj["id"], "x": 80, "y": 60, "positive": True}
+    )
     first = _decode(await _until(comm, "mask"))
     await comm.disconnect()
     instance = await sync_to_async(Instance.objects.get)(pk=obj["id"])
     assert instance.mask_seqs == [1]
 
     # the crash: a brush stroke (prompt 2) is logged, its mask never computed
-    await sync_to_async(prompt_append)(instance=instance, kind="edit", method="m2n2", author=w.users["annotator"],
-                                       payload={"mode": "paint", "points": [[10, 10], [30, 10]], "width": 6})
+    await sync_to_async(prompt_append)(
+        instance=instance,
+        kind="edit",
+        method="m2n2",
+        author=w.users["annotator"],
+        payload={"mode": "paint", "points": [[10, 10], [30, 10]], "width": 6},
+    )
     job = await sync_to_async(_export)(w)
     assert job.state == "failed", job.result
-    assert "older than their prompts" in job.error and f"instances {instance.id} on images {image.id}" in job.error
+    assert (
+        "older than their prompts" in job.error
+        and f"instances {instance.id} on images {image.id}" in job.error
+    )
 
     # opening the image recomputes it, with no click from the person
     comm, connected, _ = await _connect("annotator")
@@ -53,7 +68,7 @@ async def test_a_stale_mask_is_recomputed_on_open_and_refused_by_export_until_th
     reply = await _until(comm, "mask")
     assert reply["object_id"] == instance.id, reply
     mask = _decode(reply)
-    x0, y0, x1, y1 = SQUARE
+    x0, y0, _x1, _y1 = SQUARE
     assert mask[10, 20] and not first[10, 20] and mask[y0 + 20, x0 + 20]
     await comm.disconnect()
     stored = await sync_to_async(Instance.objects.get)(pk=instance.id)
@@ -71,17 +86,22 @@ async def test_a_stale_mask_is_recomputed_on_open_and_refused_by_export_until_th
 
 async def test_a_mask_set_by_hand_answers_the_prompts_as_they_stand(celery_worker_proc):
     w, image = await sync_to_async(_world_with_square)()
-    comm, connected, _ = await _connect("annotator")
+    comm, _connected, _ = await _connect("annotator")
     await comm.send_json_to({"type": "open", "seq": 1, "image_id": image.id, "task_id": w.task.id})
     await _until(comm, "opened")
     await comm.send_json_to({"type": "new_object", "seq": 2, "label_id": w.label.id})
     obj = (await _until(comm, "object"))["object"]
-    await comm.send_json_to({"type": "click", "seq": 3, "object_id": obj["id"], "x": 80, "y": 60, "positive": True})
+    await comm.send_json_to(
+        {"type": "click", "seq": 3, "object_id": obj["id"], "x": 80, "y": 60, "positive": True}
+    )
     await _until(comm, "mask")
     await comm.disconnect()
     instance = await sync_to_async(Instance.objects.get)(pk=obj["id"])
-    await sync_to_async(instance_update)(instance_id=instance.id, expected_version=instance.version,
-                                         changes={"mask": await sync_to_async(box_mask)(image, 5, 5, 40, 40)})
+    await sync_to_async(instance_update)(
+        instance_id=instance.id,
+        expected_version=instance.version,
+        changes={"mask": await sync_to_async(box_mask)(image, 5, 5, 40, 40)},
+    )
     stored = await sync_to_async(Instance.objects.get)(pk=instance.id)
     assert stored.mask_seqs == [1]
     job = await sync_to_async(_export)(w)

@@ -1,5 +1,6 @@
 """An uploaded checkpoint is imported by a real batch worker: loaded strictly, kept as
 safetensors, ready; a file that is not a matching checkpoint fails with the reason."""
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 def _upload(client, project_id, data: bytes, filename: str, **fields):
     f = io.BytesIO(data)
     f.name = filename
-    response = client.post(f"/api/projects/{project_id}/models/", {"method": "dynamite", "file": f, **fields},
-                           format="multipart")
+    response = client.post(
+        f"/api/projects/{project_id}/models/",
+        {"method": "dynamite", "file": f, **fields},
+        format="multipart",
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -44,12 +48,21 @@ def test_an_upload_is_checked_converted_and_ready(celery_worker_proc, tmp_path):
     # architecture cannot be told from its keys, so it travels as safetensors with its config)
     net = DynaMITe(DynamiteConfig.tiny())
     save_model(net, tmp_path / "tiny.safetensors")
-    body = _upload(client, w.project.id, (tmp_path / "tiny.safetensors").read_bytes(), "tiny.safetensors",
-                   name="tiny published")
+    body = _upload(
+        client,
+        w.project.id,
+        (tmp_path / "tiny.safetensors").read_bytes(),
+        "tiny.safetensors",
+        name="tiny published",
+    )
     job = wait_for_job(body["job"], {"succeeded", "failed"}, timeout=120)
     assert job.state == "succeeded", job.error
     model = TrainedModel.objects.get(pk=body["id"])
-    assert model.state == "ready" and model.file.endswith(".safetensors") and model.config["backbone"] == "tiny"
+    assert (
+        model.state == "ready"
+        and model.file.endswith(".safetensors")
+        and model.config["backbone"] == "tiny"
+    )
     loaded = load_model(storage.media_path(model.file))
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -65,7 +78,9 @@ def test_an_upload_is_checked_converted_and_ready(celery_worker_proc, tmp_path):
     assert "Missing key" in failed.error or "Unexpected key" in failed.error, failed.error
 
     # a pickle that would run code when loaded is refused without being unpickled
-    evil = _upload(client, w.project.id, pickle.dumps({"model": Evil()}), "evil.pkl", backbone="resnet50")
+    evil = _upload(
+        client, w.project.id, pickle.dumps({"model": Evil()}), "evil.pkl", backbone="resnet50"
+    )
     job = wait_for_job(evil["job"], {"succeeded", "failed"}, timeout=120)
     failed = TrainedModel.objects.get(pk=evil["id"])
     assert job.state == "failed" and "more than plain tensors" in failed.error, failed.error

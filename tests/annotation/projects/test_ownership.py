@@ -1,5 +1,6 @@
 """Only an owner grants or takes away ownership; managers manage the other members; a project
 never loses its last owner."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,11 +28,13 @@ def test_a_manager_cannot_take_the_project():
     members = f"/api/projects/{w.project.id}/members/"
     owner_row = w.project.memberships.get(user__username="owner")
     before = _roles(w.project)
-    for body in ({"username": "manager", "role": "owner"},   # make themself owner
-                 {"username": "annotator", "role": "owner"},  # make someone else owner
-                 {"username": "outsider", "role": "owner"},   # a new member as owner
-                 {"username": "owner", "role": "manager"},    # demote the owner
-                 {"username": "owner", "role": "annotator"}):
+    for body in (
+        {"username": "manager", "role": "owner"},  # make themself owner
+        {"username": "annotator", "role": "owner"},  # make someone else owner
+        {"username": "outsider", "role": "owner"},  # a new member as owner
+        {"username": "owner", "role": "manager"},  # demote the owner
+        {"username": "owner", "role": "annotator"},
+    ):
         response = manager.post(members, body, format="json")
         assert response.status_code == 403, (body, response.json())
         assert response.json()["error"]["code"] == "forbidden"
@@ -40,13 +43,33 @@ def test_a_manager_cannot_take_the_project():
     assert _roles(w.project) == before
 
     # the other members are still the manager's to manage
-    assert manager.post(members, {"username": "annotator", "role": "reviewer"}, format="json").status_code == 201
-    assert manager.post(members, {"username": "outsider", "role": "annotator"}, format="json").status_code == 201
-    assert manager.post(members, {"username": "reviewer", "role": "manager"}, format="json").status_code == 201
+    assert (
+        manager.post(
+            members, {"username": "annotator", "role": "reviewer"}, format="json"
+        ).status_code
+        == 201
+    )
+    assert (
+        manager.post(
+            members, {"username": "outsider", "role": "annotator"}, format="json"
+        ).status_code
+        == 201
+    )
+    assert (
+        manager.post(
+            members, {"username": "reviewer", "role": "manager"}, format="json"
+        ).status_code
+        == 201
+    )
     removed = w.project.memberships.get(user__username="annotator2")
     assert manager.delete(f"{members}{removed.id}/").status_code == 204
-    assert _roles(w.project) == {"owner": "owner", "manager": "manager", "reviewer": "manager",
-                                 "annotator": "reviewer", "outsider": "annotator"}
+    assert _roles(w.project) == {
+        "owner": "owner",
+        "manager": "manager",
+        "reviewer": "manager",
+        "annotator": "reviewer",
+        "outsider": "annotator",
+    }
 
 
 def test_an_owner_hands_over_and_the_last_owner_stays():
@@ -55,14 +78,25 @@ def test_an_owner_hands_over_and_the_last_owner_stays():
     members = f"/api/projects/{w.project.id}/members/"
     # the last owner can neither step down nor be removed
     response = owner.post(members, {"username": "owner", "role": "manager"}, format="json")
-    assert response.status_code == 400 and "at least one owner" in response.json()["error"]["message"]
+    assert (
+        response.status_code == 400 and "at least one owner" in response.json()["error"]["message"]
+    )
     own_row = w.project.memberships.get(user__username="owner")
     assert owner.delete(f"{members}{own_row.id}/").status_code == 400
 
     # an owner makes the manager owner, then steps down; the new owner may remove the old one
-    assert owner.post(members, {"username": "manager", "role": "owner"}, format="json").status_code == 201
-    assert owner.post(members, {"username": "owner", "role": "manager"}, format="json").status_code == 201
+    assert (
+        owner.post(members, {"username": "manager", "role": "owner"}, format="json").status_code
+        == 201
+    )
+    assert (
+        owner.post(members, {"username": "owner", "role": "manager"}, format="json").status_code
+        == 201
+    )
     new_owner = _client(w.users["manager"])
     assert new_owner.delete(f"{members}{own_row.id}/").status_code == 204
-    assert list(Membership.objects.filter(project=w.project, role=Role.OWNER)
-                .values_list("user__username", flat=True)) == ["manager"]
+    assert list(
+        Membership.objects.filter(project=w.project, role=Role.OWNER).values_list(
+            "user__username", flat=True
+        )
+    ) == ["manager"]

@@ -1,11 +1,12 @@
 """Sign-in throttling on every way in (token API, login page, Django admin), counted in the
 Redis cache the web processes share, and a demo account that is not staff."""
+
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 
-from annotation.segmentation import dispatch
+from annotation.segmentation.interactive import dispatch
 from annotation.users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -16,6 +17,7 @@ PASSWORD = "pw-12345678"
 @pytest.fixture(autouse=True)
 def fresh_counts():
     """Failure counts live in Redis across tests: start and end each test with none."""
+
     def clear():
         client = dispatch.redis_client()
         for key in client.scan_iter("mw-cache:*login-fail:*", count=500):
@@ -32,8 +34,11 @@ def alice():
 
 
 def _token(address: str, password: str, username: str = "alice"):
-    return Client(REMOTE_ADDR=address).post("/api/auth/token/", {"username": username, "password": password},
-                                            content_type="application/json")
+    return Client(REMOTE_ADDR=address).post(
+        "/api/auth/token/",
+        {"username": username, "password": password},
+        content_type="application/json",
+    )
 
 
 def _form(path: str, address: str, password: str, username: str = "alice"):

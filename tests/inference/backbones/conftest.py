@@ -1,4 +1,5 @@
 """Backbone tests run offline: HF_HUB_OFFLINE=1 and no internet sockets for the whole folder."""
+
 from __future__ import annotations
 
 import socket
@@ -29,4 +30,3 @@ def no_network():
 def rgb() -> np.ndarray:
     """A 90×120 random RGB image (uint8), deliberately not square."""
     return np.random.default_rng(0).integers(0, 256, size=(90, 120, 3), dtype=np.uint8)
-

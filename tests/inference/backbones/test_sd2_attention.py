@@ -1,4 +1,6 @@
-"""The SD2 self-attention recorder: a tiny random UNet, and the real SD2 layout on the meta device."""
+"""The SD2 self-attention recorder: a tiny random UNet, and the real SD2 layout on the meta
+device."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,13 +19,19 @@ from inference.backbones.sd2_attention import (
 from .helpers import assert_row_stochastic
 
 # The SD2 (768-v) unet/config.json values that shape the layer names.
-SD2_UNET_CONFIG = dict(
-    sample_size=96, in_channels=4, out_channels=4, layers_per_block=2,
-    block_out_channels=(320, 640, 1280, 1280), attention_head_dim=(5, 10, 20, 20),
-    cross_attention_dim=1024, use_linear_projection=True, upcast_attention=True,
-    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-)
+SD2_UNET_CONFIG = {
+    "sample_size": 96,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "attention_head_dim": (5, 10, 20, 20),
+    "cross_attention_dim": 1024,
+    "use_linear_projection": True,
+    "upcast_attention": True,
+    "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +48,9 @@ def latent(tiny):
 
 def run_unet(backbone, latent):
     with torch.inference_mode():
-        return backbone.unet(latent, timestep=100,
-                             encoder_hidden_states=backbone.prompt_embedding).sample
+        return backbone.unet(
+            latent, timestep=100, encoder_hidden_states=backbone.prompt_embedding
+        ).sample
 
 
 def test_latent_is_the_scaled_posterior_mode(tiny, latent):
@@ -49,7 +58,7 @@ def test_latent_is_the_scaled_posterior_mode(tiny, latent):
     image = np.random.default_rng(1).integers(0, 256, size=(100, 140, 3), dtype=np.uint8)
     with torch.inference_mode():
         again = tiny.latent(image)
-    torch.testing.assert_close(again, latent)            # the mode: no sampling noise
+    torch.testing.assert_close(again, latent)  # the mode: no sampling noise
 
 
 def test_rows_sum_to_one(tiny, latent):
@@ -61,7 +70,7 @@ def test_rows_sum_to_one(tiny, latent):
 
 def test_unet_output_is_unchanged(tiny, latent):
     reference = run_unet(tiny, latent)
-    with record_self_attention(tiny.unet, query_chunk=50):   # chunks not dividing N
+    with record_self_attention(tiny.unet, query_chunk=50):  # chunks not dividing N
         recorded = run_unet(tiny, latent)
     torch.testing.assert_close(recorded, reference, atol=1e-5, rtol=1e-4)
 
@@ -70,8 +79,11 @@ def test_processors_are_restored_even_after_an_error(tiny, latent):
     before = dict(tiny.unet.attn_processors)
     with record_self_attention(tiny.unet):
         during = tiny.unet.attn_processors
-        assert {n[: -len(".processor")] for n, p in during.items()
-                if isinstance(p, RecordingAttnProcessor)} == set(SD2_LAYER_WEIGHTS)
+        assert {
+            n[: -len(".processor")]
+            for n, p in during.items()
+            if isinstance(p, RecordingAttnProcessor)
+        } == set(SD2_LAYER_WEIGHTS)
     assert all(tiny.unet.attn_processors[n] is p for n, p in before.items())
     with pytest.raises(RuntimeError, match="boom"), record_self_attention(tiny.unet):
         raise RuntimeError("boom")
@@ -84,15 +96,22 @@ class _BruteForce:
     def __init__(self, store, name):
         self.store, self.name = store, name
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
-                 temb=None, **kwargs):
+    def __call__(
+        self,
+        attn,
+        hidden_states,
+        encoder_hidden_states=None,
+        attention_mask=None,
+        temb=None,
+        **kwargs,
+    ):
         from diffusers.models.attention_processor import AttnProcessor
 
         original = attn.get_attention_scores
 
         def scores(query, key, mask=None):
-            probs = original(query, key, mask)                  # (batch·heads, N, N)
-            self.store[self.name] = probs.float().mean(dim=0)   # batch 1: head mean
+            probs = original(query, key, mask)  # (batch·heads, N, N)
+            self.store[self.name] = probs.float().mean(dim=0)  # batch 1: head mean
             return probs
 
         attn.get_attention_scores = scores
@@ -102,23 +121,34 @@ class _BruteForce:
             del attn.get_attention_scores
 
 
-@pytest.mark.parametrize("weights", [SD2_LAYER_WEIGHTS, {
-    "up_blocks.3.attentions.0.transformer_blocks.0.attn1": 0.2,
-    "up_blocks.3.attentions.1.transformer_blocks.0.attn1": 0.6,   # sum ≠ 1: renormalised
-}])
+@pytest.mark.parametrize(
+    "weights",
+    [
+        SD2_LAYER_WEIGHTS,
+        {
+            "up_blocks.3.attentions.0.transformer_blocks.0.attn1": 0.2,
+            "up_blocks.3.attentions.1.transformer_blocks.0.attn1": 0.6,  # sum ≠ 1: renormalised
+        },
+    ],
+)
 def test_accumulator_equals_brute_force_head_mean(tiny, latent, weights):
     store: dict[str, torch.Tensor] = {}
     originals = dict(tiny.unet.attn_processors)
-    tiny.unet.set_attn_processor({n: _BruteForce(store, n[: -len(".processor")])
-                                  if n[: -len(".processor")] in weights else p
-                                  for n, p in originals.items()})
+    tiny.unet.set_attn_processor(
+        {
+            n: _BruteForce(store, n[: -len(".processor")])
+            if n[: -len(".processor")] in weights
+            else p
+            for n, p in originals.items()
+        }
+    )
     try:
         run_unet(tiny, latent)
     finally:
         tiny.unet.set_attn_processor(originals)
     reference = sum(w * store[name] for name, w in weights.items())
     reference = reference / reference.sum(dim=1, keepdim=True)
-    assert tiny.unet.get_submodule(next(iter(weights))).heads == 4   # a real head average
+    assert tiny.unet.get_submodule(next(iter(weights))).heads == 4  # a real head average
 
     with record_self_attention(tiny.unet, weights, query_chunk=64) as accumulator:
         run_unet(tiny, latent)
@@ -162,9 +192,11 @@ def test_bad_layer_choices_are_refused(tiny):
     with pytest.raises(KeyError, match="no layer"), record_self_attention(tiny.unet, {"nope": 1}):
         pass
     cross = "up_blocks.3.attentions.0.transformer_blocks.0.attn2"
-    with pytest.raises(ValueError, match="cross-attention"):
-        with record_self_attention(tiny.unet, {cross: 1}):
-            pass
+    with (
+        pytest.raises(ValueError, match="cross-attention"),
+        record_self_attention(tiny.unet, {cross: 1}),
+    ):
+        pass
     with pytest.raises(ValueError, match="non-zero"), record_self_attention(tiny.unet, {}):
         pass
 
@@ -178,11 +210,14 @@ def test_real_sd2_layout_has_the_two_layers_and_the_recorder_installs_only_there
     assert len(self_attention) == 16
     for name in SD2_LAYER_WEIGHTS:
         attn = unet.get_submodule(name)
-        assert attn.heads == 5 and attn.to_q.in_features == 320   # 5 heads of 64 at 128×128
+        assert attn.heads == 5 and attn.to_q.in_features == 320  # 5 heads of 64 at 128×128
     before = dict(unet.attn_processors)
     with record_self_attention(unet):
-        installed = {n[: -len(".processor")] for n, p in unet.attn_processors.items()
-                     if isinstance(p, RecordingAttnProcessor)}
+        installed = {
+            n[: -len(".processor")]
+            for n, p in unet.attn_processors.items()
+            if isinstance(p, RecordingAttnProcessor)
+        }
     assert installed == set(SD2_LAYER_WEIGHTS)
     assert all(unet.attn_processors[n] is p for n, p in before.items())
 

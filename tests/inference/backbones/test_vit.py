@@ -1,4 +1,5 @@
 """The ViT family (DINO, DINOv2, MAE) on tiny random configs: same code path as the real ones."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,12 +20,17 @@ def full_forward(backbone, image, layer):
     pixels = to_normalised_tensor(x, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=backbone.device)
     keys = []
     handle = _key_projection(backbone.layers[layer]).register_forward_hook(
-        lambda m, a, out: keys.append(out[0]))
+        lambda m, a, out: keys.append(out[0])
+    )
     tokens = backbone.grid_hw[0] * backbone.grid_hw[1]
     try:
         with torch.inference_mode():
-            out = backbone.model(pixel_values=pixels, output_attentions=True,
-                                 output_hidden_states=True, **backbone._forward_kwargs(tokens))
+            out = backbone.model(
+                pixel_values=pixels,
+                output_attentions=True,
+                output_hidden_states=True,
+                **backbone._forward_kwargs(tokens),
+            )
     finally:
         handle.remove()
     return out, keys[0]
@@ -35,7 +41,7 @@ def test_affinity_rows_sum_to_one_without_cls(name, rgb):
     backbone = build_backbone(name)
     affinity = backbone.affinity(rgb)
     assert affinity.grid_hw == (8, 8)
-    assert_row_stochastic(affinity.matrix, 64)                  # N = h·w: no CLS row/column
+    assert_row_stochastic(affinity.matrix, 64)  # N = h·w: no CLS row/column
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -43,10 +49,11 @@ def test_affinity_rows_sum_to_one_without_cls(name, rgb):
 def test_layer_choice_matches_the_full_forward(name, layer, rgb):
     backbone = build_backbone(name, layer=layer)
     out, keys = full_forward(backbone, rgb, layer)
-    assert len(out.attentions) == 3                            # eager: probabilities returned
+    assert len(out.attentions) == 3  # eager: probabilities returned
     heads = out.attentions[layer][0].float().mean(dim=0)[1:, 1:]
-    torch.testing.assert_close(backbone.affinity(rgb).matrix,
-                               heads / heads.sum(dim=1, keepdim=True))
+    torch.testing.assert_close(
+        backbone.affinity(rgb).matrix, heads / heads.sum(dim=1, keepdim=True)
+    )
     torch.testing.assert_close(backbone.features(rgb), keys[1:].T.reshape(32, 8, 8))
     tokens = build_backbone(name, layer=layer, facet="token").features(rgb)
     # hidden_states[0] is the embedding output, [i + 1] the output of layer i.
@@ -65,14 +72,15 @@ def test_eager_attention_is_used_even_for_an_sdpa_model(name):
     backbone = build_backbone(name)
     assert backbone.model.config._attn_implementation == "eager"
     backbone.model.set_attn_implementation("sdpa")
-    rebuilt = VitBackbone(backbone.model, image_size=backbone.image_size,
-                          forward_kwargs=backbone._forward_kwargs)
+    rebuilt = VitBackbone(
+        backbone.model, image_size=backbone.image_size, forward_kwargs=backbone._forward_kwargs
+    )
     assert rebuilt.model.config._attn_implementation == "eager"
 
 
 def test_missing_probabilities_are_a_clear_error(rgb):
     backbone = build_backbone("tiny-dino")
-    backbone.model.set_attn_implementation("sdpa")              # behind the backbone's back
+    backbone.model.set_attn_implementation("sdpa")  # behind the backbone's back
     with pytest.raises(RuntimeError, match="eager"):
         backbone.affinity(rgb)
 
@@ -81,8 +89,8 @@ def test_mae_keeps_every_token_in_raster_order(rgb):
     backbone = build_backbone("tiny-mae")
     assert backbone.model.config.mask_ratio == 0.0
     out, _ = full_forward(backbone, rgb, -1)
-    assert out.last_hidden_state.shape[1] == 1 + 64            # nothing masked
-    assert torch.equal(out.ids_restore[0], torch.arange(64))    # identity shuffle
+    assert out.last_hidden_state.shape[1] == 1 + 64  # nothing masked
+    assert torch.equal(out.ids_restore[0], torch.arange(64))  # identity shuffle
     assert torch.equal(out.mask, torch.zeros_like(out.mask))
 
 

@@ -1,4 +1,5 @@
 """Checkpoint lookup: local folders and the Hugging Face cache only, clear errors, no network."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,7 +37,7 @@ def test_missing_checkpoint_names_the_id_and_the_setting(weights_root, empty_hf_
         resolve_weights("nobody/no-such-model", hf_cache_dir=empty_hf_cache)
     message = str(caught.value)
     assert "nobody/no-such-model" in message and WEIGHTS_DIR_ENV in message
-    assert str(weights_root / "nobody--no-such-model") in message     # says where it looked
+    assert str(weights_root / "nobody--no-such-model") in message  # says where it looked
     assert isinstance(caught.value, FileNotFoundError)
 
 
@@ -48,11 +49,15 @@ def test_missing_checkpoint_with_the_setting_unset(monkeypatch, empty_hf_cache):
 
 def test_folder_named_owner_dash_dash_name_is_found_first(weights_root, empty_hf_cache):
     (weights_root / "dinov2-base").mkdir()
-    assert resolve_weights("facebook/dinov2-base", hf_cache_dir=empty_hf_cache) == \
-        weights_root / "dinov2-base"
+    assert (
+        resolve_weights("facebook/dinov2-base", hf_cache_dir=empty_hf_cache)
+        == weights_root / "dinov2-base"
+    )
     (weights_root / "facebook--dinov2-base").mkdir()
-    assert resolve_weights("facebook/dinov2-base", hf_cache_dir=empty_hf_cache) == \
-        weights_root / "facebook--dinov2-base"
+    assert (
+        resolve_weights("facebook/dinov2-base", hf_cache_dir=empty_hf_cache)
+        == weights_root / "facebook--dinov2-base"
+    )
 
 
 def test_explicit_folder_wins(tmp_path, weights_root):

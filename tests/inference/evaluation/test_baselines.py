@@ -1,4 +1,5 @@
 """The opencv-grabcut baseline: a real registered Predictor."""
+
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,5 @@
 """``maskwright eval`` end to end on tiny synthetic datasets, called as a function."""
+
 from __future__ import annotations
 
 import csv
@@ -56,6 +57,7 @@ def half_method():
 def stable(summary: dict) -> dict:
     """The summary without wall-clock numbers."""
     drop = {"wall_seconds", "seconds_per_click"}
+
     def keep(d: dict) -> dict:
         return {k: v for k, v in d.items() if k not in drop}
 
@@ -67,8 +69,22 @@ def test_single_protocol_writes_json_csv_png_and_repeats_exactly(tmp_path, capsy
     outs = []
     for run in ("a", "b"):
         out = tmp_path / f"out-{run}"
-        code = main(["--dataset", str(data), "--method", "opencv-grabcut", "--max-clicks", "3",
-                     "--compare", half_method, "--out", str(out), "--seed", "0"])
+        code = main(
+            [
+                "--dataset",
+                str(data),
+                "--method",
+                "opencv-grabcut",
+                "--max-clicks",
+                "3",
+                "--compare",
+                half_method,
+                "--out",
+                str(out),
+                "--seed",
+                "0",
+            ]
+        )
         assert code == 0
         outs.append(out)
     printed = capsys.readouterr()
@@ -89,8 +105,12 @@ def test_single_protocol_writes_json_csv_png_and_repeats_exactly(tmp_path, capsy
     with (outs[0] / "per_image.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["method"], r["name"]) for r in rows] == [
-        ("opencv-grabcut", "disk0"), ("opencv-grabcut", "disk1"), ("opencv-grabcut", "disk2"),
-        ("half-test", "disk0"), ("half-test", "disk1"), ("half-test", "disk2"),
+        ("opencv-grabcut", "disk0"),
+        ("opencv-grabcut", "disk1"),
+        ("opencv-grabcut", "disk2"),
+        ("half-test", "disk0"),
+        ("half-test", "disk1"),
+        ("half-test", "disk2"),
     ]
     assert {"NoC@85", "NoC@90", "iou@1", "iou@3"} <= set(rows[0])
     assert (outs[0] / "iou_vs_clicks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -99,8 +119,23 @@ def test_single_protocol_writes_json_csv_png_and_repeats_exactly(tmp_path, capsy
 def test_multi_protocol_on_a_folder(tmp_path, capsys):
     data = write_disks(tmp_path / "disks", n=2)
     out = tmp_path / "out"
-    code = main(["--dataset", str(data), "--method", "opencv-grabcut", "--protocol", "multi",
-                 "--strategy", "worst", "--tau", "2", "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "--dataset",
+            str(data),
+            "--method",
+            "opencv-grabcut",
+            "--protocol",
+            "multi",
+            "--strategy",
+            "worst",
+            "--tau",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     s = json.loads((out / "summary.json").read_text())
     assert {"NCI", "NFO", "NFI", "mIoU"} <= set(s["metrics"])
@@ -147,8 +182,19 @@ def test_help_exits_0(capsys):
 def test_param_reaches_the_evaluated_method_only(tmp_path, capsys):
     data = write_disks(tmp_path / "disks", n=1)
     out = tmp_path / "out"
-    argv = ["--dataset", str(data), "--method", "opencv-grabcut", "--max-clicks", "2",
-            "--param", "probable_radius=12", "--out", str(out), "--no-progress"]
+    argv = [
+        "--dataset",
+        str(data),
+        "--method",
+        "opencv-grabcut",
+        "--max-clicks",
+        "2",
+        "--param",
+        "probable_radius=12",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     assert main(argv[:-5] + ["--param", "no equals sign", "--out", str(tmp_path / "o2")]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """The click simulator on synthetic masks whose answers are known by hand."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ from inference.evaluation.clicker import Clicker, ClickSimulator, padded_distanc
 
 def square(size=50, top=10, left=10, side=21) -> np.ndarray:
     gt = np.zeros((size, size), dtype=bool)
-    gt[top:top + side, left:left + side] = True
+    gt[top : top + side, left : left + side] = True
     return gt
 
 

@@ -1,4 +1,5 @@
 """Dataset loaders on tiny folders and COCO files written to tmp_path."""
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,14 @@ def square_polygon(x0, y0, x1, y1):
 
 
 def ann(ann_id, image_id, area, segmentation, iscrowd=0):
-    return {"id": ann_id, "image_id": image_id, "iscrowd": iscrowd, "area": area,
-            "segmentation": segmentation, "category_id": 1}
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "iscrowd": iscrowd,
+        "area": area,
+        "segmentation": segmentation,
+        "category_id": 1,
+    }
 
 
 def write_coco(root: Path) -> Path:
@@ -112,9 +119,11 @@ def write_coco(root: Path) -> Path:
     # column-major runs: 260 off, 20 on, 30 off, 20 on, the rest off: 40 object pixels
     uncompressed = {"size": [50, 60], "counts": [260, 20, 30, 20, 50 * 60 - 330]}
     data = {
-        "images": [{"id": 1, "file_name": "a.jpg", "height": 50, "width": 60},
-                   {"id": 2, "file_name": "b.png", "height": 50, "width": 60},
-                   {"id": 3, "file_name": "none.jpg", "height": 50, "width": 60}],
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "height": 50, "width": 60},
+            {"id": 2, "file_name": "b.png", "height": 50, "width": 60},
+            {"id": 3, "file_name": "none.jpg", "height": 50, "width": 60},
+        ],
         "annotations": [
             ann(10, 1, 1200, square_polygon(10, 10, 50, 40)),
             ann(11, 1, 100, square_polygon(20, 20, 30, 30)),

@@ -1,4 +1,5 @@
 """The multi-instance (MIST) loop: strategies, budget, metrics and the per-object adapter."""
+
 from __future__ import annotations
 
 import random
@@ -25,7 +26,7 @@ def three_objects(name="img") -> Sample:
     labels = np.zeros((SIDE + 10, 3 * SIDE + 40), dtype=np.int32)
     for k in range(3):
         left = 10 + k * (SIDE + 10)
-        labels[5:5 + SIDE, left:left + SIDE] = k + 1
+        labels[5 : 5 + SIDE, left : left + SIDE] = k + 1
     return Sample(name, np.zeros((*labels.shape, 3), dtype=np.uint8), labels, None)
 
 
@@ -225,5 +226,7 @@ def test_the_loop_reads_mask_results_too():
             return {o: MaskResult(mask=m) for o, m in super().predict_objects(clicks).items()}
 
     a = run("best", SCRIPTS, tau=2)
-    b = evaluate_multi_sample(ResultMulti(SCRIPTS, sample.gt), sample, strategy="best", tau=2, rng=mist_rng(0))
+    b = evaluate_multi_sample(
+        ResultMulti(SCRIPTS, sample.gt), sample, strategy="best", tau=2, rng=mist_rng(0)
+    )
     assert a.ious == b.ious and a.clicks == b.clicks

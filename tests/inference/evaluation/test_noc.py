@@ -1,4 +1,5 @@
 """NoC, NoF and mIoU@k from the single-object loop, with scripted predictors of known IoU."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -99,8 +100,8 @@ def test_empty_object_is_refused_and_skipped_by_the_dataset_loop():
     empty = Sample("empty", sample.image, np.zeros_like(sample.gt), None)
     with pytest.raises(EmptyObjectError):
         evaluate_sample(ScriptedPredictor(sample.gt, [1.0]), empty)
+    predictor = ScriptedPredictor(sample.gt, [1.0])
     with pytest.warns(UserWarning, match="skipped"):
-        predictor = ScriptedPredictor(sample.gt, [1.0])
         results = evaluate_dataset(predictor, [empty, sample], max_clicks=3)
     assert [r.name for r in results] == ["obj"]
 

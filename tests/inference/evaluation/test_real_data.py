@@ -1,4 +1,5 @@
 """Loaders on the shared benchmark data (../shared/data); skipped cleanly where it is absent."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """SALT and MIS run on every backbone of the registry (its tiny random-weight twin)."""
+
 import numpy as np
 import pytest
 
@@ -16,9 +17,13 @@ def image():
 def test_salt_labels_every_prompted_object(backbone, image):
     p = build_predictor("salt", backbone=backbone)
     p.set_image(image)
-    result = p.segment([Scribble(((20.0, 20.0),), 1, object_id=1, label=1),
-                        Scribble(((100.0, 70.0),), 1, object_id=1, label=2),
-                        Scribble(((5.0, 90.0),), 1, positive=False, object_id=0)])
+    result = p.segment(
+        [
+            Scribble(((20.0, 20.0),), 1, object_id=1, label=1),
+            Scribble(((100.0, 70.0),), 1, object_id=1, label=2),
+            Scribble(((5.0, 90.0),), 1, positive=False, object_id=0),
+        ]
+    )
     assert result.labels.shape == (96, 128) and result.objects == [(1, 1), (2, 1)]
     assert set(np.unique(result.labels)) <= {0, 1, 2}
 

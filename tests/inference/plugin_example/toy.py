@@ -1,4 +1,5 @@
 """A method registered from outside the library, as a plugin would (see test_registry.py)."""
+
 import numpy as np
 
 from inference import MaskResult, MethodInfo, Predictor, register_method
@@ -18,6 +19,12 @@ def build_everything(device="cpu", backbone=None, **kwargs):
     return EverythingPredictor()
 
 
-register_method(MethodInfo(name="toy-everything", label="Everything (toy)", prompts=("click", "box"),
-                           summary="a plugin test method"),
-                builder="tests.inference.plugin_example.toy:build_everything")
+register_method(
+    MethodInfo(
+        name="toy-everything",
+        label="Everything (toy)",
+        prompts=("click", "box"),
+        summary="a plugin test method",
+    ),
+    builder="tests.inference.plugin_example.toy:build_everything",
+)

@@ -1,8 +1,13 @@
 """Strict loading of detectron2-style pickles and our safetensors files."""
+
 import pytest
 import torch
 
-from inference.methods.dynamite.checkpoint import convert_to_safetensors, load_model, read_state_dict
+from inference.methods.dynamite.checkpoint import (
+    convert_to_safetensors,
+    load_model,
+    read_state_dict,
+)
 from inference.methods.dynamite.model import ClickSet, DynaMITe, DynamiteConfig
 
 
@@ -15,8 +20,11 @@ def _outputs(model, size=64):
     return [features.mask_features, *out.logits]
 
 
-@pytest.mark.parametrize("config", [DynamiteConfig.tiny(), DynamiteConfig(backbone="resnet50", pretrained_backbone=False)],
-                         ids=["tiny", "resnet50"])
+@pytest.mark.parametrize(
+    "config",
+    [DynamiteConfig.tiny(), DynamiteConfig(backbone="resnet50", pretrained_backbone=False)],
+    ids=["tiny", "resnet50"],
+)
 def test_pickle_to_safetensors_round_trip(tmp_path, config):
     torch.manual_seed(0)
     model = DynaMITe(config).eval()

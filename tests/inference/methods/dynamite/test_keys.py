@@ -1,4 +1,5 @@
 """The R50 and Swin-T models carry exactly the official checkpoint keys (spec A5.3)."""
+
 import pytest
 import torch
 
@@ -17,9 +18,15 @@ def test_state_dict_matches_the_official_key_list(model):
 
 
 def test_top_level_prefixes(model):
-    prefixes = {k.split(".")[0] if k.startswith("backbone.") else ".".join(k.split(".")[:2])
-                for k in model.state_dict()}
-    assert prefixes == {"backbone", "sem_seg_head.pixel_decoder", "sem_seg_head.interactive_transformer"}
+    prefixes = {
+        k.split(".")[0] if k.startswith("backbone.") else ".".join(k.split(".")[:2])
+        for k in model.state_dict()
+    }
+    assert prefixes == {
+        "backbone",
+        "sem_seg_head.pixel_decoder",
+        "sem_seg_head.interactive_transformer",
+    }
 
 
 def test_bg_query_is_saved_but_frozen_and_input_proj_is_empty(model):

@@ -1,4 +1,5 @@
 """DynaMITe's point-sampled BCE + Dice loss (spec A3.4)."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,7 +37,7 @@ def test_point_sample_uses_pixel_centres():
 
 def test_importance_points_prefer_uncertain_regions():
     logits = torch.full((1, 32, 32), 10.0)
-    logits[0, :, 16:] = 0.0                      # right half: maximally uncertain
+    logits[0, :, 16:] = 0.0  # right half: maximally uncertain
     g = torch.Generator().manual_seed(0)
     points = importance_points(logits, 1000, generator=g)
     assert points.shape == (1, 1000, 2) and (points >= 0).all() and (points <= 1).all()
@@ -105,6 +106,10 @@ def test_same_generator_seed_gives_the_same_loss():
     targets = [_targets()]
     owner = torch.tensor([[1, 0, 0]])
     logits = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(3))
-    a, _ = dynamite_loss([logits], owner, targets, num_points=300, generator=torch.Generator().manual_seed(9))
-    b, _ = dynamite_loss([logits], owner, targets, num_points=300, generator=torch.Generator().manual_seed(9))
+    a, _ = dynamite_loss(
+        [logits], owner, targets, num_points=300, generator=torch.Generator().manual_seed(9)
+    )
+    b, _ = dynamite_loss(
+        [logits], owner, targets, num_points=300, generator=torch.Generator().manual_seed(9)
+    )
     assert a.item() == b.item()

@@ -1,4 +1,5 @@
 """DynaMITe model pieces: deformable attention, attention with cached K/V, shapes, pooling."""
+
 import math
 
 import numpy as np
@@ -8,8 +9,14 @@ from torch import nn
 
 from inference.methods.dynamite.backbones import EffNetLite0, ResNet50, SwinTransformer
 from inference.methods.dynamite.layers import attend, project
-from inference.methods.dynamite.model import (ClickSet, DynaMITe, DynamiteConfig, normalise_batch, object_logits,
-                                              preprocess)
+from inference.methods.dynamite.model import (
+    ClickSet,
+    DynaMITe,
+    DynamiteConfig,
+    normalise_batch,
+    object_logits,
+    preprocess,
+)
 from inference.methods.dynamite.msdeform import MSDeformAttn, ms_deform_attn_core
 from inference.methods.dynamite.transformer import clamped_sine
 
@@ -33,14 +40,16 @@ def test_ms_deform_attn_core_matches_a_hand_loop():
     shapes = [(3, 5), (2, 2)]
     batch, heads, dim, queries, points = 2, 2, 3, 4, 3
     value = torch.randn(batch, sum(h * w for h, w in shapes), heads, dim, dtype=torch.float64)
-    locations = torch.rand(batch, queries, heads, len(shapes), points, 2, dtype=torch.float64) * 1.4 - 0.2
+    locations = (
+        torch.rand(batch, queries, heads, len(shapes), points, 2, dtype=torch.float64) * 1.4 - 0.2
+    )
     weights = torch.rand(batch, queries, heads, len(shapes), points, dtype=torch.float64)
     out = ms_deform_attn_core(value, shapes, locations, weights)
     expected = torch.zeros(batch, queries, heads, dim, dtype=torch.float64)
     for b in range(batch):
         start = 0
         for level, (h, w) in enumerate(shapes):
-            maps = value[b, start:start + h * w].permute(1, 2, 0).reshape(heads, dim, h, w)
+            maps = value[b, start : start + h * w].permute(1, 2, 0).reshape(heads, dim, h, w)
             for q in range(queries):
                 for m in range(heads):
                     for p in range(points):
@@ -74,26 +83,42 @@ def test_attend_with_cached_projections_equals_multihead_attention():
 def test_padding_queries_have_no_sinusoidal_position():
     assert torch.count_nonzero(clamped_sine(torch.tensor([-1.0]), 128)) == 0
     enc = clamped_sine(torch.tensor([0.25]), 8)
-    assert enc[0, 0] == pytest.approx(math.sin(2 * math.pi * 0.25)) and enc[0, 1] == pytest.approx(0.0, abs=1e-6)
+    assert enc[0, 0] == pytest.approx(math.sin(2 * math.pi * 0.25)) and enc[0, 1] == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 @pytest.fixture(scope="module")
 def deep():
     """Full depth (9 encoder, 5 decoder layers) on the tiny backbone and hidden 32."""
     torch.manual_seed(0)
-    config = DynamiteConfig(backbone="tiny", hidden_dim=32, nheads=4, enc_ffn=64, dec_ffn=64,
-                            pixel_decoder_layers=1, pixel_decoder_ffn=64, pretrained_backbone=False)
+    config = DynamiteConfig(
+        backbone="tiny",
+        hidden_dim=32,
+        nheads=4,
+        enc_ffn=64,
+        dec_ffn=64,
+        pixel_decoder_layers=1,
+        pixel_decoder_ffn=64,
+        pretrained_backbone=False,
+    )
     return DynaMITe(config).eval()
 
 
 def test_shapes_and_eleven_predictions(deep):
     images = torch.randn(2, 3, 96, 128)
-    clicks = [ClickSet([[(10.0, 20.0, 0), (30.0, 40.0, 2)], [(60.0, 50.0, 1)]], [(5.0, 5.0, 3)]),
-              ClickSet([[(10.0, 20.0, 0)]], [])]
+    clicks = [
+        ClickSet([[(10.0, 20.0, 0), (30.0, 40.0, 2)], [(60.0, 50.0, 1)]], [(5.0, 5.0, 3)]),
+        ClickSet([[(10.0, 20.0, 0)]], []),
+    ]
     with torch.no_grad():
         features = deep.encode(images)
         out = deep.decode(features, clicks)
-    assert [tuple(m.shape) for m in features.multi_scale] == [(2, 32, 3, 4), (2, 32, 6, 8), (2, 32, 12, 16)]
+    assert [tuple(m.shape) for m in features.multi_scale] == [
+        (2, 32, 3, 4),
+        (2, 32, 6, 8),
+        (2, 32, 12, 16),
+    ]
     assert tuple(features.mask_features.shape) == (2, 32, 24, 32)
     assert len(out.logits) == 11 == deep.config.num_predictions
     assert all(tuple(l.shape) == (2, 4 + 9, 24, 32) for l in out.logits)
@@ -115,11 +140,17 @@ def test_cached_fast_path_equals_the_full_path(deep):
 
 
 def test_click_order_within_an_object_does_not_matter(deep):
-    a = ClickSet([[(10.0, 20.0, 0), (30.0, 40.0, 2), (50.0, 60.0, 4)], [(60.0, 50.0, 1)]], [(5.0, 5.0, 3)])
-    b = ClickSet([[(50.0, 60.0, 4), (10.0, 20.0, 0), (30.0, 40.0, 2)], [(60.0, 50.0, 1)]], [(5.0, 5.0, 3)])
+    a = ClickSet(
+        [[(10.0, 20.0, 0), (30.0, 40.0, 2), (50.0, 60.0, 4)], [(60.0, 50.0, 1)]], [(5.0, 5.0, 3)]
+    )
+    b = ClickSet(
+        [[(50.0, 60.0, 4), (10.0, 20.0, 0), (30.0, 40.0, 2)], [(60.0, 50.0, 1)]], [(5.0, 5.0, 3)]
+    )
     with torch.no_grad():
         features = deep.encode(torch.randn(1, 3, 96, 128))
-        assert torch.equal(deep.decode(features, [a]).logits[-1], deep.decode(features, [b]).logits[-1])
+        assert torch.equal(
+            deep.decode(features, [a]).logits[-1], deep.decode(features, [b]).logits[-1]
+        )
 
 
 def test_background_only_and_empty_object_decode(deep):
@@ -142,10 +173,17 @@ def test_object_logits_pools_by_owner():
 def test_preprocess_follows_the_official_resize():
     image = np.zeros((480, 640, 3), np.uint8)
     x, size = preprocess(image, DynamiteConfig(pretrained_backbone=False))
-    assert (size.h, size.w, size.Hp, size.Wp) == (800, 1067, 800, 1088) and x.shape == (1, 3, 800, 1088)
+    assert (size.h, size.w, size.Hp, size.Wp) == (800, 1067, 800, 1088) and x.shape == (
+        1,
+        3,
+        800,
+        1088,
+    )
     assert bool((x[..., 1067:] == 0).all())  # padding is zero after normalisation
     torch.testing.assert_close(x[0, :, 0, 0], normalise_batch(torch.zeros(1, 3, 1, 1))[0, :, 0, 0])
-    _, capped = preprocess(np.zeros((100, 1000, 3), np.uint8), DynamiteConfig(pretrained_backbone=False))
+    _, capped = preprocess(
+        np.zeros((100, 1000, 3), np.uint8), DynamiteConfig(pretrained_backbone=False)
+    )
     assert (capped.h, capped.w) == (133, 1333)
 
 
@@ -153,8 +191,9 @@ def test_preprocess_follows_the_official_resize():
 def test_official_backbones_give_strides_4_to_32(backbone):
     with torch.no_grad():
         maps = backbone().eval()(torch.randn(1, 3, 64, 96))
-    assert [tuple(m.shape[1:]) for m in maps] == [(c, 64 // s, 96 // s) for c, s in
-                                                  zip(backbone().channels, (4, 8, 16, 32))]
+    assert [tuple(m.shape[1:]) for m in maps] == [
+        (c, 64 // s, 96 // s) for c, s in zip(backbone().channels, (4, 8, 16, 32))
+    ]
 
 
 def test_effnet_adapter_renormalises_exactly():

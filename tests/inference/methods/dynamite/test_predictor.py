@@ -1,4 +1,5 @@
 """The ``dynamite`` predictor on a tiny random model: exclusive masks, replays, edge cases."""
+
 import numpy as np
 import pytest
 import torch
@@ -30,8 +31,14 @@ def predictor():
     return p
 
 
-CLICKS = [Click(20, 30, object_id=1), Click(90, 60, object_id=2), Click(5, 85, positive=False, object_id=0),
-          Click(25, 35, object_id=1), Click(60, 10, object_id=3), Click(100, 70, object_id=2)]
+CLICKS = [
+    Click(20, 30, object_id=1),
+    Click(90, 60, object_id=2),
+    Click(5, 85, positive=False, object_id=0),
+    Click(25, 35, object_id=1),
+    Click(60, 10, object_id=3),
+    Click(100, 70, object_id=2),
+]
 
 
 def masks_of(predictor, prompts):
@@ -75,8 +82,14 @@ def test_edge_cases(predictor):
     assert predictor.predict_objects([]) == {}
     assert predictor.predict_objects([Click(5, 5, positive=False, object_id=0)]) == {}
     # background clicks before the first object click (the official demo crashes here)
-    masks = masks_of(predictor, [Click(5, 5, positive=False, object_id=0), Click(100, 80, positive=False, object_id=0),
-                                 Click(60, 45, object_id=1)])
+    masks = masks_of(
+        predictor,
+        [
+            Click(5, 5, positive=False, object_id=0),
+            Click(100, 80, positive=False, object_id=0),
+            Click(60, 45, object_id=1),
+        ],
+    )
     assert list(masks) == [1] and masks[1].shape == (90, 120)
     negatives_only = predictor.predict([Click(10, 10, positive=False)])
     assert negatives_only.mask.shape == (90, 120) and not negatives_only.mask.any()
@@ -119,7 +132,9 @@ def test_scribbles_and_extreme_points_are_read_as_clicks(predictor):
     from inference.structures import prompt_clicks
 
     scribble = Scribble(((10.0, 10.0), (40.0, 10.0)), object_id=1)
-    points = ExtremePoints(left=(60, 40), right=(90, 42), top=(75, 30), bottom=(76, 55), object_id=2)
+    points = ExtremePoints(
+        left=(60, 40), right=(90, 42), top=(75, 30), bottom=(76, 55), object_id=2
+    )
     direct = masks_of(predictor, [scribble, points])
     clicks = masks_of(predictor, prompt_clicks(scribble) + prompt_clicks(points))
     assert direct.keys() == clicks.keys() == {1, 2}

@@ -1,4 +1,5 @@
 """DynaMITe training on synthetic shapes: data pipeline, loss falls, resume, cancel, CLI."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,20 @@ import pytest
 import torch
 from PIL import Image
 
-from inference.methods.dynamite.data import CocoTrainDataset, augment, select_objects, split_image_ids
+from inference.methods.dynamite.data import (
+    CocoTrainDataset,
+    augment,
+    select_objects,
+    split_image_ids,
+)
 from inference.methods.dynamite.model import DynamiteConfig
-from inference.methods.dynamite.train import TrainConfig, latest_checkpoint, main, param_groups, train
+from inference.methods.dynamite.train import (
+    TrainConfig,
+    latest_checkpoint,
+    main,
+    param_groups,
+    train,
+)
 
 
 def _polygon(y0: int, x0: int, y1: int, x1: int) -> list[list[float]]:
@@ -54,23 +66,56 @@ def shapes(tmp_path_factory) -> tuple[Path, Path]:
                 m = mask_utils.decode(seg).astype(bool)
                 img[m] = colour
                 area = float(m.sum())
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
-                         "segmentation": seg, "area": area, "bbox": [x0, y0, x1 - x0, y1 - y0]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    "segmentation": seg,
+                    "area": area,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                }
+            )
         Image.fromarray(img).save(root / "images" / f"{i + 1:03d}.png")
         images.append({"id": i + 1, "file_name": f"{i + 1:03d}.png", "height": h, "width": w})
-    anns.append({"id": 999, "image_id": 1, "category_id": 1, "iscrowd": 1, "area": 5000.0,
-                 "segmentation": _polygon(0, 0, 50, 100), "bbox": [0, 0, 100, 50]})
+    anns.append(
+        {
+            "id": 999,
+            "image_id": 1,
+            "category_id": 1,
+            "iscrowd": 1,
+            "area": 5000.0,
+            "segmentation": _polygon(0, 0, 50, 100),
+            "bbox": [0, 0, 100, 50],
+        }
+    )
     path = root / "instances.json"
-    path.write_text(json.dumps({"images": images, "annotations": anns,
-                                "categories": [{"id": 1, "name": "shape"}]}))
+    path.write_text(
+        json.dumps(
+            {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "shape"}]}
+        )
+    )
     return path, root / "images"
 
 
 def _config(shapes, out: Path, **kw) -> TrainConfig:
     annotations, images = shapes
-    base = dict(annotations=annotations, images_dir=images, output_dir=out, model=DynamiteConfig.tiny(),
-                steps=4, batch_size=2, crop_size=64, num_points=256, checkpoint_every=2,
-                max_interactions=1, lr=1e-3, grad_clip=1.0, seed=3)
+    base = {
+        "annotations": annotations,
+        "images_dir": images,
+        "output_dir": out,
+        "model": DynamiteConfig.tiny(),
+        "steps": 4,
+        "batch_size": 2,
+        "crop_size": 64,
+        "num_points": 256,
+        "checkpoint_every": 2,
+        "max_interactions": 1,
+        "lr": 1e-3,
+        "grad_clip": 1.0,
+        "seed": 3,
+    }
     base.update(kw)
     return TrainConfig(**base)
 
@@ -79,10 +124,10 @@ def test_augment_and_select_objects():
     rng = np.random.default_rng(0)
     image = np.zeros((40, 80, 3), dtype=np.uint8)
     masks = np.zeros((4, 40, 80), dtype=bool)
-    masks[0, :, :] = True                                 # large, under everything
+    masks[0, :, :] = True  # large, under everything
     masks[1, 5:30, 5:30] = True
     masks[2, 10:20, 40:60] = True
-    masks[3, 0:3, 0:3] = True                             # 9 px: always dropped
+    masks[3, 0:3, 0:3] = True  # 9 px: always dropped
     out_image, out_masks, padding = augment(image, masks, 64, rng, (0.5, 0.5))
     # scale 0.5·64/80 = 0.4 → 16×32 image, padded with grey to 64×64
     assert out_image.shape == (64, 64, 3) and out_masks.shape == (4, 64, 64)
@@ -90,13 +135,13 @@ def test_augment_and_select_objects():
     assert (out_image[padding] == 128).all() and not out_masks[:, padding].any()
     for seed in range(10):
         labels = select_objects(masks, np.random.default_rng(seed))
-        assert labels is not None and labels.max() <= 2   # ⌊0.7·4⌋ = 2 kept, 9-px one dropped
+        assert labels is not None and labels.max() <= 2  # ⌊0.7·4⌋ = 2 kept, 9-px one dropped
         sizes = np.bincount(labels.ravel())[1:]
         assert (sizes > 50).all()
     # smaller objects win overlaps: object 1 keeps its square inside object 0
     both = [0, 1]
     labels = select_objects(masks[both], np.random.default_rng(0))
-    assert labels is not None and labels.max() == 1       # ⌊0.7·2⌋ = 1
+    assert labels is not None and labels.max() == 1  # ⌊0.7·2⌋ = 1
 
 
 def test_dataset_filters_crowd_and_small(shapes):
@@ -123,7 +168,7 @@ def test_param_groups_split_backbone_lr_and_norm_decay(shapes, tmp_path):
     by_id = {id(p): g for g in groups for p in g["params"]}
     for name, module in model.named_modules():
         for pname, p in module.named_parameters(recurse=False):
-            if not p.requires_grad:                       # e.g. the all-zero padding query
+            if not p.requires_grad:  # e.g. the all-zero padding query
                 assert id(p) not in by_id
                 continue
             g = by_id[id(p)]
@@ -157,9 +202,19 @@ def test_loss_falls_and_masks_improve_on_synthetic_shapes(shapes, tmp_path):
     from inference.methods.dynamite.checkpoint import load_model
 
     seen = []
-    config = _config(shapes, tmp_path, steps=120, checkpoint_every=0, crop_size=96, num_points=1024,
-                     max_interactions=3, grad_clip=0.01)
-    before = load_model(train(dataclasses.replace(config, steps=0, output_dir=tmp_path / "init")).model_path)
+    config = _config(
+        shapes,
+        tmp_path,
+        steps=120,
+        checkpoint_every=0,
+        crop_size=96,
+        num_points=1024,
+        max_interactions=3,
+        grad_clip=0.01,
+    )
+    before = load_model(
+        train(dataclasses.replace(config, steps=0, output_dir=tmp_path / "init")).model_path
+    )
     result = train(config, progress=seen.append)
     assert result.step == 120 and not result.cancelled and result.model_path.exists()
     assert [p.step for p in seen] == list(range(1, 121)) and seen[-1].eta_s == 0
@@ -184,7 +239,7 @@ def test_resume_continues_at_the_right_step_with_identical_state(shapes, tmp_pat
 
     def stop_after_two() -> bool:
         calls.append(1)
-        return len(calls) > 2                             # checked before steps 1, 2, 3: stop at 3
+        return len(calls) > 2  # checked before steps 1, 2, 3: stop at 3
 
     first = train(_config(shapes, tmp_path / "b"), should_stop=stop_after_two)
     assert first.cancelled and first.step == 2 and first.model_path is None
@@ -215,16 +270,39 @@ def test_cancel_before_first_step_leaves_a_resumable_checkpoint(shapes, tmp_path
 
 def test_step_schedule_multiplies_the_lr_at_milestones(shapes, tmp_path):
     seen = []
-    train(_config(shapes, tmp_path, steps=4, milestones=(1, 3), checkpoint_every=0, max_interactions=0),
-          progress=seen.append)
+    train(
+        _config(
+            shapes, tmp_path, steps=4, milestones=(1, 3), checkpoint_every=0, max_interactions=0
+        ),
+        progress=seen.append,
+    )
     assert [p.lr for p in seen] == pytest.approx([1e-3, 1e-4, 1e-4, 1e-5])
 
 
 def test_cli_runs_a_tiny_training(shapes, tmp_path, capsys):
     annotations, images = shapes
-    code = main(["--annotations", str(annotations), "--images", str(images), "--output", str(tmp_path),
-                 "--backbone", "tiny", "--steps", "1", "--crop-size", "64", "--checkpoint-every", "0",
-                 "--max-interactions", "0", "--seed", "1"])
+    code = main(
+        [
+            "--annotations",
+            str(annotations),
+            "--images",
+            str(images),
+            "--output",
+            str(tmp_path),
+            "--backbone",
+            "tiny",
+            "--steps",
+            "1",
+            "--crop-size",
+            "64",
+            "--checkpoint-every",
+            "0",
+            "--max-interactions",
+            "0",
+            "--seed",
+            "1",
+        ]
+    )
     assert code == 0 and (tmp_path / "model.safetensors").exists()
     assert "done at step 1" in capsys.readouterr().out
 

@@ -1,4 +1,5 @@
 """A project's DynaMITe model through the registry: convert an upload, load it for serving."""
+
 import dataclasses
 
 import numpy as np

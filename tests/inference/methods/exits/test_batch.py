@@ -6,8 +6,15 @@ from inference.methods.exits import batch as batch_module
 from inference.methods.exits.batch import finished_objects, records_from_coco, run_exits
 from inference.methods.exits.train import ExitsConfig
 
-CONFIG = ExitsConfig(encoder="tiny-conv", crop_size=64, batch_size=4, warmup_epochs=1, epochs=2,
-                     crf_iterations=2, generate_batch_size=2)
+CONFIG = ExitsConfig(
+    encoder="tiny-conv",
+    crop_size=64,
+    batch_size=4,
+    warmup_epochs=1,
+    epochs=2,
+    crf_iterations=2,
+    generate_batch_size=2,
+)
 
 
 def test_interrupted_job_resumes_without_redoing_finished_work(shapes_coco, tmp_path, monkeypatch):
@@ -21,18 +28,27 @@ def test_interrupted_job_resumes_without_redoing_finished_work(shapes_coco, tmp_
     def stop_in_generator():
         return any(stage == "generator" and done >= 2 for done, _, stage in calls)
 
-    first = run_exits(shapes_coco, out, config=CONFIG, progress=progress, should_stop=stop_in_generator)
+    first = run_exits(
+        shapes_coco, out, config=CONFIG, progress=progress, should_stop=stop_in_generator
+    )
     assert not first["completed"]
     assert (out / "checkpoints" / "warmup.pt").exists() and (out / "retrieval.npz").exists()
     assert not (out / "generator.safetensors").exists()
 
     # 2. rerun, stop after the first generated objects
     calls.clear()
-    second = run_exits(shapes_coco, out, config=CONFIG, progress=progress,
-                       should_stop=lambda: any(stage == "generate" for _, _, stage in calls))
+    second = run_exits(
+        shapes_coco,
+        out,
+        config=CONFIG,
+        progress=progress,
+        should_stop=lambda: any(stage == "generate" for _, _, stage in calls),
+    )
     assert not any(stage == "warmup" for _, _, stage in calls), "warm-up must not be redone"
     generator_steps = [done for done, _, stage in calls if stage == "generator"]
-    assert generator_steps and min(generator_steps) > 2, "generator training resumes at its checkpoint"
+    assert generator_steps and min(generator_steps) > 2, (
+        "generator training resumes at its checkpoint"
+    )
     assert not second["completed"]
     partial = finished_objects(out / "results.jsonl")
     assert 0 < len(partial) < 8

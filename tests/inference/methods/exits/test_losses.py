@@ -11,20 +11,20 @@ def _box(h=16, w=16, y0=4, y1=12, x0=3, x1=13):
 
 def test_mil_is_zero_for_a_box_tight_mask_and_positive_otherwise():
     box = _box()
-    cross = torch.zeros_like(box)          # a "+" touching every row and column of the box
+    cross = torch.zeros_like(box)  # a "+" touching every row and column of the box
     cross[..., 8, 3:13] = 1
     cross[..., 4:12, 8] = 1
     assert mil_loss(box, box).item() < 1e-3
     assert mil_loss(cross, box).item() < 1e-3
     shrunk = torch.zeros_like(box)
-    shrunk[..., 6:10, 6:10] = 1            # misses the box's outer rows and columns
+    shrunk[..., 6:10, 6:10] = 1  # misses the box's outer rows and columns
     assert mil_loss(shrunk, box).item() > 0.3
     assert mil_loss(torch.full_like(box, 0.5), box).item() > 0.1
 
 
 def test_point_loss_is_minimal_on_a_confident_correct_prediction():
     logits = torch.full((1, 1, 8, 8), -12.0)
-    logits[..., :, :4] = 12.0               # left half is the object
+    logits[..., :, :4] = 12.0  # left half is the object
     points = torch.tensor([[[-0.5, 0.0], [0.5, 0.0], [0.0, 0.0]]])  # left, right, padding
     labels = torch.tensor([[1.0, 0.0, 1.0]])
     valid = torch.tensor([[True, True, False]])
@@ -35,11 +35,11 @@ def test_point_loss_is_minimal_on_a_confident_correct_prediction():
 
 def test_crf_is_near_zero_on_a_mask_that_follows_the_colours():
     image = torch.zeros(1, 3, 16, 16)
-    image[..., 4:12, 3:13] = 2.0            # the object has another colour
+    image[..., 4:12, 3:13] = 2.0  # the object has another colour
     box = _box()
     perfect = _box().clone()
     assert crf_loss(perfect, image, box).item() < 1e-3
     noisy = perfect.clone()
-    noisy[..., 5:9, 5:9] = 0.2              # a hole inside a uniform region
+    noisy[..., 5:9, 5:9] = 0.2  # a hole inside a uniform region
     assert crf_loss(noisy, image, box).item() > 0.01
     assert crf_loss(torch.full_like(perfect, 0.5) * box, image, box).item() > 0.05

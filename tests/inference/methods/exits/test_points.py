@@ -20,7 +20,7 @@ def test_extreme_points_from_a_mask_are_the_true_extremes():
         mask = np.zeros((40, 50), bool)
         for _ in range(3):
             y0, x0 = rng.integers(0, 35), rng.integers(0, 45)
-            mask[y0:y0 + rng.integers(1, 8), x0:x0 + rng.integers(1, 8)] = True
+            mask[y0 : y0 + rng.integers(1, 8), x0 : x0 + rng.integers(1, 8)] = True
         p = extreme_points_from_mask(mask)
         ys, xs = np.nonzero(mask)
         assert p.left[0] == xs.min() and p.right[0] == xs.max()
@@ -60,7 +60,7 @@ def test_paste_of_a_crop_box_gives_back_the_box():
 
 def test_crop_beyond_the_border_wraps_around():
     image = np.zeros((10, 10, 3), np.uint8)
-    image[:, 0] = 255                                   # left column white
+    image[:, 0] = 255  # left column white
     window = crop_window((8.0, 0.0, 10.0, 10.0), 10, margins=(0, 0, 1.0, 0))
-    crop = crop_image(image, window)                    # window x ∈ [8, 11): column 10 → 0
+    crop = crop_image(image, window)  # window x ∈ [8, 11): column 10 → 0
     assert crop[:, -1].min() > 200 and crop[:, 0].max() == 0

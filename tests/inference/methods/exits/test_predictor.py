@@ -4,8 +4,13 @@ import torch
 
 from inference.methods.exits.generator import build_generator, load_generator, save_generator
 from inference.methods.exits.predictor import ExitsPredictor, extreme_points_from_clicks
-from inference.registry import build_predictor, list_methods
-from inference.registry import convert_trained, load_trained, method_info
+from inference.registry import (
+    build_predictor,
+    convert_trained,
+    list_methods,
+    load_trained,
+    method_info,
+)
 from inference.structures import Box, Click, ExtremePoints
 
 
@@ -63,8 +68,14 @@ def test_predict_objects_reads_extreme_points_and_boxes():
     predictor.set_image(_image())
     points = ExtremePoints.from_points([(c.x, c.y) for c in CLICKS], object_id=1)
     old = ExtremePoints.from_points([(1, 1), (2, 1), (1, 2), (2, 2)], object_id=1)
-    masks = predictor.predict_objects([old, points, Box(30, 20, 70, 60, object_id=2), *[
-        Click(c.x, c.y, object_id=3) for c in [Click(5, 5), *CLICKS]]])
+    masks = predictor.predict_objects(
+        [
+            old,
+            points,
+            Box(30, 20, 70, 60, object_id=2),
+            *[Click(c.x, c.y, object_id=3) for c in [Click(5, 5), *CLICKS]],
+        ]
+    )
     assert sorted(masks) == [1, 2, 3]
     # object 1 from its newest extreme points, object 3 from its last four clicks: as predict()
     expected = predictor.predict(CLICKS).mask

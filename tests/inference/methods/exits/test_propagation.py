@@ -40,8 +40,14 @@ def test_retrieved_points_never_leave_the_box():
         t = sinkhorn(s)
         x0, y0 = rng.uniform(0, 30, size=2)
         x1, y1 = x0 + rng.uniform(8, 34), y0 + rng.uniform(8, 34)
-        seeds = np.array([[x0 + 1, (y0 + y1) / 2], [x1 - 1, (y0 + y1) / 2],
-                          [(x0 + x1) / 2, y0 + 1], [(x0 + x1) / 2, y1 - 1]])
+        seeds = np.array(
+            [
+                [x0 + 1, (y0 + y1) / 2],
+                [x1 - 1, (y0 + y1) / 2],
+                [(x0 + x1) / 2, y0 + 1],
+                [(x0 + x1) / 2, y1 - 1],
+            ]
+        )
         got = retrieve_points(t, grid, seeds, (x0, y0, x1, y1), size, tau_fg=-1.0, tau_bg=-1.0)
         cell = size / 8
         for y, x in np.argwhere(got.foreground | got.background):

@@ -1,4 +1,5 @@
 """M2N2's numerical pieces against hand-built cases and brute force."""
+
 from __future__ import annotations
 
 import heapq
@@ -9,7 +10,12 @@ import torch
 
 from inference.methods.m2n2.markov import change_temperature, markov_maps, matrix_ipf, start_states
 from inference.methods.m2n2.refine import joint_bilateral_upsample, minmax_flood_fill
-from inference.methods.m2n2.thresholds import ScoreSwitches, choose_threshold, integer_sobel, truncated_nearest_neighbour
+from inference.methods.m2n2.thresholds import (
+    ScoreSwitches,
+    choose_threshold,
+    integer_sobel,
+    truncated_nearest_neighbour,
+)
 
 
 def _block_affinity(grid: int = 8, leak: float = 1e-4) -> torch.Tensor:
@@ -129,12 +135,15 @@ def test_threshold_choice_matches_brute_force(seed):
     dist[2, 3] = 0.0
     same = np.array([0.0, dist[4, 4]])
     opp = np.array([dist[6, 8]]) if seed % 2 else np.array([])
-    got = choose_threshold(torch.from_numpy(dist), torch.from_numpy(same), torch.from_numpy(opp), 0.4, ScoreSwitches())
+    got = choose_threshold(
+        torch.from_numpy(dist), torch.from_numpy(same), torch.from_numpy(opp), 0.4, ScoreSwitches()
+    )
     assert got == pytest.approx(_brute_threshold(dist, same, opp, 0.4))
 
 
 def test_truncated_nearest_neighbour_vote():
     d = torch.tensor([[[0.0, 0.5, 2.0]], [[2.0, 0.4, 0.0]]])  # two clicks on a 1×3 image
-    mask = truncated_nearest_neighbour(d, torch.tensor([1.0, 1.0]), torch.tensor([True, False]),
-                                       torch.tensor([[0, 0], [0, 2]]))
+    mask = truncated_nearest_neighbour(
+        d, torch.tensor([1.0, 1.0]), torch.tensor([True, False]), torch.tensor([[0, 0], [0, 2]])
+    )
     assert mask.tolist() == [[True, False, False]]

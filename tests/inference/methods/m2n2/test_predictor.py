@@ -1,4 +1,5 @@
 """M2N2 end to end on the tiny random effnet, and the boundary refinement on synthetic images."""
+
 from __future__ import annotations
 
 import numpy as np

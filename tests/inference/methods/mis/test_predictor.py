@@ -1,4 +1,5 @@
 """The ``mis`` predictor on a tiny random-weight backbone, and the resumable batch job."""
+
 import json
 
 import numpy as np
@@ -81,12 +82,14 @@ def test_batch_resumes_and_exports_coco(tmp_path):
     refs = batch.images_from(images)
     seen = []
     stop_after = iter([False, True])  # stop after the first image
-    first = batch.build_trees(refs, tmp_path / "out", backbone="tiny-effnet",
-                              should_stop=lambda: next(stop_after, True))
+    first = batch.build_trees(
+        refs, tmp_path / "out", backbone="tiny-effnet", should_stop=lambda: next(stop_after, True)
+    )
     assert first["built"] == 1
     stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "trees").iterdir()}
-    second = batch.build_trees(refs, tmp_path / "out", backbone="tiny-effnet",
-                               progress=lambda d, t, k: seen.append((d, t)))
+    second = batch.build_trees(
+        refs, tmp_path / "out", backbone="tiny-effnet", progress=lambda d, t, k: seen.append((d, t))
+    )
     assert second["skipped"] == 1 and second["built"] == 2 and second["errors"] == 1
     for name, mtime in stamp.items():  # finished images were not redone
         assert (tmp_path / "out" / "trees" / name).stat().st_mtime_ns == mtime

@@ -1,4 +1,5 @@
 """Reading the merge tree: leaves, proposals, granularity levels."""
+
 import numpy as np
 
 from inference.methods.mis.tree import MergeTree
@@ -8,7 +9,7 @@ from inference.methods.mis.ward import grid_edges, ward_tree
 def _two_region_tree(h=6, w=8):
     x = np.zeros((h, w, 2))
     x[:, : w // 2, 0] = 1.0
-    x[:, w // 2:, 1] = 1.0
+    x[:, w // 2 :, 1] = 1.0
     x += np.random.default_rng(0).normal(scale=0.01, size=x.shape)
     children, _, _ = ward_tree(x.reshape(-1, 2), grid_edges(h, w))
     return MergeTree(children, (h, w))

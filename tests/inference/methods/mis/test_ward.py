@@ -1,4 +1,5 @@
 """Connectivity-constrained Ward merging against scipy and scikit-learn."""
+
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import linkage

@@ -1,4 +1,5 @@
 """The prototype step after label spreading."""
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -12,17 +13,19 @@ def _nodes(rng):
     centres = torch.eye(4)
     part = F.normalize(centres[0] + 0.5 * centres[3], dim=0)
     groups = [centres[0], part, centres[1], centres[2]]
-    x = torch.cat([g + 0.02 * torch.from_numpy(rng.standard_normal((10, 4))).float() for g in groups])
+    x = torch.cat(
+        [g + 0.02 * torch.from_numpy(rng.standard_normal((10, 4))).float() for g in groups]
+    )
     return F.normalize(x, dim=1)
 
 
 def test_an_unlinked_part_of_an_object_joins_it_and_seeds_stay_put():
     x = _nodes(np.random.default_rng(0))
     seeds = -np.ones(40, np.int64)
-    seeds[0], seeds[20] = 1, 0                 # one click on the object core, one on background
+    seeds[0], seeds[20] = 1, 0  # one click on the object core, one on background
     probs = np.full((40, 2), 0.5, np.float32)  # nothing reached by spreading: uniform rows …
-    probs[:10] = (0.1, 0.9)                    # … except the object core
-    probs[20:40] = (0.9, 0.1)                  # and both looks of the background
+    probs[:10] = (0.1, 0.9)  # … except the object core
+    probs[20:40] = (0.9, 0.1)  # and both looks of the background
     # one background centre: the unreached part's tie goes to the background's k-means, and
     # four centres would give it one of its own
     out = prototype_refine(x, probs, seeds, background_prototypes=1)

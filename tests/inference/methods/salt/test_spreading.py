@@ -1,4 +1,5 @@
 """SALT's cached-graph label spreading against scikit-learn's LabelSpreading."""
+
 import numpy as np
 import pytest
 import torch
@@ -32,7 +33,9 @@ def test_one_seed_per_cluster_labels_both(kind):
     x = _two_clusters(1)
     seeds = np.full(len(x), -1)
     seeds[3], seeds[50] = 0, 1
-    labels = spread(build_graph(torch.from_numpy(x), kind), seeds, 2, alpha=0.9, max_iter=100).argmax(1)
+    labels = spread(
+        build_graph(torch.from_numpy(x), kind), seeds, 2, alpha=0.9, max_iter=100
+    ).argmax(1)
     assert (labels[:40] == 0).all() and (labels[40:] == 1).all()
 
 
@@ -53,7 +56,9 @@ def test_a_prior_is_soft_evidence_that_seeds_outweigh():
     """Two clusters, one seed in the first; a prior for label 1 on the second cluster labels it,
     and the same prior placed on the seeded cluster does not beat its clamped seed."""
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 0.05, (10, 2)) + (1, 0), rng.normal(0, 0.05, (10, 2)) + (0, 1)])
+    x = np.concatenate(
+        [rng.normal(0, 0.05, (10, 2)) + (1, 0), rng.normal(0, 0.05, (10, 2)) + (0, 1)]
+    )
     graph = build_graph(torch.from_numpy(x).float(), "rbf", gamma=5.0)
     seeds = -np.ones(20, np.int64)
     seeds[0] = 0

@@ -1,0 +1,152 @@
+"""Masks from the prompt log: replay the objects' active prompts through a method.
+
+The state of an object is its prompt list, so every answer is a pure function of the log: a
+worker that never saw the image (the previous one died) gives the same mask. Prompt rows are
+plain dicts as stored (``{"id", "kind", "payload", "method"}``, oldest first); they become the
+library's typed prompts (:func:`typed_prompt`) at the method's working scale, and one call of
+``predict_objects`` answers every object. Manual brush and eraser strokes (kind ``edit``) are
+applied, in order, on top of the method's mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from annotation.common import rle
+
+from .methods import EDIT
+from .request import MaskRequest
+
+log = logging.getLogger(__name__)
+
+# A pseudo "prompt" the worker adds first for an object that came with a mask (a pseudo label
+# to fix, an import): brush edits apply on top of it until a method prompt replaces it.
+BASE = "base"
+
+
+@dataclass
+class Computed:
+    masks: dict[int, np.ndarray]  # instance id → H×W bool at the stored image's size
+    model_s: float
+    cached: bool
+
+
+def typed_prompt(kind: str, payload: dict[str, Any], object_id: int):
+    """The ``inference`` prompt of a logged row (payloads as ``labeling.prompts`` validated
+    them), at the stored image's scale; None for a kind the library does not know."""
+    import inference
+
+    if kind == "click":
+        return inference.Click(
+            x=payload["x"], y=payload["y"], positive=payload["positive"], object_id=object_id
+        )
+    if kind == "scribble":
+        points = tuple((float(x), float(y)) for x, y in payload["points"])
+        return inference.Scribble(
+            points=points,
+            width=payload.get("width", 5.0),
+            positive=payload.get("positive", True),
+            object_id=object_id,
+        )
+    if kind == "extreme_points":
+        return inference.ExtremePoints.from_points(
+            [tuple(p) for p in payload["points"]], object_id=object_id
+        )
+    if kind == "box":
+        return inference.Box(
+            x0=payload["x0"],
+            y0=payload["y0"],
+            x1=payload["x1"],
+            y1=payload["y1"],
+            object_id=object_id,
+        )
+    if kind == "text":
+        return inference.Text(payload["text"], object_id=object_id)
+    return None
+
+
+def prompts_of(
+    objects: dict[int, list[dict[str, Any]]],
+    accepted: tuple[str, ...],
+    scale: float,
+    size_hw: tuple[int, int],
+) -> list:
+    """Every object's prompts of an ``accepted`` kind as typed prompts at the working scale, in
+    the order they were made (prompt ids are global, so they order prompts across objects,
+    which multi-object methods read)."""
+    height, width = size_hw
+    rows = sorted(
+        (
+            (p.get("id", 0), instance_id, p)
+            for instance_id, prompts in objects.items()
+            for p in prompts
+            if p["kind"] in accepted
+        ),
+        key=lambda row: row[0],
+    )
+    out = []
+    for _, instance_id, p in rows:
+        prompt = typed_prompt(p["kind"], p["payload"], instance_id)
+        if prompt is not None:
+            out.append(prompt.scaled(scale, height, width))
+    return out
+
+
+def apply_edits(mask: np.ndarray, prompts: list[dict[str, Any]]) -> np.ndarray:
+    """Paint or erase the brush strokes (kind ``edit``) onto ``mask`` in log order."""
+    edits = [p["payload"] for p in prompts if p["kind"] == EDIT]
+    if not edits:
+        return mask
+    canvas = PILImage.fromarray(mask.astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for e in edits:
+        value = 1 if e["mode"] == "paint" else 0
+        width = max(1, round(e["width"]))
+        pts = [(float(x), float(y)) for x, y in e["points"]]
+        if len(pts) > 1:
+            draw.line(pts, fill=value, width=width, joint="curve")
+        r = width / 2
+        for x, y in pts[:1] + pts[-1:]:  # round caps (joints are rounded by the line itself)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=value)
+    return np.asarray(canvas, dtype=bool)
+
+
+def _to_image_size(mask: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    height, width = size_hw
+    if mask.shape == (height, width):
+        return mask
+    return np.asarray(PILImage.fromarray(mask).resize((width, height), PILImage.Resampling.NEAREST))
+
+
+def compute(request: MaskRequest, objects: dict[int, list[dict[str, Any]]]) -> Computed:
+    """Masks for ``objects`` (instance id → its active prompts, oldest first) on the request's
+    image, with the request's method: one ``predict_objects`` call for all of them (a
+    single-object method answers each object from its own prompts)."""
+    from . import methods
+    from .worker import image_state
+
+    found = methods.info(request.method)
+    if found is None:
+        raise LookupError(f"method {request.method!r} is not registered on this worker")
+    entry, cached = image_state(request.image_id, request.method, request.backbone)
+    predictor, scale = entry.predictor, entry.scale
+    work_hw = predictor.image_size
+    started = time.perf_counter()
+    prompts = prompts_of(objects, found.prompts, scale, work_hw)
+    results = predictor.predict_objects(prompts) if prompts else {}
+    model_s = time.perf_counter() - started
+    empty = np.zeros(work_hw, dtype=bool)
+    masks = {k: np.asarray(results[k].mask, dtype=bool) if k in results else empty for k in objects}
+    for k, rows in objects.items():
+        base = next((p["payload"] for p in rows if p["kind"] == BASE), None)
+        if base is not None and not any(p["kind"] in found.prompts for p in rows):
+            masks[k] = rle.decode(base)  # the mask it came with, at the image's size
+    out = {k: apply_edits(_to_image_size(m, request.size_hw), objects[k]) for k, m in masks.items()}
+    return Computed(out, model_s, cached)

@@ -1,0 +1,132 @@
+"""Routing of interactive work to workers: sticky sessions over Celery worker-direct queues.
+
+Runs in the web process (no torch). The keys it reads and writes are in :mod:`.keys`: a click
+goes to the direct queue of the worker that holds its image's state while that worker lives;
+when the holder is gone the request goes to the shared ``interactive`` queue and whichever
+worker takes it rebuilds the state from the image and the prompt log. Revisions order an
+object's requests: a worker that finds a newer revision answered skips the computation.
+"""
+
+from __future__ import annotations
+
+import random
+
+from . import keys
+from .keys import redis_client
+from .request import MaskRequest
+
+INTERACTIVE_QUEUE = "interactive"
+# The worker-side tasks (``annotation.labeling.tasks``), sent by name: the web process never
+# imports the worker's modules.
+PREDICT_TASK = "annotation.labeling.tasks.predict"
+PREFETCH_TASK = "annotation.labeling.tasks.prefetch"
+
+__all__ = [
+    "INTERACTIVE_QUEUE",
+    "PREDICT_TASK",
+    "PREFETCH_TASK",
+    "alive_workers",
+    "answered",
+    "bump_revision",
+    "choose_worker",
+    "claim",
+    "forget_holder",
+    "is_alive",
+    "mark_answered",
+    "redis_client",
+    "revision",
+    "send_predict",
+    "send_prefetch",
+]
+
+
+def alive_workers() -> list[str]:
+    """Hostnames of the interactive workers that reported in the last few seconds."""
+    client = redis_client()
+    found = client.scan_iter(f"{keys.ALIVE_PREFIX}*", count=100)
+    return sorted(key[len(keys.ALIVE_PREFIX) :] for key in found)
+
+
+def is_alive(hostname: str) -> bool:
+    return bool(redis_client().exists(keys.alive(hostname)))
+
+
+def choose_worker(
+    image_id: int, method: str, backbone: str, preferred: str | None = None
+) -> str | None:
+    """The worker that should serve this image: its live holder, else ``preferred`` (the
+    session's worker) if alive, else a random live worker; it becomes the holder. ``None``
+    when no worker has reported yet (the shared queue then decides)."""
+    client = redis_client()
+    key = keys.holder(image_id, method, backbone)
+    holder = client.get(key)
+    if holder and is_alive(holder):
+        return holder
+    if preferred and is_alive(preferred):
+        chosen = preferred
+    else:
+        workers = alive_workers()
+        if not workers:
+            client.delete(key)
+            return None
+        chosen = random.choice(workers)
+    client.set(key, chosen, ex=keys.HOLDER_TTL_S)
+    return chosen
+
+
+def claim(image_id: int, method: str, backbone: str, hostname: str) -> None:
+    """``hostname`` now holds the image's state: later clicks go straight to it."""
+    redis_client().set(keys.holder(image_id, method, backbone), hostname, ex=keys.HOLDER_TTL_S)
+
+
+def forget_holder(image_id: int, method: str, backbone: str) -> None:
+    redis_client().delete(keys.holder(image_id, method, backbone))
+
+
+def bump_revision(instance_id: int) -> int:
+    """A new revision of the object's prompts (after the change committed)."""
+    client = redis_client()
+    rev = int(client.incr(keys.revision(instance_id)))
+    client.expire(keys.revision(instance_id), keys.REVISION_TTL_S)
+    return rev
+
+
+def revision(instance_id: int) -> int:
+    """The newest revision queued for the object (0 if none)."""
+    return int(redis_client().get(keys.revision(instance_id)) or 0)
+
+
+def answered(instance_id: int) -> int:
+    """The newest revision whose mask is saved (0 if none)."""
+    return int(redis_client().get(keys.done(instance_id)) or 0)
+
+
+def mark_answered(instance_id: int, rev: int) -> None:
+    redis_client().set(keys.done(instance_id), rev, ex=keys.REVISION_TTL_S)
+
+
+def _queue_for(worker: str | None):
+    """The shared queue's name, or the worker's direct queue (a kombu ``Queue``: its
+    exchange and routing key are what reach that one worker)."""
+    if worker is None:
+        return INTERACTIVE_QUEUE
+    from celery.utils.nodenames import worker_direct
+
+    return worker_direct(worker)
+
+
+def _send(name: str, args: list, worker: str | None) -> None:
+    # the app Django loaded (config/__init__ makes it current): no import of the project package
+    from celery import current_app
+
+    current_app.send_task(name, args=args, queue=_queue_for(worker))
+
+
+def send_predict(request: MaskRequest, worker: str | None) -> None:
+    """Queue one mask computation on ``worker``'s direct queue (the shared one if None)."""
+    _send(PREDICT_TASK, [request.sent_now().as_message()], worker)
+
+
+def send_prefetch(image_id: int, method: str, backbone: str, worker: str | None) -> None:
+    """Compute the image's state on ``worker`` ahead of its first click."""
+    _send(PREFETCH_TASK, [image_id, method, backbone], worker)

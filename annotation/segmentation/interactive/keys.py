@@ -1,0 +1,45 @@
+"""The interactive loop's Redis keys, all in one place (short-lived; Postgres holds what lasts).
+
+* ``mw:iworker:<hostname>``: an interactive worker is alive. It refreshes the key every
+  :data:`HEARTBEAT_S` with an :data:`ALIVE_TTL_S` expiry (:mod:`.worker`).
+* ``mw:holder:<image>:<method>:<backbone>``: the worker that holds (or is computing) the
+  image's state. Clicks on that image go to its direct queue while it lives (:mod:`.dispatch`).
+* ``mw:rev:<instance>``: a counter bumped on every change to an object's prompts.
+* ``mw:done:<instance>``: the newest revision whose mask is saved. A worker that finds its
+  revision answered skips the work: a newer request carried the mask.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+ALIVE_PREFIX = "mw:iworker:"
+ALIVE_TTL_S = 3
+HEARTBEAT_S = 1.0
+HOLDER_TTL_S = 3600
+REVISION_TTL_S = 24 * 3600
+
+
+@lru_cache(maxsize=1)
+def redis_client():
+    """The process's Redis connection (``settings.REDIS_URL``), answers decoded to str."""
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, decode_responses=True)
+
+
+def alive(hostname: str) -> str:
+    return f"{ALIVE_PREFIX}{hostname}"
+
+
+def holder(image_id: int, method: str, backbone: str) -> str:
+    return f"mw:holder:{image_id}:{method}:{backbone}"
+
+
+def revision(instance_id: int) -> str:
+    return f"mw:rev:{instance_id}"
+
+
+def done(instance_id: int) -> str:
+    return f"mw:done:{instance_id}"

@@ -1,0 +1,175 @@
+"""The interactive worker's resident state: models, per-image predictors, liveness.
+
+Imported only inside a Celery worker (it loads torch through ``inference``). Predictors are
+built by name from the registry (:mod:`.methods`); the per-image ones live in the byte-bounded
+LRU of :mod:`.cache`. Backbones are shared by every predictor of a (method, backbone) pair,
+and a project's trained model (backbone ``model-<id>``) is loaded once per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from . import keys, methods
+from .cache import Entry, ImageStateCache, state_nbytes
+
+log = logging.getLogger(__name__)
+
+
+class Models:
+    """Predictor factories per (method, backbone): the backbone is built once and shared."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self._backbones: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        from .trained import LoadedModels  # torch-free to import; loads nothing yet
+
+        self._trained = LoadedModels(device)  # networks of the projects' trained models
+
+    def new_predictor(self, method: str, backbone: str):
+        model_id = methods.trained_model_id(backbone)
+        if model_id is not None:  # a project's trained model, loaded once and shared
+            return self._trained.new_predictor(model_id, method)
+        registry = methods.registry()
+        if backbone == methods.NO_BACKBONE:
+            return registry.build_predictor(method, device=self.device)
+        with self._lock:
+            shared = self._backbones.get((method, backbone))
+            if shared is None:
+                predictor = registry.build_predictor(method, backbone=backbone, device=self.device)
+                self._backbones[(method, backbone)] = getattr(predictor, "backbone", backbone)
+                return predictor
+        return registry.build_predictor(method, backbone=shared, device=self.device)
+
+
+class _WorkerState:
+    """What one worker process keeps between tasks (built on first use)."""
+
+    def __init__(self) -> None:
+        self.cache: ImageStateCache | None = None
+        self.models: Models | None = None
+        self.heartbeat: threading.Event | None = None
+        self.hostname = ""
+
+
+_state = _WorkerState()
+
+
+def cache() -> ImageStateCache:
+    if _state.cache is None:
+        from django.conf import settings
+
+        _state.cache = ImageStateCache(settings.MASKWRIGHT["INTERACTIVE_CACHE_BYTES"])
+    return _state.cache
+
+
+def models() -> Models:
+    if _state.models is None:
+        from django.conf import settings
+
+        _state.models = Models(settings.MASKWRIGHT["INTERACTIVE_DEVICE"])
+    return _state.models
+
+
+def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]:
+    """The cached predictor of the image (built on a miss); ``(entry, was_cached)``."""
+    from django.conf import settings
+    from PIL import Image as PILImage
+
+    key = (image_id, method, backbone)
+    entry = cache().get(key)
+    if entry is not None:
+        return entry, True
+    from annotation.datasets.models import Image
+    from annotation.datasets.storage import read_rgb
+
+    rgb = read_rgb(Image.objects.values_list("file", flat=True).get(pk=image_id))
+    height, width = rgb.shape[:2]
+    max_side = settings.MASKWRIGHT["INTERACTIVE_MAX_SIDE"]
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:  # methods work at a bounded size; masks are scaled back to the image
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rgb = np.asarray(PILImage.fromarray(rgb).resize(size, PILImage.Resampling.BILINEAR))
+    predictor = models().new_predictor(method, backbone)
+    predictor.set_image(rgb)
+    entry = Entry(predictor, scale, state_nbytes(predictor))
+    cache().put(key, entry)
+    return entry, False
+
+
+def warm_up() -> None:
+    """Load the default method's model and run it once on a small image, so that the first real
+    click pays neither the weights nor the first-call costs of torch and numba."""
+    from inference import Box, Click
+
+    offered = methods.offered()
+    if not offered:
+        log.warning("no interactive method to warm up")
+        return
+    first = offered[0]
+    started = time.perf_counter()
+    predictor = models().new_predictor(first["name"], first["backbones"][0])
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 60, size=(96, 128, 3), dtype=np.uint8)
+    image[30:70, 40:90] += 150
+    predictor.set_image(image)
+    # a prompt of a kind the method declares (the first model call is the slow one)
+    prompt = (
+        Click(x=64.0, y=48.0, positive=True, object_id=1)
+        if "click" in first["prompts"]
+        else Box(x0=40.0, y0=30.0, x1=90.0, y1=70.0, object_id=1)
+        if "box" in first["prompts"]
+        else None
+    )
+    if prompt is not None:
+        predictor.predict_objects([prompt])
+    import torch
+
+    log.info(
+        "warmed up %s in %.2f s (torch threads %d)",
+        first["name"],
+        time.perf_counter() - started,
+        torch.get_num_threads(),
+    )
+
+
+# -- liveness ----------------------------------------------------------------------------------
+def start_heartbeat(hostname: str) -> threading.Event:
+    """Refresh this worker's alive key every second until :func:`stop_heartbeat`. The thread
+    touches no torch (see ``annotation.labeling.tasks.warm_up``)."""
+    stop = threading.Event()
+    key = keys.alive(hostname)
+
+    def beat() -> None:
+        while not stop.is_set():
+            try:
+                keys.redis_client().set(key, str(time.time()), ex=keys.ALIVE_TTL_S)
+            except Exception:  # Redis restarting: try again next second
+                log.warning("heartbeat to Redis failed", exc_info=True)
+            stop.wait(keys.HEARTBEAT_S)
+        try:
+            keys.redis_client().delete(key)
+        except Exception:  # shutting down: the key expires after ALIVE_TTL_S anyway
+            log.debug("could not delete the heartbeat key %s", key, exc_info=True)
+
+    threading.Thread(target=beat, name="maskwright-heartbeat", daemon=True).start()
+    _state.heartbeat = stop
+    _state.hostname = hostname
+    return stop
+
+
+def stop_heartbeat() -> None:
+    """Stop announcing this worker (its alive key is deleted): sessions stop sticking to it."""
+    if _state.heartbeat is not None:
+        _state.heartbeat.set()
+
+
+def hostname() -> str:
+    """This worker's Celery hostname once it announced itself, else ''."""
+    return _state.hostname

@@ -1,0 +1,50 @@
+"""A method that exists only in the tests: its whole integration is the registration below.
+
+``toy-box`` fills the box it is given (and a disk around each positive click), a "model" with no
+weights whose answers are easy to check. The platform learns everything it needs (label, prompt
+kinds, single-object, no backbone) from the :class:`inference.MethodInfo`; the web process and
+the workers import this module because ``MASKWRIGHT_METHOD_PLUGINS`` names it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inference import Box, Click, MaskResult, MethodInfo, Predictor, register_method
+
+NAME = "toy-box"
+RADIUS = 5
+
+
+class BoxFill(Predictor):
+    """Box → the box's pixels; clicks → disks of :data:`RADIUS` px around the positive ones."""
+
+    def _set_image(self, image: np.ndarray) -> None:
+        self.rgb = image
+
+    def _predict(self, clicks: list[Click]) -> MaskResult:
+        height, width = self.image_size
+        yy, xx = np.mgrid[:height, :width]
+        mask = np.zeros((height, width), dtype=bool)
+        for c in clicks:
+            disk = (xx - c.x) ** 2 + (yy - c.y) ** 2 <= RADIUS**2
+            mask = mask | disk if c.positive else mask & ~disk
+        return MaskResult(mask=mask, score=1.0)
+
+    def predict_objects(self, prompts) -> dict[int, MaskResult]:
+        _height, _width = self.image_size
+        out: dict[int, MaskResult] = {}
+        for object_id in sorted({p.object_id for p in prompts if p.object_id > 0}):
+            own = [p for p in prompts if p.object_id == object_id]
+            mask = self._predict([p for p in own if isinstance(p, Click)]).mask
+            for box in (p for p in own if isinstance(p, Box)):
+                mask[int(box.y0) : int(box.y1) + 1, int(box.x0) : int(box.x1) + 1] = True
+            out[object_id] = MaskResult(mask=mask, score=1.0)
+        return out
+
+
+@register_method(
+    MethodInfo(name=NAME, label="Toy box filler", prompts=("box", "click"), backbones=())
+)
+def build_toy(device: str = "cpu", **_: object) -> BoxFill:
+    return BoxFill()
