@@ -10,11 +10,10 @@ they run as soon as the function does.
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.pyrun import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -188,22 +187,7 @@ def test_every_job_kind_registers_when_django_loads():
         "from annotation.jobs.engine import RUNNERS; from annotation.jobs.models import Job;"
         "print(sorted(set(Job.Kind.values) - set(RUNNERS)), sorted(RUNNERS))"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO), str(REPO / "platform"), os.environ.get("PYTHONPATH", "")]
-        ),
-    }
-    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     # the platform's own kinds, and those the segmentation app registers
     assert out.stdout.strip().splitlines()[-1] == (

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.pyrun import run_python
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -91,15 +93,6 @@ def test_the_web_process_never_loads_torch():
         " assert job_run.app.main == 'maskwright', job_run.app;"
         "print('torch' in sys.modules, 'inference' in sys.modules)"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "platform")])}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]

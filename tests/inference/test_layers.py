@@ -9,10 +9,9 @@ Imports are read with ``ast``, inside functions too (lazy imports are still depe
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.pyrun import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "inference"
@@ -109,18 +108,6 @@ def test_method_metadata_imports_no_torch():
         " if m in sys.modules)\n"
         "print(heavy)\n"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
