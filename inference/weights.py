@@ -19,7 +19,10 @@ place tried and the ``MASKWRIGHT_WEIGHTS_DIR`` setting.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 WEIGHTS_DIR_ENV = "MASKWRIGHT_WEIGHTS_DIR"
 
@@ -104,3 +107,18 @@ def _from_hf_cache(model_id: str, cache_dir: str | Path | None) -> Path | None:
     except (LocalEntryNotFoundError, HFValidationError):
         return None
     return Path(folder)
+
+
+_LOADED: dict[tuple[str, int, str], Any] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def load_once(path: str | Path, device: str, load: Callable[[Path, str], Any]) -> Any:
+    """``load(path, device)``, once per (file, modification time, device): a worker serves many
+    images with one network, and a file rewritten in place is loaded again."""
+    path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, device)
+    with _LOADED_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = load(path, device)
+        return _LOADED[key]

@@ -21,6 +21,7 @@ from PIL import ImageDraw
 
 from annotation.common import rle
 
+from . import methods
 from .methods import EDIT
 from .request import MaskRequest
 
@@ -129,7 +130,6 @@ def compute(request: MaskRequest, objects: dict[int, list[dict[str, Any]]]) -> C
     """Masks for ``objects`` (instance id → its active prompts, oldest first) on the request's
     image, with the request's method: one ``predict_objects`` call for all of them (a
     single-object method answers each object from its own prompts)."""
-    from . import methods
     from .worker import image_state
 
     found = methods.info(request.method)

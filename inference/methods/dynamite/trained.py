@@ -8,16 +8,13 @@ every image's predictor, as a worker serves many images with one model.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 from typing import Any
 
+from ...weights import load_once
 from .checkpoint import load_model, save_model
-from .model import DynaMITe, DynamiteConfig
+from .model import DynamiteConfig
 from .predictor import DynamitePredictor
-
-_NETS: dict[tuple[str, int, str], DynaMITe] = {}
-_LOCK = threading.Lock()
 
 
 def convert_trained(source: Path, target: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -40,9 +37,5 @@ def load_trained(path: Path, config: dict[str, Any], device: str) -> DynamitePre
     """A predictor around the converted file ``path`` (its architecture is stored in it, so
     ``config`` is not needed)."""
     del config
-    key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns, device)
-    with _LOCK:
-        net = _NETS.get(key)
-        if net is None:
-            net = _NETS[key] = load_model(path, device=device).eval()
+    net = load_once(path, device, lambda file, on: load_model(file, device=on).eval())
     return DynamitePredictor(net, device=device)

@@ -7,15 +7,12 @@ shared by every image's predictor.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-from .generator import PseudoLabelGenerator, load_generator, save_generator
+from ...weights import load_once
+from .generator import load_generator, save_generator
 from .predictor import ExitsPredictor
-
-_GENERATORS: dict[tuple[str, int, str], tuple[PseudoLabelGenerator, dict[str, Any]]] = {}
-_LOCK = threading.Lock()
 
 
 def convert_trained(source: Path, target: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -34,12 +31,7 @@ def convert_trained(source: Path, target: Path, config: dict[str, Any]) -> dict[
 def load_trained(path: Path, config: dict[str, Any], device: str) -> ExitsPredictor:
     """A predictor around the generator file ``path``; crop size and threshold from the file's
     config (``config`` fills what it lacks), defaults 128 px and 0.5."""
-    key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns, device)
-    with _LOCK:
-        loaded = _GENERATORS.get(key)
-        if loaded is None:
-            loaded = _GENERATORS[key] = load_generator(path, device=device)
-    generator, stored = loaded
+    generator, stored = load_once(path, device, lambda file, on: load_generator(file, device=on))
     settings = {**(config or {}), **stored}
     return ExitsPredictor(
         generator,
