@@ -15,10 +15,12 @@ object_id=2), ...])`` → ``{object_id: MaskResult}``. What each method accepts 
 No Django, Celery or Channels here: the platform calls this library, never the reverse.
 """
 
+from .jobs import BatchJob, Param
 from .predictor import Predictor, PredictorNotReady
 from .registry import (
     MethodInfo,
     TrainedWeights,
+    batch_jobs,
     build_predictor,
     convert_trained,
     list_methods,
@@ -43,17 +45,20 @@ from .structures import (
 
 __all__ = [
     "PROMPT_KINDS",
+    "BatchJob",
     "Box",
     "Click",
     "ExtremePoints",
     "MaskResult",
     "MethodInfo",
+    "Param",
     "Predictor",
     "PredictorNotReady",
     "Prompt",
     "Scribble",
     "Text",
     "TrainedWeights",
+    "batch_jobs",
     "build_predictor",
     "clicks_from_prompts",
     "convert_trained",

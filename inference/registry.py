@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from .jobs import BatchJob
+
 if TYPE_CHECKING:  # the predictor contract imports numpy only, but keep this module bare
     from .predictor import Predictor
 
@@ -62,7 +64,7 @@ class MethodInfo:
     ``multi_object``: its ``predict_objects`` answers for every object at once from all
     prompts. ``backbones``: those it can take, default first; () = it takes none.
     ``trained``: set when interactive use needs a trained model file. ``interactive``: False
-    for batch-only methods.
+    for batch-only methods. ``batch``: the batch jobs it offers (``inference.jobs``).
     """
 
     name: str
@@ -73,6 +75,7 @@ class MethodInfo:
     trained: TrainedWeights | None = None
     interactive: bool = True
     summary: str = ""
+    batch: tuple[BatchJob, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe description for the platform's method list."""
@@ -86,6 +89,7 @@ class MethodInfo:
             "needs_trained_model": self.trained is not None,
             "trained": self.trained.as_dict() if self.trained is not None else None,
             "summary": self.summary,
+            "batch": [job.as_dict() for job in self.batch],
         }
 
 
@@ -109,6 +113,10 @@ _loaded = False
 def _add(info: MethodInfo, builder: Builder | str) -> None:
     if info.name in _BUILDERS:
         raise ValueError(f"method {info.name!r} is registered twice")
+    taken = {job.kind for other in _INFOS.values() for job in other.batch}
+    for job in info.batch:
+        if job.kind in taken:
+            raise ValueError(f"batch job kind {job.kind!r} of {info.name!r} is taken")
     _BUILDERS[info.name] = builder
     _INFOS[info.name] = info
 
@@ -186,6 +194,11 @@ def method_infos() -> list[MethodInfo]:
     """Every registered method's metadata, by name. Imports no torch."""
     _load_all()
     return [_INFOS[name] for name in sorted(_BUILDERS)]
+
+
+def batch_jobs() -> list[tuple[MethodInfo, BatchJob]]:
+    """Every batch job of every registered method, with its method. Imports no torch."""
+    return [(info, job) for info in method_infos() for job in info.batch]
 
 
 def list_methods() -> list[str]:

@@ -42,7 +42,7 @@ urlpatterns = [
     path("instances/<int:instance_id>/prompts/undo/", labeling.PromptUndoApi.as_view()),
     path("instances/<int:instance_id>/prompts/redo/", labeling.PromptRedoApi.as_view()),
     path("tasks/<int:task_id>/", labeling.TaskDetailApi.as_view()),
-    path("jobs/mis/backbones/", jobs.MisBackbonesApi.as_view()),
+    path("jobs/kinds/", jobs.JobKindsApi.as_view()),
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view()),
     path("jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view()),
     path("jobs/<int:job_id>/download", exports.ExportDownloadApi.as_view()),

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         "eval", help="evaluate an interactive method on a dataset (maskwright eval --help)"
     )
     sub.add_parser(
-        "proposals", help="region proposals for a folder or COCO json, resumable (--help)"
+        "proposals",
+        help="region proposals for a folder or COCO json, resumable ([--method NAME] --help)",
     )
 
     argv = sys.argv[1:] if argv is None else argv

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -15,7 +14,7 @@ from rest_framework.views import APIView
 
 from annotation.common.apis import validated
 from annotation.common.exceptions import NotFound
-from annotation.jobs.engine import INTERNAL, RUNNERS
+from annotation.jobs.engine import FORMS, INTERNAL, RUNNERS
 from annotation.jobs.lease import lease_info
 from annotation.jobs.models import Job
 from annotation.jobs.services import job_cancel, job_launch, jobs_sweep
@@ -28,7 +27,7 @@ from .selectors import dataset_for
 class JobOut(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
     stage = serializers.SerializerMethodField(
-        help_text="what a long job is doing (EXITS, training)"
+        help_text="what a long job is doing (its stage, e.g. training)"
     )
     lease = serializers.SerializerMethodField(
         help_text="the worker of an active job: status alive / lost / resuming, worker, attempts, "
@@ -133,16 +132,14 @@ class JobCancelApi(APIView):
         return Response(JobOut(job_cancel(job=job)).data)
 
 
-class MisBackbonesOut(serializers.Serializer):
-    backbones = serializers.ListField(child=serializers.CharField())
-    default = serializers.CharField(allow_null=True)
+class JobKindsApi(APIView):
+    """The kinds the Jobs page launches, in menu order, each with its form: label, progress
+    unit, stage names and parameters (``inference.Param`` as JSON); any signed-in user."""
 
-
-class MisBackbonesApi(APIView):
-    """The backbones an MIS job may name on this server (the Jobs page's choice); any
-    signed-in user. A launch naming another gets 400."""
-
-    @extend_schema(responses=MisBackbonesOut)
+    @extend_schema(responses={200: None})
     def get(self, request):
-        backbones = list(settings.MASKWRIGHT["MIS_BACKBONES"])
-        return Response({"backbones": backbones, "default": backbones[0] if backbones else None})
+        forms = [{"kind": kind, **FORMS[kind]()} for kind, _ in launchable() if kind in FORMS]
+        # each form's "order" places it (the pipeline's order: proposals, pseudo masks,
+        # training, then the platform's own kinds); kinds of one order by name
+        forms.sort(key=lambda form: (form.get("order", 0), form["kind"]))
+        return Response(forms)

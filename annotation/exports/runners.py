@@ -12,7 +12,37 @@ from .records import ExportParams
 from .services import export_relpath, export_write
 
 
-@register_runner("export", validate=lambda params, dataset: ExportParams.parse(params))
+def _choice(name: str, label: str, choices: list[list[str]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "kind": "choice",
+        "default": choices[0][0],
+        "choices": choices,
+        "help": "",
+    }
+
+
+def export_form() -> dict[str, Any]:
+    """The export on the Jobs page (``tolerance`` and ``void_border`` keep their defaults)."""
+    return {
+        "label": "Export",
+        "capability": None,
+        "method": None,
+        "unit": "step",
+        "stages": {},
+        "order": 100,  # after the jobs that make masks
+        "params": [
+            _choice("format", "Format", [["coco", "COCO"], ["voc", "Pascal VOC"]]),
+            _choice("masks", "Masks", [["rle", "RLE"], ["polygon", "Polygons"]]),
+            _choice("filter", "Filter", [["accepted", "Accepted only"], ["all", "Every source"]]),
+        ],
+    }
+
+
+@register_runner(
+    "export", validate=lambda params, dataset: ExportParams.parse(params), form=export_form
+)
 def export_dataset(ctx: JobContext) -> dict[str, Any]:
     """Write the dataset's export zip; params: see :class:`ExportParams`.
 

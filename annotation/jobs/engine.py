@@ -42,6 +42,9 @@ VALIDATORS: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
 # Kinds that only their own app starts (a model import: the model upload); the jobs API
 # refuses them.
 INTERNAL: set[str] = set()
+# kind → what a launcher's form shows of it (label, unit, stages, params; see
+# ``register_runner``), read when asked: a form may depend on the deployment's settings.
+FORMS: dict[str, Callable[[], dict[str, Any]]] = {}
 
 
 class Cancelled(Exception):
@@ -58,11 +61,15 @@ def register_runner(
     queue: str = "default",
     validate: Callable[[dict[str, Any], Any], Any] | None = None,
     launchable: bool = True,
+    form: Callable[[], dict[str, Any]] | None = None,
 ) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     """Register the runner of a job kind. ``validate(params, dataset)``, if given, runs at
     launch (in the web process: no torch) and raises ``ApplicationError`` for bad parameters,
     so that the launcher gets a 400 naming the problem instead of a job that fails later.
-    ``launchable=False``: the jobs API refuses the kind (its own app launches it)."""
+    ``launchable=False``: the jobs API refuses the kind (its own app launches it). ``form()``:
+    the kind on the Jobs page's launcher, ``{"label", "unit", "stages", "params", "order",
+    ...}`` (params as ``inference.Param.as_dict`` writes them; ``order`` places it in the
+    menu); a kind without one is launched elsewhere (the dataset page's Verify)."""
 
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         # every kind, so that none can forget it: ids in its parameters stay in the job's project
@@ -70,6 +77,8 @@ def register_runner(
         QUEUES[kind] = queue
         if validate is not None:
             VALIDATORS[kind] = validate
+        if form is not None:
+            FORMS[kind] = form
         if launchable:
             INTERNAL.discard(kind)
         else:

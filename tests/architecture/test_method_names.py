@@ -2,7 +2,7 @@
 method's name appears in ``annotation/`` code outside migrations — not as a string, an
 identifier, an import or a module name (prose in docstrings is fine).
 
-``NOT_YET`` lists the modules that still name a method, each with why; it may only shrink.
+``NOT_YET`` lists modules allowed to name a method, each with why (none today).
 """
 
 from __future__ import annotations
@@ -14,19 +14,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 
-# module → why it still names a method (issue 17's remaining work)
-NOT_YET: dict[str, str] = {
-    # The batch jobs are still written per method; next: methods declare batch capabilities
-    # (proposals from an image, pseudo masks from extreme points or boxes, training from masks)
-    # in their metadata, and one generic runner per capability registers a kind per method.
-    "annotation/segmentation/batch/mis.py": "the MIS proposals job",
-    "annotation/segmentation/batch/exits.py": "the EXITS pseudo-mask job",
-    "annotation/segmentation/batch/train.py": "the DynaMITe training job",
-    "annotation/segmentation/batch/training_data.py": "the EXITS job's extreme-point input",
-    "annotation/datasets/job_apis.py": "the backbones an MIS job may name (MIS_BACKBONES)",
-    "annotation/api/urls.py": "the route of that list, jobs/mis/backbones/",
-    "annotation/segmentation/tools.py": "`maskwright proposals`, MIS's command-line entry point",
-}
+# module → why it still names a method; empty since the batch jobs became capabilities that
+# methods declare (``inference.jobs``). Keep it so: a new entry needs a reason here.
+NOT_YET: dict[str, str] = {}
 
 
 def _method_names() -> set[str]:

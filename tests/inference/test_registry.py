@@ -59,7 +59,9 @@ def test_as_dict_is_json_safe():
         "needs_trained_model",
         "trained",
         "summary",
+        "batch",
     }
+    assert [job["kind"] for job in d["batch"]] == ["train"]
     assert d["trained"]["backbones"] == ["swin_tiny", "resnet50", "effnet-lite0"]
     assert ".safetensors" in d["trained"]["suffixes"]
 

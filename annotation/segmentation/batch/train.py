@@ -1,19 +1,18 @@
-"""The ``train`` job: a DynaMITe model trained on a dataset's own masks, then evaluated.
+"""Training jobs: a model of a method trained on a dataset's own masks, then evaluated.
 
-The masks a launcher chooses (accepted human work, the pseudo labels of one registered method,
-or all that were not rejected) are written once as COCO json into the job's work folder; a few
-images are held back. ``inference.methods.dynamite.train`` trains (checkpoints every N steps; a
-redelivered task resumes from the newest one), reporting each step as job progress. The
-held-back images are then evaluated with the MIST protocol (random strategy, τ = 10, IoU 0.85)
-and the model is stored as a ready model of the project with those figures, once per job.
+One kind per method that declares a ``train`` batch job (``inference.jobs``). The masks a
+launcher chooses (accepted human work, the pseudo labels of one registered method, or all that
+were not rejected) are written once as COCO json into the job's work folder; a few images are
+held back. The method's entry trains (a redelivered task resumes from its newest checkpoint),
+reporting its steps as job progress. The held-back images are then evaluated with the MIST
+protocol (``inference.evaluation.evaluate_trained``: random strategy, τ = 10, IoU 0.85) and the
+model is stored as a ready model of the project with those figures, once per job.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,104 +20,73 @@ from django.conf import settings
 
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset
-from annotation.jobs.engine import JobContext, register_runner
-from annotation.jobs.params import optional_int, parse_params
+from annotation.jobs.engine import JobContext
 from annotation.modelstore.models import TrainedModel
 
+from .runs import Kind, batch_device, register_kinds, work_dir
 from .training_data import instances_for, train_source_description, train_sources, write_mask_coco
 
 log = logging.getLogger(__name__)
-METHOD = "dynamite"  # the registered method this job trains (its models are stored under it)
-BACKBONES = (
-    "effnet-lite0",
-    "resnet50",
-    "swin_tiny",
-    "tiny",
-)  # tiny: a small random network (tests)
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    """What a launcher may set. ``init_model_id``: a ready DynaMITe model of the project to
-    start from (its backbone wins); else the backbone starts from ImageNet weights where they
-    are available offline. ``eval_images``: images held back for the evaluation (at most a
-    fifth of the images). CPU-sized defaults; the paper trains 184k steps of 32 crops of 1024.
-    ``steps``: from ImageNet weights held-back objects start to be found after ~400 steps
-    (``maskwright bench dynamite-train``: GrabCut mIoU after one click 0.02 → 0.61 in 1000)."""
+def _extra(info: Any) -> tuple[Any, ...]:
+    """The platform's parameters of a training job."""
+    from inference.jobs import Param
 
-    sources: str = "accepted"
-    backbone: str = "effnet-lite0"
-    steps: int = 1000
-    batch_size: int = 2
-    crop_size: int = 384
-    lr: float = 1e-4
-    checkpoint_every: int = 50
-    init_model_id: int | None = None
-    eval_images: int = 8
-    name: str = ""
-
-    @classmethod
-    def parse(cls, raw: dict[str, Any]) -> TrainParams:
-        p = parse_params(
-            cls,
-            raw,
-            "training",
-            {
-                "sources": str,
-                "backbone": str,
-                "steps": int,
-                "batch_size": int,
-                "crop_size": int,
-                "lr": float,
-                "checkpoint_every": int,
-                "init_model_id": optional_int,
-                "eval_images": int,
-                "name": lambda v: str(v).strip()[:150],
-            },
-        )
-        if train_source_description(p.sources) is None:
-            raise ApplicationError(
-                "sources must be accepted, all, or the name of a method whose pseudo labels to"
-                f" train on (one of {sorted(train_sources())})"
-            )
-        if p.backbone not in BACKBONES:
-            raise ApplicationError(f"backbone must be one of {BACKBONES}")
-        if not 1 <= p.steps <= 1_000_000 or not 1 <= p.batch_size <= 64:
-            raise ApplicationError("steps must be in [1, 1000000] and batch_size in [1, 64]")
-        if p.crop_size < 128 or p.crop_size > 1536 or p.crop_size % 32:
-            raise ApplicationError("crop_size must be a multiple of 32 between 128 and 1536")
-        if (
-            not 0 < p.lr < 1
-            or not 1 <= p.checkpoint_every <= 100_000
-            or not 0 <= p.eval_images <= 500
-        ):
-            raise ApplicationError(
-                "lr must be in (0, 1), checkpoint_every ≥ 1, eval_images in [0, 500]"
-            )
-        return p
+    sources = tuple(train_sources().items())
+    return (
+        Param(
+            "sources",
+            "Train on",
+            "choice",
+            "accepted",
+            # accepted first, all last: the methods' pseudo labels between
+            choices=(sources[0], *sources[2:], sources[1]),
+            help="masks people made or accepted, one method's pseudo labels, or all",
+        ),
+        Param(
+            "init_model_id",
+            "Start from",
+            "id",
+            None,
+            refers="model",
+            choices=(("", "backbone ImageNet weights"),),
+            help=f"a ready {info.label} model of the project to fine-tune",
+        ),
+        Param(
+            "eval_images",
+            "Held-back images",
+            "int",
+            8,
+            minimum=0,
+            maximum=500,
+            help="Evaluated with MIST (NCI, NFO, NFI, mIoU) after training (at most a fifth of"
+            " the images)",
+        ),
+        Param("name", "Name of the model", "text", "", maximum=150),
+    )
 
 
-def train_validate(raw: dict[str, Any], dataset: Dataset) -> TrainParams:
-    """Launch-time check (no torch): parameters, the starting model, and that there are masks."""
-    params = TrainParams.parse(raw)
+def _validate(kind: Kind, mine: dict[str, Any], own: dict[str, Any], dataset: Dataset) -> None:
+    """Launch-time check (no torch): the starting model, and that there are masks."""
+    init = own["init_model_id"]
     if (
-        params.init_model_id is not None
+        init is not None
         and not TrainedModel.objects.filter(
-            pk=params.init_model_id,
+            pk=init,
             project_id=dataset.project_id,
-            method=METHOD,
+            method=kind.method,
             state=TrainedModel.State.READY,
         ).exists()
     ):
         raise ApplicationError(
-            f"model {params.init_model_id} is not a ready DynaMITe model of this project"
+            f"model {init} is not a ready {kind.info.label} model of this project"
         )
-    if not instances_for(dataset.id, params.sources).exists():
+    if not instances_for(dataset.id, own["sources"]).exists():
         raise ApplicationError(
-            f"no masks to train on in this dataset ({params.sources}: "
-            f"{train_source_description(params.sources)})"
+            f"no masks to train on in this dataset ({own['sources']}: "
+            f"{train_source_description(own['sources'])})"
         )
-    return params
 
 
 def split_images(image_ids: list[int], eval_images: int) -> tuple[list[int], list[int]]:
@@ -128,169 +96,97 @@ def split_images(image_ids: list[int], eval_images: int) -> tuple[list[int], lis
     return (ids[:-k], ids[-k:]) if k else (ids, [])
 
 
-def _prepare(folder: Path, dataset_id: int, params: TrainParams) -> tuple[list[int], list[int]]:
+def _prepare(folder: Path, dataset_id: int, own: dict[str, Any]) -> tuple[list[int], list[int]]:
     """Write the training/evaluation json once (a resumed job keeps what it started with)."""
     split_file = folder / "split.json"
     if split_file.exists():
         split = json.loads(split_file.read_text())
         return split["train"], split["eval"]
-    written = write_mask_coco(dataset_id, params.sources, folder / "all.json")
-    train_ids, eval_ids = split_images(written["image_ids"], params.eval_images)
+    written = write_mask_coco(dataset_id, own["sources"], folder / "all.json")
+    train_ids, eval_ids = split_images(written["image_ids"], own["eval_images"])
+    write_mask_coco(dataset_id, own["sources"], folder / "train.json", image_ids=train_ids)
     if eval_ids:
-        write_mask_coco(dataset_id, params.sources, folder / "eval.json", image_ids=eval_ids)
+        write_mask_coco(dataset_id, own["sources"], folder / "eval.json", image_ids=eval_ids)
     split_file.write_text(json.dumps({"train": train_ids, "eval": eval_ids}))
     return train_ids, eval_ids
 
 
-@register_runner("train", queue="batch", validate=train_validate)
-def train_run(ctx: JobContext) -> dict[str, Any]:
-    """Runner of the ``train`` job kind: DynaMITe trained on the dataset's masks."""
-    from inference.methods.dynamite.model import DynamiteConfig
-    from inference.methods.dynamite.train import TrainConfig, train
-
-    from .mis import batch_device
+def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
+    from inference.evaluation.trained import evaluate_trained
 
     dataset = Dataset.objects.get(pk=ctx.dataset_id)
-    params = train_validate(ctx.params, dataset)
-    folder = Path(settings.MEDIA_ROOT) / "jobs" / str(ctx.job_id) / METHOD
-    folder.mkdir(parents=True, exist_ok=True)
-    train_ids, eval_ids = _prepare(folder, dataset.id, params)
+    mine, own = kind.parse(ctx.params)
+    _validate(kind, mine, own, dataset)
+    folder = work_dir(ctx.job_id, kind.job.kind)
+    train_ids, eval_ids = _prepare(folder, dataset.id, own)
     if not train_ids:
         raise ApplicationError(
             "no images left to train on after holding back the evaluation images"
         )
     init = None
-    # Served at the crop size the model was trained at (short and long side bounded by it).
-    base = (
-        DynamiteConfig.tiny()
-        if params.backbone == "tiny"
-        else DynamiteConfig(backbone=params.backbone)
-    )
-    model_config = dataclasses.replace(base, short_side=params.crop_size, max_side=params.crop_size)
-    if params.init_model_id is not None:
+    if own["init_model_id"] is not None:
         from annotation.datasets.storage import media_path
 
-        start = TrainedModel.objects.get(pk=params.init_model_id)
-        init = media_path(start.file)
-        model_config = (
-            DynamiteConfig(**{**start.config, "pretrained_backbone": False})
-            if start.config
-            else model_config
-        )
+        start = TrainedModel.objects.get(pk=own["init_model_id"])
+        init = (media_path(start.file), dict(start.config or {}))
     device = batch_device()
-    config = TrainConfig(
-        annotations=folder / "all.json",
-        images_dir=settings.MEDIA_ROOT,
-        output_dir=folder / "run",
-        model=model_config,
-        init_checkpoint=init,
-        steps=params.steps,
-        batch_size=params.batch_size,
-        crop_size=params.crop_size,
-        lr=params.lr,
-        checkpoint_every=params.checkpoint_every,
-        device=device,
-        image_ids=tuple(train_ids),
+    images_dir = Path(settings.MEDIA_ROOT)
+    steps = {"total": 0}
+
+    def progress(done: int, total: int, stage: str, extra: dict[str, Any] | None = None) -> None:
+        steps["total"] = total
+        ctx.save_progress(done, total + len(eval_ids), {"stage": stage, **(extra or {})})
+
+    trained = kind.job.entry()(
+        folder / "train.json", images_dir, folder / "run", mine, init, device, progress
     )
-    total = params.steps + len(eval_ids)
-
-    def progress(p) -> None:
-        ctx.save_progress(
-            p.step,
-            total,
-            {
-                "stage": "train",
-                "loss": round(p.loss, 4),
-                "s_per_step": round(p.seconds_per_step, 3),
-                "eta_s": round(p.eta_s),
-            },
-        )
-
-    result = train(config, progress=progress)
-    if result.model_path is None:
-        raise RuntimeError("training stopped before its last step")
-    metrics = {
-        "train_steps": result.step,
-        "train_s": round(result.seconds, 1),
-        "final_loss": round(result.losses[-1], 4) if result.losses else None,
-        "train_images": len(train_ids),
-    }
+    metrics = {**trained.metrics, "train_images": len(train_ids)}
+    total = steps["total"] + len(eval_ids)
     if eval_ids:
         metrics.update(
-            _evaluate(
-                ctx,
-                Path(result.model_path),
+            evaluate_trained(
+                kind.method,
+                trained.model_file,
+                trained.model_config,
                 folder / "eval.json",
+                images_dir,
                 device,
-                done=params.steps,
-                total=total,
+                lambda i: ctx.save_progress(steps["total"] + i, total, {"stage": "evaluate"}),
             )
         )
-    model_id = _register(ctx, dataset, params, Path(result.model_path), model_config, metrics)
+    model_id = _register(ctx, kind, dataset, own, trained, metrics)
     ctx.save_progress(total, total, {"stage": "done"})
     return {
         "model_id": model_id,
         "metrics": metrics,
-        "backbone": model_config.backbone,
-        "resumed_from": result.resumed_from,
+        "backbone": trained.model_config.get("backbone"),
+        "resumed_from": trained.resumed_from,
         "train_images": len(train_ids),
         "eval_images": len(eval_ids),
     }
 
 
-def _evaluate(
-    ctx: JobContext, model_path: Path, eval_json: Path, device: str, *, done: int, total: int
-) -> dict[str, Any]:
-    """MIST (random strategy, τ = 10, IoU 0.85) on the held-back images."""
-    from inference.evaluation import CocoDataset, evaluate_multi_sample, mist_summary
-    from inference.evaluation.loop import mist_rng
-    from inference.methods.dynamite.checkpoint import load_model
-    from inference.methods.dynamite.predictor import DynamitePredictor
-
-    predictor = DynamitePredictor(load_model(model_path, device=device), device=device)
-    samples = CocoDataset(eval_json, settings.MEDIA_ROOT, protocol="multi")
-    rng = mist_rng(0)
-    finals, interactions = [], []
-    for i, sample in enumerate(samples):
-        try:
-            r = evaluate_multi_sample(
-                predictor, sample, strategy="random", tau=10, iou_threshold=0.85, rng=rng
-            )
-        except ValueError as exc:  # an image whose objects cannot be clicked
-            log.warning("train job %s: evaluation skipped an image: %s", ctx.job_id, exc)
-            continue
-        finals.append(r.final_ious)
-        interactions.append(r.num_interactions)
-        ctx.save_progress(done + i + 1, total, {"stage": "evaluate"})
-    summary = mist_summary(finals, interactions, threshold=0.85)
-    return {
-        "nci": summary["NCI"],
-        "nfo": summary["NFO"],
-        "nfi": summary["NFI"],
-        "miou": summary["mIoU"],
-        "eval_images": summary["num_images"],
-        "eval_objects": summary["num_objects"],
-        "eval_protocol": "MIST random, tau 10, IoU 0.85",
-    }
-
-
 def _register(
     ctx: JobContext,
+    kind: Kind,
     dataset: Dataset,
-    params: TrainParams,
-    path: Path,
-    model_config: Any,
+    own: dict[str, Any],
+    trained: Any,
     metrics: dict[str, Any],
 ) -> int:
     from annotation.modelstore.services import model_register_trained
 
-    name = params.name or f"DynaMITe {params.backbone} · {dataset.name} (job {ctx.job_id})"
+    what = trained.description or kind.info.label
+    name = own["name"] or f"{what} · {dataset.name} (job {ctx.job_id})"
     return model_register_trained(
         project_id=dataset.project_id,
-        method=METHOD,
+        method=kind.method,
         name=name,
-        source=path,
-        config=asdict(model_config),
+        source=Path(trained.model_file),
+        config=trained.model_config,
         metrics=metrics,
         job_id=ctx.job_id,
     ).id
+
+
+KINDS = register_kinds("train", _run, _validate, _extra)

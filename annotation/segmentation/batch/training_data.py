@@ -29,7 +29,7 @@ TRAIN_SOURCES = {
 
 
 def _pseudo_of(found) -> str:
-    return f"{found.label}: pseudo labels that were not rejected"
+    return f"{found.label}: pseudo labels (not rejected)"
 
 
 def train_sources() -> dict[str, str]:
@@ -124,7 +124,7 @@ def write_mask_coco(
     }
 
 
-# -- EXITS inputs -----------------------------------------------------------------------------
+# -- objects to outline (pseudo-mask jobs) ----------------------------------------------
 POINT_SOURCES = ("extreme_points", "boxes", "both")
 
 
@@ -155,8 +155,8 @@ def name_extremes(points: list[list[float]]) -> dict[str, list[float]]:
     }
 
 
-def write_exits_coco(dataset_id: int, points_from: str, path: Path) -> dict[str, int]:
-    """The objects EXITS works on, as COCO json: per object its box (xywh) and, when an
+def write_object_coco(dataset_id: int, points_from: str, path: Path) -> dict[str, int]:
+    """The objects a pseudo-mask job works on, as COCO json: per object its box (xywh) and, when an
     annotator gave them, its four extreme points (``extreme_points``: ``{"left": [x, y], …}``).
 
     ``points_from``: ``extreme_points`` (objects outlined with the extreme-points tool),

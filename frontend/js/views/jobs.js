@@ -1,6 +1,8 @@
-// #/projects/{id}/jobs — batch jobs of a project: launch (owners and managers) MIS proposals,
-// EXITS pseudo masks, DynaMITe training or an export on a dataset, and follow every job live: progress with an ETA from the
-// observed rate, state, Cancel, the error of a failed job or image, the export's download link.
+// #/projects/{id}/jobs — batch jobs of a project: launch (owners and managers) one of the job
+// kinds the server lists at GET /api/jobs/kinds/ (the methods' batch jobs, and an export) on a
+// dataset, with a form built from the kind's declared parameters, and follow every job live:
+// progress in the kind's unit with an ETA from the observed rate, its stage, state, Cancel, the
+// error of a failed job or image, what its result made, the export's download link.
 // An active job also shows its worker's lease: "worker alive, last beat 3 s ago", or "worker
 // lost — resuming" when the worker stopped renewing it (the server resumes or fails the job).
 // Updates arrive as job.progress events on the project socket; while it is down the list is
@@ -10,11 +12,10 @@ import { ApiError, get, post } from "../api.js";
 import { h, mount, plural, progressBar, showError } from "../dom.js";
 import { projectEvents } from "../events.js";
 import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
-import { exitsFields, learningDetails, STAGE_NAMES, trainFields } from "./job-forms.js";
+import { field, paramField, paramsOf, resultDetails } from "./job-forms.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const SEE_JOBS = new Set(["owner", "manager", "reviewer"]);
-const KIND_NAMES = { mis: "MIS proposals", export: "Export", verify: "Verify", exits: "EXITS", train: "Training" };
 
 export async function jobsView(root, { id }, ctx) {
   document.title = "Jobs · Maskwright";
@@ -30,19 +31,20 @@ export async function jobsView(root, { id }, ctx) {
     mount(root, head, h("div", { class: "empty" }, "Only the project's owners, managers and reviewers see its jobs."));
     return;
   }
-  const [datasets, backbones, models] = await Promise.all([
+  const [datasets, kinds, models] = await Promise.all([
     get(`/api/projects/${id}/datasets/`, { signal: ctx.signal }),
-    // The backbones this server's workers can run for MIS (a launch naming another gets 400).
-    isAdmin(project.role) ? get("/api/jobs/mis/backbones/", { signal: ctx.signal }) : null,
+    // What this server can run: each kind's form, and its name, unit and stages in the list.
+    get("/api/jobs/kinds/", { signal: ctx.signal }),
     get(`/api/projects/${id}/models/`, { signal: ctx.signal }),
   ]);
   if (!ctx.alive()) return;
   const events = projectEvents(project.id);
   ctx.onCleanup(() => events.close());
 
-  const list = jobList(project, datasets, events, ctx);
+  const byKind = new Map(kinds.map((k) => [k.kind, k]));
+  const list = jobList(project, datasets, byKind, events, ctx);
   const children = [...head];
-  if (isAdmin(project.role)) children.push(section("Launch a job", launchForm(project, datasets, backbones, models, list), null, "job-launch"));
+  if (isAdmin(project.role)) children.push(section("Launch a job", launchForm(project, datasets, kinds, models, list), null, "job-launch"));
   children.push(section("Jobs", list.el, list.live));
   mount(root, children);
   await list.refresh();
@@ -50,44 +52,26 @@ export async function jobsView(root, { id }, ctx) {
 
 // ---- Launch form ------------------------------------------------------------------------------
 
-function field(label, input) {
-  return h("label", { class: "job-field" }, h("span", { class: "small muted" }, label), input);
-}
-
-function launchForm(project, datasets, backbones, models, list) {
+function launchForm(project, datasets, kinds, models, list) {
   const dataset = h("select", { name: "dataset", "aria-label": "Dataset" }, datasets.map((ds) => h("option", { value: ds.id }, ds.name)));
-  const kind = h("select", { name: "kind", "aria-label": "Job kind" }, h("option", { value: "mis" }, "MIS proposals"),
-    h("option", { value: "exits" }, "EXITS pseudo masks"), h("option", { value: "train" }, "DynaMITe training"), h("option", { value: "export" }, "Export"));
-  const exits = exitsFields();
-  const training = trainFields(models);
-
-  const backbone = h("select", { name: "backbone", "aria-label": "Backbone", required: true }, backbones.backbones.map((b) => h("option", { value: b, selected: b === backbones.default }, b)));
-  const maxPer = h("input", { name: "max_per_image", type: "number", min: "1", max: "1000", value: "20", "aria-label": "Max proposals per image" });
-  const minFraction = h("input", { name: "min_fraction", type: "number", min: "0", max: "0.99", step: "0.001", value: "0.01", "aria-label": "Min fraction" });
-  const label = h("select", { name: "label", "aria-label": "Label" }, h("option", { value: "" }, "none (class-agnostic)"), (project.labels || []).map((l) => h("option", { value: l.id }, l.name)));
-  const threshold = h("input", { name: "score_threshold", type: "number", min: "0", max: "1", step: "0.01", value: "0", "aria-label": "Score threshold" });
-  const misFields = h(
-    "div", { class: "inline-form job-params", dataset: { kind: "mis" } },
-    field("Backbone", backbone),
-    field("Max proposals / image", maxPer), field("Min size (fraction of image)", minFraction), field("Min score", threshold), field("Label", label),
-  );
-
-  const format = h("select", { name: "format", "aria-label": "Format" }, h("option", { value: "coco" }, "COCO"), h("option", { value: "voc" }, "Pascal VOC"));
-  const masks = h("select", { name: "masks", "aria-label": "Masks" }, h("option", { value: "rle" }, "RLE"), h("option", { value: "polygon" }, "Polygons"));
-  const filter = h("select", { name: "filter", "aria-label": "Filter" }, h("option", { value: "accepted" }, "Accepted only"), h("option", { value: "all" }, "Every source"));
-  const exportFields = h("div", { class: "inline-form job-params", dataset: { kind: "export" }, hidden: true },
-    field("Format", format), field("Masks", masks), field("Instances", filter));
+  // the server lists the kinds in menu order, the default first
+  const kind = h("select", { name: "kind", "aria-label": "Job kind" }, kinds.map((k) => h("option", { value: k.kind }, k.label)));
+  const params = h("div", { class: "inline-form job-params" });
+  let fields = [];
+  // Only the chosen kind's fields are in the page: two kinds may share a label ("Epochs").
+  const showFields = () => {
+    const chosen = kinds.find((k) => k.kind === kind.value);
+    fields = chosen ? chosen.params.map((param) => paramField(param, project, models)) : [];
+    params.dataset.kind = kind.value;
+    params.title = chosen?.summary || "";
+    mount(params, fields.map((f) => f.el));
+  };
+  showFields();
 
   const button = h("button", { type: "submit", class: "primary" }, "Launch");
   const form = h("form", { class: "job-form", "aria-label": "Launch a job" },
-    h("div", { class: "inline-form" }, field("Dataset", dataset), field("Kind", kind)), misFields, exits.el, training.el, exportFields,
+    h("div", { class: "inline-form" }, field("Dataset", dataset), field("Kind", kind)), params,
     h("div", { class: "inline-form" }, button));
-  const showFields = () => {
-    misFields.hidden = kind.value !== "mis";
-    exportFields.hidden = kind.value !== "export";
-    exits.el.hidden = kind.value !== "exits";
-    training.el.hidden = kind.value !== "train";
-  };
   kind.addEventListener("change", showFields);
   if (!datasets.length) {
     button.disabled = true;
@@ -96,15 +80,9 @@ function launchForm(project, datasets, backbones, models, list) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const params = {
-      mis: () => ({ backbone: backbone.value, max_per_image: Number(maxPer.value), min_fraction: Number(minFraction.value), score_threshold: Number(threshold.value), label_id: label.value ? Number(label.value) : null }),
-      exits: exits.params,
-      train: training.params,
-      export: () => ({ format: format.value, masks: masks.value, filter: filter.value }),
-    }[kind.value]();
     button.disabled = true;
     try {
-      const job = await post(`/api/projects/${project.id}/jobs/`, { dataset_id: Number(dataset.value), kind: kind.value, params });
+      const job = await post(`/api/projects/${project.id}/jobs/`, { dataset_id: Number(dataset.value), kind: kind.value, params: paramsOf(fields) });
       list.upsert(job);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409) await list.refresh();
@@ -118,7 +96,8 @@ function launchForm(project, datasets, backbones, models, list) {
 
 // ---- The live list ----------------------------------------------------------------------------
 
-function jobList(project, datasets, events, ctx) {
+// `kinds`: kind -> its entry of GET /api/jobs/kinds/ (a kind not listed, e.g. verify, shows as is)
+function jobList(project, datasets, kinds, events, ctx) {
   const names = new Map(datasets.map((ds) => [ds.id, ds.name]));
   const tbody = h("tbody", {});
   const empty = h("p", { class: "empty-inline" }, "No jobs yet.");
@@ -142,7 +121,7 @@ function jobList(project, datasets, events, ctx) {
       lease: h("p", { class: "small muted job-lease" }), leaseAt: Date.now(),
     };
     row.tr = h("tr", { dataset: { jobId: job.id, kind: job.kind } },
-      h("td", {}, `#${job.id} `, KIND_NAMES[job.kind] || job.kind),
+      h("td", {}, `#${job.id} `, kinds.get(job.kind)?.label || job.kind),
       h("td", {}, names.get(job.dataset) || (job.dataset ? `dataset ${job.dataset}` : "—")),
       row.state, h("td", { class: "job-progress-col" }, bar.el), row.details, row.actions);
     rows.set(job.id, row);
@@ -167,15 +146,17 @@ function jobList(project, datasets, events, ctx) {
     const { job } = row;
     row.tr.dataset.state = job.state;
     mount(row.state, stateBadge(job.state));
-    const unit = { export: "step", exits: "unit", train: "step" }[job.kind] || "image";
+    const info = kinds.get(job.kind);
+    const unit = info?.unit || "image";
     const stage = job.stage || (job.cursor && job.cursor.stage);
+    const stageName = info?.stages?.[stage];
     const done = job.done || 0;
     const total = job.total || 0;
     if (job.state === "queued") row.bar.set(null, "Queued — waiting for a worker…");
     else if (job.state === "running" && !total) row.bar.set(null, "Starting…");
     else {
       const fraction = total ? done / total : job.state === "succeeded" ? 1 : 0;
-      const doing = job.state === "running" && STAGE_NAMES[stage] ? ` · ${STAGE_NAMES[stage]}` : "";
+      const doing = job.state === "running" && stageName ? ` · ${stageName}` : "";
       row.bar.set(fraction, `${Math.round(fraction * 100)} % — ${done} / ${plural(total, unit)}${doing}${eta(row)}`);
     }
     row.lease.textContent = leaseText(row);
@@ -209,11 +190,7 @@ function jobList(project, datasets, events, ctx) {
     const r = job.result || {};
     const out = [];
     if (job.state === "failed") out.push(h("p", { class: "error-text" }, `Failed: ${job.error || "no reason given"}`));
-    out.push(...learningDetails(job, project.id));
-    if (job.kind === "mis" && r.instances !== undefined) {
-      out.push(h("p", { class: "small" }, `${plural(r.instances, "proposal")} stored (${r.backbone})${r.skipped ? `, ${plural(r.skipped, "image")} skipped` : ""}.`));
-    }
-    if (job.kind === "export" && job.state === "succeeded") out.push(h("p", { class: "small" }, `${(job.params.format || "coco").toUpperCase()} · ${job.params.masks || "rle"} · ${job.params.filter || "accepted"}`));
+    out.push(...resultDetails(job, kinds.get(job.kind), project.id));
     const errors = r.errors || r.problems || [];
     if (errors.length) {
       out.push(h("details", { class: "job-errors" },

@@ -216,10 +216,13 @@ MASKWRIGHT = {
     # Modules that register more methods (``inference.register_method``), imported by the web
     # process and every worker: adding a method is one registration plus its module's name here.
     "METHOD_PLUGINS": env_list("MASKWRIGHT_METHOD_PLUGINS", []),
-    # Backbones the batch workers can run for MIS jobs here (their weights are present): the
-    # Jobs page offers these, and a launch naming another is refused. The first is the default.
-    # Names only, so that the web process never imports torch to list them.
-    "MIS_BACKBONES": env_list("MASKWRIGHT_MIS_BACKBONES", ["effnet-lite0"]),
+    # Networks the batch workers have weights for here: a batch job's setting that names one
+    # (``inference.Param(weights=True)``, e.g. the proposals' backbone) offers only these, and
+    # a launch naming another is refused. Names only: the web process never imports torch to
+    # list them. (MASKWRIGHT_MIS_BACKBONES is its former name.)
+    "BATCH_BACKBONES": env_list(
+        "MASKWRIGHT_BATCH_BACKBONES", env_list("MASKWRIGHT_MIS_BACKBONES", ["effnet-lite0"])
+    ),
     # Seconds without an answer before a click is sent again to any live worker.
     "INTERACTIVE_RETRY_S": env_int("MASKWRIGHT_INTERACTIVE_RETRY_S", 3),
     # One client must not stall everyone: each socket may send SOCKET_RATE messages a second

@@ -36,5 +36,5 @@ ALLOWED_HOSTS = ["*"]
 # dropped while any session is on it. Connections close after each use.
 DATABASES["default"]["OPTIONS"] = {}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-# Tests launch MIS jobs with the tiny random-weight backbone.
-MASKWRIGHT["MIS_BACKBONES"] = [*MASKWRIGHT["MIS_BACKBONES"], "tiny-effnet"]
+# Tests launch proposal jobs with the tiny random-weight backbone.
+MASKWRIGHT["BATCH_BACKBONES"] = [*MASKWRIGHT["BATCH_BACKBONES"], "tiny-effnet"]

@@ -1,4 +1,5 @@
-"""The ``mis`` job: proposals of every image as pending pseudo labels, on a real worker."""
+"""The ``mis`` job (MIS's proposals batch job, run by the generic proposals runner): proposals
+of every image as pending pseudo labels, on a real worker."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_mis_job_on_a_real_worker_stores_scored_pending_proposals(celery_worker_
 
 @pytest.mark.django_db
 def test_cancel_stops_between_images_and_keeps_what_was_done(monkeypatch, settings):
-    from annotation.segmentation.batch import mis
+    from inference.methods.mis import jobs
 
     # The job row is not committed (one test transaction): the lease's heartbeat thread, on its
     # own connection, cannot see it and would report the lease lost after a third of a lease.
@@ -74,7 +75,7 @@ def test_cancel_stops_between_images_and_keeps_what_was_done(monkeypatch, settin
     job = Job.objects.create(
         project=w.project, dataset=w.dataset, kind="mis", params={**TINY, "label_id": w.label.id}
     )
-    real = mis.image_proposals
+    real = jobs.image_proposals
     calls: list[int] = []
 
     def first_then_cancel(*args, **kwargs):
@@ -82,7 +83,7 @@ def test_cancel_stops_between_images_and_keeps_what_was_done(monkeypatch, settin
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mis, "image_proposals", first_then_cancel)
+    monkeypatch.setattr(jobs, "image_proposals", first_then_cancel)
     assert job_execute(job.id) == "cancelled"
     job.refresh_from_db()
     assert len(calls) == 1 and (job.done, job.total) == (1, 5)
@@ -97,7 +98,9 @@ def test_bad_parameters_fail_the_job_with_the_reason_and_one_active_job_per_data
         project=w.project, dataset=w.dataset, kind="mis", params={"backbone": "nope"}
     )
     assert job_execute(job.id) == "failed"
-    assert "unknown backbone 'nope'" in Job.objects.get(pk=job.pk).error
+    assert "backbone must be one of effnet-lite0, tiny-effnet, got 'nope'" in (
+        Job.objects.get(pk=job.pk).error
+    )
     job = Job.objects.create(
         project=w.project, dataset=w.dataset, kind="mis", params={"max_per_image": 0}
     )
@@ -135,7 +138,7 @@ def test_bad_parameters_are_refused_at_launch_and_no_job_is_created():
     for params, reason in (
         ({"max_per_image": 0}, "max_per_image"),
         ({"label_id": 999999}, "label 999999"),
-        ({"nonsense": 1}, "unknown MIS parameters"),
+        ({"nonsense": 1}, "unknown MIS proposals parameters"),
     ):
         response = client.post(
             url, {"dataset_id": w.dataset.id, "kind": "mis", "params": params}, format="json"

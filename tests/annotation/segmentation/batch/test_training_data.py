@@ -12,8 +12,8 @@ from annotation.labeling.models import Instance, ReviewState, Source
 from annotation.labeling.services import instance_create, prompt_append
 from annotation.segmentation.batch.training_data import (
     name_extremes,
-    write_exits_coco,
     write_mask_coco,
+    write_object_coco,
 )
 from tests.factories import box_mask, make_world
 
@@ -74,7 +74,7 @@ def test_exits_coco_takes_extreme_points_and_imported_boxes_never_pseudo_labels(
         image=w.other_image, mask=box_mask(w.other_image, 0, 0, 20, 20), source="exits", pseudo=True
     )
 
-    write_exits_coco(w.dataset.id, "extreme_points", tmp_path / "p.json")
+    write_object_coco(w.dataset.id, "extreme_points", tmp_path / "p.json")
     doc = json.loads((tmp_path / "p.json").read_text())
     (ann,) = doc["annotations"]
     assert ann["id"] == outlined.id and ann["category_id"] == w.label.id
@@ -86,7 +86,7 @@ def test_exits_coco_takes_extreme_points_and_imported_boxes_never_pseudo_labels(
     }
     assert ann["bbox"] == [12, 5, 38, 35]
 
-    counts = write_exits_coco(w.dataset.id, "both", tmp_path / "b.json")
+    counts = write_object_coco(w.dataset.id, "both", tmp_path / "b.json")
     doc = json.loads((tmp_path / "b.json").read_text())
     assert counts == {"images": 2, "objects": 2}
     by_id = {a["id"]: a for a in doc["annotations"]}

@@ -1,16 +1,27 @@
 """A method that exists only in the tests: its whole integration is the registration below.
 
 ``toy-box`` fills the box it is given (and a disk around each positive click), a "model" with no
-weights whose answers are easy to check. The platform learns everything it needs (label, prompt
-kinds, single-object, no backbone) from the :class:`inference.MethodInfo`; the web process and
-the workers import this module because ``MASKWRIGHT_METHOD_PLUGINS`` names it.
+weights whose answers are easy to check; its batch job proposes the bright part of each image.
+The platform learns everything it needs (label, prompt kinds, single-object, no backbone, the
+batch job and its settings) from the :class:`inference.MethodInfo`; the web process and the
+workers import this module because ``MASKWRIGHT_METHOD_PLUGINS`` names it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from inference import Box, Click, MaskResult, MethodInfo, Predictor, register_method
+from inference import (
+    BatchJob,
+    Box,
+    Click,
+    MaskResult,
+    MethodInfo,
+    Param,
+    Predictor,
+    register_method,
+)
+from inference.jobs import Proposals
 
 NAME = "toy-box"
 RADIUS = 5
@@ -43,8 +54,35 @@ class BoxFill(Predictor):
         return out
 
 
+def toy_proposals(params: dict, device: str) -> Proposals:
+    """Its batch job: one proposal per image, the pixels brighter than the image's mean plus
+    ``params["shift"]``, scored by the share of the image they cover."""
+
+    def propose(rgb: np.ndarray, seed: int) -> list[tuple[np.ndarray, float]]:
+        gray = rgb.mean(axis=2)
+        mask = gray > gray.mean() + params["shift"]
+        return [(mask, round(float(mask.mean()), 4))] if mask.any() else []
+
+    return Proposals(propose=propose, model_name=f"brighter+{params['shift']}")
+
+
+PROPOSALS = BatchJob(
+    kind="toy-bright",
+    capability="proposals",
+    label="Toy bright regions",
+    run=f"{__name__}:toy_proposals",
+    params=(Param("shift", "Brightness above the mean", "int", 0, minimum=-255, maximum=255),),
+)
+
+
 @register_method(
-    MethodInfo(name=NAME, label="Toy box filler", prompts=("box", "click"), backbones=())
+    MethodInfo(
+        name=NAME,
+        label="Toy box filler",
+        prompts=("box", "click"),
+        backbones=(),
+        batch=(PROPOSALS,),
+    )
 )
 def build_toy(device: str = "cpu", **_: object) -> BoxFill:
     return BoxFill()
