@@ -41,6 +41,9 @@ class Job(BaseModel):
         "datasets.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )
     kind = models.CharField(max_length=32)  # a registered kind (engine.RUNNERS)
+    # The Celery queue it was launched on: a resume goes there too, whatever the sweeping
+    # process knows of the kind (a plugin kind, a deployment that routes it elsewhere).
+    queue = models.CharField(max_length=200, default="default")
     params = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     done = models.PositiveIntegerField(default=0)

@@ -60,7 +60,7 @@ def job_launch(
             f"job {running} ({kind}) is already queued or running on this dataset",
             extra={"job_id": running},
         )
-    transaction.on_commit(lambda: _enqueue(job.id, QUEUES[kind]))
+    transaction.on_commit(lambda: _enqueue(job.id, job.queue))
     job.refresh_from_db()
     return job
 
@@ -75,6 +75,7 @@ def _create(
                 project_id=project_id,
                 dataset=dataset,
                 kind=kind,
+                queue=QUEUES[kind],
                 params=params,
                 launched_by=user,
             )
@@ -149,8 +150,7 @@ def jobs_sweep(
             if job.attempts < max_attempts():
                 log.warning("job %s: %s; queued again", job.id, lost_reason(job))
                 job.state = Job.State.QUEUED
-                queue = QUEUES.get(job.kind, "default")
-                transaction.on_commit(lambda pk=job.id, q=queue: _enqueue(pk, q))
+                transaction.on_commit(lambda pk=job.id, q=job.queue: _enqueue(pk, q))
             else:
                 log.warning("job %s: %s; failed", job.id, lost_reason(job))
                 job.state, job.finished_at = Job.State.FAILED, now
@@ -167,9 +167,8 @@ def jobs_requeue_waiting(queues: set[str]) -> list[int]:
     platform may have restarted with a broker that lost its messages. A job that also still
     has its first message runs once: the second delivery finds it running or finished."""
     ids = []
-    for pk, kind in Job.objects.filter(state=Job.State.QUEUED).values_list("id", "kind"):
-        queue = QUEUES.get(kind, "default")
-        if queue in queues:
-            _enqueue(pk, queue)
-            ids.append(pk)
+    waiting = Job.objects.filter(state=Job.State.QUEUED, queue__in=sorted(queues))
+    for pk, queue in waiting.values_list("id", "queue"):
+        _enqueue(pk, queue)
+        ids.append(pk)
     return ids

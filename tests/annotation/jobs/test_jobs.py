@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -166,3 +168,32 @@ def test_unreachable_broker_fails_the_job_with_the_reason_and_frees_the_dataset(
     assert body["state"] == "failed" and "could not reach the task queue" in body["error"]
     # the dataset is not blocked by a job that never reached a worker
     assert Job.objects.filter(dataset=w.dataset, state__in=["queued", "running"]).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_job_resumes_on_the_queue_it_was_launched_on(monkeypatch):
+    """Whoever sweeps it (a worker that routes the kind elsewhere, or does not know it), the
+    resume goes where the launch sent it: the message lands in that queue's Redis list."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation.jobs import engine
+    from annotation.jobs.services import job_launch, jobs_sweep
+    from annotation.segmentation.interactive.keys import redis_client
+
+    queue = f"launched-here-{time.monotonic_ns()}"
+    monkeypatch.setitem(engine.QUEUES, "verify", queue)
+    w = make_world()
+    job = job_launch(dataset=w.dataset, kind="verify", params={}, user=w.users["owner"])
+    assert job.queue == queue and redis_client().llen(queue) == 1
+    redis_client().delete(queue)
+    # its worker died mid-run; this process now routes the kind to another queue
+    Job.objects.filter(pk=job.pk).update(
+        state="running", attempts=1, worker="gone@host", lease_until=timezone.now() - timedelta(1)
+    )
+    monkeypatch.setitem(engine.QUEUES, "verify", "default")
+    assert jobs_sweep(job_id=job.pk) == [job.pk]
+    assert Job.objects.get(pk=job.pk).state == "queued"
+    assert redis_client().llen(queue) == 1
+    redis_client().delete(queue)
