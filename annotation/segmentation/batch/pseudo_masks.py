@@ -29,7 +29,15 @@ from annotation.labeling.models import Instance, Source
 from annotation.labeling.services import instance_create
 from annotation.projects.models import LabelClass
 
-from .runs import MAX_ERRORS, Kind, batch_device, failure, register_kinds, work_dir
+from .runs import (
+    MAX_ERRORS,
+    Kind,
+    batch_device,
+    failure,
+    keep_model,
+    register_kinds,
+    work_dir,
+)
 from .training_data import extreme_points_of, write_json_atomic, write_object_coco
 
 log = logging.getLogger(__name__)
@@ -107,7 +115,12 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
         objects_json, folder / "run", Path(settings.MEDIA_ROOT), mine, batch_device(), progress
     )
     created, skipped = _store_masks(ctx, kind, result, own["min_score"], scale["total"], n_objects)
-    model_id = _keep_model(ctx, kind, dataset, result) if own["keep_model"] else None
+    model_id = None
+    if own["keep_model"] and result.model_file is not None and Path(result.model_file).exists():
+        metrics = {k: result.stats.get(k) for k in ("objects", "retrieved_share")}
+        model_id = keep_model(
+            ctx, kind, dataset, file=result.model_file, config=result.model_config, metrics=metrics
+        )
     total = scale["total"] + n_objects
     ctx.save_progress(total, total, {"stage": "done"})
     return {
@@ -183,23 +196,6 @@ def _store_masks(
         total = offset + n_objects
         ctx.save_progress(min(total, offset + done), total, {"stage": "store"})
     return created, skipped
-
-
-def _keep_model(ctx: JobContext, kind: Kind, dataset: Dataset, result: Any) -> int | None:
-    from annotation.modelstore.services import model_register_trained
-
-    if result.model_file is None or not Path(result.model_file).exists():
-        return None
-    metrics = {k: result.stats.get(k) for k in ("objects", "retrieved_share")}
-    return model_register_trained(
-        project_id=dataset.project_id,
-        method=kind.method,
-        name=f"{kind.info.label} · {dataset.name} (job {ctx.job_id})",
-        source=Path(result.model_file),
-        config=result.model_config,
-        metrics=metrics,
-        job_id=ctx.job_id,
-    ).id
 
 
 KINDS = register_kinds("pseudo_masks", _run, _validate, _extra)

@@ -152,6 +152,33 @@ def work_dir(job_id: int, kind: str) -> Path:
     return path
 
 
+def keep_model(
+    ctx: JobContext,
+    kind: Kind,
+    dataset: Any,
+    *,
+    file: Path,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    name: str = "",
+) -> int:
+    """Store what a job trained as a ready model of the project (of the kind's method), once
+    per job; its id. ``name`` defaults to the method's label, the dataset and the job."""
+    from annotation.modelstore.services import model_register_trained
+
+    return int(
+        model_register_trained(
+            project_id=dataset.project_id,
+            method=kind.method,
+            name=name or f"{kind.info.label} · {dataset.name} (job {ctx.job_id})",
+            source=Path(file),
+            config=config,
+            metrics=metrics,
+            job_id=ctx.job_id,
+        ).id
+    )
+
+
 def failure(image_id: int, name: str, exc: BaseException) -> dict[str, Any]:
     """One failed image, as a job's result lists it."""
     return {"image_id": image_id, "name": name, "error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -23,7 +23,7 @@ from annotation.datasets.models import Dataset
 from annotation.jobs.engine import JobContext
 from annotation.modelstore.models import TrainedModel
 
-from .runs import Kind, batch_device, register_kinds, work_dir
+from .runs import Kind, batch_device, keep_model, register_kinds, work_dir
 from .training_data import instances_for, train_source_description, train_sources, write_mask_coco
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,16 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
                 lambda i: ctx.save_progress(steps["total"] + i, total, {"stage": "evaluate"}),
             )
         )
-    model_id = _register(ctx, kind, dataset, own, trained, metrics)
+    what = trained.description or kind.info.label
+    model_id = keep_model(
+        ctx,
+        kind,
+        dataset,
+        file=trained.model_file,
+        config=trained.model_config,
+        metrics=metrics,
+        name=own["name"] or f"{what} · {dataset.name} (job {ctx.job_id})",
+    )
     ctx.save_progress(total, total, {"stage": "done"})
     return {
         "model_id": model_id,
@@ -164,29 +173,6 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
         "train_images": len(train_ids),
         "eval_images": len(eval_ids),
     }
-
-
-def _register(
-    ctx: JobContext,
-    kind: Kind,
-    dataset: Dataset,
-    own: dict[str, Any],
-    trained: Any,
-    metrics: dict[str, Any],
-) -> int:
-    from annotation.modelstore.services import model_register_trained
-
-    what = trained.description or kind.info.label
-    name = own["name"] or f"{what} · {dataset.name} (job {ctx.job_id})"
-    return model_register_trained(
-        project_id=dataset.project_id,
-        method=kind.method,
-        name=name,
-        source=Path(trained.model_file),
-        config=trained.model_config,
-        metrics=metrics,
-        job_id=ctx.job_id,
-    ).id
 
 
 KINDS = register_kinds("train", _run, _validate, _extra)
