@@ -64,6 +64,8 @@ class Param:
     # choices that need weights on the worker: a deployment offers only those it has
     weights: bool = False
     refers: str = ""  # kind id: what the id is of ("label", "model")
+    # choices accepted but not offered in a form (small random networks for tests)
+    unlisted: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -83,7 +85,7 @@ class Param:
             stepped = self.step is None or (out - (self.minimum or 0)) % self.step == 0
             if not (low <= out <= high) or not stepped:
                 raise ValueError(f"{self.name} must be {self._expected()}, got {value!r}")
-        if self.kind == "choice" and out not in [c for c, _ in self.choices]:
+        if self.kind == "choice" and out not in [c for c, _ in self.choices] + list(self.unlisted):
             known = ", ".join(c for c, _ in self.choices)
             raise ValueError(f"{self.name} must be one of {known}, got {value!r}")
         return out
@@ -132,7 +134,7 @@ class Param:
             "min": self.minimum,
             "max": self.maximum,
             "step": self.step,
-            "choices": [list(c) for c in self.choices],
+            "choices": [list(c) for c in self.choices if c[0] not in self.unlisted],
             "help": self.help,
             "weights": self.weights,
             "refers": self.refers,

@@ -118,3 +118,16 @@ def test_a_job_kind_is_unique_over_the_methods():
             MethodInfo("again", "Again", prompts=("click",), batch=(clash,)), builder="m:f"
         )
     assert "again" not in _BUILDERS and "again" not in _INFOS
+
+
+def test_an_unlisted_choice_is_accepted_but_not_offered():
+    net = Param(
+        "net",
+        "Net",
+        "choice",
+        "big",
+        choices=(("big", "Big"), ("tiny", "Tiny")),
+        unlisted=("tiny",),
+    )
+    assert net.parse("tiny") == "tiny"
+    assert net.as_dict()["choices"] == [["big", "Big"]]

@@ -21,6 +21,7 @@ TRAIN = BatchJob(
                 ("swin_tiny", "Swin-T"),
                 ("tiny", "tiny random network (tests)"),
             ),
+            unlisted=("tiny",),
             help="Ignored when starting from a model",
         ),
         # CPU-sized defaults; the paper trains 184k steps of 32 crops of 1024. From ImageNet

@@ -27,6 +27,7 @@ PSEUDO_MASKS = BatchJob(
                 ("mae-vitb16", "MAE ViT-B/16 (needs local weights)"),
                 ("tiny-conv", "tiny random encoder (tests)"),
             ),
+            unlisted=("tiny-conv",),
         ),
         Param("warmup_epochs", "Warm-up epochs", "int", 2, minimum=0, maximum=50, help="Paper: 8"),
         Param("epochs", "Epochs", "int", 6, minimum=1, maximum=100, help="MAL: 10"),
