@@ -58,6 +58,10 @@ def timing_summary(seconds: Sequence[float]) -> dict[str, float | None]:
     return {"p50": float(np.median(values)), "mean": float(values.mean())}
 
 
+# A first click whose mask overlaps its object this little is a blob, not a start (issue 18).
+BLOB_IOU = 0.2
+
+
 def single_summary(
     curves: Sequence[Sequence[float]],
     seconds: Sequence[float] = (),
@@ -65,7 +69,8 @@ def single_summary(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     max_clicks: int = DEFAULT_MAX_CLICKS,
 ) -> dict[str, Any]:
-    """NoC@θ (mean), NoF@θ (count), mIoU@1..max_clicks and seconds per click.
+    """NoC@θ (mean), NoF@θ (count), mIoU@1..max_clicks, the share of first clicks that return
+    a blob (IoU < :data:`BLOB_IOU`) and seconds per click.
 
     ``curves``: one IoU-after-each-click list per sample. ``seconds``: every predict's time.
     """
@@ -76,6 +81,8 @@ def single_summary(
     for t in thresholds:
         summary[f"NoF@{threshold_key(t)}"] = sum(failed(c, t, max_clicks) for c in curves)
     summary["mIoU@k"] = miou_at(curves, max_clicks)
+    firsts = [c[0] for c in curves if len(c)]
+    summary["blob_share@1"] = float(np.mean([v < BLOB_IOU for v in firsts])) if firsts else None
     summary["seconds_per_click"] = timing_summary(seconds)
     return summary
 

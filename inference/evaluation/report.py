@@ -200,7 +200,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             )
         ]
         ks = [k for k in (1, 3, 5, 10, 20) if str(k) in summary["metrics"]["mIoU@k"]]
-        head = ["NoC@85", "NoC@90", "NoF@85", "NoF@90", *[f"mIoU@{k}" for k in ks]]
+        head = ["NoC@85", "NoC@90", "NoF@85", "NoF@90", *[f"mIoU@{k}" for k in ks], "blobs@1"]
         rows = {
             name: [
                 _num(m["NoC@85"], 2),
@@ -208,6 +208,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
                 str(m["NoF@85"]),
                 str(m["NoF@90"]),
                 *[_num(m["mIoU@k"][str(k)], 3) for k in ks],
+                _share(m.get("blob_share@1")),
             ]
             for name, m in methods.items()
         }
@@ -238,6 +239,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary.get("skipped"):
         lines.append(f"skipped {len(summary['skipped'])} sample(s) with no clickable object")
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
 
 
 def _num(value: float | None, digits: int) -> str:

@@ -108,3 +108,10 @@ def test_empty_object_is_refused_and_skipped_by_the_dataset_loop():
 
 def test_miou_at_k_averages_per_click():
     assert miou_at([[0.2, 0.4], [0.6, 0.8]], max_clicks=2) == pytest.approx([0.4, 0.6])
+
+
+def test_the_share_of_first_clicks_that_return_a_blob():
+    # IoU after the first click: a blob (< 0.2), a start, exactly at the bound (not a blob)
+    curves = [[0.05, 0.9], [0.7, 0.95], [0.2, 0.5]]
+    assert single_summary(curves)["blob_share@1"] == pytest.approx(1 / 3)
+    assert single_summary([])["blob_share@1"] is None
