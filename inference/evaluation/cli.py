@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--random-subset", action="store_true", help="with --limit: a random subset (--seed)")
     add("--seed", type=int, default=0)
     add(
+        "--half",
+        type=int,
+        choices=(0, 1),
+        help="only the samples at even (0) or odd (1) positions (choose on 0, confirm on 1)",
+    )
+    add(
         "--band",
         choices=("ignore", "object", "background"),
         default="ignore",
@@ -86,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="keyword argument for the evaluated method's builder (JSON value), repeatable",
     )
-    add("--compare", action="append", default=[], metavar="NAME", help="peer method, repeatable")
+    add(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="peer method, repeatable; its builder's arguments after a colon (JSON values)",
+    )
     add("--out", help="output folder (default ./eval-out/<method>-<dataset>-<timestamp>)")
     add("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
@@ -131,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "limit": args.limit,
         "random_subset": args.random_subset,
+        "half": args.half,
         "device": args.device,
         "clicker": args.clicker,
         "exclusion_radius": radius,
@@ -167,6 +180,7 @@ def _load(args: argparse.Namespace) -> FolderDataset | CocoDataset:
             min_area=args.min_area,
             limit=args.limit,
             subset_seed=args.seed if args.random_subset else None,
+            half=args.half,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"dataset: {exc}") from exc
@@ -197,12 +211,14 @@ def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]
     predictors = {}
     params = _params(args.param)
     for name in methods:
-        # the backbone and --param belong to the evaluated method; peers run with defaults
+        # the backbone and --param belong to the evaluated method; a peer runs with its
+        # defaults, or with the ones it names: "m2n2:scorer=null,refine_band=0"
         backbone = args.backbone if name == args.method else None
-        kwargs = params if name == args.method else {}
+        method, _, spec = name.partition(":")
+        kwargs = params if name == args.method else _params(spec.split(",") if spec else [])
         try:
             predictors[name] = build_predictor(
-                name, backbone=backbone, device=args.device, **kwargs
+                method, backbone=backbone, device=args.device, **kwargs
             )
         except KeyError as exc:
             raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from exc

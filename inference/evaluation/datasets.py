@@ -79,14 +79,23 @@ class _LazyDataset(Sequence[Sample]):
         raise NotImplementedError
 
 
-def _select(items: list[Any], limit: int | None, subset_seed: int | None) -> list[Any]:
+def _select(
+    items: list[Any], limit: int | None, subset_seed: int | None, half: int | None = None
+) -> list[Any]:
     """First ``limit`` items, or a random ``limit`` of them when ``subset_seed`` is given.
+
+    ``half`` 0 or 1 first keeps the items at even or odd positions of the dataset's order:
+    the two halves of a development set (choose defaults on one, confirm on the other).
 
     The shuffle-then-truncate order is M2N2's (``random.seed(2024); random.shuffle(ids)``), so
     a subset grows by appending when ``limit`` grows with the same seed.
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of samples, got {limit}")
+    if half is not None:
+        if half not in (0, 1):
+            raise ValueError(f"half must be 0 or 1, got {half}")
+        items = items[half::2]
     if subset_seed is not None:
         items = list(items)
         random.Random(subset_seed).shuffle(items)
@@ -110,6 +119,7 @@ class FolderDataset(_LazyDataset):
         band: Band = "ignore",
         limit: int | None = None,
         subset_seed: int | None = None,
+        half: int | None = None,
         images_dir: str = "images",
         masks_dir: str = "masks",
     ) -> None:
@@ -133,7 +143,7 @@ class FolderDataset(_LazyDataset):
         self.protocol = protocol
         self.band: Band = band
         items = [(stem, images[stem], masks[stem]) for stem in sorted(images)]
-        self._items = _select(items, limit, subset_seed)
+        self._items = _select(items, limit, subset_seed, half)
 
     def _load(self, item: tuple[str, Path, Path]) -> Sample:
         stem, image_path, mask_path = item
@@ -191,6 +201,7 @@ class CocoDataset(_LazyDataset):
         min_area: float = 0,
         limit: int | None = None,
         subset_seed: int | None = None,
+        half: int | None = None,
     ) -> None:
         annotations = Path(annotations)
         if not annotations.is_file():
@@ -219,7 +230,7 @@ class CocoDataset(_LazyDataset):
         self.name = parent.parent.name if parent.name == "annotations" else annotations.stem
         self.protocol = protocol
         self.images_dir = root
-        self._items = _select(items, limit, subset_seed)
+        self._items = _select(items, limit, subset_seed, half)
 
     def _load(self, item: tuple[dict[str, Any], list[dict[str, Any]]]) -> Sample:
         info, anns = item
@@ -246,16 +257,23 @@ def load_dataset(
     min_area: float = 0,
     limit: int | None = None,
     subset_seed: int | None = None,
+    half: int | None = None,
 ) -> FolderDataset | CocoDataset:
     """A folder (images/ + masks/) or a COCO json, chosen by what ``path`` is."""
     path = Path(path)
     if path.is_dir():
         return FolderDataset(
-            path, protocol=protocol, band=band, limit=limit, subset_seed=subset_seed
+            path, protocol=protocol, band=band, limit=limit, subset_seed=subset_seed, half=half
         )
     if path.is_file() and path.suffix.lower() == ".json":
         return CocoDataset(
-            path, images, protocol=protocol, min_area=min_area, limit=limit, subset_seed=subset_seed
+            path,
+            images,
+            protocol=protocol,
+            min_area=min_area,
+            limit=limit,
+            subset_seed=subset_seed,
+            half=half,
         )
     if not path.exists():
         raise FileNotFoundError(f"dataset {path} does not exist")

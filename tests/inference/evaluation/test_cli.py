@@ -199,3 +199,16 @@ def test_param_reaches_the_evaluated_method_only(tmp_path, capsys):
     assert main(argv[:-5] + ["--param", "no equals sign", "--out", str(tmp_path / "o2")]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main(argv[:-5] + ["--param", "bogus=1", "--out", str(tmp_path / "o3")]) == 2
+
+
+def test_a_peer_may_name_its_own_arguments(tmp_path, capsys):
+    data = write_disks(tmp_path / "disks", n=1)
+    out = tmp_path / "out"
+    argv = ["--dataset", str(data), "--method", "opencv-grabcut", "--max-clicks", "2"]
+    peer = "opencv-grabcut:probable_radius=12,iterations=1"
+    assert main([*argv, "--compare", peer, "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "opencv-grabcut" and set(summary["compare"]) == {peer}
+    bad = [*argv, "--compare", "opencv-grabcut:bogus=1", "--out", str(tmp_path / "o2")]
+    assert main(bad) == 2
+    assert "could not build" in capsys.readouterr().err

@@ -78,6 +78,16 @@ def test_limit_and_seeded_subset(tmp_path):
         FolderDataset(root, limit=0)
 
 
+def test_halves_split_by_position_and_cover_the_set(tmp_path):
+    root = write_folder(tmp_path / "toy", n=5)
+    even = [s.name for s in load_dataset(root, half=0)]
+    odd = [s.name for s in load_dataset(root, half=1)]
+    assert even == ["img0", "img2", "img4"] and odd == ["img1", "img3"]
+    assert [s.name for s in FolderDataset(root, half=1, limit=1)] == ["img1"]
+    with pytest.raises(ValueError, match="half"):
+        FolderDataset(root, half=2)
+
+
 def test_folder_errors_are_clear(tmp_path):
     root = write_folder(tmp_path / "toy", n=2)
     Image.fromarray(np.zeros((5, 5), dtype=np.uint8)).save(root / "masks" / "img1.bmp")
