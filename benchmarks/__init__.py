@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 from pathlib import Path
 
 SHARED_ENV = "MASKWRIGHT_SHARED"
@@ -43,8 +44,12 @@ def shared_dir() -> Path:
     return REPO.parent / "shared"
 
 
-def run_bench(topic: str, *, quick: bool = False, device: str | None = None) -> int:
-    """Run one topic and print its figures as the last line; the exit status."""
+def run_bench(
+    topic: str, *, quick: bool = False, device: str | None = None, check: bool = False
+) -> int:
+    """Run one topic and print its figures as the last line; the exit status. With ``check``,
+    each goal of :mod:`.goals` then prints PASS / FAIL / MISSING to stderr (so the JSON stays
+    the last line of stdout), and the status is 1 if any goal is missed."""
     target, needs = TOPICS[topic]
     module, function = target.split(":")
     bench = getattr(importlib.import_module(module), function)
@@ -58,4 +63,16 @@ def run_bench(topic: str, *, quick: bool = False, device: str | None = None) -> 
         with bench_environment() as env:
             figures = bench(env, quick=quick)
     print(json.dumps(figures), flush=True)
-    return 0
+    if not check:
+        return 0
+    from .goals import check as check_goals
+    from .goals import measured_device, missed
+
+    on = measured_device(topic, device)
+    lines = check_goals(topic, figures, quick=quick, device=on)
+    for line in lines:
+        print(line, file=sys.stderr)
+    if not lines:
+        print(f"check: no goal applies to {topic} (quick={quick}, device={on})", file=sys.stderr)
+    sys.stderr.flush()
+    return 1 if missed(lines) else 0

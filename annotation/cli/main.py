@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         "--device", default=None, help="inference benches: cpu or cuda (default: cuda if present)"
     )
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    bench.add_argument(
+        "--check",
+        action="store_true",
+        help="then check the figures against the issues' goals (stderr); exit 1 if one is missed",
+    )
 
     # `eval` and `test` hand their arguments on untouched (handled before parsing below).
     sub.add_parser(
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from benchmarks import run_bench
 
-        return run_bench(args.topic, quick=args.quick, device=args.device)
+        return run_bench(args.topic, quick=args.quick, device=args.device, check=args.check)
     return 2
 
 
