@@ -22,8 +22,10 @@ from ...predictor import Predictor
 from ...structures import Click, MaskResult
 from .markov import change_temperature, markov_maps, matrix_ipf, start_states
 from .refine import minmax_flood_fill
+from .scorer import DEFAULT_WEIGHTS, candidate_features, image_gradient, load_scorer
 from .thresholds import (
     ScoreSwitches,
+    final_scores,
     pick_threshold,
     threshold_candidates,
     truncated_nearest_neighbour,
@@ -84,6 +86,8 @@ class M2N2Predictor(Predictor):
         refine_iterations: int = 1,
         refine_margin: int | None = 96,
         map_cache_size: int = 128,
+        scorer: str | None = str(DEFAULT_WEIGHTS),
+        num_candidates: int = 3,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -103,15 +107,19 @@ class M2N2Predictor(Predictor):
         self.refine_iterations = refine_iterations
         self.refine_margin = refine_margin
         self.map_cache_size = map_cache_size
+        self.scorer = None if scorer is None else load_scorer(str(scorer))
+        self.num_candidates = max(1, num_candidates)
+        self._image_grad: torch.Tensor | None = None
         self._image: np.ndarray | None = None
         self._transition: torch.Tensor | None = None
         self._grid_hw: tuple[int, int] = (0, 0)
         self._guide: torch.Tensor | None = None
         self._work_hw: tuple[int, int] = (0, 0)
         self._maps: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
-        # per click: (candidate thresholds, prior × edge score, map max), see threshold_candidates
+        # per click and label: (candidate thresholds, their score before the pos / neg factors,
+        # map max), see threshold_candidates and scorer.candidate_features
         self._candidates: dict[
-            tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+            tuple[int, int, bool], tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         ] = {}
         self.timings: dict[str, float] = {}
 
@@ -141,6 +149,7 @@ class M2N2Predictor(Predictor):
             .float()
             .div_(255)
         )
+        self._image_grad = image_gradient(self._guide) if self.scorer is not None else None
         self._maps.clear()
         self._candidates = {}
         done = time.perf_counter()
@@ -155,8 +164,16 @@ class M2N2Predictor(Predictor):
         self._transition = None
         self._guide = None
         self._image = None
+        self._image_grad = None
         self._maps.clear()
         self._candidates = {}
+
+    def distance_map(self, click: Click) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The click's (h, w) float32 distance map in [0, 1] at the working resolution and its
+        (x, y) there (for analysis and the scorer's training; cached like ``predict``'s)."""
+        key = self._work_coords(click)
+        self._distance_maps([key])
+        return self._maps[key], key
 
     # -- per click -----------------------------------------------------------------------
     def _work_coords(self, click: Click) -> tuple[int, int]:
@@ -190,6 +207,43 @@ class M2N2Predictor(Predictor):
             dist = torch.from_numpy(filled / top if top > 0 else filled).float().to(self.device)
             self._maps[(x, y)] = dist
 
+    def _threshold(
+        self,
+        key: tuple[int, int],
+        positive: bool,
+        dist: torch.Tensor,
+        at_clicks: torch.Tensor,
+        same: torch.Tensor,
+    ) -> list[tuple[float, float | None]]:
+        """λ of one click and its runners-up: ``[(threshold, predicted IoU or None), ...]``,
+        best first (one entry without a scorer).
+
+        With a scorer, a positive click's candidates are the learned ones (predicted IoU with
+        the object) times the pos / neg factors. Negative clicks keep the paper's scores (a
+        background region has no "object" to score), and so does a positive click whose
+        learned candidates the neg factor rules out (a negative click close by).
+        """
+        cached = self._candidates.get((*key, positive))
+        if cached is None:  # depends on the map alone: once per click
+            if positive and self.scorer is not None:
+                assert self._guide is not None and self._image_grad is not None
+                found = candidate_features(dist, self._guide, self._image_grad)
+                cached = (found.thresholds, self.scorer(found.features).double(), dist.max())
+            else:
+                cached = (
+                    *threshold_candidates(dist, self.max_segment_area, self.scores),
+                    dist.max(),
+                )
+            self._candidates[(*key, positive)] = cached
+        candidates, base, top = cached
+        factors = (at_clicks[same], at_clicks[~same], top, self.scores)
+        if positive and self.scorer is not None:
+            score = final_scores(candidates, base, *factors)
+            if bool((score > 0).any()):
+                return _ranked(dist, candidates, base, score, self.num_candidates)
+            candidates, base = threshold_candidates(dist, self.max_segment_area, self.scores)
+        return [(pick_threshold(candidates, base, *factors), None)]
+
     @torch.inference_mode()
     def _predict(self, clicks: list[Click]) -> MaskResult:
         started = time.perf_counter()
@@ -210,60 +264,79 @@ class M2N2Predictor(Predictor):
             : max(0, len(self._maps) - self.map_cache_size)
         ]:
             del self._maps[stale]
-            self._candidates.pop(stale, None)
+            for positive in (False, True):
+                self._candidates.pop((*stale, positive), None)
         distances = torch.stack([self._maps[k] for k in keys])
         labels = torch.tensor([c.positive for c in clicks], device=self.device)
         yx = torch.tensor([(y, x) for x, y in keys], device=self.device)
         at_clicks = distances[:, yx[:, 0], yx[:, 1]]  # (P, P): map of i at click j
-        thresholds = []
+        choices: list[list[tuple[float, float | None]]] = []
         scored = any((self.scores.prior, self.scores.edge, self.scores.pos, self.scores.neg))
         for i, key in enumerate(keys):
             same = labels == labels[i]
             if not scored:
-                thresholds.append(0.5)
+                choices.append([(0.5, None)])
                 continue
-            if key not in self._candidates:  # depends on the map alone: once per click
-                self._candidates[key] = (
-                    *threshold_candidates(distances[i], self.max_segment_area, self.scores),
-                    distances[i].max(),
-                )
-            candidates, base, top = self._candidates[key]
-            thresholds.append(
-                pick_threshold(
-                    candidates, base, at_clicks[i][same], at_clicks[i][~same], top, self.scores
-                )
-            )
+            choices.append(self._threshold(key, bool(labels[i]), distances[i], at_clicks[i], same))
+        thresholds = [c[0][0] for c in choices]
+        # The last positive click's runners-up give the alternatives an annotator can cycle
+        # through: the same vote with that click's segment swapped for another candidate.
+        last = max(i for i, c in enumerate(clicks) if c.positive)
+        variants = [(thresholds, choices[last][0][1])]
+        for threshold, predicted in choices[last][1:]:
+            variants.append(([*thresholds[:last], threshold, *thresholds[last + 1 :]], predicted))
+        masks = []
+        t_mask = t_refine = 0.0
+        for variant, predicted in variants:
+            began = time.perf_counter()
+            mask_np = self._vote(distances, variant, labels, yx)
+            refining = time.perf_counter()
+            masks.append((self._refine(mask_np, clicks), predicted))
+            t_mask += refining - began
+            t_refine += time.perf_counter() - refining
+        done = time.perf_counter()
+        timings = {"maps": t_maps - started, "mask": t_mask, "refine": t_refine}
+        best, score = masks[0]
+        return MaskResult(
+            mask=best,
+            score=score,
+            timings={**timings, "predict": done - started},
+            candidates=([MaskResult(mask=m, score=p) for m, p in masks] if len(masks) > 1 else []),
+        )
+
+    def _vote(
+        self,
+        distances: torch.Tensor,
+        thresholds: list[float],
+        labels: torch.Tensor,
+        yx: torch.Tensor,
+    ) -> np.ndarray:
+        """The truncated nearest-neighbour vote, (H, W) bool at the image's size."""
+        height, width = self.image_size
         mask = truncated_nearest_neighbour(
             distances, torch.tensor(thresholds, device=self.device), labels, yx
         )
         mask_np = mask.cpu().numpy()
-        t_mask = time.perf_counter()
         if mask_np.shape != (height, width):
             mask_np = np.asarray(
                 Image.fromarray(mask_np).resize((width, height), Image.Resampling.NEAREST)
             )
+        return mask_np
+
+    def _refine(self, mask: np.ndarray, clicks: list[Click]) -> np.ndarray:
+        """The colour graph cut on the boundary band (identity with ``refine_band`` 0)."""
         if self.refine_band > 0:
             assert self._image is not None
             seeds = [(round(c.y), round(c.x), c.positive) for c in clicks]
-            mask_np = refine_band(
+            mask = refine_band(
                 self._image,
-                mask_np,
+                mask,
                 seeds,
                 band=self.refine_band,
                 iterations=self.refine_iterations,
                 margin=self.refine_margin,
             )
-        done = time.perf_counter()
-        return MaskResult(
-            mask=mask_np.astype(bool),
-            score=None,
-            timings={
-                "maps": t_maps - started,
-                "mask": t_mask - t_maps,
-                "refine": done - t_mask,
-                "predict": done - started,
-            },
-        )
+        return mask.astype(bool)
 
 
 def build_m2n2(
@@ -273,3 +346,26 @@ def build_m2n2(
     if isinstance(backbone, str):
         backbone = build_backbone(backbone, device=device)
     return M2N2Predictor(backbone, **kwargs)
+
+
+def _ranked(
+    dist: torch.Tensor,
+    thresholds: torch.Tensor,
+    predicted: torch.Tensor,
+    score: torch.Tensor,
+    count: int,
+) -> list[tuple[float, float | None]]:
+    """Up to ``count`` (threshold, predicted IoU) by ``score``, best first, skipping a
+    candidate within a factor 1.5 in area of one already taken (nested segments: IoU > 2/3,
+    nearly the same mask). ``dist``: the click's (h, w) map; candidates are ``dist <= t``."""
+    taken: list[tuple[float, float | None]] = []
+    areas: list[int] = []
+    for i in torch.argsort(score, descending=True, stable=True).tolist():
+        if score[i] <= 0 or len(taken) == count:
+            break
+        value = float(thresholds[i])
+        area = int((dist <= value).sum())
+        if all(max(area, a) >= 1.5 * min(area, a) for a in areas):
+            taken.append((value, float(predicted[i])))
+            areas.append(area)
+    return taken

@@ -80,6 +80,27 @@ def threshold_candidates(
     return thresholds, score
 
 
+def final_scores(
+    thresholds: torch.Tensor,
+    base_score: torch.Tensor,
+    same_values: torch.Tensor,
+    opposite_values: torch.Tensor,
+    map_max: torch.Tensor,
+    switches: ScoreSwitches = ScoreSwitches(),
+) -> torch.Tensor:
+    """Each candidate's score times the pos and neg factors from the other clicks (float64).
+    ``map_max``: the map's maximum (the neg bound with no opposite clicks)."""
+    score = base_score
+    if switches.pos:
+        same_sorted = torch.sort(same_values.to(thresholds.dtype)).values
+        covered = torch.searchsorted(same_sorted, thresholds, right=True)
+        score = score * (covered.double() / max(same_values.numel(), 1))
+    if switches.neg:
+        bound = opposite_values.min() if opposite_values.numel() else map_max
+        score = score * (thresholds < bound).double()
+    return score
+
+
 def pick_threshold(
     thresholds: torch.Tensor,
     base_score: torch.Tensor,
@@ -89,16 +110,8 @@ def pick_threshold(
     switches: ScoreSwitches = ScoreSwitches(),
 ) -> float:
     """The rest of :func:`choose_threshold`: the pos and neg factors from the other clicks,
-    then the first best candidate. ``map_max``: the map's maximum (the neg bound with no
-    opposite clicks)."""
-    score = base_score
-    if switches.pos:
-        same_sorted = torch.sort(same_values.to(thresholds.dtype)).values
-        covered = torch.searchsorted(same_sorted, thresholds, right=True)
-        score = score * (covered.double() / max(same_values.numel(), 1))
-    if switches.neg:
-        bound = opposite_values.min() if opposite_values.numel() else map_max
-        score = score * (thresholds < bound).double()
+    then the first best candidate (see :func:`final_scores`)."""
+    score = final_scores(thresholds, base_score, same_values, opposite_values, map_max, switches)
     best = int(torch.argmax(score))  # the first maximum, as the reference does
     return float(thresholds[best])
 
