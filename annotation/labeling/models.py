@@ -112,7 +112,8 @@ class Prompt(BaseModel):
 
     class Kind(models.TextChoices):
         """The prompt vocabulary: the library's prompt kinds (``inference.PROMPT_KINDS``; a
-        method declares which it reads) plus the platform's own brush edits."""
+        method declares which it reads) plus the platform's own brush edits and candidate
+        choices (``segmentation.interactive.methods.PLATFORM_KINDS``)."""
 
         CLICK = "click"
         BOX = "box"
@@ -120,6 +121,9 @@ class Prompt(BaseModel):
         EXTREME_POINTS = "extreme_points"
         TEXT = "text"
         EDIT = "edit"  # a manual brush / eraser stroke, applied on top of the method's mask
+        # which of the method's ranked masks the object shows ({"index": i}), until its next
+        # method prompt (``segmentation.interactive.compute.choice_of``)
+        CANDIDATE = "candidate"
 
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="prompts")
     seq = models.PositiveIntegerField()
@@ -138,5 +142,5 @@ class Prompt(BaseModel):
         ]
 
 
-# Prompt kinds a method reads (every kind but the platform's own brush edits).
-METHOD_KINDS = frozenset(Prompt.Kind.values) - {Prompt.Kind.EDIT}
+# Prompt kinds a method reads (every kind but the platform's own brush edits and choices).
+METHOD_KINDS = frozenset(Prompt.Kind.values) - {Prompt.Kind.EDIT, Prompt.Kind.CANDIDATE}

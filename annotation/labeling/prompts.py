@@ -1,5 +1,5 @@
-"""Validation of prompt payloads (clicks, boxes, scribbles, extreme points, text, brush edits)
-against an image's size.
+"""Validation of prompt payloads (clicks, boxes, scribbles, extreme points, text, brush edits,
+candidate choices) against an image's size.
 
 Coordinates are pixels of the stored (upright) image, x to the right and y down, as floats.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from annotation.common.exceptions import ApplicationError
+from annotation.segmentation.interactive.methods import MAX_CANDIDATES
 
 # Points in one scribble or brush stroke (``protocol.schema.json`` says the same). The page
 # thins a longer stroke; every point is rasterised on each replay of the object's prompts.
@@ -98,6 +99,16 @@ def validate_payload(kind: str, payload: Any, width: int, height: int) -> dict[s
             "width": float(brush),
             "mode": payload["mode"],
         }
+    if kind == "candidate":
+        # bounded here, before the log or a worker sees it; an index past the answer's own
+        # count is clamped by the worker (which alone knows the count)
+        index = payload.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < MAX_CANDIDATES:
+            raise ApplicationError(
+                f"candidate: 'index' must be an integer from 0 to {MAX_CANDIDATES - 1}"
+            )
+        return {"index": index}
     raise ApplicationError(
-        f"unknown prompt kind {kind!r} (click, box, scribble, extreme_points, text, edit)"
+        f"unknown prompt kind {kind!r}"
+        " (click, box, scribble, extreme_points, text, edit, candidate)"
     )

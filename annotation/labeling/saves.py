@@ -62,11 +62,14 @@ def masks_save(
     cached: bool,
     seqs: dict[int, list[int]] | None = None,
     timeline: Timeline | None = None,
+    candidates: dict[int, dict[str, Any] | None] | None = None,
 ) -> bool:
     """Store masks computed from the log as of revision ``rev`` of the request's object, and
     answer the socket after commit. Returns False (nothing written) when a mask of that
     revision or a newer one is already saved, or the object is gone. ``seqs``: per object,
-    the active prompt seqs the mask was computed from (``Instance.mask_seqs``).
+    the active prompt seqs the mask was computed from (``Instance.mask_seqs``); ``candidates``:
+    per object, the method's ranked alternatives and the one chosen (``compute.choose``), sent
+    with each mask so that the page can offer the others (not stored: a replay recomputes it).
 
     A saved mask makes the object a mask of the method (manual when only brush edits made
     it), except for pseudo labels under review: see :func:`review.fix_saved_fields` (a
@@ -128,6 +131,7 @@ def masks_save(
             )
         for m in out:
             m.update(history(undone[m["object_id"]]))
+            m["candidates"] = (candidates or {}).get(m["object_id"])
         # Set while the row lock is held: the next saver of this object (waiting on the lock)
         # must see it. If the commit failed after this, a retry would be skipped; the log
         # still holds the prompt and the next prompt or a reopen recomputes the mask.

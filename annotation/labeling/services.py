@@ -15,7 +15,7 @@ from annotation.datasets.models import Dataset, Image
 from annotation.projects.models import LabelClass, Membership, Project
 from annotation.segmentation.interactive import methods
 
-from .models import Instance, Prompt, ReviewState, Source, Task
+from .models import METHOD_KINDS, Instance, Prompt, ReviewState, Source, Task
 from .prompts import validate_payload
 
 
@@ -175,18 +175,30 @@ class TooManyPrompts(ApplicationError):
 def _check_prompt_cap(instance: Instance, kind: str) -> None:
     """Refuse a prompt past the object's cap. A worker replays every active prompt on each
     request, so the cap bounds one model run: at most MAX_PROMPTS_PER_OBJECT prompts a method
-    reads, and four times as many in all (brush edits are cheaper, but replayed too).
-    Called with the object's row locked, so concurrent prompts cannot overshoot."""
+    reads, and four times as many in all (brush edits and candidate choices are cheaper, but
+    replayed too). Called with the object's row locked, so concurrent prompts cannot
+    overshoot."""
     cap = settings.MASKWRIGHT["MAX_PROMPTS_PER_OBJECT"]
     kinds = list(
         Prompt.objects.filter(instance=instance, undone=False).values_list("kind", flat=True)
     )
-    model = sum(k != Prompt.Kind.EDIT for k in kinds)
-    if (kind != Prompt.Kind.EDIT and model >= cap) or len(kinds) >= 4 * cap:
+    model = sum(k in METHOD_KINDS for k in kinds)
+    if (kind in METHOD_KINDS and model >= cap) or len(kinds) >= 4 * cap:
         raise TooManyPrompts(
             f"object {instance.pk} has {len(kinds)} active prompts ({model} for the method),"
             " the most allowed; undo some, or start a new object",
             extra={"max_prompts": cap},
+        )
+
+
+def _check_candidate(instance: Instance, kind: str) -> None:
+    """Refuse a candidate choice for an object that has no method prompt: there is no
+    prediction to choose from, and a replay would ignore it."""
+    if kind != Prompt.Kind.CANDIDATE:
+        return
+    if not Prompt.objects.filter(instance=instance, undone=False, kind__in=METHOD_KINDS).exists():
+        raise ApplicationError(
+            f"object {instance.pk} has no prediction to choose a candidate of: prompt it first"
         )
 
 
@@ -204,6 +216,7 @@ def prompt_append(
         locked = Instance.objects.select_for_update().filter(pk=instance.pk).first()
         Prompt.objects.filter(instance=instance, undone=True).delete()
         _check_prompt_cap(instance, kind)
+        _check_candidate(instance, kind)
         last = Prompt.objects.filter(instance=instance).aggregate(m=Max("seq"))["m"] or 0
         if last == 0 and locked is not None and locked.area > 0 and locked.base_mask is None:
             # the first prompt on a mask made elsewhere: keep that mask as the edits' base

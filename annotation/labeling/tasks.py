@@ -72,6 +72,7 @@ def predict(message: dict[str, Any]) -> None:
         cached=computed.cached,
         seqs=seqs,
         timeline=timeline,
+        candidates=computed.candidates,
     )
     log.info(
         "object %s rev %s (request %s): %s, model %.3f s",

@@ -6,6 +6,11 @@ plain dicts as stored (``{"id", "kind", "payload", "method"}``, oldest first); t
 library's typed prompts (:func:`typed_prompt`) at the method's working scale, and one call of
 ``predict_objects`` answers every object. Manual brush and eraser strokes (kind ``edit``) are
 applied, in order, on top of the method's mask.
+
+Candidates: a method may rank alternatives (``MaskResult.candidates``, best first). A logged
+``candidate`` prompt picks one of them for its object's newest prediction (:func:`choice_of`);
+the object's next method prompt resets the choice to 0, and undoing that prompt brings the
+choice back, since both are read from the log on every replay.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from PIL import ImageDraw
 from annotation.common import rle
 
 from . import methods
-from .methods import EDIT
+from .methods import CANDIDATE, EDIT, MAX_CANDIDATES
 from .request import MaskRequest
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,9 @@ class Computed:
     masks: dict[int, np.ndarray]  # instance id → H×W bool at the stored image's size
     model_s: float
     cached: bool
+    # instance id → {"count", "index", "scores"} of its prediction (see :func:`choose`), or
+    # None for an object no method answered (only a base mask and brush edits)
+    candidates: dict[int, dict[str, Any] | None]
 
 
 def typed_prompt(kind: str, payload: dict[str, Any], object_id: int):
@@ -119,6 +127,34 @@ def apply_edits(mask: np.ndarray, prompts: list[dict[str, Any]]) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
+def choice_of(prompts: list[dict[str, Any]]) -> int:
+    """The candidate index chosen for the object's newest prediction: that of the last
+    ``candidate`` row after the object's last method prompt, else 0. A choice belongs to the
+    prompt list it was made on: any later click, box, … starts from the best mask again."""
+    from inference import PROMPT_KINDS
+
+    index = 0
+    for p in prompts:
+        if p["kind"] == CANDIDATE:
+            index = p["payload"]["index"]
+        elif p["kind"] in PROMPT_KINDS:
+            index = 0
+    return index
+
+
+def choose(result: Any, index: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The mask of candidate ``index`` of a ``MaskResult`` and what the page shows about it:
+    ``{"count", "index", "scores"}`` (scores rounded to 3 places, None where the method gave
+    none). The choosable list is ``result.candidates`` (at most :data:`MAX_CANDIDATES`), or
+    the result itself when it has none. An index past the list is clamped to its last entry
+    (the page cannot know the count when it logs a choice; the reply says which was used)."""
+    options = list(result.candidates[:MAX_CANDIDATES]) or [result]
+    chosen = min(max(index, 0), len(options) - 1)
+    scores = [None if c.score is None else round(float(c.score), 3) for c in options]
+    info = {"count": len(options), "index": chosen, "scores": scores}
+    return np.asarray(options[chosen].mask, dtype=bool), info
+
+
 def _to_image_size(mask: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     height, width = size_hw
     if mask.shape == (height, width):
@@ -142,11 +178,15 @@ def compute(request: MaskRequest, objects: dict[int, list[dict[str, Any]]]) -> C
     prompts = prompts_of(objects, found.prompts, scale, work_hw)
     results = predictor.predict_objects(prompts) if prompts else {}
     model_s = time.perf_counter() - started
-    empty = np.zeros(work_hw, dtype=bool)
-    masks = {k: np.asarray(results[k].mask, dtype=bool) if k in results else empty for k in objects}
+    masks: dict[int, np.ndarray] = {}
+    candidates: dict[int, dict[str, Any] | None] = {}
     for k, rows in objects.items():
         base = next((p["payload"] for p in rows if p["kind"] == BASE), None)
         if base is not None and not any(p["kind"] in found.prompts for p in rows):
-            masks[k] = rle.decode(base)  # the mask it came with, at the image's size
+            masks[k], candidates[k] = rle.decode(base), None  # the mask it came with
+        elif k in results:
+            masks[k], candidates[k] = choose(results[k], choice_of(rows))
+        else:
+            masks[k], candidates[k] = np.zeros(work_hw, dtype=bool), None
     out = {k: apply_edits(_to_image_size(m, request.size_hw), objects[k]) for k, m in masks.items()}
-    return Computed(out, model_s, cached)
+    return Computed(out, model_s, cached, candidates)

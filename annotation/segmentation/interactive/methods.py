@@ -16,6 +16,11 @@ from django.conf import settings
 NO_BACKBONE = "none"  # the backbone name of a method that takes none (stored in model names)
 TRAINED_PREFIX = "model-"  # a "backbone" naming a project's trained model: model-<id>
 EDIT = "edit"  # manual brush strokes: the platform applies them on top of any method's mask
+# "Show candidate i of the object's newest prediction" (a method's ranked alternatives, e.g.
+# SAM's three masks): the platform picks it from the method's answer, whatever the method.
+CANDIDATE = "candidate"
+PLATFORM_KINDS = (EDIT, CANDIDATE)  # logged like prompts, read by no method
+MAX_CANDIDATES = 8  # candidates offered per answer; a chosen index is below this
 
 
 def registry():
@@ -40,9 +45,9 @@ def is_multi_object(method: str) -> bool:
 
 
 def accepts(method: str, kind: str) -> bool:
-    """Whether a prompt of ``kind`` may be logged while ``method`` is chosen (brush edits
-    always)."""
-    if kind == EDIT:
+    """Whether a prompt of ``kind`` may be logged while ``method`` is chosen (the platform's
+    own kinds, brush edits and candidate choices, always)."""
+    if kind in PLATFORM_KINDS:
         return True
     found = info(method)
     return bool(found and kind in found.prompts)

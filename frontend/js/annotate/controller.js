@@ -9,8 +9,9 @@
 import { MASK_KINDS, Session } from "./session.js";
 import { AnnotateSocket } from "./socket.js";
 
-// Prompts that show as markers (kept in the object's local prompt mirror).
-const MARKED = new Set(["click", "scribble", "extreme_points", "edit"]);
+// Prompts kept in the object's local mirror of its log, so that undo / redo pop the right one
+// (the renderer draws markers for those it knows; a candidate choice has none).
+const MARKED = new Set(["click", "scribble", "extreme_points", "edit", "candidate"]);
 
 export class Controller {
   constructor({ imageId, taskId, ui }) {
@@ -155,6 +156,7 @@ export class Controller {
     // Any other refusal changed nothing on the server: undo what the page assumed.
     if (MARKED.has(entry.type)) obj.prompts = obj.prompts.filter((p) => p.seq !== msg.seq);
     if (entry.type === "undo" || entry.type === "redo") this.revertStep(obj, entry.type, msg.seq);
+    if (entry.type === "candidate" && obj.choosing?.seq === msg.seq) obj.choosing = null;
     if (MASK_KINDS.has(entry.type) && obj.lastSeq === msg.seq) this.session.recoverKept(obj);
     this.ui.objectChanged(obj);
   }
@@ -241,6 +243,32 @@ export class Controller {
     }
     const w = Math.max(1, Math.min(500, width));
     return this.prompt("edit", { mode, points, width: w }, { mode, points, width: w });
+  }
+
+  /**
+   * Tab / Shift+Tab: show the selected object's next (step 1) or previous (-1) ranked mask.
+   * The choice is a prompt in the object's log (undo takes it back; its next click shows the
+   * best mask again). Returns false when the object has fewer than two masks to cycle.
+   */
+  cycleCandidate(step) {
+    const obj = this.session.selectedObject;
+    const ranked = obj?.candidates;
+    if (!ranked || ranked.count < 2) return false;
+    if (!this.connected()) return true;
+    // from the choice still on its way, so that quick presses step on rather than repeat
+    const from = obj.choosing ? obj.choosing.index : ranked.index;
+    const index = (((from + step) % ranked.count) + ranked.count) % ranked.count;
+    const seq = this.socket.send("candidate", { object_id: obj.id, index }, { objectId: obj.id });
+    if (seq === null) {
+      this.ui.flash("Not connected to the server — the choice was not sent.");
+      return true;
+    }
+    this.session.noteSent(obj, seq);
+    obj.prompts.push({ seq, kind: "candidate", payload: { index } });
+    obj.redo = [];
+    obj.choosing = { seq, index };
+    this.ui.hooks();
+    return true;
   }
 
   newObject() {

@@ -9,6 +9,13 @@ import { h } from "../dom.js";
  */
 const plain = (letter) => (e) => !e.ctrlKey && !e.metaKey && !e.altKey && e.key.toLowerCase() === letter;
 const ctrl = (e) => e.ctrlKey || e.metaKey;
+// Tab belongs to the canvas only while it (or nothing) has the focus: from a button, select or
+// the help panel it moves the focus as usual, so the page stays usable from the keyboard.
+const onStage = (e) => e.target === document.body || e.target === document.documentElement || !!e.target?.classList?.contains("annotate-stage");
+const tab = (shift) => (e) => e.key === "Tab" && e.shiftKey === shift && !ctrl(e) && !e.altKey && onStage(e);
+
+/** What an action returns to leave the key's default alone (Tab with nothing to cycle). */
+export const PASS = Symbol("pass");
 
 export const SHORTCUTS = [
   [["Left click"], "Positive click on the selected object (a new object if none is selected)", null, null],
@@ -17,6 +24,8 @@ export const SHORTCUTS = [
   [["Space"], "Finish the object: deselect, so the next click starts a new one (hold Space and drag to pan)", null, null],
   [["Ctrl", "Z"], "Undo the selected object's last prompt", (e) => ctrl(e) && !e.shiftKey && e.key.toLowerCase() === "z", "undo"],
   [["Ctrl", "Shift", "Z"], "Redo (also Ctrl+Y)", (e) => ctrl(e) && ((e.shiftKey && e.key.toLowerCase() === "z") || e.key.toLowerCase() === "y"), "redo"],
+  [["Tab"], "Next mask of the selected object, when the method ranked several (the side panel says which); from a button or list, Tab moves the focus as usual", tab(false), "candidateNext"],
+  [["Shift", "Tab"], "Previous mask of the selected object (Ctrl+Z undoes a choice)", tab(true), "candidatePrev"],
   [["1", "…", "9"], "Give the selected object the project's 1st … 9th label", (e) => !ctrl(e) && !e.altKey && /^[1-9]$/.test(e.key), "label"],
   [["C"], "Click tool", plain("c"), "tool:click"],
   [["S"], "Scribble tool (drag; right or Shift = negative)", plain("s"), "tool:scribble"],
@@ -44,9 +53,10 @@ export function actionFor(e) {
 }
 
 /**
- * Listen on window: run(action, event) for a key of SHORTCUTS; Space is special (a plain press
- * finishes the object, holding it while dragging pans): space.down() on press, space.up() on
- * release. Returns the function that stops listening.
+ * Listen on window: run(action, event) for a key of SHORTCUTS (the key's default is prevented
+ * unless run returns PASS); Space is special (a plain press finishes the object, holding it
+ * while dragging pans): space.down() on press, space.up() on release. Returns the function
+ * that stops listening.
  */
 export function installKeys(run, space) {
   const isSpace = (e) => e.code === "Space" || e.key === " ";
@@ -62,8 +72,12 @@ export function installKeys(run, space) {
     }
     const action = actionFor(e);
     if (!action) return;
-    e.preventDefault();
-    run(action, e);
+    let result;
+    try {
+      result = run(action, e);
+    } finally {
+      if (result !== PASS) e.preventDefault();
+    }
   };
   const onKeyUp = (e) => {
     if (!isSpace(e) || typingInField(e)) return;

@@ -123,6 +123,24 @@ function compact(n) {
   return `${(n / 1e6).toFixed(1)}M`;
 }
 
+/** "mask 2 of 3 · score 0.81": one of an object's ranked masks (`mask.candidates`). */
+export function candidateText({ count, index, scores }) {
+  const score = scores?.[index];
+  return `mask ${index + 1} of ${count}${typeof score === "number" ? ` · score ${score.toFixed(2)}` : ""}`;
+}
+
+/** Which of the selected object's ranked masks is shown; hidden when it has fewer than two. */
+export function candidateLine() {
+  const text = h("span", { class: "candidate-text" }, "");
+  const el = h("p", { class: "candidate-status small", "aria-live": "polite", hidden: true }, text, h("span", { class: "muted" }, " · Tab: next, Shift+Tab: previous"));
+  const set = (obj) => {
+    const ranked = obj?.candidates;
+    el.hidden = !ranked || ranked.count < 2;
+    if (!el.hidden) text.textContent = `#${obj.id} · ${candidateText(ranked)}`;
+  };
+  return { el, set };
+}
+
 /** The latency read-out: the last prompt's round trip and the server's own timings. */
 export function latencyBox() {
   const el = h("dl", { class: "facts latency", "aria-label": "Latency" });

@@ -3,16 +3,18 @@
 // the server stays the source of truth (a reconnect throws this away and rebuilds it).
 //
 // Stale masks: per object we remember the newest seq we sent that can change its mask
-// (click, scribble, extreme_points, edit, undo, redo). A `mask` answering an older seq is not
-// drawn. It is kept aside, though: if the newer prompt then fails, the server changed nothing
-// for it, so the kept mask is the object's true state and is applied after all.
+// (click, scribble, extreme_points, edit, candidate, undo, redo). A `mask` answering an older
+// seq is not drawn. It is kept aside, though: if the newer prompt then fails, the server
+// changed nothing for it, so the kept mask is the object's true state and is applied after all.
 
 import { decodeLayer, layerHas } from "./layers.js";
 
-export const MASK_KINDS = new Set(["click", "scribble", "extreme_points", "edit", "undo", "redo"]);
+export const MASK_KINDS = new Set(["click", "scribble", "extreme_points", "edit", "candidate", "undo", "redo"]);
 
 // The prompt kinds of an `opened.methods` entry that declares none (`prompts` came later):
-// what every method took before. `edit` (brush, eraser) is no prompt kind: always allowed.
+// what every method took before. `edit` (brush, eraser) and `candidate` (which of the method's
+// ranked masks to show) are the platform's own kinds, read by no method: always allowed.
+const PLATFORM_KINDS = new Set(["edit", "candidate"]);
 export const DEFAULT_PROMPTS = Object.freeze(["click", "scribble", "extreme_points"]);
 
 /** The prompt kinds a method entry accepts (a Set); null (no methods known yet): the defaults. */
@@ -85,6 +87,8 @@ export class Session {
       lastSeq: 0, // newest mask-changing seq sent for this object
       appliedSeq: 0, // seq of the mask drawn now
       kept: null, // newest stale mask, see the header
+      candidates: null, // the drawn mask's {count, index, scores} (the method's ranked masks) or null
+      choosing: null, // {seq, index} of a `candidate` sent and not answered yet (Tab pressed again)
     };
   }
 
@@ -144,6 +148,8 @@ export class Session {
     if (typeof msg.version === "number") obj.version = msg.version;
     if (typeof msg.can_undo === "boolean") obj.can_undo = msg.can_undo;
     if (typeof msg.can_redo === "boolean") obj.can_redo = msg.can_redo;
+    obj.candidates = msg.candidates ?? null;
+    if (obj.choosing && msg.seq >= obj.choosing.seq) obj.choosing = null;
     this.masksApplied += 1;
     this.lastAppliedSeq = Math.max(this.lastAppliedSeq, msg.seq);
     this.setMask(obj, msg.box, msg.rle);
@@ -194,8 +200,8 @@ export class Session {
     return named.find((m) => (m.backbones || []).includes(this.backbone)) || named[0] || null;
   }
 
-  /** Whether the method in use takes prompts of this kind (`edit` always). */
+  /** Whether the method in use takes prompts of this kind (the platform's own always). */
   accepts(kind) {
-    return kind === "edit" || acceptedPrompts(this.currentMethod()).has(kind);
+    return PLATFORM_KINDS.has(kind) || acceptedPrompts(this.currentMethod()).has(kind);
   }
 }

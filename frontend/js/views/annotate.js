@@ -13,8 +13,8 @@
 import { get } from "../api.js";
 import { h, mount, showError } from "../dom.js";
 import { Controller } from "../annotate/controller.js";
-import { helpPanel, installKeys } from "../annotate/keys.js";
-import { latencyBox, ObjectList } from "../annotate/panel.js";
+import { helpPanel, installKeys, PASS } from "../annotate/keys.js";
+import { candidateLine, latencyBox, ObjectList } from "../annotate/panel.js";
 import { Renderer } from "../annotate/renderer.js";
 import { firstEnabledTool, PointerInput, toolStates, TOOLS } from "../annotate/tools.js";
 import { Viewport } from "../annotate/viewport.js";
@@ -84,6 +84,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
   const newLabelSelect = h("select", { class: "compact", "aria-label": "Label for new objects", onchange: () => (newLabelSelect.blur(), controller.setLabel(null, newLabelSelect.value ? Number(newLabelSelect.value) : null)) });
   const flash = h("p", { class: "annotate-flash small", "aria-live": "polite" }, "");
   const latency = latencyBox();
+  const candidate = candidateLine(); // "mask 2 of 3 · score 0.81" of the selected object
   const objectList = new ObjectList({
     select: (oid) => controller.select(oid),
     setLabel: (oid, labelId) => controller.setLabel(oid, labelId),
@@ -130,6 +131,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
         h("div", { class: "panel-head objects-head" }, h("h2", {}, "Objects"), objectList.count, h("div", { class: "spacer" }), button("+ New", "New object (N)", () => controller.newObject(), "small-button")),
         h("div", { class: "side-row" }, h("span", { class: "muted small" }, "New objects get"), newLabelSelect),
         objectList.el,
+        candidate.el,
         h("h2", {}, "Latency"),
         latency.el,
         flash,
@@ -286,6 +288,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     const obj = controller.session.selectedObject;
     undoBtn.disabled = !controller.canStep(obj, false);
     redoBtn.disabled = !controller.canStep(obj, true);
+    candidate.set(obj);
     renderer.request(true, true);
     hooks();
   }
@@ -360,7 +363,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     objects: () =>
       [...controller.session.objects.values()]
         .sort((a, b) => a.id - b.id)
-        .map((o) => ({ id: o.id, box: o.layer ? [o.layer.x, o.layer.y, o.layer.w, o.layer.h] : null, area: o.layer ? o.layer.area : 0, label_id: o.label_id, version: o.version, hidden: o.hidden, can_undo: o.can_undo, can_redo: o.can_redo })),
+        .map((o) => ({ id: o.id, box: o.layer ? [o.layer.x, o.layer.y, o.layer.w, o.layer.h] : null, area: o.layer ? o.layer.area : 0, label_id: o.label_id, version: o.version, hidden: o.hidden, can_undo: o.can_undo, can_redo: o.can_redo, candidates: o.candidates })),
     /** The visible object drawn on top at image pixel (x, y), or 0. */
     maskAt: (x, y) => controller.session.maskAt(x, y),
     /** Client coordinates of the centre of image pixel (x, y). */
@@ -381,6 +384,9 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     newObject: () => controller.newObject(),
     undo: () => controller.step(false),
     redo: () => controller.step(true),
+    // Tab with one mask (or none yet) keeps its default: the focus moves on
+    candidateNext: () => (controller.cycleCandidate(1) ? undefined : PASS),
+    candidatePrev: () => (controller.cycleCandidate(-1) ? undefined : PASS),
     label: (e) => controller.labelByIndex(Number(e.key) - 1),
     brushDown: () => setBrush(-1),
     brushUp: () => setBrush(1),

@@ -135,6 +135,14 @@ MATRIX = [
         (E, E, F, E, N),
         (N, N, N, N, E),
     ),
+    # a choice among the ranked masks of the object's prediction (the click above made one)
+    (
+        "candidate",
+        lambda t: {"object_id": t.instance.id, "index": 1},
+        None,
+        (E, E, F, E, N),
+        (N, N, N, N, E),
+    ),
     # kinds no offered method declares (box, text): refused once the rights are checked
     (
         "box",
@@ -226,7 +234,7 @@ async def test_socket_role_matrix(role: str, column: str, queued):
         queued.clear()
         got[kind] = await _answer(comm, kind, body(target), seq, reply)
         want[kind] = (in_a if column == "A" else in_b)[ROLES.index(role)]
-        if kind in ("click", "scribble", "extreme_points", "edit"):
+        if kind in ("click", "scribble", "extreme_points", "edit", "candidate"):
             logged = await sync_to_async(_prompts)(target.instance.id) - prompts
             assert logged == (1 if got[kind] == OK else 0), (kind, logged)
             assert bool(queued) == (got[kind] == OK), (kind, queued)

@@ -115,3 +115,48 @@ async def test_a_method_registered_only_in_a_test_works_over_the_socket(toy_work
     )
     assert logged == [("box", "toy-box"), ("click", "toy-box")]
     await comm.disconnect()
+
+
+async def test_ranked_candidates_reach_the_socket_and_a_choice_is_a_prompt(toy_worker):
+    """A mask reply names the method's candidates; ``candidate`` shows another one, is undone
+    like a click, and a new click of the object shows its best mask again."""
+    from annotation.segmentation.interactive import dispatch
+
+    _w, image = await sync_to_async(_world_with_square)()
+    await sync_to_async(dispatch.claim)(image.id, toy_method.NAME, "none", toy_worker)
+    comm, connected, _ = await _connect("annotator")
+    assert connected
+    await comm.send_json_to(
+        {"type": "open", "seq": 1, "image_id": image.id, "method": toy_method.NAME}
+    )
+    assert (await _until(comm, "opened"))["method"] == toy_method.NAME
+    await comm.send_json_to({"type": "new_object", "seq": 2})
+    object_id = (await _until(comm, "object"))["object"]["id"]
+    scores = list(toy_method.SCORES)
+
+    async def send(seq: int, kind: str, **fields) -> dict:
+        await comm.send_json_to({"type": kind, "seq": seq, "object_id": object_id, **fields})
+        return await _until(comm, "mask")
+
+    best = await send(3, "click", x=100, y=100, positive=True)
+    assert best["candidates"] == {"count": 3, "index": 0, "scores": scores}, best
+    second = await send(4, "candidate", index=1)
+    assert second["seq"] == 4 and second["candidates"] == {"count": 3, "index": 1, "scores": scores}
+    assert _decode(second).sum() > _decode(best).sum() and second["can_undo"]
+
+    refused = await send(5, "candidate", index=8)  # bounded by the schema, before any service
+    assert refused["type"] == "error" and refused["code"] == "bad_request", refused
+
+    undone = await send(6, "undo")
+    assert undone["candidates"]["index"] == 0 and (_decode(undone) == _decode(best)).all()
+    redone = await send(7, "redo")
+    assert redone["candidates"]["index"] == 1 and (_decode(redone) == _decode(second)).all()
+    reset = await send(8, "click", x=20, y=20, positive=True)
+    assert reset["candidates"]["index"] == 0 and not _decode(reset)[100, 110]
+    logged = await sync_to_async(list)(
+        Prompt.objects.filter(instance_id=object_id).values_list("kind", "payload")
+    )
+    assert [k for k, _ in logged] == ["click", "candidate", "click"] and logged[1][1] == {
+        "index": 1
+    }
+    await comm.disconnect()
