@@ -7,7 +7,14 @@
 * Proposals on ``../shared/data/coco_sample128``: for every ground-truth instance the best
   IoU (at ¼ size) of any proposal of its image, mean and share > 0.5, per backbone that has
   weights here; for the official sampler alone, for what the export writes, and for every tree
-  node.
+  node. Then the top of each image's ranked list as the ``mis`` job returns it
+  (:func:`inference.methods.mis.jobs.ranked_nodes`), for its ranking and for persistence alone:
+  top-k precision (share of an image's k best proposals with IoU ≥ 0.5 against some
+  instance, averaged over images) and recall@10 (share of the instances of ≥ 1000 px matched
+  at IoU ≥ 0.5 by one of an image's 10 best).
+
+``MASKWRIGHT_BENCH_MIS_PARTS=proposals`` runs the proposal part only (``speed`` the rest);
+both by default.
 """
 
 from __future__ import annotations
@@ -26,6 +33,11 @@ from benchmarks import shared_dir
 
 SHARED = shared_dir()
 BENCH_SIZE = (854, 480)  # (width, height)
+PARTS_ENV = "MASKWRIGHT_BENCH_MIS_PARTS"
+TOP_K = (5, 10, 20)
+RECALL_K = 10
+RECALL_MIN_AREA = 1000  # pixels, at full size
+JOB_MIN_FRACTION = 0.01  # the mis job's default min_fraction
 
 
 def _bench_images(count: int) -> list[np.ndarray]:
@@ -81,25 +93,47 @@ def _warm_and_wait(_: int) -> None:
     _warm()
 
 
+def _top_of_list(
+    ranked: list[int], ious: np.ndarray, large: np.ndarray, into: dict[str, list[float]]
+) -> None:
+    """Append one image's top-k precisions and recall@10 hits to ``into``: ``ranked`` rows of
+    ``ious`` (proposals × instances) best first; ``large`` (instances,) bool."""
+    best = ious[ranked].max(1) if ious.shape[1] else np.zeros(len(ranked))
+    for k in TOP_K:
+        if ranked:
+            into[f"top{k}_precision"].append(float(np.mean(best[:k] >= 0.5)))
+    if ranked and ious.shape[1]:
+        hit = ious[ranked[:RECALL_K]][:, large].max(0) >= 0.5
+        into[f"top{RECALL_K}_recall"].extend(hit.astype(float).tolist())
+
+
 def proposal_quality(
-    backbone_name: str, *, limit: int | None, draws: int = 50
+    backbone_name: str, *, limit: int | None, draws: int = 50, half: int | None = None
 ) -> dict[str, dict] | None:
     """Best IoU per GT instance on coco_sample128 for three proposal sets, or None when the
     data is absent: ``sampled`` (the official sampler alone, > 5 % of the image), ``exported``
     (what ``export_coco`` writes: tree cuts down to 0.5 % plus the samples) and ``all_nodes``
-    (every node of the tree: the ceiling of what the tree holds)."""
+    (every node of the tree: the ceiling of what the tree holds). Under ``ranking``: the
+    top-k precisions and recall@10 of the ``mis`` job's ranked list (keys ``top5_precision``
+    …, ``top10_recall``) and of persistence alone (the same keys ending ``_persistence``).
+    ``half`` 0 or 1: the even- or odd-indexed images only."""
     from inference.backbones import build_backbone
     from inference.evaluation.datasets import CocoDataset
     from inference.methods.mis.batch import node_mask, proposal_nodes
+    from inference.methods.mis.jobs import ranked_nodes
     from inference.methods.mis.predictor import build_tree
 
     annotations = SHARED / "data" / "coco_sample128" / "annotations" / "instances_train2017.json"
     if not annotations.exists():
         return None
-    dataset = CocoDataset(annotations, protocol="multi", limit=limit)
+    dataset = CocoDataset(annotations, protocol="multi", limit=limit, half=half)
     backbone = build_backbone(backbone_name)
     best: dict[str, list[float]] = {"sampled": [], "exported": [], "all_nodes": []}
     counts: dict[str, list[int]] = {k: [] for k in best}
+    metric_keys = [f"top{k}_precision" for k in TOP_K] + [f"top{RECALL_K}_recall"]
+    top: dict[str, list[float]] = {
+        key + suffix: [] for key in metric_keys for suffix in ("", "_persistence")
+    }
     for sample in dataset:
         with torch.inference_mode():
             tree = build_tree(backbone.features(sample.image))
@@ -118,6 +152,7 @@ def proposal_quality(
         masks = np.stack([node_mask(tree, int(p), small) for p in sets["all_nodes"]])
         masks = masks.reshape(len(masks), -1)
         areas = masks.sum(1)
+        per_object = []
         for obj in sample.object_ids:
             gt = (gt_small == obj).reshape(-1)
             if not gt.any():  # an object smaller than a quarter-size pixel
@@ -126,11 +161,29 @@ def proposal_quality(
                 gt[np.ravel_multi_index(tuple(first), small)] = True
             inter = masks[:, gt].sum(1)
             ious = inter / np.maximum(areas + gt.sum() - inter, 1)
+            per_object.append(ious)
             for name, nodes in sets.items():
                 best[name].append(float(ious[np.asarray(nodes, dtype=np.int64) - n].max()))
         for name, nodes in sets.items():
             counts[name].append(len(nodes))
-    return {
+        node_ious = np.stack(per_object, 1) if per_object else np.zeros((len(masks), 0))
+        large = np.array([(sample.gt == obj).sum() >= RECALL_MIN_AREA for obj in sample.object_ids])
+        for suffix, by_persistence in (("", False), ("_persistence", True)):
+            listed = ranked_nodes(
+                tree,
+                min_fraction=JOB_MIN_FRACTION,
+                score_threshold=0.0,
+                draws=draws,
+                seed=0,
+                by_persistence=by_persistence,
+            )
+            ranked = [node - n for node, _ in listed]
+            per_image: dict[str, list[float]] = {key: [] for key in metric_keys}
+            _top_of_list(ranked, node_ious, large, per_image)
+            for key, values in per_image.items():
+                top[key + suffix].extend(values)
+    ranking = {key: float(np.mean(v)) if v else 0.0 for key, v in top.items()}
+    quality: dict[str, dict] = {
         name: {
             "mean": float(np.mean(v)),
             "above_half": float(np.mean(np.array(v) > 0.5)),
@@ -140,13 +193,27 @@ def proposal_quality(
         }
         for name, v in best.items()
     }
+    quality["ranking"] = ranking
+    return quality
 
 
 def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
+    parts = {p.strip() for p in os.environ.get(PARTS_ENV, "speed,proposals").split(",")}
+    unknown = parts - {"speed", "proposals"}
+    if unknown:
+        raise ValueError(f"{PARTS_ENV}: unknown parts {sorted(unknown)} (speed, proposals)")
+    figures: dict[str, Any] = {}
+    if "speed" in parts:
+        figures.update(_speed(quick=quick, device=device or "cpu"))
+    if "proposals" in parts:
+        figures.update(_proposals(quick=quick))
+    return figures
+
+
+def _speed(*, quick: bool, device: str) -> dict[str, Any]:
     from inference.backbones import build_backbone
     from inference.methods.mis.predictor import build_tree
 
-    device = device or "cpu"
     n_images = 6 if quick else 30
     images = _bench_images(n_images)
     from inference.backbones.effnet import EfficientNetLite0Backbone
@@ -200,15 +267,19 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
 
     # the headline is the better of the two: on 2 cores the pool's pickling of the feature
     # maps (4 MB each) is inside the timed span and can cost more than the second core gains
-    figures: dict[str, Any] = {
+    return {
         "merge_img_per_s": round(max(one, two), 2),
         "merge_img_per_s_1core": round(one, 2),
         "merge_img_per_s_2cores": round(two, 2),
         "sklearn_merge_img_per_s": round(sk_rate, 2),
         "e2e_img_per_s": round(e2e_rate, 2),
     }
+
+
+def _proposals(*, quick: bool) -> dict[str, Any]:
     from inference.weights import WeightsNotFound
 
+    figures: dict[str, Any] = {}
     for name in ("effnet-lite0", "dino-vits8", "dinov2-vitb14", "mae-vitb16"):
         try:
             quality = proposal_quality(name, limit=16 if quick else None)
@@ -218,6 +289,7 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
         if quality is None:
             print("proposals: ../shared/data/coco_sample128 is absent, skipped")
             break
+        ranking = quality.pop("ranking")
         for kind, q in quality.items():
             print(
                 f"proposals {name:14s} {kind:9s} ({q['per_image']:6.1f}/image) best IoU per "
@@ -228,4 +300,18 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
             figures[f"proposal_above_half_{name}_{kind}"] = round(q["above_half"], 4)
         if "proposal_best_iou_mean" not in figures:
             figures["proposal_best_iou_mean"] = figures[f"proposal_best_iou_mean_{name}_exported"]
+        print(
+            f"ranking   {name:14s} top-k precision (IoU ≥ 0.5)  ranked | persistence: "
+            + ", ".join(
+                f"k={k} {ranking[f'top{k}_precision']:.3f} | "
+                f"{ranking[f'top{k}_precision_persistence']:.3f}"
+                for k in TOP_K
+            )
+            + f"; recall@{RECALL_K} (≥ {RECALL_MIN_AREA} px) "
+            f"{ranking[f'top{RECALL_K}_recall']:.3f} | "
+            f"{ranking[f'top{RECALL_K}_recall_persistence']:.3f}"
+        )
+        for key, value in ranking.items():
+            figures[f"{key}_{name}"] = round(value, 4)
+            figures.setdefault(key, round(value, 4))  # the headline: the first backbone
     return figures

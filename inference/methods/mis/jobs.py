@@ -1,7 +1,8 @@
-"""MIS as a ``proposals`` batch job: a merge tree per image, cut into scored proposals."""
+"""MIS as a ``proposals`` batch job: a merge tree per image, cut into ranked proposals."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,42 @@ import torch
 from ...jobs import Proposals
 from .batch import node_mask, proposal_nodes
 from .predictor import build_tree
+from .ranking import RankRule, rank
+from .tree import MergeTree
+
+
+def ranked_nodes(
+    tree: MergeTree,
+    *,
+    min_fraction: float,
+    score_threshold: float,
+    draws: int,
+    seed: int,
+    rule: RankRule | None = None,
+    by_persistence: bool = False,
+) -> list[tuple[int, float]]:
+    """(node, score) of a tree's proposals, best first: the tree cut at several granularities
+    plus ``draws`` samples of the top-down sampler (:func:`proposal_nodes`), without those
+    smaller than ``min_fraction`` of the patches or whose persistence is below
+    ``score_threshold``; ranked by :func:`.ranking.rank` on the patch grid (``rule``, default
+    :class:`RankRule`), or with ``by_persistence`` by persistence alone (the former order, kept
+    for comparison)."""
+    nodes = sorted(
+        node
+        for node in proposal_nodes(tree, draws=draws, seed=seed)
+        if tree.sizes[node] >= min_fraction * tree.n_leaves
+    )
+    persistence = np.array([tree.persistence(node) for node in nodes])
+    keep = persistence >= score_threshold
+    nodes = [node for node, k in zip(nodes, keep, strict=True) if k]
+    persistence = persistence[keep]
+    if by_persistence:
+        order = np.lexsort((np.arange(len(nodes)), -persistence))
+        return [(nodes[i], float(persistence[i])) for i in order]
+    if not nodes:
+        return []
+    patches = np.stack([tree.patch_mask(node) for node in nodes])
+    return [(nodes[i], score) for i, score in rank(patches, persistence, rule)]
 
 
 def image_proposals(
@@ -21,31 +58,37 @@ def image_proposals(
     draws: int,
     seed: int,
     limit: int,
+    rule: RankRule | None = None,
 ) -> list[tuple[np.ndarray, float]]:
-    """(H×W bool mask, persistence score) of an image's proposals, best first: the tree cut at
-    several granularities plus ``draws`` samples of the top-down sampler, without those
-    smaller than ``min_fraction`` of the patches or scoring below ``score_threshold``; the
-    ``limit`` best (masks are drawn only for those kept)."""
+    """(H×W bool mask, ranking score) of an image's proposals, best first (see
+    :func:`ranked_nodes`); the ``limit`` best (masks are drawn only for those kept)."""
     with torch.inference_mode():
         features = model.features(rgb)
     tree = build_tree(features)
     height, width = rgb.shape[:2]
-    scored = []
-    for node in proposal_nodes(tree, draws=draws, seed=seed):
-        if tree.sizes[node] < min_fraction * tree.n_leaves:
-            continue
-        score = tree.persistence(node)
-        if score >= score_threshold:
-            scored.append((score, node))
-    scored.sort(key=lambda pair: (-pair[0], pair[1]))
     out = []
-    for score, node in scored:
+    ranked = ranked_nodes(
+        tree,
+        min_fraction=min_fraction,
+        score_threshold=score_threshold,
+        draws=draws,
+        seed=seed,
+        rule=rule,
+    )
+    for node, score in ranked:
         mask = node_mask(tree, node, (height, width))
         if mask.any():
-            out.append((mask, round(float(score), 4)))
+            out.append((mask, round(score, 6)))
         if len(out) >= limit:
             break
     return out
+
+
+def rank_rule(params: dict[str, Any]) -> RankRule:
+    """The :class:`RankRule` of a job's params: each field of the rule that ``params`` names
+    (``large_fraction``, ``large_factor``, ``strip_factor``, ``duplicate_iou``), else its
+    default."""
+    return RankRule(**{f.name: float(params[f.name]) for f in fields(RankRule) if f.name in params})
 
 
 def proposals(params: dict[str, Any], device: str) -> Proposals:
@@ -56,6 +99,7 @@ def proposals(params: dict[str, Any], device: str) -> Proposals:
     if name not in list_backbones():
         raise ValueError(f"unknown backbone {name!r} (this worker has {sorted(list_backbones())})")
     model = build_backbone(name, device=device)
+    rule = rank_rule(params)
 
     def propose(rgb: np.ndarray, seed: int) -> list[tuple[np.ndarray, float]]:
         return image_proposals(
@@ -66,6 +110,7 @@ def proposals(params: dict[str, Any], device: str) -> Proposals:
             draws=params["draws"],
             seed=seed,
             limit=params["max_per_image"],
+            rule=rule,
         )
 
     return Proposals(propose=propose, model_name=name)
