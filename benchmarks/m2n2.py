@@ -1,7 +1,8 @@
 """``maskwright bench m2n2``: set_image and per-click latency, beside OpenCV GrabCut.
 
 ``m2n2`` is the default (learned segment choice, three candidates per click); ``m2n2-paper``
-the previous default (the paper's hand-set choice, one mask). Images: the GrabCut benchmark from ../shared/data when present (else scikit-image samples),
+the previous default (the paper's hand-set choice, one mask, lite0 stages 2 + 4).
+Images: the GrabCut benchmark from ../shared/data when present (else scikit-image samples),
 resized to the long sides measured. Clicks come from the evaluation clicker against the
 ground truth, so each new click is a realistic correction. Per-click time is the time of
 ``predict`` with one more click than before (the cost a person waits for).
@@ -83,7 +84,16 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     for name, method, kwargs in (
         ("m2n2", "m2n2", {"backbone": "effnet-lite0", "device": device}),
         # the previous default: the paper's hand-set segment choice, no candidates
-        ("m2n2-paper", "m2n2", {"backbone": "effnet-lite0", "device": device, "scorer": None}),
+        (
+            "m2n2-paper",
+            "m2n2",
+            {
+                "backbone": "effnet-lite0",
+                "device": device,
+                "scorer": None,
+                "backbone_options": {"stages": (2, 4)},
+            },
+        ),
         ("opencv-grabcut", "opencv-grabcut", {}),
     ):
         predictor = build_predictor(method, **kwargs)

@@ -205,6 +205,19 @@ def _params(items: list[str]) -> dict[str, object]:
     return out
 
 
+def _split_top_level(spec: str) -> list[str]:
+    """``'a=1,b={"x":[2,3]}'`` → ``['a=1', 'b={"x":[2,3]}']``: commas inside brackets stay."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(spec):
+        depth += char in "[{" and 1 or (-1 if char in "]}" else 0)
+        if char == "," and depth == 0:
+            items.append(spec[start:i])
+            start = i + 1
+    if spec:
+        items.append(spec[start:])
+    return items
+
+
 def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]:
     from ..registry import build_predictor
 
@@ -215,7 +228,7 @@ def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]
         # defaults, or with the ones it names: "m2n2:scorer=null,refine_band=0"
         backbone = args.backbone if name == args.method else None
         method, _, spec = name.partition(":")
-        kwargs = params if name == args.method else _params(spec.split(",") if spec else [])
+        kwargs = params if name == args.method else _params(_split_top_level(spec))
         try:
             predictors[name] = build_predictor(
                 method, backbone=backbone, device=args.device, **kwargs

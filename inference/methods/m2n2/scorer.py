@@ -12,7 +12,7 @@ described by cheap statistics of the prefix computed with cumulative sums over t
 boundary, compactness, colour inside and outside, bounding box and border contact). An MLP of
 two hidden layers (a few KB, :data:`DEFAULT_WEIGHTS` in the package) maps them to the predicted
 IoU of the segment with the object. It was trained only on the development sets' first halves by
-:mod:`inference.methods.m2n2.train_scorer`, which reproduces the shipped file.
+:mod:`inference.evaluation.m2n2_scorer`, which reproduces the shipped file.
 """
 
 from __future__ import annotations

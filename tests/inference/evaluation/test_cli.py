@@ -212,3 +212,13 @@ def test_a_peer_may_name_its_own_arguments(tmp_path, capsys):
     bad = [*argv, "--compare", "opencv-grabcut:bogus=1", "--out", str(tmp_path / "o2")]
     assert main(bad) == 2
     assert "could not build" in capsys.readouterr().err
+
+
+def test_peer_arguments_may_hold_json_with_commas():
+    from inference.evaluation.cli import _split_top_level
+
+    assert _split_top_level('scorer=null,backbone_options={"stages":[2,4]}') == [
+        "scorer=null",
+        'backbone_options={"stages":[2,4]}',
+    ]
+    assert _split_top_level("") == [] and _split_top_level("a=1") == ["a=1"]

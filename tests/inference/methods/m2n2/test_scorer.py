@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from inference import Click, build_predictor
+from inference.evaluation.m2n2_scorer import choice_quality, train
 from inference.methods.m2n2.refine import minmax_flood_fill
 from inference.methods.m2n2.scorer import (
     DEFAULT_WEIGHTS,
@@ -15,7 +16,6 @@ from inference.methods.m2n2.scorer import (
     candidate_features,
     image_gradient,
 )
-from inference.methods.m2n2.train_scorer import choice_quality, train
 
 
 def _map(seed: int, hw=(23, 31)) -> torch.Tensor:
@@ -105,3 +105,13 @@ def test_first_click_gives_ranked_distinct_candidates():
     paper.set_image(img)
     plain = paper.predict([Click(x=64, y=48)])
     assert plain.candidates == [] and plain.score is None
+
+
+def test_m2n2_takes_stage_5_of_an_effnet_unless_told_otherwise():
+    from inference.methods.m2n2.predictor import EFFNET_STAGES, build_m2n2
+
+    assert build_m2n2(backbone="tiny-effnet").backbone.stages == (2, 4)  # not an effnet-lite
+    lite = build_m2n2(backbone="effnet-lite0")
+    assert lite.backbone.stages == EFFNET_STAGES == (2, 4, 5)
+    previous = build_m2n2(backbone="effnet-lite0", backbone_options={"stages": [2, 4]})
+    assert previous.backbone.stages == (2, 4)

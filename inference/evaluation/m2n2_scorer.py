@@ -1,16 +1,17 @@
-"""Train M2N2's candidate scorer on the development sets and write ``scorer.npz``.
+"""Train M2N2's candidate scorer on the development sets and write ``scorer.npz`` (this module
+sits above the methods: it reads the sets through the evaluation's datasets and clicker).
 
 ::
 
-    python -m inference.methods.m2n2.train_scorer --data ../shared/data --out scorer.npz
+    python -m inference.evaluation.m2n2_scorer --data ../shared/data --out scorer.npz
 
 Reproducible: one thread, fixed seeds, full-batch training; about 15 minutes on 2 CPU cores
 (most of it M2N2's maps). Data: GrabCut, coco_mval_dev100 and the coco_sample128 instances
-(area ≥ ``--min-area`` px, single-object protocol), each split by position into two halves:
-even positions train (``--half 0``), odd positions confirm. Per object, the clicks of the first
-``--clicks`` rounds of the RITM clicker (on the paper's M2N2 masks) give one example each
-positive click: its :class:`~.scorer.Candidates` and, per candidate, the IoU of the segment with
-the object at the working resolution (ignored pixels left out).
+(area >= ``--min-area`` px, single-object protocol), each split by position into two halves:
+even positions train, odd positions confirm (``maskwright eval --half 1``). Per object, the
+clicks of the first ``--clicks`` rounds of the RITM clicker (on the paper's M2N2 masks) give
+one example per positive click: its candidates (``scorer.Candidates``) and, per candidate,
+the IoU of its segment with the object at the working resolution (ignored pixels left out).
 
 The loss is the squared error of the predicted IoU plus a listwise term (cross-entropy between
 the softmax of the predictions and of the true IoUs over one click's candidates), because the
@@ -30,9 +31,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ...evaluation import ClickSimulator, CocoDataset, FolderDataset, Sample
-from .predictor import M2N2Predictor, build_m2n2
-from .scorer import FEATURES, candidate_features, image_gradient, with_relative
+from ..methods.m2n2.predictor import M2N2Predictor, build_m2n2
+from ..methods.m2n2.scorer import FEATURES, candidate_features, image_gradient, with_relative
+from .clicker import ClickSimulator
+from .datasets import CocoDataset, FolderDataset, Sample
 
 # One small hidden layer and weight decay: 32 + 32 units fit the first half (IoU 0.56 on
 # coco_mval_dev100) and lost on the second (0.40); 8 units: 0.45 / 0.42.
@@ -166,7 +168,7 @@ def choice_quality(scores: np.ndarray, ious: np.ndarray) -> tuple[float, float, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inference.methods.m2n2.train_scorer")
+    parser = argparse.ArgumentParser(prog="python -m inference.evaluation.m2n2_scorer")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--clicks", type=int, default=3, help="clicker rounds per object")
@@ -200,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     weights = train(train_x, train_y)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **weights)  # type: ignore[arg-type]  # numpy stubs type **kwds badly
-    from .scorer import Scorer
+    from ..methods.m2n2.scorer import Scorer
 
     scorer = Scorer(weights)
     print(f"{'set':18s} half  clicks  learned IoU  blobs  oracle IoU")
