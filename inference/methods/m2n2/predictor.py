@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -237,11 +238,28 @@ class M2N2Predictor(Predictor):
             self._candidates[(*key, positive)] = cached
         candidates, base, top = cached
         factors = (at_clicks[same], at_clicks[~same], top, self.scores)
+        count = self.num_candidates if positive else 1
         if positive and self.scorer is not None:
             score = final_scores(candidates, base, *factors)
             if bool((score > 0).any()):
-                return _ranked(dist, candidates, base, score, self.num_candidates)
+
+                def area(i: int) -> int:
+                    return int((dist <= candidates[i]).sum())
+
+                return _ranked(score, candidates, area, base, count)
             candidates, base = threshold_candidates(dist, self.max_segment_area, self.scores)
+        if count > 1:  # the paper's scores rank the runners-up too
+            sorted_thresholds = candidates  # ascending: prefix i is every pixel <= its value
+
+            def prefix_area(i: int) -> int:
+                value = sorted_thresholds[i : i + 1]
+                return int(torch.searchsorted(sorted_thresholds, value, right=True))
+
+            ranked = _ranked(
+                final_scores(candidates, base, *factors), candidates, prefix_area, None, count
+            )
+            if ranked:
+                return ranked
         return [(pick_threshold(candidates, base, *factors), None)]
 
     @torch.inference_mode()
@@ -366,23 +384,24 @@ def build_m2n2(
 
 
 def _ranked(
-    dist: torch.Tensor,
-    thresholds: torch.Tensor,
-    predicted: torch.Tensor,
     score: torch.Tensor,
+    thresholds: torch.Tensor,
+    area_of: Callable[[int], int],
+    predicted: torch.Tensor | None,
     count: int,
+    visit: int = 4096,
 ) -> list[tuple[float, float | None]]:
-    """Up to ``count`` (threshold, predicted IoU) by ``score``, best first, skipping a
-    candidate within a factor 1.5 in area of one already taken (nested segments: IoU > 2/3,
-    nearly the same mask). ``dist``: the click's (h, w) map; candidates are ``dist <= t``."""
+    """Up to ``count`` (threshold, predicted IoU or None) by ``score``, best first (ties: the
+    first, as ``pick_threshold``), skipping a candidate within a factor 1.5 in area of one
+    already taken (nested segments: IoU > 2/3, nearly the same mask). ``area_of(i)``: pixels
+    of candidate i. At most ``visit`` candidates are looked at (the paper's N prefixes)."""
     taken: list[tuple[float, float | None]] = []
     areas: list[int] = []
-    for i in torch.argsort(score, descending=True, stable=True).tolist():
+    for i in torch.argsort(score, descending=True, stable=True)[:visit].tolist():
         if score[i] <= 0 or len(taken) == count:
             break
-        value = float(thresholds[i])
-        area = int((dist <= value).sum())
+        area = area_of(i)
         if all(max(area, a) >= 1.5 * min(area, a) for a in areas):
-            taken.append((value, float(predicted[i])))
+            taken.append((float(thresholds[i]), None if predicted is None else float(predicted[i])))
             areas.append(area)
     return taken

@@ -104,7 +104,7 @@ def test_first_click_gives_ranked_distinct_candidates():
     paper = build_predictor("m2n2", backbone="tiny-effnet", refine_band=0, scorer=None)
     paper.set_image(img)
     plain = paper.predict([Click(x=64, y=48)])
-    assert plain.candidates == [] and plain.score is None
+    assert plain.score is None and all(c.score is None for c in plain.candidates)
 
 
 def test_m2n2_takes_stage_5_of_an_effnet_unless_told_otherwise():
@@ -115,3 +115,21 @@ def test_m2n2_takes_stage_5_of_an_effnet_unless_told_otherwise():
     assert lite.backbone.stages == EFFNET_STAGES == (2, 4, 5)
     previous = build_m2n2(backbone="effnet-lite0", backbone_options={"stages": [2, 4]})
     assert previous.backbone.stages == (2, 4)
+
+
+def test_the_papers_choice_ranks_candidates_too_and_keeps_its_first_pick():
+    rng = np.random.default_rng(0)
+    img = rng.integers(20, 60, size=(96, 128, 3), dtype=np.uint8)
+    img[24:72, 32:96] = rng.integers(190, 230, size=(48, 64, 3), dtype=np.uint8)
+    ranked = build_predictor("m2n2", backbone="tiny-effnet", refine_band=0, scorer=None)
+    single = build_predictor(
+        "m2n2", backbone="tiny-effnet", refine_band=0, scorer=None, num_candidates=1
+    )
+    for p in (ranked, single):
+        p.set_image(img)
+    clicks = [Click(x=64, y=48), Click(x=5, y=5, positive=False)]
+    many, one = ranked.predict(clicks), single.predict(clicks)
+    assert np.array_equal(many.mask, one.mask) and one.candidates == []
+    assert 2 <= len(many.candidates) <= 3 and many.score is None
+    areas = [int(c.mask.sum()) for c in many.candidates]
+    assert len(set(areas)) == len(areas)
