@@ -134,3 +134,24 @@ def test_the_papers_choice_ranks_candidates_too_and_keeps_its_first_pick():
     assert 2 <= len(many.candidates) <= 3 and many.score is None
     areas = [int(c.mask.sum()) for c in many.candidates]
     assert len(set(areas)) == len(areas)
+
+
+def test_snap_moves_a_learned_threshold_to_the_sharpest_edge_between_its_neighbours():
+    from inference.methods.m2n2.thresholds import ScoreSwitches
+
+    p = build_predictor("m2n2", backbone="tiny-effnet", refine_band=0)
+    yy, xx = np.mgrid[:41, :41]
+    radius = np.hypot(yy - 20, xx - 20)
+    # a distance map rising slowly, with one cliff at radius 9 (an object's boundary)
+    dist = torch.from_numpy(np.where(radius < 9, radius * 0.01, 0.5 + radius * 0.01)).float()
+    dist /= dist.max()
+    here = dist[20, 20 : 21]
+    factors = (here, here[:0], dist.max(), ScoreSwitches())
+    learned = torch.tensor([0.01, 0.05, 0.9])
+    scale = 1 / (0.5 + float(radius.max()) * 0.01)  # dist's normalisation
+    assert 0.05 / scale / 0.01 < 4  # the learned choice: a disk of radius < 4
+    snapped = p._snap((20, 20), dist, 0.05, learned, factors)
+    # moved to the ring just inside the cliff (radius 8 to 9), between 0.01 and 0.9
+    assert 8 <= snapped / scale / 0.01 < 9
+    p.snap = False
+    assert p._snap((20, 20), dist, 0.05, learned, factors) == 0.05
