@@ -81,8 +81,8 @@ class ExitsConfig:
     # "grabcut": GrabCut at full size, gated (below)
     refine_iterations: int = 10  # mean-field iterations of refine="crf"
     # refine="grabcut" keeps GrabCut's mask only where it agrees with the network's (IoU ≥ this):
-    # on clean large objects GrabCut snaps the edges (GrabCut set 0.810 → 0.872), on cluttered
-    # COCO scenes it leaks and is discarded (ungated 0.618 → 0.437, gated 0.622); bench exits
+    # on clean large objects GrabCut snaps the edges (GrabCut set 0.814 → 0.906), on cluttered
+    # COCO scenes it leaks and is mostly discarded (0.707 → 0.714); bench exits, 2 threads
     refine_min_agreement: float = 0.6
     seed: int = 0
 

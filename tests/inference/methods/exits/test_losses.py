@@ -43,3 +43,18 @@ def test_crf_is_near_zero_on_a_mask_that_follows_the_colours():
     noisy[..., 5:9, 5:9] = 0.2  # a hole inside a uniform region
     assert crf_loss(noisy, image, box).item() > 0.01
     assert crf_loss(torch.full_like(perfect, 0.5) * box, image, box).item() > 0.05
+
+
+def test_point_loss_weighs_each_class_equally_per_object():
+    # Retrieval finds far more BG than FG points: an empty mask must not win by the count of BG.
+    logits = torch.full((2, 1, 8, 8), -12.0)  # everything background, confidently
+    fg = [[-0.5, 0.0]]
+    bg = [[0.5, y] for y in (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 0.9, -0.9)]
+    points = torch.tensor([fg + bg, fg + bg])
+    labels = torch.tensor([[1.0] + [0.0] * 9, [0.0] * 10])
+    valid = torch.ones(2, 10, dtype=torch.bool)
+    loss = point_loss(logits, points, labels, valid)
+    # object 0: (12 + ~0) / 2 ≈ 6 (a plain mean over the 10 points gave ≈ 1.2)
+    assert 5.5 < loss[0].item() < 6.5
+    assert loss[1].item() < 1e-4  # BG points only: their mean, all correct
+    assert point_loss(logits, points, labels, torch.zeros_like(valid)).abs().max().item() == 0.0
