@@ -31,11 +31,13 @@ from .registry import (
     register_method,
 )
 from .structures import (
+    PRIOR_KIND,
     PROMPT_KINDS,
     Box,
     Click,
     ExtremePoints,
     MaskResult,
+    PriorMask,
     Prompt,
     Scribble,
     Text,
@@ -44,6 +46,7 @@ from .structures import (
 )
 
 __all__ = [
+    "PRIOR_KIND",
     "PROMPT_KINDS",
     "BatchJob",
     "Box",
@@ -54,6 +57,7 @@ __all__ = [
     "Param",
     "Predictor",
     "PredictorNotReady",
+    "PriorMask",
     "Prompt",
     "Scribble",
     "Text",

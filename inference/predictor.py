@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .structures import Click, MaskResult, Prompt, clicks_from_prompts
+from .structures import Click, MaskResult, PriorMask, Prompt, clicks_from_prompts
 
 
 class PredictorNotReady(RuntimeError):
@@ -27,6 +27,9 @@ class Predictor(abc.ABC):
     # background) and returns disjoint masks: the multi-instance protocol itself, so that
     # evaluation's MIST loop calls it directly rather than its own per-object protocol.
     native_multi_instance: ClassVar[bool] = False
+    # True where the method refines a prior mask (``predict(clicks, prior=...)``, implemented by
+    # ``_predict_prior``): its registry entry lists ``PRIOR_KIND`` among its prompts.
+    reads_prior: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._image_hw: tuple[int, int] | None = None
@@ -51,12 +54,23 @@ class Predictor(abc.ABC):
         self._set_image(image)
         self._image_hw = (image.shape[0], image.shape[1])
 
-    def predict(self, clicks: Sequence[Click]) -> MaskResult:
-        """Mask for the object defined by ``clicks`` (in order); H×W bool at image size."""
+    def predict(self, clicks: Sequence[Click], prior: np.ndarray | None = None) -> MaskResult:
+        """Mask for the object defined by ``clicks`` (in order); H×W bool at image size.
+
+        ``prior``: the object's mask before these clicks (H×W bool at image size), for a method
+        that :attr:`reads_prior`: positive clicks add to it, negative ones remove from it, and
+        what no click decides keeps the prior's value. ValueError from any other method."""
         height, width = self.image_size
         for click in clicks:
             click.check_inside(height, width)
-        return self._predict(list(clicks))
+        if prior is None:
+            return self._predict(list(clicks))
+        if not self.reads_prior:
+            raise ValueError(f"{type(self).__name__} does not refine a prior mask")
+        prior = np.asarray(prior)
+        if prior.shape != (height, width):
+            raise ValueError(f"prior mask is {prior.shape}, the image {(height, width)}")
+        return self._predict_prior(list(clicks), prior.astype(bool, copy=False))
 
     def predict_objects(self, prompts: Sequence[Prompt]) -> dict[int, MaskResult]:
         """One mask per object (H×W bool at image size) for every object id > 0 among ``prompts``.
@@ -65,15 +79,23 @@ class Predictor(abc.ABC):
         negative whatever its sign), in the given order, as clicks (see
         :func:`~inference.structures.prompt_clicks`) through :meth:`predict`; an object with no
         positive click gets an empty mask. Objects are independent, so masks may overlap.
+        An object's :class:`~inference.structures.PriorMask` (its last) goes to ``predict`` as
+        ``prior`` where the method :attr:`reads_prior` (then even with no positive click), and
+        is ignored elsewhere.
         """
         ids = sorted({p.object_id for p in prompts if p.object_id > 0})
+        priors = {p.object_id: p.mask for p in prompts if isinstance(p, PriorMask)}
+        prompts = [p for p in prompts if not isinstance(p, PriorMask)]
         out: dict[int, MaskResult] = {}
         for object_id in ids:
             clicks = [
                 c if c.object_id else Click(c.x, c.y, positive=False, object_id=0)
                 for c in clicks_from_prompts(p for p in prompts if p.object_id in (0, object_id))
             ]
-            if any(c.positive for c in clicks):
+            prior = priors.get(object_id) if self.reads_prior else None
+            if prior is not None:
+                out[object_id] = self.predict(clicks, prior=prior)
+            elif any(c.positive for c in clicks):
                 out[object_id] = self.predict(clicks)
             else:
                 out[object_id] = MaskResult(mask=np.zeros(self.image_size, dtype=bool))
@@ -95,3 +117,7 @@ class Predictor(abc.ABC):
 
     @abc.abstractmethod
     def _predict(self, clicks: list[Click]) -> MaskResult: ...
+
+    def _predict_prior(self, clicks: list[Click], prior: np.ndarray) -> MaskResult:
+        """``_predict`` refining ``prior`` (H×W bool at image size), where :attr:`reads_prior`."""
+        raise NotImplementedError

@@ -161,8 +161,36 @@ class Text:
         return self
 
 
-Prompt = Click | Box | Scribble | ExtremePoints | Text
+@dataclass(frozen=True, eq=False)
+class PriorMask:
+    """The object's mask before these prompts (an import, a pseudo label, earlier work), for a
+    method that refines a mask instead of starting from nothing (``MethodInfo.prompts`` lists
+    :data:`PRIOR_KIND`). ``mask``: H×W bool at the image's size. Not a kind an annotator logs:
+    the platform passes the object's stored mask."""
+
+    kind: ClassVar[str] = "mask"
+    mask: np.ndarray
+    object_id: int = 1
+
+    def __post_init__(self) -> None:
+        if self.mask.ndim != 2:
+            raise ValueError(f"a prior mask must be H×W, got shape {self.mask.shape}")
+
+    def scaled(self, factor: float, height: int, width: int) -> PriorMask:
+        if self.mask.shape == (height, width):
+            return self
+        from PIL import Image
+
+        small = Image.fromarray(self.mask.astype(np.uint8)).resize(
+            (width, height), Image.Resampling.NEAREST
+        )
+        return replace(self, mask=np.asarray(small, dtype=bool))
+
+
+Prompt = Click | Box | Scribble | ExtremePoints | Text | PriorMask
+# the kinds an annotator logs; a method that refines prior masks lists PRIOR_KIND beside them
 PROMPT_KINDS: tuple[str, ...] = tuple(c.kind for c in (Click, Box, Scribble, ExtremePoints, Text))
+PRIOR_KIND = PriorMask.kind
 
 
 def points_along(points: Sequence[Point], n: int) -> list[Point]:
@@ -184,8 +212,8 @@ def prompt_clicks(prompt: Prompt) -> list[Click]:
     """The clicks a click-only method reads for one prompt, with its object id and sign.
 
     A click is itself; a scribble is :data:`SCRIBBLE_CLICKS` points evenly spaced along it;
-    extreme points are four positive clicks (left, right, top, bottom). Boxes and text have
-    no click reading: ValueError naming the kind.
+    extreme points are four positive clicks (left, right, top, bottom). Boxes, text and prior
+    masks have no click reading: ValueError naming the kind.
     """
     if isinstance(prompt, Click):
         return [prompt]

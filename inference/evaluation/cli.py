@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..predictor import Predictor
 from .clicker import DEFAULT_EXCLUSION_RADIUS
 from .datasets import CocoDataset, FolderDataset, load_dataset
@@ -29,8 +31,9 @@ from .loop import (
     evaluate_sample,
     mist_rng,
 )
-from .metrics import DEFAULT_MAX_CLICKS, MIST_THRESHOLD
+from .metrics import DEFAULT_MAX_CLICKS, MIST_THRESHOLD, iou
 from .multi_instance import as_multi_instance
+from .priors import PRIORS, degraded
 from .report import format_summary, summarize, write_csv, write_json, write_plot
 from .strategies import STRATEGIES
 
@@ -99,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[:KEY=VALUE,...]",
         help="peer method, repeatable; its builder's arguments after a colon (JSON values)",
     )
+    add(
+        "--prior",
+        choices=PRIORS,
+        help="single: each object starts from its GT degraded (part: lower 40%% of its box "
+        "missing; coarse: dilated 6%% of √area); methods that refine priors start from it",
+    )
     add("--out", help="output folder (default ./eval-out/<method>-<dataset>-<timestamp>)")
     add("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
@@ -122,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     if args.max_clicks < 1 or args.tau < 1:
         raise UsageError("--max-clicks and --tau must be at least 1")
+    if args.prior and args.protocol != "single":
+        raise UsageError("--prior is for the single-object protocol")
     dataset = _load(args)
     methods = [args.method] + [m for m in args.compare if m != args.method]
     predictors = _build(methods, args)
@@ -133,7 +144,9 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("eval-out") / f"{args.method}-{dataset.name}-{stamp}"
 
     started = time.perf_counter()
-    results, skipped = _evaluate(dataset, predictors, args, radius=radius, separate=separate)
+    results, skipped, prior_ious = _evaluate(
+        dataset, predictors, args, radius=radius, separate=separate
+    )
     config: dict[str, Any] = {
         "method": args.method,
         "backbone": args.backbone,
@@ -147,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         "device": args.device,
         "clicker": args.clicker,
         "exclusion_radius": radius,
+        "prior": args.prior,
     }
     if args.protocol == "single":
         config["max_clicks"] = args.max_clicks
@@ -159,6 +173,8 @@ def _run(args: argparse.Namespace) -> int:
         config, results, skipped=skipped, max_clicks=args.max_clicks, threshold=args.iou_threshold
     )
     summary["wall_seconds"] = round(time.perf_counter() - started, 3)
+    if prior_ious:
+        summary["prior_miou"] = round(float(np.mean(prior_ious)), 4)
     out.mkdir(parents=True, exist_ok=True)
     files = [
         write_json(out, summary),
@@ -166,6 +182,12 @@ def _run(args: argparse.Namespace) -> int:
         write_plot(out, summary, protocol=args.protocol),
     ]
     print(format_summary(summary))
+    if prior_ious:
+        refining = [name for name, p in predictors.items() if p.reads_prior]
+        print(
+            f"prior {args.prior}: mean IoU {summary['prior_miou']:.3f} before any click; "
+            f"refined by {', '.join(refining) or 'none'}, the others start from nothing"
+        )
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 
@@ -247,12 +269,14 @@ def _evaluate(
     *,
     radius: int | None,
     separate: bool,
-) -> tuple[dict[str, list[Any]], list[str]]:
-    """Every method on each sample in turn, so each image is read once."""
+) -> tuple[dict[str, list[Any]], list[str], list[float]]:
+    """Every method on each sample in turn, so each image is read once. Returns the results
+    per method, the skipped samples and, with ``--prior``, each sample's prior IoU."""
     from tqdm import tqdm
 
     results: dict[str, list[Any]] = {name: [] for name in predictors}
     skipped: list[str] = []
+    prior_ious: list[float] = []
     multi = {
         name: as_multi_instance(p) for name, p in predictors.items() if args.protocol == "multi"
     }
@@ -266,6 +290,7 @@ def _evaluate(
         disable=args.no_progress,
     )
     for sample in bar:
+        prior = degraded(sample.gt, args.prior) if args.prior else None
         try:
             for name, predictor in predictors.items():
                 r: SampleResult | MultiSampleResult
@@ -276,6 +301,7 @@ def _evaluate(
                         max_clicks=args.max_clicks,
                         exclusion_radius=radius,
                         separate_errors=separate,
+                        prior=prior,
                     )
                 else:
                     r = evaluate_multi_sample(
@@ -290,11 +316,13 @@ def _evaluate(
                         separate_errors=separate,
                     )
                 results[name].append(r)
+            if prior is not None:
+                prior_ious.append(iou(prior, sample.gt.astype(bool), sample.ignore))
         except EmptyObjectError:
             # raised by the first method before any prediction: no method keeps this sample
             skipped.append(sample.name)
     bar.close()
-    return results, skipped
+    return results, skipped, prior_ious
 
 
 if __name__ == "__main__":

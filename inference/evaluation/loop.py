@@ -83,8 +83,12 @@ def evaluate_sample(
     max_clicks: int = DEFAULT_MAX_CLICKS,
     exclusion_radius: int | None = DEFAULT_EXCLUSION_RADIUS,
     separate_errors: bool = True,
+    prior: np.ndarray | None = None,
 ) -> SampleResult:
     """Run the single-object protocol on ``sample`` (``gt`` H×W bool).
+
+    ``prior`` (H×W bool): the mask the object starts from (an import to fix): the first click
+    corrects it and a method that ``reads_prior`` refines it; any other starts from nothing.
 
     If at some click no error pixel is left to click (perfect up to ignored or excluded
     pixels), the remaining clicks keep the last IoU: the prediction cannot change any more.
@@ -97,7 +101,10 @@ def evaluate_sample(
     start = time.perf_counter()
     predictor.set_image(sample.image)
     set_image_seconds = time.perf_counter() - start
+    refine = prior is not None and predictor.reads_prior
     pred = np.zeros(gt.shape, dtype=bool)
+    if prior is not None and refine:
+        pred = prior.astype(bool)
     ious: list[float] = []
     seconds: list[float] = []
     for _ in range(max_clicks):
@@ -109,7 +116,9 @@ def evaluate_sample(
             break
         clicks = list(clicker.clicks)
         start = time.perf_counter()
-        pred = predictor.predict(clicks).mask
+        pred = (
+            predictor.predict(clicks, prior=prior) if refine else predictor.predict(clicks)
+        ).mask
         seconds.append(time.perf_counter() - start)
         ious.append(iou(pred, gt, sample.ignore))
     return SampleResult(sample.name, ious, list(clicker.clicks), seconds, set_image_seconds)

@@ -277,6 +277,49 @@ def test_click_undo_save_reload_on_the_real_stack(live_stack, open_page, tmp_pat
     shot(page, tmp_path, "stack-reloaded")
 
 
+def test_a_click_on_an_imported_mask_refines_it(live_stack, open_page, tmp_path: Path) -> None:
+    """With nothing selected, a click on an imported mask goes to that object, and M2N2 starts
+    from the imported mask: the part the click does not decide stays, the clicked part joins."""
+    from annotation.labeling.services import instance_create
+
+    data = make_task()
+    first = data.image_ids[0]
+    x0, y0, x1, y1 = SQUARE
+    imported = np.zeros((HEIGHT, WIDTH), bool)
+    imported[y0 : (y0 + y1) // 2, x0:x1] = True  # the upper half of the square
+    from annotation.datasets.models import Image as StoredImage
+
+    obj = instance_create(
+        image=StoredImage.objects.get(pk=first),
+        mask=rle.encode(imported),
+        label_id=data.labels[0].id,
+        source="import",
+    )
+    page = open_page(live_stack.url)
+    login(page, "anna")
+    page.goto(f"/#/tasks/{data.task.id}/images/{first}")
+    expect(page.locator(f"{CANVAS}[data-state=ready]")).to_be_visible(timeout=60_000)
+    assert [o["id"] for o in annotate(page, "objects")] == [obj.id]
+    assert annotate(page, "selected") is None and annotate(page, "maskAt", 150, 150) == 0
+
+    before = masks_count(page)
+    click_pixel(page, 150, 65)  # inside the import, near its top edge, nothing selected
+    wait_for_mask(page, before, timeout=MODEL_TIMEOUT_MS)
+    objects = annotate(page, "objects")
+    assert [o["id"] for o in objects] == [obj.id], objects  # no new object on top of it
+    assert annotate(page, "selected") == obj.id
+    for x, y in [(150, 65), (105, 100), (195, 100)]:  # the import's pixels far from the click
+        assert annotate(page, "maskAt", x, y) == obj.id, (x, y, objects)
+    # a click in the missing lower half adds to the same object
+    before = masks_count(page)
+    click_pixel(page, 150, 150)
+    wait_for_mask(page, before, timeout=60_000)
+    assert [o["id"] for o in annotate(page, "objects")] == [obj.id]
+    assert annotate(page, "maskAt", 150, 150) == obj.id
+    assert annotate(page, "maskAt", 105, 65) == obj.id  # the import's corner is still there
+    shot(page, tmp_path, "stack-refined-import")
+
+
 def test_another_annotator_cannot_open_the_task(live_stack, open_page) -> None:
     data = make_task()
     first = data.image_ids[0]

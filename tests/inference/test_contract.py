@@ -63,3 +63,34 @@ def test_unknown_method_names_the_known_ones():
 def test_mask_result_checks_its_mask():
     with pytest.raises(ValueError):
         MaskResult(mask=np.zeros((3, 3), dtype=np.uint8))
+
+
+def test_a_method_that_does_not_refine_refuses_a_prior_and_ignores_a_prior_mask_prompt():
+    from inference import Click, PriorMask
+    from inference.predictor import Predictor
+    from inference.structures import MaskResult
+
+    class Plain(Predictor):
+        def _set_image(self, image):
+            pass
+
+        def _predict(self, clicks):
+            return MaskResult(mask=np.ones(self.image_size, dtype=bool))
+
+    plain = Plain()
+    plain.set_image(np.zeros((4, 5, 3), np.uint8))
+    with pytest.raises(ValueError, match="does not refine"):
+        plain.predict([Click(x=1, y=1)], prior=np.zeros((4, 5), bool))
+    out = plain.predict_objects([PriorMask(np.zeros((4, 5), bool)), Click(x=1, y=1)])
+    assert out[1].mask.all()
+
+
+def test_a_prior_mask_scales_to_the_working_size_by_nearest_neighbour():
+    from inference import PriorMask
+
+    mask = np.zeros((4, 6), bool)
+    mask[:2, :3] = True
+    small = PriorMask(mask, object_id=3).scaled(0.5, 2, 3)
+    assert small.object_id == 3 and small.mask.tolist() == [[True, False, False], [False] * 3]
+    with pytest.raises(ValueError, match="H×W"):
+        PriorMask(np.zeros((2, 2, 3), bool))

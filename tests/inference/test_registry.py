@@ -34,8 +34,10 @@ def test_builtin_metadata_keeps_the_platform_s_menu():
         infos["opencv-grabcut"].backbones == ()
         and infos["opencv-grabcut"].label == "GrabCut (baseline)"
     )
-    for name in ("m2n2", "salt", "mis", "opencv-grabcut", "dynamite"):
+    for name in ("salt", "mis", "dynamite"):
         assert infos[name].prompts == ("click", "scribble", "extreme_points"), name
+    for name in ("m2n2", "opencv-grabcut"):  # they refine an object's prior mask too
+        assert infos[name].prompts == ("click", "scribble", "extreme_points", "mask"), name
     assert (
         infos["exits"].prompts == ("extreme_points", "box") and infos["exits"].trained is not None
     )

@@ -5,7 +5,9 @@ worker that never saw the image (the previous one died) gives the same mask. Pro
 plain dicts as stored (``{"id", "kind", "payload", "method"}``, oldest first); they become the
 library's typed prompts (:func:`typed_prompt`) at the method's working scale, and one call of
 ``predict_objects`` answers every object. Manual brush and eraser strokes (kind ``edit``) are
-applied, in order, on top of the method's mask.
+applied, in order, on top of the method's mask. An object that came with a mask (an import, a
+pseudo label: its ``base`` row) gives it to a method that refines prior masks (``PRIOR_KIND``
+among its prompts) as a ``PriorMask``; other methods start from nothing.
 
 Candidates: a method may rank alternatives (``MaskResult.candidates``, best first). A logged
 ``candidate`` prompt picks one of them for its object's newest prediction (:func:`choice_of`);
@@ -33,7 +35,8 @@ from .request import MaskRequest
 log = logging.getLogger(__name__)
 
 # A pseudo "prompt" the worker adds first for an object that came with a mask (a pseudo label
-# to fix, an import): brush edits apply on top of it until a method prompt replaces it.
+# to fix, an import): brush edits apply on top of it until a method prompt replaces it, and a
+# method that refines prior masks starts from it (priors_of).
 BASE = "base"
 
 
@@ -108,6 +111,28 @@ def prompts_of(
     return out
 
 
+def priors_of(
+    objects: dict[int, list[dict[str, Any]]],
+    accepted: tuple[str, ...],
+    scale: float,
+    size_hw: tuple[int, int],
+) -> list:
+    """The stored mask each object had before its first prompt (an import, a pseudo label:
+    ``Instance.base_mask``) as a ``PriorMask`` at the working size, for the objects that have a
+    prompt the method reads: the method refines it instead of starting from nothing."""
+    import inference
+
+    height, width = size_hw
+    out = []
+    for instance_id, rows in objects.items():
+        base = next((p["payload"] for p in rows if p["kind"] == BASE), None)
+        if base is None or not any(p["kind"] in accepted for p in rows):
+            continue
+        prior = inference.PriorMask(rle.decode(base).astype(bool), object_id=instance_id)
+        out.append(prior.scaled(scale, height, width))
+    return out
+
+
 def apply_edits(mask: np.ndarray, prompts: list[dict[str, Any]]) -> np.ndarray:
     """Paint or erase the brush strokes (kind ``edit``) onto ``mask`` in log order."""
     edits = [p["payload"] for p in prompts if p["kind"] == EDIT]
@@ -166,6 +191,8 @@ def compute(request: MaskRequest, objects: dict[int, list[dict[str, Any]]]) -> C
     """Masks for ``objects`` (instance id → its active prompts, oldest first) on the request's
     image, with the request's method: one ``predict_objects`` call for all of them (a
     single-object method answers each object from its own prompts)."""
+    from inference import PRIOR_KIND
+
     from .worker import image_state
 
     found = methods.info(request.method)
@@ -176,6 +203,8 @@ def compute(request: MaskRequest, objects: dict[int, list[dict[str, Any]]]) -> C
     work_hw = predictor.image_size
     started = time.perf_counter()
     prompts = prompts_of(objects, found.prompts, scale, work_hw)
+    if PRIOR_KIND in found.prompts:
+        prompts = priors_of(objects, found.prompts, scale, work_hw) + prompts
     results = predictor.predict_objects(prompts) if prompts else {}
     model_s = time.perf_counter() - started
     masks: dict[int, np.ndarray] = {}

@@ -223,7 +223,16 @@ export class Controller {
     this.ui.hooks();
   }
 
+  /**
+   * A click goes to the selected object; with none selected, to the object whose mask is under
+   * it (an import, a pseudo label, earlier work: the method refines that mask), else to a new
+   * object. N starts a new object on top of an existing one.
+   */
   click(x, y, positive) {
+    if (this.session.selected === null && !this.creating) {
+      const hit = this.session.maskAt(x, y);
+      if (hit) this.select(hit);
+    }
     return this.prompt("click", { x, y, positive }, { x, y, positive });
   }
 

@@ -18,9 +18,9 @@ const tab = (shift) => (e) => e.key === "Tab" && e.shiftKey === shift && !ctrl(e
 export const PASS = Symbol("pass");
 
 export const SHORTCUTS = [
-  [["Left click"], "Positive click on the selected object (a new object if none is selected)", null, null],
+  [["Left click"], "Positive click on the selected object; with none selected, on the mask under the pointer (the method refines it), else a new object", null, null],
   [["Right click"], "Negative click", null, null],
-  [["N"], "New object", plain("n"), "newObject"],
+  [["N"], "New object (also on top of an existing mask)", plain("n"), "newObject"],
   [["Space"], "Finish the object: deselect, so the next click starts a new one (hold Space and drag to pan)", null, null],
   [["Ctrl", "Z"], "Undo the selected object's last prompt", (e) => ctrl(e) && !e.shiftKey && e.key.toLowerCase() === "z", "undo"],
   [["Ctrl", "Shift", "Z"], "Redo (also Ctrl+Y)", (e) => ctrl(e) && ((e.shiftKey && e.key.toLowerCase() === "z") || e.key.toLowerCase() === "y"), "redo"],

@@ -7,7 +7,7 @@ register_method(
     MethodInfo(
         name="opencv-grabcut",
         label="GrabCut (baseline)",
-        prompts=("click", "scribble", "extreme_points"),
+        prompts=("click", "scribble", "extreme_points", "mask"),  # "mask": refines a prior
         summary="Classical colour-model graph cut; no weights, CPU only.",
     ),
     builder="inference.methods.grabcut.predictor:build_opencv_grabcut",

@@ -14,6 +14,11 @@ GPU, no backbone. Its trimap, at a working size whose long side is at most ``max
 
 ``cv2.grabCut(..., mode=GC_INIT_WITH_MASK, iterCount=5)`` then labels the pixels, and the
 foreground (definite or probable) is resized back to the image size.
+
+With a prior mask (``predict(clicks, prior=...)``: an imported mask, a pseudo label) the trimap
+starts from it instead: probable foreground inside, probable background outside, the border
+definite background only where the prior does not touch it; the clicks' seeds go on top. GrabCut
+re-decides the whole mask from there, as it does from a rectangle.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class GrabCutPredictor(Predictor):
     Deterministic: OpenCV's k-means initialisation draws from a global generator, which is
     reseeded before each call so a mask depends on the image and clicks only.
     """
+
+    reads_prior = True  # a prior mask is GrabCut's initial trimap (see the module docstring)
 
     def __init__(
         self,
@@ -74,12 +81,19 @@ class GrabCutPredictor(Predictor):
         self._work = None
 
     def _predict(self, clicks: list[Click]) -> MaskResult:
+        return self._cut(clicks, None)
+
+    def _predict_prior(self, clicks: list[Click], prior: np.ndarray) -> MaskResult:
+        return self._cut(clicks, prior)
+
+    def _cut(self, clicks: list[Click], prior: np.ndarray | None) -> MaskResult:
         height, width = self.image_size
         assert self._work is not None  # set by _set_image
-        positives = [c for c in clicks if c.positive]
-        if not positives:
+        if prior is None and not any(c.positive for c in clicks):
             return MaskResult(mask=np.zeros((height, width), dtype=bool))
-        trimap = self.trimap(clicks)
+        if prior is not None and not clicks:
+            return MaskResult(mask=prior.copy())
+        trimap = self.trimap(clicks, prior)
         # GrabCut fits its colour models to the trimap's classes and fails on an empty one
         is_foreground = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
         if is_foreground.all() or not is_foreground.any():
@@ -103,17 +117,23 @@ class GrabCutPredictor(Predictor):
         foreground = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
         return MaskResult(mask=self._to_image_size(foreground))
 
-    def trimap(self, clicks: list[Click]) -> np.ndarray:
-        """The initial GrabCut label map (working size, uint8 ``cv2.GC_*`` values)."""
+    def trimap(self, clicks: list[Click], prior: np.ndarray | None = None) -> np.ndarray:
+        """The initial GrabCut label map (working size, uint8 ``cv2.GC_*`` values); ``prior``:
+        H×W bool at image size, or None."""
         assert self._work is not None
         h, w = self._work.shape[:2]
         trimap = np.full((h, w), cv2.GC_PR_BGD, dtype=np.uint8)
+        border = np.zeros((h, w), dtype=bool)
+        border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+        if prior is not None:
+            inside = cv2.resize(prior.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+            trimap[inside > 0] = cv2.GC_PR_FGD
+            border &= inside == 0  # an object cut by the frame keeps its edge pixels
         centres = [(self._to_work(c), c.positive) for c in clicks]
         for centre, positive in centres:
             if positive:
                 cv2.circle(trimap, centre, self.probable_radius, int(cv2.GC_PR_FGD), thickness=-1)
-        trimap[0, :] = trimap[-1, :] = cv2.GC_BGD
-        trimap[:, 0] = trimap[:, -1] = cv2.GC_BGD
+        trimap[border] = cv2.GC_BGD
         for centre, positive in centres:
             label = cv2.GC_FGD if positive else cv2.GC_BGD
             cv2.circle(trimap, centre, self.seed_radius, int(label), thickness=-1)

@@ -7,7 +7,7 @@ register_method(
     MethodInfo(
         name="m2n2",
         label="M2N2 (clicks)",
-        prompts=("click", "scribble", "extreme_points"),
+        prompts=("click", "scribble", "extreme_points", "mask"),  # "mask": refines a prior
         backbones=("effnet-lite0", "sd2", "dino-vits8", "dinov2-vitb14", "mae-vitb16"),
         summary="Training-free: clicks walk a Markov chain over the backbone's attention.",
     ),

@@ -147,8 +147,27 @@ def truncated_nearest_neighbour(
     ``distances``: (P, H, W); ``thresholds``: (P,); ``positive``: (P,) bool; ``clicks_yx``:
     (P, 2) long. Returns (H, W) bool.
     """
+    return nearest_click_labels(distances, thresholds, positive, clicks_yx)[0]
+
+
+def nearest_click_labels(
+    distances: torch.Tensor,
+    thresholds: torch.Tensor,
+    positive: torch.Tensor,
+    clicks_yx: torch.Tensor,
+    deciding: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`truncated_nearest_neighbour`'s mask and the pixels decided by one of the first
+    ``deciding`` clicks (all by default): nearest normalised distance ≤ 1, and the clicked
+    pixels; (H, W) bool each. Outside the decided pixels the mask is background, or a prior
+    mask's value where one is refined (the later clicks stand for the prior in the vote)."""
     normalised = distances / thresholds.clamp_min(1e-7)[:, None, None]
     best, owner = normalised.min(dim=0)
-    mask = positive[owner] & (best <= 1.0)
+    decided = best <= 1.0
+    mask = positive[owner] & decided
     mask[clicks_yx[:, 0], clicks_yx[:, 1]] = positive
-    return mask
+    decided[clicks_yx[:, 0], clicks_yx[:, 1]] = True
+    if deciding is not None and deciding < len(positive):
+        decided &= owner < deciding
+        decided[clicks_yx[:deciding, 0], clicks_yx[:deciding, 1]] = True
+    return mask, decided

@@ -222,3 +222,41 @@ def test_peer_arguments_may_hold_json_with_commas():
         'backbone_options={"stages":[2,4]}',
     ]
     assert _split_top_level("") == [] and _split_top_level("a=1") == ["a=1"]
+
+
+def test_prior_starts_each_object_from_its_degraded_ground_truth(tmp_path, capsys, half_method):
+    """--prior: a refining method corrects the prior (its first click already beats starting
+    from nothing); a method that does not refine starts from nothing, as without --prior."""
+    data = write_disks(tmp_path / "disks", n=2)
+    base = ["--dataset", str(data), "--max-clicks", "2", "--no-progress"]
+
+    def run(*extra: str) -> dict:
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        assert main([*base, *extra, "--out", str(out)]) == 0
+        return json.loads((out / "summary.json").read_text())
+
+    scratch = run("--method", "opencv-grabcut")
+    refined = run("--method", "opencv-grabcut", "--prior", "part", "--compare", half_method)
+    assert refined["prior"] == "part" and 0.3 < refined["prior_miou"] < 0.9
+    first = refined["metrics"]["mIoU@k"]["1"]
+    assert first >= scratch["metrics"]["mIoU@k"]["1"] - 1e-9
+    assert "refined by opencv-grabcut, the others start from nothing" in capsys.readouterr().out
+    alone = run("--method", half_method)
+    assert refined["compare"][half_method]["mIoU@k"] == alone["metrics"]["mIoU@k"]
+    assert main([*base, "--method", half_method, "--prior", "bogus"]) == 2
+    bad = [*base, "--method", half_method, "--protocol", "multi", "--prior", "part"]
+    assert main(bad) == 2
+
+
+def test_degraded_priors():
+    from inference.evaluation.priors import degraded
+
+    gt = np.zeros((50, 50), bool)
+    gt[10:40, 10:30] = True
+    part = degraded(gt, "part")
+    assert part[10:27].sum() == gt[10:27].sum() and not part[28:].any()
+    coarse = degraded(gt, "coarse")
+    assert (coarse >= gt).all() and coarse.sum() > gt.sum()
+    assert not degraded(np.zeros((4, 4), bool), "coarse").any()
+    with pytest.raises(ValueError, match="unknown prior"):
+        degraded(gt, "blur")

@@ -99,3 +99,20 @@ def test_nbytes_counts_arrays_and_tensors_but_not_the_backbone():
             self.maps = {(1, 2): torch.zeros(5, dtype=torch.int8)}
 
     assert state_nbytes(P()) == 4000 + 80 + 5
+
+
+def test_an_imported_mask_is_a_prior_only_once_the_object_has_a_prompt_the_method_reads():
+    from annotation.common import rle
+    from annotation.segmentation.interactive.compute import priors_of
+
+    stored = np.zeros((40, 60), bool)
+    stored[10:30, 20:50] = True
+    base = {"id": 0, "kind": "base", "payload": rle.encode(stored), "method": ""}
+    objects = {
+        5: [base, _p("click", 3, x=1.0, y=1.0, positive=True)],
+        6: [base, _p("edit", 4, points=[[1.0, 1.0]], width=3.0, mode="paint")],  # brush only
+        7: [_p("click", 5, x=2.0, y=2.0, positive=True)],  # no stored mask
+    }
+    priors = priors_of(objects, ("click", "mask"), 0.5, (20, 30))
+    assert [p.object_id for p in priors] == [5]
+    assert priors[0].mask.shape == (20, 30) and priors[0].mask.sum() == stored.sum() // 4

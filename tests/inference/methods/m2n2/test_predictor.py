@@ -67,3 +67,32 @@ def test_refined_predictor_runs_end_to_end():
     p.set_image(img)
     mask = p.predict([Click(x=64, y=48)]).mask
     assert mask.shape == gt.shape and mask[48, 64]
+
+
+def test_a_prior_mask_is_refined_where_clicks_decide_and_kept_elsewhere(predictor):
+    img, gt = _scene()
+    predictor.set_image(img)
+    prior = np.zeros_like(gt)
+    prior[30:60, 40:80] = True  # an import that misses part of the square
+    assert np.array_equal(predictor.predict([], prior=prior).mask, prior)
+    # positives only (refine_band 0): the click's region is added, nothing of the prior is lost
+    grown = predictor.predict([Click(x=90, y=68)], prior=prior).mask
+    assert grown[68, 90] and (grown >= prior).all()
+    # a lone negative inside: its region is cut out, nothing is added; the prior's deepest pixel
+    # speaks for the prior in the vote, so the negative's region cannot take all of it
+    cut = predictor.predict([Click(x=42, y=32, positive=False)], prior=prior).mask
+    assert not cut[32, 42] and (cut <= prior).all() and cut.any()
+    with pytest.raises(ValueError, match="prior mask is"):
+        predictor.predict([Click(x=5, y=5)], prior=prior[:10])
+    # through predict_objects: an object's PriorMask goes to predict; one with only a prior
+    # keeps it, an object with none starts from nothing
+    from inference import PriorMask
+
+    out = predictor.predict_objects(
+        [
+            PriorMask(prior, object_id=1),
+            Click(x=90, y=68, object_id=1),
+            PriorMask(prior, object_id=2),
+        ]
+    )
+    assert np.array_equal(out[1].mask, grown) and np.array_equal(out[2].mask, prior)

@@ -145,7 +145,7 @@ def test_snap_moves_a_learned_threshold_to_the_sharpest_edge_between_its_neighbo
     # a distance map rising slowly, with one cliff at radius 9 (an object's boundary)
     dist = torch.from_numpy(np.where(radius < 9, radius * 0.01, 0.5 + radius * 0.01)).float()
     dist /= dist.max()
-    here = dist[20, 20 : 21]
+    here = dist[20, 20:21]
     factors = (here, here[:0], dist.max(), ScoreSwitches())
     learned = torch.tensor([0.01, 0.05, 0.9])
     scale = 1 / (0.5 + float(radius.max()) * 0.01)  # dist's normalisation
