@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -22,6 +20,7 @@ from ...backbones import Backbone, build_backbone
 from ...imaging import joint_bilateral_upsample, refine_band
 from ...predictor import Predictor
 from ...structures import Click, MaskResult
+from .candidates import deepest_click, rank_candidates
 from .markov import change_temperature, markov_maps, matrix_ipf, start_states
 from .refine import minmax_flood_fill
 from .scorer import DEFAULT_WEIGHTS, candidate_features, image_gradient, load_scorer
@@ -258,7 +257,7 @@ class M2N2Predictor(Predictor):
                 def area(i: int) -> int:
                     return int((dist <= candidates[i]).sum())
 
-                ranked = _ranked(score, candidates, area, base, count)
+                ranked = rank_candidates(score, candidates, area, base, count)
                 return [(self._snap(key, dist, t, candidates, factors), p) for t, p in ranked]
             candidates, base = threshold_candidates(dist, self.max_segment_area, self.scores)
         if count > 1:  # the paper's scores rank the runners-up too
@@ -268,7 +267,7 @@ class M2N2Predictor(Predictor):
                 value = sorted_thresholds[i : i + 1]
                 return int(torch.searchsorted(sorted_thresholds, value, right=True))
 
-            ranked = _ranked(
+            ranked = rank_candidates(
                 final_scores(candidates, base, *factors), candidates, prefix_area, None, count
             )
             if ranked:
@@ -329,7 +328,7 @@ class M2N2Predictor(Predictor):
             empty = np.zeros((height, width), dtype=bool) if prior is None else prior.copy()
             return MaskResult(mask=empty, timings={"predict": 0.0})
         real = len(clicks)
-        anchor = _deepest(prior) if prior is not None else None
+        anchor = deepest_click(prior) if prior is not None else None
         if anchor is not None:
             clicks = [*clicks, anchor]
         keys = [self._work_coords(c) for c in clicks]
@@ -437,16 +436,6 @@ class M2N2Predictor(Predictor):
         return mask.astype(bool)
 
 
-def _deepest(mask: np.ndarray) -> Click | None:
-    """A positive click at the pixel of ``mask`` farthest from its edge (None when empty)."""
-    if not mask.any():
-        return None
-    padded = np.pad(mask.astype(np.uint8), 1)
-    depth = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    return Click(x=float(x), y=float(y), positive=True)
-
-
 # M2N2's features on the EfficientNet-Lite backbones: stage 5 (stride 32, 192 channels) beside
 # stages 2 and 4 (the backbone's default). On coco_mval_dev100's first half the best first-click
 # segment among the prefixes of the map averaged IoU 0.713 against 0.678, on GrabCut's 0.790
@@ -471,27 +460,3 @@ def build_m2n2(
             options["stages"] = tuple(options["stages"])  # type: ignore[arg-type]
         backbone = build_backbone(backbone, device=device, **options)
     return M2N2Predictor(backbone, **kwargs)
-
-
-def _ranked(
-    score: torch.Tensor,
-    thresholds: torch.Tensor,
-    area_of: Callable[[int], int],
-    predicted: torch.Tensor | None,
-    count: int,
-    visit: int = 4096,
-) -> list[tuple[float, float | None]]:
-    """Up to ``count`` (threshold, predicted IoU or None) by ``score``, best first (ties: the
-    first, as ``pick_threshold``), skipping a candidate within a factor 1.5 in area of one
-    already taken (nested segments: IoU > 2/3, nearly the same mask). ``area_of(i)``: pixels
-    of candidate i. At most ``visit`` candidates are looked at (the paper's N prefixes)."""
-    taken: list[tuple[float, float | None]] = []
-    areas: list[int] = []
-    for i in torch.argsort(score, descending=True, stable=True)[:visit].tolist():
-        if score[i] <= 0 or len(taken) == count:
-            break
-        area = area_of(i)
-        if all(max(area, a) >= 1.5 * min(area, a) for a in areas):
-            taken.append((float(thresholds[i]), None if predicted is None else float(predicted[i])))
-            areas.append(area)
-    return taken
