@@ -59,7 +59,8 @@ class Predictor(abc.ABC):
 
         ``prior``: the object's mask before these clicks (H×W bool at image size), for a method
         that :attr:`reads_prior`: positive clicks add to it, negative ones remove from it, and
-        what no click decides keeps the prior's value. ValueError from any other method."""
+        what no click decides keeps the prior's value (M2N2 re-decides its edges with the colour
+        band cut; GrabCut re-decides it all from there). ValueError from any other method."""
         height, width = self.image_size
         for click in clicks:
             click.check_inside(height, width)
