@@ -101,10 +101,8 @@ def evaluate_sample(
     start = time.perf_counter()
     predictor.set_image(sample.image)
     set_image_seconds = time.perf_counter() - start
-    refine = prior is not None and predictor.reads_prior
-    pred = np.zeros(gt.shape, dtype=bool)
-    if prior is not None and refine:
-        pred = prior.astype(bool)
+    start_from = prior if predictor.reads_prior else None  # the others start from nothing
+    pred = np.zeros(gt.shape, dtype=bool) if start_from is None else start_from.astype(bool)
     ious: list[float] = []
     seconds: list[float] = []
     for _ in range(max_clicks):
@@ -116,9 +114,7 @@ def evaluate_sample(
             break
         clicks = list(clicker.clicks)
         start = time.perf_counter()
-        pred = (
-            predictor.predict(clicks, prior=prior) if refine else predictor.predict(clicks)
-        ).mask
+        pred = predictor.predict(clicks, prior=start_from).mask
         seconds.append(time.perf_counter() - start)
         ious.append(iou(pred, gt, sample.ignore))
     return SampleResult(sample.name, ious, list(clicker.clicks), seconds, set_image_seconds)

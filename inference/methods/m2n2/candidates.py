@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import torch
 
+from ...imaging import first_argmax, padded_distance
 from ...structures import Click
 
 
@@ -40,7 +40,5 @@ def deepest_click(mask: np.ndarray) -> Click | None:
     """A positive click at the pixel of ``mask`` farthest from its edge (None when empty)."""
     if not mask.any():
         return None
-    padded = np.pad(mask.astype(np.uint8), 1)
-    depth = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    x, y = first_argmax(padded_distance(mask))
     return Click(x=float(x), y=float(y), positive=True)

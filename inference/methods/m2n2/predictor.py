@@ -421,15 +421,15 @@ class M2N2Predictor(Predictor):
         mask, decided = nearest_click_labels(
             distances, torch.tensor(thresholds, device=self.device), labels, yx, deciding
         )
-        out = []
-        for field in (mask, decided):
+
+        def full_size(field: torch.Tensor) -> np.ndarray:
             field_np = field.cpu().numpy()
-            if field_np.shape != (height, width):
-                field_np = np.asarray(
-                    Image.fromarray(field_np).resize((width, height), Image.Resampling.NEAREST)
-                )
-            out.append(field_np)
-        return out[0], out[1]
+            if field_np.shape == (height, width):
+                return field_np
+            resized = Image.fromarray(field_np).resize((width, height), Image.Resampling.NEAREST)
+            return np.asarray(resized)
+
+        return full_size(mask), full_size(decided)
 
     def _refine(self, mask: np.ndarray, clicks: list[Click]) -> np.ndarray:
         """The colour graph cut on the boundary band (identity with ``refine_band`` 0)."""
