@@ -17,9 +17,11 @@ it, the same generator with the other post-processings (``ExitsConfig.refine``):
 ``exits_network_iou`` (the network's mask alone) and ``exits_crf_iou`` (mean-field at crop size).
 
 Speed: training seconds per epoch (warm-up and generator) and generation objects per second on
-CPU, and generation on CUDA when present. ``$MASKWRIGHT_EXITS_BENCH_DIR``: work in that folder
-and keep it (a rerun resumes an interrupted bench) instead of a temporary one. ``quick=True``:
-160 COCO objects + the GrabCut set, one warm-up and one generator epoch at 128 px crops.
+CPU, and generation on CUDA when present. ``$MASKWRIGHT_EXITS_BENCH_DIR``: work in a subfolder
+of it named by a fingerprint of the code, config and data, and keep it (a rerun of the same
+code resumes an interrupted bench; changed code starts afresh) instead of a temporary folder.
+``quick=True``: 160 COCO objects + the GrabCut set, one warm-up and one generator epoch at
+128 px crops.
 
 Repeatable, not portable: every random draw is seeded, so two runs on one machine print the same
 figures, but the training's floating point follows torch's thread count and build (1 and 2
@@ -143,6 +145,25 @@ def _retrieval_precision(out: Path, records: list, truth_of) -> dict[str, float]
     } | {f"retrieval_{k}_points": float(v[1]) for k, v in hits.items()}
 
 
+def _fingerprint(config: Any, coco_objects: int, grabcut_objects: int) -> str:
+    """16 hex digits naming what a kept work folder's generator and results depend on: the
+    source of EXITS, the backbones and imaging, the config, the object counts and the build."""
+    import hashlib
+
+    import inference
+
+    root = Path(inference.__file__).parent
+    digest = hashlib.sha256()
+    sources = [*sorted((root / "methods" / "exits").glob("*.py"))]
+    sources += [*sorted((root / "backbones").glob("*.py")), root / "imaging.py"]
+    for source in sources:
+        if source.is_file():
+            digest.update(source.name.encode() + source.read_bytes())
+    build = f"{config!r}|{coco_objects}|{grabcut_objects}|{torch.__version__}|{np.__version__}"
+    digest.update(build.encode())
+    return digest.hexdigest()[:16]
+
+
 def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     from inference.evaluation.datasets import rasterize
     from inference.methods.exits.batch import (
@@ -180,7 +201,10 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
 
     keep = os.environ.get(WORK_DIR_ENV)
     with tempfile.TemporaryDirectory(prefix="exits-bench-") as tmp:
-        out = Path(keep) if keep else Path(tmp)
+        # a kept folder is resumed only by the same code, config and data: each combination
+        # works in a subfolder of its own fingerprint
+        key = _fingerprint(config, len(coco_records), len(gc_records))
+        out = Path(keep) / key if keep else Path(tmp)
         if keep:
             print(f"working in {out} (${WORK_DIR_ENV}; an interrupted bench resumes there)")
         started = time.perf_counter()

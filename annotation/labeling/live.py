@@ -98,6 +98,15 @@ def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
     return out
 
 
+def candidates_of(instance: Instance) -> dict[str, Any] | None:
+    """The ranked masks behind the object's stored mask (``{"count", "index", "scores"}``),
+    or None when the mask has been written since they were stored (or never had any)."""
+    stored = instance.candidates
+    if not isinstance(stored, dict) or stored.get("version") != instance.version:
+        return None
+    return {k: stored[k] for k in ("count", "index", "scores") if k in stored}
+
+
 def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -> dict[str, Any]:
     active = [p for p in prompts if not p.undone]
     out = {
@@ -110,6 +119,7 @@ def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -
             {"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active
         ],
         **history([p.undone for p in prompts]),
+        "candidates": candidates_of(instance),
     }
     if with_mask:
         out["box"], out["rle"] = rle.crop_stored(instance.mask) if instance.area else (None, None)

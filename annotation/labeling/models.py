@@ -93,6 +93,11 @@ class Instance(BaseModel):
     # prompts and this differs from its active ones (a crash between logging a prompt and
     # saving its mask): opening the image recomputes it, and an export refuses it.
     mask_seqs = models.JSONField(null=True, blank=True)
+    # The method's ranked masks behind the stored one, ``{"count", "index", "scores",
+    # "version"}`` (``compute.choose``), so that Tab still cycles them after a reopen (a
+    # worker recomputes the chosen one from the log). Valid only while ``version`` matches the
+    # object's: any other write of the mask bumps the version and so retires it.
+    candidates = models.JSONField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:

@@ -52,6 +52,11 @@ def objects_to_compute(request: MaskRequest) -> dict[int, list[dict[str, Any]]]:
     return {k: v for k, v in out.items() if k in existing}
 
 
+def stamp(ranked: dict[str, Any] | None, version: int) -> dict[str, Any] | None:
+    """``Instance.candidates`` of a mask of ``version``: the ranked masks' info and that version."""
+    return None if ranked is None else {**ranked, "version": version}
+
+
 def masks_save(
     request: MaskRequest,
     masks: dict[int, Any],
@@ -69,7 +74,8 @@ def masks_save(
     revision or a newer one is already saved, or the object is gone. ``seqs``: per object,
     the active prompt seqs the mask was computed from (``Instance.mask_seqs``); ``candidates``:
     per object, the method's ranked alternatives and the one chosen (``compute.choose``), sent
-    with each mask so that the page can offer the others (not stored: a replay recomputes it).
+    with each mask so that the page can offer the others, and stored with the mask's version
+    (``Instance.candidates``) for the next time the image is opened.
 
     A saved mask makes the object a mask of the method (manual when only brush edits made
     it), except for pseudo labels under review: see :func:`review.fix_saved_fields` (a
@@ -103,10 +109,14 @@ def masks_save(
             stored = rle.encode(mask)
             area, bbox = rle.area_and_bbox(stored)
             fresh = {"mask_seqs": seqs[pk]} if seqs is not None and pk in seqs else {}
+            ranked = (candidates or {}).get(pk)
             if stored == instance.mask:
-                if fresh and instance.mask_seqs != fresh["mask_seqs"]:
-                    Instance.objects.filter(pk=pk).update(**fresh)  # it now answers newer prompts
+                fresh["candidates"] = stamp(ranked, instance.version)
+                changed = {k: v for k, v in fresh.items() if getattr(instance, k) != v}
+                if changed:  # it now answers newer prompts, or another candidate list
+                    Instance.objects.filter(pk=pk).update(**changed)
                 continue  # unchanged (another object's prompt of a multi-object method)
+            fresh["candidates"] = stamp(ranked, instance.version + 1)
             fields = {
                 "source": request.method if pk in modelled else Source.MANUAL,
                 "model_name": f"{request.method}/{request.backbone}",

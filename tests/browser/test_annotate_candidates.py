@@ -114,6 +114,18 @@ def test_tab_cycles_the_ranked_masks_and_undo_takes_a_choice_back(
     assert candidates(page)["index"] == 1
     shot(page, tmp_path, "candidate-2-of-3")
 
+    # reopened, the object still knows its ranked masks: Tab goes on from the one chosen
+    page.reload()
+    expect(page.locator(f"{CANVAS}[data-state=ready]")).to_be_visible(timeout=60_000)
+    assert candidates(page) == {"count": 3, "index": 1, "scores": SCORES}
+    page.locator(".object-row", has_text=f"#{oid}").locator(".object-name").click()
+    expect(status).to_contain_text(f"#{oid} · mask 2 of 3 · score 0.81")
+    press_and_wait(page, "Tab")
+    expect(status).to_contain_text("mask 3 of 3 · score 0.52")
+    press_and_wait(page, "Shift+Tab")
+    expect(status).to_contain_text("mask 2 of 3 · score 0.81")
+    assert annotate(page, "objects")[0]["area"] == middle
+
     # Shift+Tab: back to the best one; it wraps around the other way
     press_and_wait(page, "Shift+Tab")
     expect(status).to_contain_text("mask 1 of 3 · score 0.93")
@@ -121,11 +133,11 @@ def test_tab_cycles_the_ranked_masks_and_undo_takes_a_choice_back(
     expect(status).to_contain_text("mask 3 of 3 · score 0.52")
     assert annotate(page, "objects")[0]["area"] > middle
 
-    # each choice is a prompt of the object's log: undo takes them back one by one
-    press_and_wait(page, "Control+z")
-    expect(status).to_contain_text("mask 1 of 3")
-    press_and_wait(page, "Control+z")
-    expect(status).to_contain_text("mask 2 of 3 · score 0.81")
+    # each choice is a prompt of the object's log, those before the reopen too: undo takes
+    # them back one by one (logged: 2, then 3, 2, 1, 3 of 3)
+    for shown in (1, 2, 3, 2):
+        press_and_wait(page, "Control+z")
+        expect(status).to_contain_text(f"mask {shown} of 3 · score {SCORES[shown - 1]}")
     assert annotate(page, "objects")[0]["area"] == middle
     press_and_wait(page, "Control+z")
     expect(status).to_contain_text("mask 1 of 3 · score 0.93")

@@ -108,6 +108,7 @@ export class Session {
     }
     if (typeof raw.can_undo === "boolean") obj.can_undo = raw.can_undo;
     if (typeof raw.can_redo === "boolean") obj.can_redo = raw.can_redo;
+    if ("candidates" in raw) obj.candidates = raw.candidates ?? null; // kept from an earlier visit
     return obj;
   }
 
