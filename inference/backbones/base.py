@@ -27,10 +27,13 @@ class Affinity:
     """Row-stochastic affinity over a token grid.
 
     ``matrix``: (N, N) float32, rows sum to 1, N = grid_hw[0] * grid_hw[1], raster order.
+    ``features``: the (C, h, w) grid features it was computed from, where the backbone has
+    them (M2N2's click head reads them), else None.
     """
 
     matrix: torch.Tensor
     grid_hw: tuple[int, int]
+    features: torch.Tensor | None = None
 
 
 class Backbone(abc.ABC):

@@ -246,7 +246,7 @@ class EfficientNetLite0Backbone(Backbone):
             position_weight=self.position_weight,
             exclude_self=self.exclude_self,
         )
-        return Affinity(matrix=matrix, grid_hw=size)
+        return Affinity(matrix=matrix, grid_hw=size, features=features)
 
     @torch.inference_mode()
     def classify(self, image: np.ndarray, *, size: int = 224) -> torch.Tensor:

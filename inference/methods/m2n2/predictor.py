@@ -17,25 +17,25 @@ import torch
 from PIL import Image
 
 from ...backbones import Backbone, build_backbone
+from ...backbones.feature_affinity import resize_grid
 from ...imaging import joint_bilateral_upsample, refine_band
 from ...predictor import Predictor
 from ...structures import Click, MaskResult
-from .candidates import deepest_click, rank_candidates
+from .candidates import deepest_click
+from .choice import SegmentChoice
+from .head import ClickHead, load_head
 from .markov import change_temperature, markov_maps, matrix_ipf, start_states
 from .refine import minmax_flood_fill
-from .scorer import DEFAULT_WEIGHTS, candidate_features, image_gradient, load_scorer
+from .scorer import DEFAULT_WEIGHTS, image_gradient, load_scorer
 from .thresholds import (
     ScoreSwitches,
-    final_scores,
     nearest_click_labels,
-    pick_threshold,
-    threshold_candidates,
 )
 
 DEFAULT_SCORES = ScoreSwitches()  # all four scores on (frozen: one shared default is safe)
 
 
-class M2N2Predictor(Predictor):
+class M2N2Predictor(SegmentChoice, Predictor):
     """Click-based single-object segmentation from a backbone's affinity.
 
     Args:
@@ -64,6 +64,11 @@ class M2N2Predictor(Predictor):
             objects annotated by turns on one image do not recompute their clicks' maps.
         scorer: weights of the learned segment choice for positive clicks (``scorer.py``;
             the packaged ``scorer.npz``), or None for the paper's hand-set scores.
+        head: weights of a click head (``head.py``; ``DEFAULT_HEAD`` is the packaged
+            ``head.npz``) whose soft IoU with each candidate is averaged with its scorer score,
+            or None (the default: not yet measured with ``maskwright eval``, see ``head.py``).
+            Used with a scorer and a backbone whose grid features it was trained on
+            (effnet-lite0, stages 2/4/5); on other backbones the scorer ranks alone.
         snap: move a learned choice to the paper's best edge between its neighbouring
             candidates (see ``_snap``).
         num_candidates: masks an answer to a lone click ranks (``MaskResult.candidates``,
@@ -103,6 +108,7 @@ class M2N2Predictor(Predictor):
         refine_margin: int | None = 96,
         map_cache_size: int = 128,
         scorer: str | None = str(DEFAULT_WEIGHTS),
+        head: str | None = None,
         num_candidates: int = 3,
         snap: bool = True,
         prior_edges: bool = True,
@@ -127,6 +133,9 @@ class M2N2Predictor(Predictor):
         self.refine_margin = refine_margin
         self.map_cache_size = map_cache_size
         self.scorer = None if scorer is None else load_scorer(str(scorer))
+        self.head: ClickHead | None = None if head is None or scorer is None else load_head(head)
+        self._cells: tuple[torch.Tensor, torch.Tensor] | None = None  # grid features, colours
+        self._walks: dict[tuple[int, int], torch.Tensor] = {}
         self.num_candidates = max(1, num_candidates)
         self.snap = snap
         self._image_grad: torch.Tensor | None = None
@@ -154,6 +163,16 @@ class M2N2Predictor(Predictor):
         )
         self._transition = matrix_ipf(transition, self.ipf_iterations)
         self._grid_hw = affinity.grid_hw
+        self._cells = None
+        self._walks = {}
+        features = affinity.features
+        if features is not None:  # for the click head (one resize of the image: cheap)
+            rgb = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)
+            colour = resize_grid(rgb.float() / 255.0, self._grid_hw)
+            self._cells = (
+                features.to(self.device).reshape(features.shape[0], -1).T.float(),
+                colour.reshape(3, -1).T,
+            )
         work = image
         height, width = image.shape[:2]
         if self.max_side and max(height, width) > self.max_side:
@@ -187,6 +206,21 @@ class M2N2Predictor(Predictor):
         self._image_grad = None
         self._maps.clear()
         self._candidates = {}
+        self._cells = None
+        self._walks = {}
+
+    def grid_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image's (N, C) grid features and (N, 3) cell colours in [0, 1] (for the click
+        head and its training); only on a backbone that gives its features (EfficientNet)."""
+        if self._cells is None:
+            raise RuntimeError("no grid features: set_image first, on an EfficientNet backbone")
+        return self._cells
+
+    def walk_map(self, key: tuple[int, int]) -> torch.Tensor:
+        """(N,) the Markov crossing times on the grid of a click at working pixel ``key``."""
+        if key not in self._walks:
+            self._distance_maps([key])
+        return self._walks[key]
 
     def distance_map(self, click: Click) -> tuple[torch.Tensor, tuple[int, int]]:
         """The click's (h, w) float32 distance map in [0, 1] at the working resolution and its
@@ -216,6 +250,8 @@ class M2N2Predictor(Predictor):
         iters = markov_maps(
             self._transition, starts, self.markov_threshold, self.max_steps, self.interpolate
         )
+        for key, walk in zip(missing, iters):
+            self._walks[key] = walk
         low = iters.view(len(missing), *self._grid_hw)
         dense = joint_bilateral_upsample(
             low, self._guide, self.jbu_sigma_spatial, self.jbu_sigma_range, self.jbu_max_offsets
@@ -226,95 +262,6 @@ class M2N2Predictor(Predictor):
             top = filled.max()
             dist = torch.from_numpy(filled / top if top > 0 else filled).float().to(self.device)
             self._maps[(x, y)] = dist
-
-    def _threshold(
-        self,
-        key: tuple[int, int],
-        positive: bool,
-        dist: torch.Tensor,
-        at_clicks: torch.Tensor,
-        same: torch.Tensor,
-        count: int = 1,
-    ) -> list[tuple[float, float | None]]:
-        """λ of one click and its runners-up: ``[(threshold, predicted IoU or None), ...]``,
-        best first (one entry without a scorer).
-
-        With a scorer, a positive click's candidates are the learned ones (predicted IoU with
-        the object) times the pos / neg factors. Negative clicks keep the paper's scores (a
-        background region has no "object" to score), and so does a positive click whose
-        learned candidates the neg factor rules out (a negative click close by).
-        """
-        cached = self._candidates.get((*key, positive))
-        if cached is None:  # depends on the map alone: once per click
-            if positive and self.scorer is not None:
-                assert self._guide is not None and self._image_grad is not None
-                found = candidate_features(dist, self._guide, self._image_grad)
-                cached = (found.thresholds, self.scorer(found.features).double(), dist.max())
-            else:
-                cached = (
-                    *threshold_candidates(dist, self.max_segment_area, self.scores),
-                    dist.max(),
-                )
-            self._candidates[(*key, positive)] = cached
-        candidates, base, top = cached
-        factors = (at_clicks[same], at_clicks[~same], top, self.scores)
-        count = count if positive else 1
-        if positive and self.scorer is not None:
-            score = final_scores(candidates, base, *factors)
-            if bool((score > 0).any()):
-
-                def area(i: int) -> int:
-                    return int((dist <= candidates[i]).sum())
-
-                ranked = rank_candidates(score, candidates, area, base, count)
-                return [(self._snap(key, dist, t, candidates, factors), p) for t, p in ranked]
-            candidates, base = threshold_candidates(dist, self.max_segment_area, self.scores)
-        if count > 1:  # the paper's scores rank the runners-up too
-            sorted_thresholds = candidates  # ascending: prefix i is every pixel <= its value
-
-            def prefix_area(i: int) -> int:
-                value = sorted_thresholds[i : i + 1]
-                return int(torch.searchsorted(sorted_thresholds, value, right=True))
-
-            ranked = rank_candidates(
-                final_scores(candidates, base, *factors), candidates, prefix_area, None, count
-            )
-            if ranked:
-                return ranked
-        return [(pick_threshold(candidates, base, *factors), None)]
-
-    def _snap(
-        self,
-        key: tuple[int, int],
-        dist: torch.Tensor,
-        chosen: float,
-        learned: torch.Tensor,
-        factors: tuple,
-    ) -> float:
-        """Move a learned candidate's threshold to the best of the paper's edge score among
-        every prefix between its neighbouring candidates (40 area-spaced candidates are 22 %
-        apart in area: too coarse for 90 % IoU). No prior here: the learned choice set the
-        scale. If no prefix there scores, the learned threshold stays."""
-        if not self.snap:
-            return chosen
-        cached = self._candidates.get((*key, None))  # None: the edge-only scores
-        if cached is None:
-            edge_only = ScoreSwitches(prior=False, edge=True, pos=False, neg=False)
-            cached = (*threshold_candidates(dist, self.max_segment_area, edge_only), dist.max())
-            self._candidates[(*key, None)] = cached
-        thresholds, edge, _top = cached
-        below, above = learned[learned < chosen], learned[learned > chosen]
-        low = float(below.max()) if below.numel() else -1.0
-        high = float(above.min()) if above.numel() else float(thresholds[-1])
-        start = int(torch.searchsorted(thresholds, torch.tensor([low]), right=True))
-        stop = int(torch.searchsorted(thresholds, torch.tensor([high]), right=False))
-        if stop <= start:
-            return chosen
-        window = slice(start, stop)
-        score = final_scores(thresholds[window], edge[window], *factors)
-        if not bool((score > 0).any()):
-            return chosen
-        return float(thresholds[window][int(torch.argmax(score))])
 
     def _predict(self, clicks: list[Click]) -> MaskResult:
         return self._segment(clicks, None)
@@ -356,6 +303,7 @@ class M2N2Predictor(Predictor):
             : max(0, len(self._maps) - self.map_cache_size)
         ]:
             del self._maps[stale]
+            self._walks.pop(stale, None)
             for kind in (False, True, None):
                 self._candidates.pop((*stale, kind), None)
         distances = torch.stack([self._maps[k] for k in keys])
