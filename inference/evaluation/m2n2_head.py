@@ -38,10 +38,9 @@ from ..methods.m2n2.head import (
     soft_iou,
 )
 from ..methods.m2n2.predictor import M2N2Predictor, build_m2n2
-from ..methods.m2n2.scorer import candidate_features, image_gradient, load_scorer
-from .clicker import ClickSimulator
+from ..methods.m2n2.scorer import load_scorer
 from .datasets import CocoDataset, FolderDataset
-from .m2n2_scorer import _work, development_sets, half
+from .m2n2_scorer import _valid, _work, development_sets, half_samples, positive_clicks
 
 PROJECTION = 16
 HIDDEN = 64
@@ -67,8 +66,8 @@ class ClickExample:
     ious: np.ndarray  # (K,) candidate IoU with the object at the working resolution
 
 
-def _pool(mask: np.ndarray, grid_hw: tuple[int, int]) -> torch.Tensor:
-    tensor = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+def _pool(mask: np.ndarray | torch.Tensor, grid_hw: tuple[int, int]) -> torch.Tensor:
+    tensor = torch.as_tensor(np.array(mask, dtype=np.float32))[None, None]
     return torch.nn.functional.adaptive_avg_pool2d(tensor, grid_hw).reshape(-1)
 
 
@@ -80,62 +79,29 @@ def collect(
     rounds: int,
     log=print,
 ) -> list[ClickExample]:
-    """The positive clicks of the first ``rounds`` clicker rounds on one half of a set."""
+    """The positive clicks of the first ``rounds`` clicker rounds on one half of a set (the
+    scorer's simulated sessions, :func:`~.m2n2_scorer.positive_clicks`)."""
     out: list[ClickExample] = []
-    previous, started = None, time.perf_counter()
-    positions = half(dataset, which)
-    for done, position in enumerate(positions, 1):
-        sample = dataset[position]
-        image_key = sample.name.split("#")[0]
-        if image_key != previous:  # COCO instances of one image share set_image
-            predictor.set_image(sample.image)
-            previous = image_key
-            features, colour = predictor.grid_features()
-            guide = predictor._guide
-            assert guide is not None
-            grad = image_gradient(guide)
-        assert guide is not None
-        gt = sample.gt.astype(bool)
-        clicker = ClickSimulator(gt, sample.ignore)
-        pred = np.zeros(gt.shape, dtype=bool)
-        for round_ in range(rounds):
-            placed = clicker.next_click(1, pred)
-            if placed is None:
-                break
-            if placed.positive:
-                dist, (x, y) = predictor.distance_map(placed)
-                hw = (int(dist.shape[0]), int(dist.shape[1]))
-                grid = predictor._grid_hw
-                found = candidate_features(dist, guide, grad)
-                obj = torch.from_numpy(_work(gt, hw).copy()).reshape(-1)
-                ignore = None if sample.ignore is None else _work(sample.ignore.astype(bool), hw)
-                valid = torch.ones_like(obj) if ignore is None else ~torch.from_numpy(ignore.copy())
-                valid = valid.reshape(-1)
-                order = torch.sort(dist.reshape(-1), stable=True).indices
-                inter = torch.cumsum((obj & valid)[order].double(), 0)[found.sizes - 1]
-                inside = torch.cumsum(valid[order].double(), 0)[found.sizes - 1]
-                total = (obj & valid).sum().double()
-                ious = (inter / (inside + total - inter).clamp_min(1)).float().numpy()
-                cell = click_cell(x, y, hw, grid)
-                walk = predictor.walk_map((x, y))
-                out.append(
-                    ClickExample(
-                        set_name=set_name,
-                        first=round_ == 0,
-                        features=features,
-                        cell=cell,
-                        inputs=cell_inputs(walk, colour, grid, cell),
-                        truth=_pool(_work(gt, hw), grid),
-                        valid=_pool(valid.reshape(hw).numpy(), grid),
-                        members=grid_members(dist, found.thresholds, grid).half(),
-                        scorer_features=found.features,
-                        ious=ious,
-                    )
+    for sample in half_samples(predictor, dataset, set_name, which, log):
+        features, colour = predictor.grid_features()
+        grid = predictor._grid_hw
+        for click in positive_clicks(predictor, sample, rounds):
+            hw = (int(click.dist.shape[0]), int(click.dist.shape[1]))
+            cell = click_cell(*click.key, hw, grid)
+            out.append(
+                ClickExample(
+                    set_name=set_name,
+                    first=click.round == 0,
+                    features=features,
+                    cell=cell,
+                    inputs=cell_inputs(predictor.walk_map(click.key), colour, grid, cell),
+                    truth=_pool(_work(sample.gt.astype(bool), hw), grid),
+                    valid=_pool(_valid(sample.ignore, hw), grid),
+                    members=grid_members(click.dist, click.found.thresholds, grid).half(),
+                    scorer_features=click.found.features,
+                    ious=click.ious,
                 )
-            pred = predictor.predict(list(clicker.clicks)).mask
-        if done % 50 == 0 or done == len(positions):
-            seconds = time.perf_counter() - started
-            log(f"  {set_name}: {done}/{len(positions)} objects, {seconds:.0f} s", flush=True)
+            )
     return out
 
 

@@ -25,6 +25,7 @@ import itertools
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,13 @@ import torch
 from PIL import Image
 
 from ..methods.m2n2.predictor import M2N2Predictor, build_m2n2
-from ..methods.m2n2.scorer import FEATURES, candidate_features, image_gradient, with_relative
+from ..methods.m2n2.scorer import (
+    FEATURES,
+    Candidates,
+    candidate_features,
+    image_gradient,
+    with_relative,
+)
 from .clicker import ClickSimulator
 from .datasets import CocoDataset, FolderDataset, Sample
 
@@ -65,37 +72,85 @@ def _work(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask).resize((hw[1], hw[0]), Image.Resampling.NEAREST))
 
 
-def click_examples(
+def _valid(ignore: np.ndarray | None, hw: tuple[int, int]) -> torch.Tensor:
+    """(h, w) bool: the pixels at the working size that count (not ignored)."""
+    if ignore is None:
+        return torch.ones(hw, dtype=torch.bool)
+    return ~torch.from_numpy(np.array(_work(ignore.astype(bool), hw)))
+
+
+def prefix_ious(
+    dist: torch.Tensor, sizes: torch.Tensor, gt: np.ndarray, ignore: np.ndarray | None
+) -> np.ndarray:
+    """(K,) float32 IoU with the object of each prefix of ``dist``'s pixel order of the given
+    sizes, at the working resolution (ignored pixels left out), by cumulative sums."""
+    hw = (int(dist.shape[0]), int(dist.shape[1]))
+    obj = torch.from_numpy(np.array(_work(gt, hw))).reshape(-1)
+    valid = _valid(ignore, hw).reshape(-1)
+    order = torch.sort(dist.reshape(-1), stable=True).indices
+    inter = torch.cumsum((obj & valid)[order].double(), 0)[sizes - 1]
+    inside = torch.cumsum(valid[order].double(), 0)[sizes - 1]
+    total = (obj & valid).sum().double()
+    return (inter / (inside + total - inter).clamp_min(1)).float().numpy()
+
+
+@dataclass(frozen=True)
+class PositiveClick:
+    """A positive click of a simulated session: its round (0: the first click), its pixel at
+    the working resolution, its (h, w) distance map, its candidates, and each candidate's IoU
+    with the object (:func:`prefix_ious`)."""
+
+    round: int
+    key: tuple[int, int]
+    dist: torch.Tensor
+    found: Candidates
+    ious: np.ndarray
+
+
+def positive_clicks(
     predictor: M2N2Predictor, sample: Sample, rounds: int
-) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """(features (K, F) float32, IoU (K,) float32) for each positive click of the first
-    ``rounds`` clicks on ``sample``; ``predictor.set_image`` already done."""
+) -> Iterable[PositiveClick]:
+    """The positive clicks of the first ``rounds`` clicks of the RITM clicker on ``sample``,
+    each correcting the predictor's mask so far; ``predictor.set_image`` already done."""
     gt = sample.gt.astype(bool)
     clicker = ClickSimulator(gt, sample.ignore)
     pred = np.zeros(gt.shape, dtype=bool)
-    assert predictor._guide is not None  # set_image ran
-    grad = image_gradient(predictor._guide)
-    for _ in range(rounds):
+    guide = predictor._guide
+    assert guide is not None  # set_image ran
+    grad = image_gradient(guide)
+    for round_ in range(rounds):
         placed = clicker.next_click(1, pred)
         if placed is None:
             return
         if placed.positive:
-            dist, _ = predictor.distance_map(placed)
-            hw = (int(dist.shape[0]), int(dist.shape[1]))
-            found = candidate_features(dist, predictor._guide, grad)
-            obj = torch.from_numpy(_work(gt, hw)).reshape(-1)
-            valid = (
-                torch.ones_like(obj)
-                if sample.ignore is None
-                else ~torch.from_numpy(_work(sample.ignore.astype(bool), hw)).reshape(-1)
-            )
-            order = torch.sort(dist.reshape(-1), stable=True).indices
-            inter = torch.cumsum((obj & valid)[order].double(), 0)[found.sizes - 1]
-            inside = torch.cumsum(valid[order].double(), 0)[found.sizes - 1]
-            total = (obj & valid).sum().double()
-            ious = inter / (inside + total - inter).clamp_min(1)
-            yield found.features.numpy(), ious.float().numpy()
+            dist, key = predictor.distance_map(placed)
+            found = candidate_features(dist, guide, grad)
+            ious = prefix_ious(dist, found.sizes, gt, sample.ignore)
+            yield PositiveClick(round_, key, dist, found, ious)
         pred = predictor.predict(list(clicker.clicks)).mask
+
+
+def half_samples(
+    predictor: M2N2Predictor,
+    dataset: Sequence[Sample] | FolderDataset | CocoDataset,
+    name: str,
+    which: int,
+    log=print,
+) -> Iterable[Sample]:
+    """The samples of one half, with ``predictor.set_image`` done on each (once per image:
+    COCO instances of one image share it), logging progress every 25 objects."""
+    previous, started = None, time.perf_counter()
+    positions = half(dataset, which)
+    for done, position in enumerate(positions, 1):
+        sample = dataset[position]
+        image_key = sample.name.split("#")[0]
+        if image_key != previous:
+            predictor.set_image(sample.image)
+            previous = image_key
+        yield sample
+        if done % 25 == 0 or done == len(positions):
+            seconds = time.perf_counter() - started
+            log(f"  {name}: {done}/{len(positions)} objects, {seconds:.0f} s", flush=True)
 
 
 def collect(
@@ -106,20 +161,10 @@ def collect(
     out = {}
     for name, dataset in sets.items():
         feats, ious = [], []
-        started, previous = time.perf_counter(), None
-        positions = half(dataset, which)
-        for done, position in enumerate(positions, 1):
-            sample = dataset[position]
-            image_key = sample.name.split("#")[0]
-            if image_key != previous:  # COCO instances of one image share set_image
-                predictor.set_image(sample.image)
-                previous = image_key
-            for f, y in click_examples(predictor, sample, rounds):
-                feats.append(f)
-                ious.append(y)
-            if done % 25 == 0 or done == len(positions):
-                seconds = time.perf_counter() - started
-                log(f"  {name}: {done}/{len(positions)} objects, {seconds:.0f} s", flush=True)
+        for sample in half_samples(predictor, dataset, name, which, log):
+            for click in positive_clicks(predictor, sample, rounds):
+                feats.append(click.found.features.numpy())
+                ious.append(click.ious)
         out[name] = (np.stack(feats), np.stack(ious))
     return out
 

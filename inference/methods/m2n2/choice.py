@@ -25,14 +25,17 @@ class SegmentChoice:
     scores: ScoreSwitches
     _guide: torch.Tensor | None
     _image_grad: torch.Tensor | None
-    _cells: tuple[torch.Tensor, torch.Tensor] | None
+    _grid_features: torch.Tensor | None
     _work_hw: tuple[int, int]
     _grid_hw: tuple[int, int]
     _maps: OrderedDict[tuple[int, int], torch.Tensor]
     _candidates: dict[tuple[int, int, bool | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
     def walk_map(self, key: tuple[int, int]) -> torch.Tensor:
-        raise NotImplementedError
+        raise NotImplementedError  # M2N2Predictor.walk_map
+
+    def grid_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError  # M2N2Predictor.grid_features
 
     def _learned(
         self, key: tuple[int, int], dist: torch.Tensor
@@ -43,9 +46,9 @@ class SegmentChoice:
         assert self.scorer is not None and self._guide is not None and self._image_grad is not None
         found = candidate_features(dist, self._guide, self._image_grad)
         score = self.scorer(found.features).double()
-        head, cells = self.head, self._cells
-        if head is not None and cells is not None and cells[0].shape[1] == head.channels:
-            features, colour = cells
+        head, grid = self.head, self._grid_features
+        if head is not None and grid is not None and grid.shape[0] == head.channels:
+            features, colour = self.grid_features()
             cell = click_cell(*key, self._work_hw, self._grid_hw)
             probs = head(features, self.walk_map(key), colour, self._grid_hw, cell)
             members = grid_members(dist, found.thresholds, self._grid_hw)

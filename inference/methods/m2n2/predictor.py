@@ -134,6 +134,7 @@ class M2N2Predictor(SegmentChoice, Predictor):
         self.map_cache_size = map_cache_size
         self.scorer = None if scorer is None else load_scorer(str(scorer))
         self.head: ClickHead | None = None if head is None or scorer is None else load_head(head)
+        self._grid_features: torch.Tensor | None = None  # (C, h, w) from the affinity
         self._cells: tuple[torch.Tensor, torch.Tensor] | None = None  # grid features, colours
         self._walks: dict[tuple[int, int], torch.Tensor] = {}
         self.num_candidates = max(1, num_candidates)
@@ -163,16 +164,9 @@ class M2N2Predictor(SegmentChoice, Predictor):
         )
         self._transition = matrix_ipf(transition, self.ipf_iterations)
         self._grid_hw = affinity.grid_hw
+        self._grid_features = affinity.features  # the click head's, made cells on first use
         self._cells = None
         self._walks = {}
-        features = affinity.features
-        if features is not None:  # for the click head (one resize of the image: cheap)
-            rgb = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)
-            colour = resize_grid(rgb.float() / 255.0, self._grid_hw)
-            self._cells = (
-                features.to(self.device).reshape(features.shape[0], -1).T.float(),
-                colour.reshape(3, -1).T,
-            )
         work = image
         height, width = image.shape[:2]
         if self.max_side and max(height, width) > self.max_side:
@@ -206,14 +200,24 @@ class M2N2Predictor(SegmentChoice, Predictor):
         self._image_grad = None
         self._maps.clear()
         self._candidates = {}
+        self._grid_features = None
         self._cells = None
         self._walks = {}
 
+    @torch.inference_mode()
     def grid_features(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The image's (N, C) grid features and (N, 3) cell colours in [0, 1] (for the click
         head and its training); only on a backbone that gives its features (EfficientNet)."""
         if self._cells is None:
-            raise RuntimeError("no grid features: set_image first, on an EfficientNet backbone")
+            features = self._grid_features
+            if features is None or self._image is None:
+                raise RuntimeError("no grid features: set_image first, on an EfficientNet backbone")
+            rgb = torch.from_numpy(np.ascontiguousarray(self._image)).to(self.device)
+            colour = resize_grid(rgb.permute(2, 0, 1).float() / 255.0, self._grid_hw)
+            self._cells = (
+                features.to(self.device).reshape(features.shape[0], -1).T.float(),
+                colour.reshape(3, -1).T,
+            )
         return self._cells
 
     def walk_map(self, key: tuple[int, int]) -> torch.Tensor:
