@@ -7,10 +7,38 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _where(url: str) -> str:
+    """host:port of a server URL, without its credentials (the message may be shared)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}"
+
+
 def _database() -> str:
+    import psycopg
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
+    # One plain connection first, with a short timeout: the pool behind Django's connection
+    # retries for its full timeout and logs a warning per try, which buried the answer.
+    db = connection.settings_dict
+    where = f"{db['HOST']}:{db['PORT']}"
+    try:
+        psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"],
+            dbname=db["NAME"],
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            connect_timeout=3,
+        ).close()
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(
+            f"no PostgreSQL at {where} ({first}); set DATABASE_URL, or "
+            f"MASKWRIGHT_PG_PORT to the port `maskwright run` used"
+        ) from None
     with connection.cursor() as cur:
         cur.execute("SELECT version()")
         version = cur.fetchone()[0].split(",")[0]
@@ -18,8 +46,11 @@ def _database() -> str:
         MigrationExecutor(connection).loader.graph.leaf_nodes()
     )
     if pending:
-        raise RuntimeError(f"{len(pending)} migrations not applied (run: python manage.py migrate)")
-    return f"{version} at {connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}"
+        raise RuntimeError(
+            f"{len(pending)} migrations not applied to {db['NAME']} at {where} "
+            "(run: python manage.py migrate)"
+        )
+    return f"{version} at {where}"
 
 
 def _redis() -> str:
@@ -28,9 +59,16 @@ def _redis() -> str:
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
     started = time.perf_counter()
-    client.ping()
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        raise RuntimeError(
+            f"no Redis at {_where(settings.REDIS_URL)} ({exc}); set REDIS_URL, or "
+            f"MASKWRIGHT_REDIS_PORT to the port `maskwright run` used"
+        ) from None
     ms = (time.perf_counter() - started) * 1000
-    return f"Redis {client.info('server')['redis_version']} ping {ms:.1f} ms"
+    version = client.info("server")["redis_version"]
+    return f"Redis {version} at {_where(settings.REDIS_URL)} ping {ms:.1f} ms"
 
 
 def _workers() -> str:
@@ -74,12 +112,19 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
 
 def run_checks() -> int:
     failed = 0
+    failed_redis = False
     for name, check in CHECKS:
+        if name == "workers" and failed_redis:
+            # Celery would retry the broker for a long while before saying the same thing.
+            failed += 1
+            print(f"FAIL  {name:9} not asked: workers are reached through Redis")
+            continue
         try:
             detail = check()
             print(f"ok    {name:9} {detail}")
         except Exception as exc:  # noqa: BLE001 (report every failure, keep checking)
             failed += 1
+            failed_redis = failed_redis or name == "redis"
             print(f"FAIL  {name:9} {exc}")
     print("all checks passed" if not failed else f"{failed} check(s) failed")
     return 1 if failed else 0

@@ -22,7 +22,14 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from .services import stop_processes
+from .reaping import reap_orphans
+from .services import (
+    DEFAULT_PG_PORT,
+    DEFAULT_REDIS_PORT,
+    PG_PORT_ENV,
+    REDIS_PORT_ENV,
+    stop_processes,
+)
 from .supervise import Supervised
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,8 +147,8 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
 
             services = LocalServices(
                 home,
-                pg_port=int(env.get("MASKWRIGHT_PG_PORT", "55432")),
-                redis_port=int(env.get("MASKWRIGHT_REDIS_PORT", "56379")),
+                pg_port=int(env.get(PG_PORT_ENV) or DEFAULT_PG_PORT),
+                redis_port=int(env.get(REDIS_PORT_ENV) or DEFAULT_REDIS_PORT),
             )
             print("starting PostgreSQL and Redis ...", flush=True)
             stack.enter_context(services)
@@ -188,5 +195,8 @@ def run_platform(*, host: str, port: int, demo: bool) -> int:
                 child.poll()
             time.sleep(0.25)
         print("stopping ...", flush=True)
+    # Everything we started has been waited for; what is left are orphans of our children
+    # (services.adopt_orphans made us their reaper): collect them, or they stay <defunct>.
+    reap_orphans()
     print("stopped", flush=True)
     return 0

@@ -14,7 +14,6 @@ import atexit
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,9 +34,14 @@ from .bundled import (
     _postgres_bin_dir,
     _redis_executable,
 )
+from .reaping import adopt_orphans, reap, stop_processes, terminate  # noqa: F401 (re-export)
 
 PG_PORT_ENV = "MASKWRIGHT_PG_PORT"
 REDIS_PORT_ENV = "MASKWRIGHT_REDIS_PORT"
+# The embedded servers' ports unless the variables above say otherwise; the settings'
+# default DATABASE_URL / REDIS_URL (config/settings/base.py) name the same ones.
+DEFAULT_PG_PORT = 55432
+DEFAULT_REDIS_PORT = 56379
 STARTUP_TIMEOUT_S = 30.0
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux (104 on macOS); keep a margin
 
@@ -75,32 +79,6 @@ def _tail(path: Path, start: int = 0, lines: int = 20) -> str:
     except OSError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:]) or f"(nothing new in {path})"
-
-
-def _terminate(proc: psutil.Process) -> None:
-    """SIGTERM (Redis then writes its snapshot), wait, and SIGKILL only if it hangs."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except psutil.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def stop_processes(procs: list[subprocess.Popen], timeout: float = 20) -> None:
-    """SIGTERM every process still running, then wait for each; SIGKILL any that hangs.
-
-    Signalling all before waiting lets them shut down in parallel.
-    """
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class LocalServices:
@@ -176,6 +154,7 @@ class LocalServices:
         if not _port_is_free(self.redis_port):
             raise _port_error("Redis", self.redis_port, REDIS_PORT_ENV)
         atexit.register(self.stop)
+        adopt_orphans()  # the postmaster pg_ctl leaves behind becomes our child (reaping.py)
         try:
             self._start_postgres()
             self._start_redis(redis_exe)
@@ -188,16 +167,18 @@ class LocalServices:
         proc, self._redis = self._redis, None
         if proc is not None:
             if proc.poll() is None:
-                _terminate(psutil.Process(proc.pid))
+                terminate(psutil.Process(proc.pid))
             proc.wait()  # reaps it, if psutil has not already
             self._redis_pidfile.unlink(missing_ok=True)
         if self._pg_running:
             self._pg_running = False
             if (self.pgdata / "postmaster.pid").exists():
+                postmaster = self._postmaster_pid()
                 try:
                     self._pg_ctl("stop", "-m", "fast", "-w")
                 except ServiceError as exc:  # keep going: atexit must not raise half-way
                     print(f"maskwright: {exc}", file=sys.stderr)
+                reap(postmaster)  # ours since start() adopted orphans; no <defunct> left
         if self._temp_socket_dir and self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._temp_socket_dir = False
@@ -208,14 +189,23 @@ class LocalServices:
         if self._redis is not None and self._redis.poll() is not None:
             return f"Redis exited with code {self._redis.returncode} (log: {self.redis_log})"
         if self._pg_running:
-            lines = (
-                (self.pgdata / "postmaster.pid").read_text(errors="replace").splitlines()
-                if (self.pgdata / "postmaster.pid").exists()
-                else []
-            )
-            if not (lines and lines[0].strip().isdigit() and psutil.pid_exists(int(lines[0]))):
+            pid = self._postmaster_pid()
+            try:
+                alive = pid > 0 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            reap(pid)  # if it died as our child
+            if not alive:
                 return f"PostgreSQL stopped (log: {self.pg_log})"
         return None
+
+    def _postmaster_pid(self) -> int:
+        """The running postmaster's pid from its pid file, or 0."""
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text(errors="replace").splitlines()
+        except OSError:
+            return 0
+        return int(lines[0]) if lines and lines[0].strip().isdigit() else 0
 
     def _prepare_root(self) -> None:
         """Root-only set-up: the server runs as an unprivileged user, who must own its files."""
@@ -330,7 +320,7 @@ class LocalServices:
             # Same binary, not just any process that got the pid back.
             if Path(proc.exe()) == exe.resolve():
                 print(f"maskwright: stopping Redis left running (pid {proc.pid})", file=sys.stderr)
-                _terminate(proc)
+                terminate(proc)
         except (ValueError, OSError, psutil.Error):
             pass
         self._redis_pidfile.unlink(missing_ok=True)

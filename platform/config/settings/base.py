@@ -69,8 +69,12 @@ TEMPLATES = [
     },
 ]
 
-# Postgres only: JSON fields, row locks and the concurrency rules assume it.
-DATABASE_URL = env_str("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/maskwright")
+# Postgres only: JSON fields, row locks and the concurrency rules assume it. Without URLs, the
+# embedded servers of `maskwright run` on the ports it starts them on (the same variables), so
+# that `maskwright check` and `manage.py` find the platform where `run` put it.
+PG_PORT = env_int("MASKWRIGHT_PG_PORT", 55432)
+REDIS_PORT = env_int("MASKWRIGHT_REDIS_PORT", 56379)
+DATABASE_URL = env_str("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{PG_PORT}/maskwright")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 # A connection pool, not CONN_MAX_AGE: under ASGI Django opened a new connection for every
 # request (measured: 50 requests, 50 new sessions, ~5 ms each). Needs CONN_MAX_AGE = 0.
@@ -78,7 +82,7 @@ DATABASES["default"]["OPTIONS"] = {
     "pool": {"min_size": 1, "max_size": env_int("MASKWRIGHT_DB_POOL_MAX", 10), "timeout": 10}
 }
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:56379/0")
+REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{REDIS_PORT}/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
