@@ -80,9 +80,12 @@ GOALS: dict[str, tuple[Goal, ...]] = {
         _ws("lost_prompts", "<=", 0, "no prompt lost, counted in Postgres"),
         _ws("kill_other_worker", ">=", 1, "after a worker kill another answers (true)"),
     ),
-    "export": tuple(
-        Goal(key, "<=", 10, "issue 6: export of 10,000 instances on 1,000 images")
-        for key in ("coco_rle_s", "coco_poly_s", "voc_s")
+    "export": (
+        *(
+            Goal(key, "<=", 10, "issue 6: export of 10,000 instances on 1,000 images")
+            for key in ("coco_rle_s", "coco_poly_s", "voc_s")
+        ),
+        Goal("yolo_s", "<=", 10, "issue 19: YOLO export of 10,000 instances on 1,000 images"),
     ),
     "dashboard": tuple(
         Goal(key, "<=", 300, "issue 6: page p50 with 10,000 images, 100,000 instances")

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from annotation.datasets import apis as datasets
 from annotation.datasets import job_apis as jobs
 from annotation.exports import apis as exports
+from annotation.labeling import annotator_apis as annotator
 from annotation.labeling import apis as labeling
 from annotation.labeling import review_apis as review
 from annotation.modelstore import apis as models
@@ -24,14 +25,17 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/members/<int:membership_id>/", projects.MemberDetailApi.as_view()
     ),
+    path("projects/<int:project_id>/accounts/", projects.AccountCreateApi.as_view()),
     path("projects/<int:project_id>/labels/", projects.LabelListApi.as_view()),
     path("projects/<int:project_id>/labels/order/", projects.LabelOrderApi.as_view()),
     path("projects/<int:project_id>/labels/<int:label_id>/", projects.LabelDetailApi.as_view()),
     path("projects/<int:project_id>/datasets/", datasets.DatasetListApi.as_view()),
     path("projects/<int:project_id>/tasks/", labeling.TaskListApi.as_view()),
+    path("projects/<int:project_id>/tasks/bulk/", labeling.TaskBulkApi.as_view()),
     path("projects/<int:project_id>/jobs/", jobs.JobListApi.as_view()),
     path("datasets/<int:dataset_id>/", datasets.DatasetDetailApi.as_view()),
     path("datasets/<int:dataset_id>/upload/", datasets.DatasetUploadApi.as_view()),
+    path("datasets/<int:dataset_id>/upload/preview/", datasets.DatasetUploadPreviewApi.as_view()),
     path("datasets/<int:dataset_id>/images/", datasets.ImageListApi.as_view()),
     path("images/<int:image_id>/", datasets.ImageDetailApi.as_view()),
     path("images/<int:image_id>/file", datasets.ImageFileApi.as_view()),
@@ -55,6 +59,13 @@ urlpatterns += [
     path("projects/<int:project_id>/review/bulk/", review.ReviewBulkApi.as_view()),
     path("instances/<int:instance_id>/review/", review.InstanceReviewApi.as_view()),
     path("projects/<int:project_id>/fixes/", review.FixListApi.as_view()),
+]
+
+# The annotator's side: what of a task is done, the "done" mark, adopting a proposal.
+urlpatterns += [
+    path("tasks/<int:task_id>/progress/", annotator.TaskProgressApi.as_view()),
+    path("tasks/<int:task_id>/images/<int:image_id>/done/", annotator.TaskImageDoneApi.as_view()),
+    path("instances/<int:instance_id>/adopt/", annotator.ProposalAdoptApi.as_view()),
 ]
 
 # Trained models (DynaMITe checkpoints, EXITS generators).

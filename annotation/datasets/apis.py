@@ -17,6 +17,7 @@ from annotation.common.pagination import DefaultPagination
 from annotation.projects.access import ADMIN_ROLES, project_for, require_admin
 
 from . import selectors, services, storage
+from .coco_labels import parse_category_map
 from .models import Dataset, Image
 
 
@@ -42,6 +43,7 @@ class ImageOut(serializers.ModelSerializer):
             "id",
             "dataset",
             "original_name",
+            "source_path",
             "width",
             "height",
             "sha256",
@@ -91,14 +93,45 @@ class DatasetDetailApi(APIView):
 class UploadReportOut(serializers.Serializer):
     accepted = serializers.IntegerField()
     refused = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="of the refused: already in the dataset")
     files = serializers.ListField(child=serializers.DictField())
     coco = serializers.DictField(allow_null=True)
 
 
+def _upload_parts(request) -> tuple[list[services.Upload], services.Upload | None]:
+    """The ``files`` and the ``coco`` file of an upload form, refused when there is neither."""
+    files = request.FILES.getlist("files")
+    coco = request.FILES.get("coco")
+    if coco is None and "coco" in request.data:
+        # a form field, not a file: ignoring it would store the images without their masks
+        raise ApplicationError(
+            "'coco' must be a file (the COCO json), not a form field", extra={"field": "coco"}
+        )
+    if not files and coco is None:
+        raise ApplicationError("no files: send images or zip archives in the 'files' field")
+    uploads = [services.Upload(f.name, f) for f in files]
+    return uploads, services.Upload(coco.name, coco) if coco is not None else None
+
+
+_UPLOAD_FORM = {
+    "type": "object",
+    "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "coco": {"type": "string", "format": "binary"},
+        "category_map": {
+            "type": "string",
+            "description": 'JSON: {"<COCO category id>": "new" | "drop" | <label id>}; a '
+            'category left out is "new" (the label of its name, created if missing)',
+        },
+    },
+}
+
+
 class DatasetUploadApi(APIView):
     """Upload images and zip archives (field ``files``, repeated) and optionally a COCO json
-    (field ``coco``). Files above 2.5 MB are spooled to disk by Django's upload handlers, so an
-    archive is never held in memory. Refused files are listed with their reason."""
+    (field ``coco``) with a ``category_map``. Files above 2.5 MB are spooled to disk by
+    Django's upload handlers, so an archive is never held in memory. Refused files are listed
+    with their reason; masks already on the images are not added again."""
 
     parser_classes: ClassVar[list[type]] = [MultiPartParser, FormParser]
     body_limit = "MAX_UPLOAD_BYTES"  # read before the body is (annotation/common/bodylimit.py)
@@ -112,37 +145,31 @@ class DatasetUploadApi(APIView):
             require_admin(user, dataset.project_id, "upload images")
         return dataset
 
-    @extend_schema(
-        request={
-            "multipart/form-data": {
-                "type": "object",
-                "properties": {
-                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    "coco": {"type": "string", "format": "binary"},
-                },
-            }
-        },
-        responses=UploadReportOut,
-    )
+    @extend_schema(request={"multipart/form-data": _UPLOAD_FORM}, responses=UploadReportOut)
     def post(self, request, dataset_id: int):
         dataset = self.authorize_body(request.user, dataset_id=dataset_id)
-        files = request.FILES.getlist("files")
-        coco = request.FILES.get("coco")
-        if coco is None and "coco" in request.data:
-            # a form field, not a file: ignoring it would store the images without their masks
-            raise ApplicationError(
-                "'coco' must be a file (the COCO json), not a form field", extra={"field": "coco"}
-            )
-        if not files and coco is None:
-            raise ApplicationError("no files: send images or zip archives in the 'files' field")
-        uploads = [services.Upload(f.name, f) for f in files]
+        category_map = parse_category_map(request.data.get("category_map"))
+        uploads, coco = _upload_parts(request)
         report = services.dataset_upload(
             dataset=dataset,
             uploads=uploads,
-            coco=services.Upload(coco.name, coco) if coco is not None else None,
+            coco=coco,
+            category_map=category_map,
             author=request.user,
         )
         return Response(report.as_dict())
+
+
+class DatasetUploadPreviewApi(DatasetUploadApi):
+    """The COCO categories of an upload, read before it is made (the same ``files`` / ``coco``
+    fields; only the json is read, nothing is stored): each with its annotation count and the
+    id of the project label of the same name, plus the project's labels."""
+
+    @extend_schema(request={"multipart/form-data": _UPLOAD_FORM}, responses={200: None})
+    def post(self, request, dataset_id: int):
+        dataset = self.authorize_body(request.user, dataset_id=dataset_id)
+        uploads, coco = _upload_parts(request)
+        return Response(services.coco_preview(dataset=dataset, uploads=uploads, coco=coco))
 
 
 class ImageListApi(APIView):

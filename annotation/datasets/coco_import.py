@@ -1,9 +1,9 @@
-"""Importing COCO instances JSON: validate everything first, then write in one transaction.
+"""Reading COCO instances JSON: validate everything before anything is written.
 
-Polygons, compressed RLE and uncompressed RLE all become stored compressed RLE. Categories
-become the project's label classes (matched by name; new ones are appended in COCO id order).
-A malformed file, or an id that points nowhere, is refused with an error naming the entry,
-before anything is written.
+Polygons, compressed RLE and uncompressed RLE are all accepted (:mod:`.coco_apply` stores them
+as compressed RLE; :mod:`.coco_labels` decides which label each category gets). A malformed
+file, or an id that points nowhere, is refused with an error naming the entry, before anything
+is written.
 
 Memory stays in proportion to the file, never to the sizes it declares: an image entry above
 ``MAX_IMAGE_PIXELS`` is refused (no stored image can be that large), every segmentation is
@@ -17,33 +17,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
 
 from annotation.common import rle
 from annotation.common.exceptions import ApplicationError
-from annotation.labeling.models import Instance, ReviewState, Source
-from annotation.projects.models import LabelClass
-
-from .models import Dataset, Image
 
 _MAX_ERRORS = 20
-# Distinct colours for labels created on import (the tab10 palette).
-PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]
 
 
 class CocoError(ApplicationError):
@@ -59,6 +40,7 @@ class CocoPlan:
     # (coco image id, category id, checked segmentation as in the file, score or None)
     annotations: list[tuple[int, int, Any, float | None]] = field(default_factory=list)
     crowd_skipped: int = 0
+    source: str = ""  # the file's name, for messages
 
 
 def _is_int(v: Any) -> bool:
@@ -131,7 +113,7 @@ def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
         else:
             images[img["id"]] = img
 
-    plan = CocoPlan(categories=categories, images=images)
+    plan = CocoPlan(categories=categories, images=images, source=source_name)
     for i, ann in enumerate(sections["annotations"]):
         if not isinstance(ann, dict):
             err(f"annotations[{i}]: must be an object")
@@ -179,101 +161,3 @@ def coco_parse(stream: BinaryIO, source_name: str = "COCO json") -> CocoPlan:
             extra={"errors": errors},
         )
     return plan
-
-
-def _labels_for(dataset: Dataset, categories: dict[int, str]) -> dict[int, LabelClass]:
-    project = dataset.project
-    existing = {lc.name: lc for lc in LabelClass.objects.filter(project=project)}
-    position = max((lc.position for lc in existing.values()), default=-1) + 1
-    by_cat: dict[int, LabelClass] = {}
-    for cat_id in sorted(categories):
-        name = categories[cat_id]
-        if name not in existing:
-            existing[name] = LabelClass.objects.create(
-                project=project,
-                name=name,
-                color=PALETTE[position % len(PALETTE)],
-                position=position,
-            )
-            position += 1
-        by_cat[cat_id] = existing[name]
-    return by_cat
-
-
-BATCH_MASK_CHARS = 64 * 2**20  # RLE characters written per INSERT, at most (about)
-
-
-def coco_apply(plan: CocoPlan, dataset: Dataset, author: Any) -> dict[str, Any]:
-    """Write the plan's annotations onto the dataset's images (matched by file name).
-
-    Image entries are matched to stored images by the uploaded path, then by base name. An
-    entry with no stored image, or whose size differs, is skipped and reported, and its
-    segmentations are never converted. The others are converted one at a time.
-    """
-    by_path: dict[str, Image] = {}
-    by_base: dict[str, Image] = {}
-    for img in Image.objects.filter(dataset=dataset).only("id", "original_name", "width", "height"):
-        by_path[img.original_name] = img
-        by_base.setdefault(PurePosixPath(img.original_name).name, img)
-    warnings: list[str] = []
-    matched: dict[int, Image] = {}
-    for coco_id, entry in plan.images.items():
-        img = by_path.get(entry["file_name"]) or by_base.get(PurePosixPath(entry["file_name"]).name)
-        if img is None:
-            warnings.append(
-                f"image id {coco_id} '{entry['file_name']}': no such file in the dataset"
-            )
-        elif (img.width, img.height) != (entry["width"], entry["height"]):
-            warnings.append(
-                f"image id {coco_id} '{entry['file_name']}': "
-                f"COCO says {entry['width']}×{entry['height']},"
-                f" the stored image is {img.width}×{img.height}; its annotations were skipped"
-            )
-        else:
-            matched[coco_id] = img
-    created = 0
-    skipped = 0
-    with transaction.atomic():
-        labels = _labels_for(dataset, plan.categories)
-        batch: list[Instance] = []
-        batch_chars = 0
-        for coco_image_id, cat_id, segmentation, score in plan.annotations:
-            img = matched.get(coco_image_id)
-            if img is None:
-                skipped += 1
-                continue
-            try:
-                stored = rle.from_segmentation(segmentation, img.height, img.width)
-            except rle.MaskFormatError as exc:  # checked in coco_parse; kept for safety
-                raise CocoError(f"annotation on image id {coco_image_id}: {exc}") from exc
-            area, bbox = rle.area_and_bbox(stored)
-            batch.append(
-                Instance(
-                    image=img,
-                    label=labels[cat_id],
-                    mask=stored,
-                    bbox=bbox,
-                    area=area,
-                    source=Source.IMPORT,
-                    score=score,
-                    author=author,
-                    review_state=ReviewState.ACCEPTED,
-                    z_order=created + len(batch),
-                )
-            )
-            batch_chars += len(stored["counts"])
-            # by count and by bytes: one INSERT must stay far below PostgreSQL's 1 GiB limit
-            # on a statement's memory (300 masks at the run cap, 2.85 MB each, overran it)
-            if len(batch) >= 1000 or batch_chars >= BATCH_MASK_CHARS:
-                Instance.objects.bulk_create(batch)
-                created += len(batch)
-                batch, batch_chars = [], 0
-        Instance.objects.bulk_create(batch)
-        created += len(batch)
-    return {
-        "instances_created": created,
-        "annotations_skipped": skipped,
-        "crowd_skipped": plan.crowd_skipped,
-        "labels": sorted({lc.name for lc in labels.values()}),
-        "warnings": warnings[:100],
-    }

@@ -40,7 +40,8 @@ class FileReport:
     name: str
     status: str  # "accepted" | "refused"
     reason: str = ""
-    image_id: int | None = None
+    image_id: int | None = None  # the stored image: the new one, or the one it duplicates
+    duplicate: bool = False  # refused because the dataset already holds these bytes
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -164,7 +165,7 @@ def _ingest_scratch(
         Image.objects.filter(dataset=dataset, sha256=sha256).values_list("id", flat=True).first()
     )
     if existing:
-        return FileReport(name, "refused", f"duplicate of image {existing} (same sha256)", existing)
+        return _duplicate(name, existing)
     try:
         img = _open_checked(scratch)
     except Refused as exc:
@@ -197,7 +198,8 @@ def _ingest_scratch(
                 dataset=dataset,
                 file=rel,
                 thumbnail=thumb_rel,
-                original_name=name[:500],
+                original_name=base_name(name)[:500],
+                source_path=name[:500],
                 width=width,
                 height=height,
                 sha256=sha256,
@@ -212,8 +214,19 @@ def _ingest_scratch(
             .values_list("id", flat=True)
             .first()
         )
-        return FileReport(name, "refused", f"duplicate of image {other} (same sha256)", other)
+        return _duplicate(name, other)
     return FileReport(name, "accepted", "", row.id)
+
+
+def _duplicate(name: str, image_id: int | None) -> FileReport:
+    return FileReport(
+        name, "refused", f"duplicate of image {image_id} (same sha256)", image_id, duplicate=True
+    )
+
+
+def base_name(path: str) -> str:
+    """The last component of an uploaded path, whichever separator it was written with."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def looks_like_image_name(name: str) -> bool:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from annotation.common.exceptions import NotFound
-from annotation.projects.access import restrict_images, role_for_object, role_of, sees_all_images
+from annotation.projects.access import (
+    open_task_images,
+    restrict_images,
+    role_for_object,
+    role_of,
+    sees_all_images,
+)
 from annotation.projects.models import Role
 
 from .models import Dataset, Image
@@ -24,7 +30,7 @@ def _visible_count(user: Any, role: Role) -> Count:
     """Count of a dataset's images the user can open (annotators: their tasks' images)."""
     if sees_all_images(role):
         return Count("images")
-    return Count("images", filter=Q(images__tasks__assignee_id=user.id), distinct=True)
+    return Count("images", filter=open_task_images(user, "images__"), distinct=True)
 
 
 def dataset_list(user: Any, project_id: int, role: Role) -> QuerySet[Dataset]:

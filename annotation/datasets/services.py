@@ -16,7 +16,9 @@ from annotation.projects.models import Project
 
 from . import storage
 from .archives import ArchiveError, InflateBudget, iter_members, open_archive, open_member
-from .coco_import import CocoError, CocoPlan, coco_apply, coco_parse
+from .coco_apply import coco_apply
+from .coco_import import CocoError, CocoPlan, coco_parse
+from .coco_labels import category_preview, check_category_map
 from .ingest import FileReport, Refused, ingest_stream, looks_like_image_name
 from .models import Dataset, Image
 
@@ -38,6 +40,7 @@ class UploadReport:
         return {
             "accepted": sum(f.status == "accepted" for f in self.files),
             "refused": sum(f.status == "refused" for f in self.files),
+            "duplicates": sum(f.duplicate for f in self.files),
             "files": [f.as_dict() for f in self.files],
             "coco": self.coco,
         }
@@ -141,23 +144,52 @@ def _ingest_archive(
             progress(item)
 
 
+def _read_plan(
+    uploads: list[Upload], coco: Upload | None
+) -> tuple[CocoPlan | None, dict[int, InflateBudget]]:
+    """The COCO json (given on its own or found inside a zip), parsed, and the inflate budget
+    of each archive (one per archive, shared by its COCO json and its images)."""
+    budgets = {id(u): InflateBudget.for_stream(u.stream) for u in uploads if _is_zip(u)}
+    plan = coco_parse(coco.stream, coco.name) if coco else _coco_from_archives(uploads, budgets)
+    return plan, budgets
+
+
+def coco_preview(*, dataset: Dataset, uploads: list[Upload], coco: Upload | None) -> dict[str, Any]:
+    """The categories of the COCO json in an upload, read before the upload is made, so that
+    the form can map each to a label or drop it. Stores nothing; a bad json is refused as the
+    upload would refuse it. ``categories`` is empty when the upload has no json."""
+    plan, _ = _read_plan(uploads, coco)
+    if plan is None:
+        return {"source": None, "images": 0, "annotations": 0, "categories": [], "labels": []}
+    return category_preview(plan, dataset.project)
+
+
 def dataset_upload(
     *,
     dataset: Dataset,
     uploads: list[Upload],
     coco: Upload | None = None,
+    category_map: dict[int, str | int] | None = None,
     author: Any = None,
     progress: Callable[[FileReport], None] = lambda item: None,
 ) -> UploadReport:
     """Store images (single files and zip archives) and import COCO annotations.
 
-    The COCO json (given on its own or found inside a zip) is validated before any image is
-    stored, so a bad file changes nothing. Each image is then stored in its own transaction:
-    a refused file is reported and never fails the others.
+    The COCO json and ``category_map`` (``{category id: "new" | "drop" | label id}``, see
+    :mod:`.coco_labels`) are validated before any image is stored, so a bad file or map
+    changes nothing. Each image is then stored in its own transaction: a refused file is
+    reported and never fails the others. The annotations are then added to the images they
+    name, skipping those already there (:mod:`.coco_apply`): uploading the same zip twice adds
+    nothing the second time.
     """
-    # One budget per archive, shared by its COCO json and its images.
-    budgets = {id(u): InflateBudget.for_stream(u.stream) for u in uploads if _is_zip(u)}
-    plan = coco_parse(coco.stream, coco.name) if coco else _coco_from_archives(uploads, budgets)
+    plan, budgets = _read_plan(uploads, coco)
+    choices = None
+    if plan is not None:
+        choices = check_category_map(plan, category_map or {}, dataset.project)
+    elif category_map:
+        raise ApplicationError(
+            "a category map needs a COCO json in the upload", extra={"field": "category_map"}
+        )
     report = UploadReport()
     for upload in uploads:
         if _is_zip(upload):
@@ -171,5 +203,7 @@ def dataset_upload(
             report.files.append(item)
             progress(item)
     if plan is not None:
-        report.coco = coco_apply(plan, dataset, author)
+        report.coco = coco_apply(
+            plan, dataset, author, choices=choices, uploaded=list(report.files)
+        )
     return report

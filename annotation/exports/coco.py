@@ -116,7 +116,7 @@ class CocoWriter:
 
     def _annotation(self, image: ExportImage, inst: ExportInstance) -> dict[str, Any] | None:
         if list(inst.mask["size"]) != [image.height, image.width]:
-            self.stats.skip("size_mismatch")
+            self.stats.skip("size_mismatch", image.id)
             return None
         segmentation: Any
         if self.params.masks == "rle":
@@ -130,7 +130,7 @@ class CocoWriter:
                 else (0, [])
             )
         if area == 0:
-            self.stats.skip("empty_mask")
+            self.stats.skip("empty_mask", image.id)
             return None
         return {
             "id": inst.id,

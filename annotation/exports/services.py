@@ -1,4 +1,12 @@
-"""Export a dataset to a zip (COCO instances or Pascal VOC), as a job of kind ``export``.
+"""Export a dataset to a zip (COCO instances, Pascal VOC or YOLO segmentation), as a job of
+kind ``export``.
+
+Which masks go in: the filter picks by review state (:data:`.records.FILTERS`: ``accepted``,
+or ``all`` = every mask not rejected, pending pseudo labels included), whatever made the mask.
+A mask without a label has no class to be written under: it is skipped and counted
+(``no_label``) unless the caller names a label to export such masks under. Every mask left
+out is counted by reason in the result (``skipped``, with a few image ids each), and so is
+every mask the filter left out, by review state (``left_out``).
 
 The zip streams: images are read a chunk at a time (``CHUNK`` image rows, then their instances
 in one query), each entry goes into the zip as soon as it is ready, and what must come last in
@@ -27,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count, QuerySet
 
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets import storage
@@ -36,8 +45,23 @@ from annotation.labeling.models import Instance, ReviewState
 from annotation.projects.models import LabelClass
 
 from .coco import CocoWriter
-from .records import Category, ExportImage, ExportInstance, ExportParams, ExportStats, Writer
+from .records import (
+    SKIP_REASONS,
+    Category,
+    ExportImage,
+    ExportInstance,
+    ExportParams,
+    ExportStats,
+    Writer,
+)
 from .voc import VocWriter
+from .yolo import YoloWriter
+
+WRITERS: dict[str, type[CocoWriter | VocWriter | YoloWriter]] = {
+    "coco": CocoWriter,
+    "voc": VocWriter,
+    "yolo": YoloWriter,
+}
 
 # Images per database round trip and per progress report. 100 images of 10 instances are
 # ~1,000 RLE strings in memory at once: small, and few enough commits to keep progress cheap.
@@ -62,12 +86,39 @@ def categories_for(project_id: int) -> list[Category]:
     return [Category(i + 1, lab.id, lab.name) for i, lab in enumerate(labels.only("id", "name"))]
 
 
+def filtered(instances: QuerySet[Instance], flt: str) -> QuerySet[Instance]:
+    """``instances`` that the filter ``flt`` ships (see :data:`.records.FILTERS`)."""
+    if flt == "accepted":
+        return instances.filter(review_state=ReviewState.ACCEPTED)
+    return instances.exclude(review_state=ReviewState.REJECTED)
+
+
+def left_out_by_filter(dataset_id: int, flt: str) -> dict[str, int]:
+    """How many masks of the dataset the filter leaves out, by review state."""
+    everything = Instance.objects.filter(image__dataset_id=dataset_id)
+    kept = filtered(everything, flt).values("id")
+    rows = (
+        everything.exclude(id__in=kept)
+        .values("review_state")
+        .annotate(n=Count("id"))
+        .order_by("review_state")
+    )
+    return {row["review_state"]: row["n"] for row in rows}
+
+
 def iter_chunks(
-    dataset_id: int, categories: list[Category], flt: str, stats: ExportStats
+    dataset_id: int,
+    categories: list[Category],
+    params: ExportParams,
+    stats: ExportStats,
 ) -> Iterator[list[tuple[ExportImage, list[ExportInstance]]]]:
     """Images of the dataset in id order, ``CHUNK`` at a time, each with its instances sorted
-    by ``(z_order, id)`` (paint order: later wins). Instances without a label are skipped."""
+    by ``(z_order, id)`` (paint order: later wins). Instances without a label go under the
+    category of ``params.unlabeled_label_id``, or are skipped (``no_label``) without one."""
     by_label = {c.label_id: c for c in categories}
+    unlabeled = by_label.get(params.unlabeled_label_id) if params.unlabeled_label_id else None
+    if params.unlabeled_label_id and unlabeled is None:  # the engine checked it; a race
+        raise ApplicationError(f"label {params.unlabeled_label_id} is not a label of this project")
     last_id = 0
     while True:
         rows = list(
@@ -78,16 +129,16 @@ def iter_chunks(
         if not rows:
             return
         last_id = rows[-1]["id"]
-        instances = Instance.objects.filter(image_id__in=[r["id"] for r in rows])
-        if flt == "accepted":
-            instances = instances.filter(review_state=ReviewState.ACCEPTED)
+        instances = filtered(
+            Instance.objects.filter(image_id__in=[r["id"] for r in rows]), params.filter
+        )
         per_image: dict[int, list[ExportInstance]] = {r["id"]: [] for r in rows}
         for inst in instances.order_by("image_id", "z_order", "id").values(
             "id", "image_id", "label_id", "mask", "z_order"
         ):
-            category = by_label.get(inst["label_id"])
+            category = by_label.get(inst["label_id"]) if inst["label_id"] else unlabeled
             if category is None:
-                stats.skip("no_label")
+                stats.skip("no_label", inst["image_id"])
                 continue
             per_image[inst["image_id"]].append(
                 ExportInstance(inst["id"], category, inst["mask"], inst["z_order"])
@@ -113,11 +164,11 @@ class StaleMasks(ApplicationError):
     """Some masks to export do not answer their prompts yet."""
 
 
-def check_fresh(dataset_id: int, flt: str) -> None:
+def check_fresh(dataset_id: int, params: ExportParams) -> None:
     """Raise :class:`StaleMasks` naming the stale instances the export would include."""
-    instances = Instance.objects.filter(image__dataset_id=dataset_id, label__isnull=False)
-    if flt == "accepted":
-        instances = instances.filter(review_state=ReviewState.ACCEPTED)
+    instances = filtered(Instance.objects.filter(image__dataset_id=dataset_id), params.filter)
+    if params.unlabeled_label_id is None:
+        instances = instances.filter(label__isnull=False)
     stale = stale_instances(instances)
     if stale:
         shown = stale[:20]
@@ -148,7 +199,7 @@ def export_write(
     ``progress(done, total, cursor)`` is called after every chunk and may raise (the jobs
     engine raises ``Cancelled``): the partial file is then removed and the exception passes on.
     """
-    check_fresh(dataset.id, params.filter)
+    check_fresh(dataset.id, params)
     final = storage.media_path(relpath)
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
@@ -162,12 +213,8 @@ def export_write(
         with zipfile.ZipFile(
             part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
         ) as zf:
-            writer: Writer
-            if params.format == "coco":
-                writer = CocoWriter(zf, categories, params, stats, scratch)
-            else:
-                writer = VocWriter(zf, categories, params, stats, scratch)
-            for chunk in iter_chunks(dataset.id, categories, params.filter, stats):
+            writer: Writer = WRITERS[params.format](zf, categories, params, stats, scratch)
+            for chunk in iter_chunks(dataset.id, categories, params, stats):
                 for image, instances in chunk:
                     writer.add(image, instances)
                     stats.images += 1
@@ -181,10 +228,15 @@ def export_write(
     return {
         "file": relpath,
         "format": params.format,
-        "masks": params.masks,
+        "masks": {"coco": params.masks, "voc": "png", "yolo": "polygon"}[params.format],
         "filter": params.filter,
+        "unlabeled_label_id": params.unlabeled_label_id,
         "images": stats.images,
         "annotations": stats.annotations,
         "skipped": stats.skipped,
+        "skipped_why": {why: SKIP_REASONS.get(why, why) for why in stats.skipped},
+        "skipped_images": stats.skipped_images,
+        "parts_dropped": stats.parts_dropped,
+        "left_out": left_out_by_filter(dataset.id, params.filter),
         "bytes": final.stat().st_size,
     }

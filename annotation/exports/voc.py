@@ -1,9 +1,13 @@
-"""Pascal VOC segmentation export.
+"""Pascal VOC export: segmentation (class and object PNGs) and detection (boxes) in one tree.
 
 Layout (VOC2012's): ``JPEGImages/<stem>.jpg``, ``SegmentationClass/<stem>.png``,
-``SegmentationObject/<stem>.png``, ``Annotations/<stem>.xml``,
-``ImageSets/Segmentation/{train,default}.txt`` (one stem a line, both list every image) and
+``SegmentationObject/<stem>.png``, ``Annotations/<stem>.xml`` (objects with boxes),
+``ImageSets/Segmentation/train.txt`` and ``ImageSets/Main/train.txt`` (the same list, one stem
+a line, every image once: one image set, ``train``, the VOC devkit's default training set) and
 ``labelmap.txt`` (``name:r,g,b::``, the colours being the palette entries of the class ids).
+Datumaro reads the tree as ``voc``, ``voc_detection``, ``voc_segmentation`` and
+``voc_instance_segmentation`` alike, one item per image. No per-class
+``ImageSets/Main/<class>_train.txt`` lists are written (VOC's classification task).
 
 * Class ids: 0 background, then 1 + index in the project's label order (``LabelClass.position``,
   then id). Object ids: 1, 2, ... per image, in paint order; object ``k`` of the XML is index
@@ -20,7 +24,8 @@ Layout (VOC2012's): ``JPEGImages/<stem>.jpg``, ``SegmentationClass/<stem>.png``,
   (``xmin = x + 1``, ``xmax = x + w``); ``truncated`` and ``difficult`` are 0.
 * ``JPEGImages``: a stored JPEG is copied byte for byte; other formats are converted (RGB,
   quality 95).
-* At most 254 objects per image (255 is void); further instances are skipped and counted.
+* At most 254 objects per image (255 is void); further instances are skipped and counted,
+  and so are empty masks (no pixel, no box).
 """
 
 from __future__ import annotations
@@ -108,10 +113,17 @@ def png_bytes(index_map: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def annotation_xml(image: ExportImage, instances: list[ExportInstance]) -> bytes:
+# the image sets written, under ImageSets/<task>/
+IMAGE_SET = "train"
+IMAGE_SET_TASKS = ("Main", "Segmentation")
+
+
+def annotation_xml(
+    image: ExportImage, instances: list[ExportInstance], boxes: list[list[float]]
+) -> bytes:
+    """The VOC XML of one image: ``boxes[k]`` is ``[x, y, w, h]`` of ``instances[k]``."""
     objects = []
-    for inst in instances:
-        _, (x, y, w, h) = rle.area_and_bbox(inst.mask)
+    for inst, (x, y, w, h) in zip(instances, boxes, strict=True):
         objects.append(
             "<object>"
             f"<name>{escape(inst.category.name)}</name><pose>Unspecified</pose>"
@@ -123,6 +135,7 @@ def annotation_xml(image: ExportImage, instances: list[ExportInstance]) -> bytes
     return (
         "<annotation><folder>VOC</folder>"
         f"<filename>{escape(image.stem)}.jpg</filename>"
+        "<source><database>Maskwright</database></source>"
         f"<size><width>{image.width}</width><height>{image.height}</height><depth>3</depth></size>"
         f"<segmented>1</segmented>{''.join(objects)}</annotation>\n"
     ).encode()
@@ -144,14 +157,19 @@ class VocWriter:
         self._stems: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", dir=scratch)  # noqa: SIM115
 
     def add(self, image: ExportImage, instances: list[ExportInstance]) -> None:
-        kept = []
+        kept, boxes = [], []
         for inst in instances:
             if list(inst.mask["size"]) != [image.height, image.width]:
-                self.stats.skip("size_mismatch")
+                self.stats.skip("size_mismatch", image.id)
+                continue
+            area, box = rle.area_and_bbox(inst.mask)
+            if area == 0:
+                self.stats.skip("empty_mask", image.id)
             elif len(kept) >= MAX_OBJECTS:
-                self.stats.skip("over_254_objects")
+                self.stats.skip("over_254_objects", image.id)
             else:
                 kept.append(inst)
+                boxes.append(box)
         self._write_jpeg(image)
         classes, objects = paint(kept, image.height, image.width)
         if self.params.void_border > 0:
@@ -165,7 +183,8 @@ class VocWriter:
         self.zf.writestr(
             arcname("SegmentationObject", f"{image.stem}.png"), png_bytes(objects), stored
         )
-        self.zf.writestr(arcname("Annotations", f"{image.stem}.xml"), annotation_xml(image, kept))
+        xml = annotation_xml(image, kept, boxes)
+        self.zf.writestr(arcname("Annotations", f"{image.stem}.xml"), xml)
         self._stems.write(image.stem + "\n")
         self.stats.annotations += len(kept)
 
@@ -180,9 +199,11 @@ class VocWriter:
         self.zf.writestr(name, out.getvalue(), zipfile.ZIP_STORED)
 
     def finish(self) -> None:
-        for split in ("train", "default"):
+        # One image set listed under both tasks: Datumaro and the devkit read each list as a
+        # subset, so a second list of the same images (a train and a default) doubles them.
+        for task in IMAGE_SET_TASKS:
             with self.zf.open(
-                arcname("ImageSets", "Segmentation", f"{split}.txt"), "w", force_zip64=True
+                arcname("ImageSets", task, f"{IMAGE_SET}.txt"), "w", force_zip64=True
             ) as out:
                 self._stems.seek(0)
                 while block := self._stems.read(1 << 20):

@@ -16,7 +16,7 @@ from annotation.datasets.models import Dataset
 from annotation.datasets.selectors import image_for
 from annotation.projects.access import project_for, require_admin
 
-from . import permissions, selectors, services
+from . import assignments, permissions, selectors, services
 from .models import Instance, Prompt, ReviewState, Source, Task
 
 
@@ -213,14 +213,18 @@ class TaskIn(serializers.Serializer):
     dataset_id = id_field()
     name = serializers.CharField(max_length=200)
     assignee_id = id_field(required=False, allow_null=True, default=None)
-    image_ids = serializers.ListField(child=id_field(), allow_empty=True)
+    image_ids = serializers.ListField(
+        child=id_field(), allow_empty=True, max_length=assignments.MAX_TASK_IMAGES
+    )
 
 
 class TaskPatch(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     assignee_id = id_field(required=False, allow_null=True)
     state = serializers.ChoiceField(choices=Task.State.choices, required=False)
-    image_ids = serializers.ListField(child=id_field(), required=False)
+    image_ids = serializers.ListField(
+        child=id_field(), required=False, max_length=assignments.MAX_TASK_IMAGES
+    )
 
 
 class TaskListApi(APIView):
@@ -252,8 +256,10 @@ class TaskDetailApi(APIView):
         task, role = selectors.task_for(request.user, task_id)
         data = validated(TaskPatch, request.data)
         permissions.require_task_change(role, data)
-        task = services.task_update(task=task, changes=data)
-        return Response(TaskOut(task).data)
+        task = services.task_update(task=task, changes=data, role=role)
+        # with its progress, as the task list shows it: the page redraws the row from this
+        row = selectors.task_list(request.user, task.project_id, role).filter(pk=task.pk).first()
+        return Response(TaskOut(row or task).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, task_id: int):
@@ -261,3 +267,55 @@ class TaskDetailApi(APIView):
         require_admin(request.user, task.project_id, "delete tasks")
         services.task_delete(task=task)
         return Response(status=204)
+
+
+class TaskBulkIn(serializers.Serializer):
+    dataset_id = id_field()
+    name = serializers.CharField(max_length=200)
+    select = serializers.ChoiceField(
+        choices=assignments.SELECTIONS,
+        help_text="all images, a range of positions (first, last), or those in no open task",
+    )
+    first = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1, help_text="1-based, included"
+    )
+    last = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1, help_text="1-based, included"
+    )
+    assignee_ids = serializers.ListField(
+        child=id_field(),
+        required=False,
+        default=list,
+        max_length=assignments.MAX_SPLIT,
+        help_text="one annotator per task: the images are split between them",
+    )
+    parts = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=assignments.MAX_SPLIT,
+        help_text="unassigned tasks to split the images into (without assignee_ids)",
+    )
+
+
+class TaskBulkApi(APIView):
+    """Create tasks from a selection of a dataset's images (owners and managers)."""
+
+    @extend_schema(request=TaskBulkIn, responses={201: TaskOut(many=True)})
+    def post(self, request, project_id: int):
+        project, role = require_admin(request.user, project_id, "create tasks")
+        data = validated(TaskBulkIn, request.data)
+        dataset = Dataset.objects.filter(pk=data["dataset_id"], project=project).first()
+        if dataset is None:
+            raise ApplicationError("dataset_id is not a dataset of this project")
+        tasks = assignments.tasks_create_from_selection(
+            project=project,
+            dataset=dataset,
+            name=data["name"],
+            selection=assignments.Selection(data["select"], data.get("first"), data.get("last")),
+            assignee_ids=data["assignee_ids"],
+            parts=data.get("parts"),
+        )
+        rows = selectors.task_list(request.user, project_id, role).filter(
+            id__in=[t.id for t in tasks]
+        )
+        return Response(TaskOut(rows.prefetch_related("images"), many=True).data, status=201)

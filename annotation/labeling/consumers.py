@@ -23,14 +23,17 @@ from annotation.common.consumers import OwnThread
 from annotation.common.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from annotation.common.ratelimit import TokenBucket
 
-from . import live
+from . import live, prefetching
 from .models import Prompt
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, parse
 
 log = logging.getLogger(__name__)
 
-IDLE_PREFETCH_S = 1.5  # an annotator's pause before the task's next image is computed
+# An annotator's pause before the task's next image is computed: time since the last mask
+# arrived with no prompt waiting for its mask (waiting for a mask is no pause).
+IDLE_PREFETCH_S = 1.5
 PROMPT_KINDS = frozenset(Prompt.Kind.values)  # a prompt's message type is its kind
+MASK_MESSAGES = PROMPT_KINDS | {"undo", "redo"}  # what a mask answers
 # A refused message's seq, read from its text without parsing it (digits bounded: int() of a
 # huge digit string is slow). The first "seq" key wins; null when there is none.
 SEQ_IN_TEXT = re.compile(r'"seq"\s*:\s*(\d{1,16})(?!\d)')
@@ -62,6 +65,7 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         self.retry_s = float(settings.MASKWRIGHT["INTERACTIVE_RETRY_S"])
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.answered: dict[int, int] = {}  # instance → newest rev whose mask (or error) came
         self.bucket = TokenBucket(
             settings.MASKWRIGHT["SOCKET_RATE"], settings.MASKWRIGHT["SOCKET_BURST"]
         )
@@ -140,9 +144,11 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
                 }
             )
             return
+        finally:
+            if message["type"] in MASK_MESSAGES:
+                self._pause_start()  # waits for the prompt's mask, or a refused one restarts it
         if reply is not None:
             await self.send_json({**reply, "seq": seq})
-        self._idle_prefetch()
 
     async def _rate_limited(self, text_data: str | None, wait: float) -> None:
         """Refuse a message unread (never queued: one client's flood must not hold the
@@ -184,6 +190,8 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
                 obj = await call(live.object_mask)(s, instance_id)
                 if obj is not None:
                     await self.send_json({"type": "object", "seq": m["seq"], "object": obj})
+            self.answered.clear()
+            self._pause_start()
             return None
         if kind == "set_method":
             return {
@@ -203,6 +211,8 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
                 "type": "object",
                 "object": await call(live.object_set_label)(s, m["object_id"], m["label_id"]),
             }
+        if kind in MASK_MESSAGES:
+            self._pause_stop()  # a prompt ends the pause, before it is even logged
         if kind in PROMPT_KINDS:
             payload = {k: v for k, v in m.items() if k not in ("type", "seq", "object_id")}
             rev = await call(live.prompt_add)(
@@ -231,14 +241,22 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         raise ApplicationError(f"unknown message type {kind!r}")
 
     # -- the task's next image, computed while the annotator pauses -----------------------------
-    def _idle_prefetch(self) -> None:
-        """(Re)start the pause timer: when nothing arrives for ``IDLE_PREFETCH_S``, the
-        worker computes the task's next image. A solo worker answers one thing at a time, and
-        a prefetch sent at once would queue in front of the next clicks."""
+    def _pause_stop(self) -> None:
         if self.idle_timer is not None:
             self.idle_timer.cancel()
             self.idle_timer = None
-        if self.session.next_image_id is None:
+
+    def _waiting_for_masks(self) -> bool:
+        return any(rev > self.answered.get(i, 0) for i, rev in self.session.sent.items())
+
+    def _pause_start(self) -> None:
+        """(Re)start the pause timer once nothing waits for a mask: after ``IDLE_PREFETCH_S``
+        with no new prompt the worker computes the task's next image. The time a prompt waits
+        for its mask is no pause (counting it sent the prefetch ahead of the next click); pings
+        and other messages neither start nor stop it. A prefetch queued meanwhile is called
+        off by the next prompt (``prefetching.cancel_queued``), so it never delays a click."""
+        self._pause_stop()
+        if self.session.next_image_id is None or self._waiting_for_masks():
             return
         self.idle_timer = asyncio.get_running_loop().call_later(
             IDLE_PREFETCH_S, lambda: asyncio.ensure_future(self._prefetch_next())
@@ -246,11 +264,10 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
 
     async def _prefetch_next(self) -> None:
         self.idle_timer = None
-        image_id, self.session.next_image_id = self.session.next_image_id, None  # once per open
         try:
-            await database_sync_to_async(live.prefetch)(self.session, image_id)
+            await database_sync_to_async(prefetching.prefetch_next)(self.session)
         except Exception:
-            log.exception("could not prefetch image %s", image_id)
+            log.exception("could not prefetch the next image of image %s", self.session.image_id)
 
     # -- a request nobody answered -------------------------------------------------------
     def _watch(
@@ -299,6 +316,7 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         stages = dict(event.get("stages", {}))
         if "saved_at" in stages:
             stages["reply"] = round((now - stages.pop("saved_at")) * 1000, 2)
+        self.answered[instance_id] = max(rev, self.answered.get(instance_id, 0))
         masks = event["masks"]
         for i, m in enumerate(masks):
             await self.send_json(
@@ -314,9 +332,13 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
                     "stages_ms": stages,
                 }
             )
+        self._pause_start()  # the pause runs from the last mask, if nothing else waits
 
     async def annotate_failed(self, event: dict[str, Any]) -> None:
         self._unwatch(event["instance_id"])
+        # a failure answers the prompt as a mask would: it waits no more
+        sent = self.session.sent.get(event["instance_id"], 0)
+        self.answered[event["instance_id"]] = max(sent, self.answered.get(event["instance_id"], 0))
         await self.send_json(
             {
                 "type": "error",

@@ -26,6 +26,7 @@ from annotation.segmentation.interactive.request import MaskRequest
 from . import permissions, review
 from .freshness import active_seqs, is_stale
 from .models import METHOD_KINDS, Instance, Prompt, Source, Task
+from .prefetching import cancel_queued, prefetch
 from .saves import history
 from .selectors import task_for
 from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
@@ -52,6 +53,9 @@ class Session:
     backbone: str = ""
     worker: str | None = None  # the worker this session sticks to
     next_image_id: int | None = None  # the task's next image (prefetched when idle)
+    # (cancel key, image) of that prefetch while queued: a click calls it off
+    # (prefetching.cancel_queued)
+    prefetch_pending: tuple[str, int] | None = None
     sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
     seqs: dict[int, dict[int, tuple[int, float]]] = field(
         default_factory=dict
@@ -115,6 +119,10 @@ def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -
         "version": instance.version,
         "source": instance.source,
         "review_state": instance.review_state,
+        "pseudo": instance.pseudo,  # pending and pseudo: a proposal the canvas hides by default
+        # when its newest prompt was logged (ms since the epoch; null with none): Ctrl+Z with
+        # no object selected undoes on the object edited last
+        "edited_at": max((int(p.created_at.timestamp() * 1000) for p in prompts), default=None),
         "prompts": [
             {"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active
         ],
@@ -156,6 +164,7 @@ def open_image(
     session.method, session.backbone = chosen_method, chosen_backbone
     session.sent.clear()
     session.seqs.clear()
+    session.prefetch_pending = None  # another image's: it runs (or was called off) as it is
     instances = list(
         Instance.objects.filter(review.visible_on_canvas(session.user), image=image).order_by(
             "z_order", "id"
@@ -248,17 +257,6 @@ def _next_image(task: Task | None, image_id: int) -> int | None:
     if task is None:
         return None
     return task.images.filter(pk__gt=image_id).order_by("id").values_list("id", flat=True).first()
-
-
-def prefetch(session: Session, image_id: int | None) -> None:
-    """Compute an image's state now, on the worker that will answer its clicks. The open image
-    at once; the task's next one when the annotator pauses (the consumer decides), so that
-    it never queues in front of a click."""
-    if image_id is None:
-        return
-    worker = dispatch.choose_worker(image_id, session.method, session.backbone, session.worker)
-    session.worker = session.worker or worker
-    dispatch.send_prefetch(image_id, session.method, session.backbone, worker)
 
 
 def set_method(session: Session, method: str, backbone: str | None) -> dict[str, Any]:
@@ -398,6 +396,7 @@ def _request(
 def _queue(session: Session, instance_id: int, *, seq: int, received_at: float) -> int:
     """Bump the object's revision and queue its computation. Called after the prompt change
     committed: a worker that reads revision r then finds every prompt up to r in the log."""
+    cancel_queued(session)
     rev = dispatch.bump_revision(instance_id)
     session.sent[instance_id] = rev
     session.seqs.setdefault(instance_id, {})[rev] = (seq, received_at)

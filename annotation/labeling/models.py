@@ -16,6 +16,7 @@ class Task(BaseModel):
         IN_PROGRESS = "in_progress"
         SUBMITTED = "submitted"
         REVIEWED = "reviewed"
+        CLOSED = "closed"  # an owner or manager closed it: kept for the record, no more work
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="tasks")
@@ -32,6 +33,25 @@ class Task(BaseModel):
 
     class Meta:
         ordering: ClassVar[list[str]] = ["id"]
+
+
+class TaskImageDone(BaseModel):
+    """An image its task's annotator finished (marked done, or the task was submitted).
+
+    Progress counts these and the images whose masks a reviewer accepted; imported masks and
+    pseudo labels alone never make an image done.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="done_marks")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["task", "image"], name="unique_task_image_done")
+        ]
 
 
 class Source(models.TextChoices):

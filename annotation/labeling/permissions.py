@@ -27,6 +27,7 @@ ADD_PROMPTS = "add prompts"
 UNDO_PROMPTS = "undo prompts"
 REDO_PROMPTS = "redo prompts"
 REVIEW_MASKS = "review masks"
+MARK_DONE = "mark images done"  # an annotator finished an image of their task
 
 ALLOWED: dict[str, frozenset[Role]] = {
     CREATE_MASKS: EDITORS,
@@ -36,6 +37,7 @@ ALLOWED: dict[str, frozenset[Role]] = {
     UNDO_PROMPTS: EDITORS,
     REDO_PROMPTS: EDITORS,
     REVIEW_MASKS: REVIEWERS,
+    MARK_DONE: EDITORS,
 }
 
 # What each non-admin role may set a task's state to (admins may change anything on a task).

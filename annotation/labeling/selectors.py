@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 
 from annotation.common.exceptions import NotFound
@@ -13,7 +23,7 @@ from annotation.datasets.selectors import image_for
 from annotation.projects.access import restrict_images, role_for_object, role_of, sees_all_images
 from annotation.projects.models import Role
 
-from .models import Instance, Prompt, ReviewState, Source, Task
+from .models import Instance, Prompt, ReviewState, Task, TaskImageDone
 
 # The instance list is the hottest read (the canvas loads it per image): rows come as plain
 # dicts, skipping model instances and DRF field objects, which cost ~20 µs per field per row.
@@ -67,22 +77,38 @@ def prompt_list(instance: Instance) -> QuerySet[Prompt]:
     return Prompt.objects.filter(instance=instance).order_by("seq")
 
 
-# An image counts as done once it holds an instance a person made or accepted: unreviewed
-# pseudo labels and rejected masks do not make progress.
-_COUNTS_AS_DONE = Q(source=Source.MANUAL) & ~Q(review_state=ReviewState.REJECTED) | Q(
-    review_state=ReviewState.ACCEPTED
-)
+# An image is done for a task when its annotator finished it (a ``TaskImageDone`` mark: marked
+# done on the canvas) or when a reviewer accepted a pseudo label on it. "Accepted" alone cannot
+# tell: imports and manual masks are created accepted (``services.instance_create``), and the
+# review queue acts only on pseudo labels, so a reviewer's acceptance is an accepted pseudo
+# label. Imports and pending proposals alone never make an image done.
+_REVIEWER_ACCEPTED = Q(pseudo=True, review_state=ReviewState.ACCEPTED)
+
+
+def image_done(task_ref: Any, image_ref: Any) -> Q:
+    """The done rule as a filter on rows that name a task and an image (``OuterRef``s or ids)."""
+    marked = TaskImageDone.objects.filter(task_id=task_ref, image_id=image_ref)
+    accepted = Instance.objects.filter(_REVIEWER_ACCEPTED, image_id=image_ref)
+    return Q(Exists(marked)) | Q(Exists(accepted))
 
 
 def _task_image_count(done: bool) -> Subquery:
     """Per task, its images (or those done) as one correlated aggregate: no query per task."""
     links = Task.images.through.objects.filter(task_id=OuterRef("pk"))
     if done:
-        links = links.filter(
-            Exists(Instance.objects.filter(_COUNTS_AS_DONE, image_id=OuterRef("image_id")))
-        )
+        links = links.filter(image_done(OuterRef("task_id"), OuterRef("image_id")))
     counted = links.order_by().values("task_id").annotate(n=Count("*")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def task_images_progress(task: Task) -> list[dict[str, Any]]:
+    """The task's images, oldest first, as ``{id, name, done}`` (one query)."""
+    rows = (
+        task.images.order_by("id")
+        .annotate(done=ExpressionWrapper(image_done(task.id, OuterRef("pk")), BooleanField()))
+        .values("id", "original_name", "done")
+    )
+    return [{"id": r["id"], "name": r["original_name"], "done": r["done"]} for r in rows]
 
 
 def task_list(user: Any, project_id: int, role: Role) -> QuerySet[Task]:

@@ -9,12 +9,13 @@ from django.db import transaction
 from django.db.models import F, Max
 
 from annotation.common import rle
-from annotation.common.exceptions import ApplicationError, Conflict
+from annotation.common.exceptions import ApplicationError, Conflict, Forbidden
 from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.datasets.models import Dataset, Image
-from annotation.projects.models import LabelClass, Membership, Project
+from annotation.projects.models import ADMIN_ROLES, LabelClass, Membership, Project, Role
 from annotation.segmentation.interactive import methods
 
+from .assignments import check_task_size
 from .models import METHOD_KINDS, Instance, Prompt, ReviewState, Source, Task
 from .prompts import validate_payload
 
@@ -264,6 +265,7 @@ def _check_assignee(project: Project, assignee_id: int | None) -> None:
 
 def _check_images(dataset: Dataset, image_ids: list[int]) -> list[int]:
     ids = sorted(set(image_ids))
+    check_task_size(len(ids))
     found = set(Image.objects.filter(dataset=dataset, pk__in=ids).values_list("id", flat=True))
     missing = [i for i in ids if i not in found]
     if missing:
@@ -286,7 +288,15 @@ def task_create(
     return task
 
 
-def task_update(*, task: Task, changes: dict[str, Any]) -> Task:
+def task_update(*, task: Task, changes: dict[str, Any], role: Role | None = None) -> Task:
+    """Rename, reassign, move to another state or change the images of a task.
+
+    ``role``: the asker's (None for the system). A closed task is kept for the record: only
+    an owner or manager changes it, reopening it first; its annotator's state moves are
+    refused (403), so closing it ends the work on it.
+    """
+    if task.state == Task.State.CLOSED and role is not None and role not in ADMIN_ROLES and changes:
+        raise Forbidden("this task is closed; an owner or manager can reopen it")
     with transaction.atomic():
         if "name" in changes:
             task.name = str(changes["name"])[:200]

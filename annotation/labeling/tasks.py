@@ -85,9 +85,13 @@ def predict(message: dict[str, Any]) -> None:
 
 
 @shared_task(name=PREFETCH_TASK, ignore_result=True)
-def prefetch(image_id: int, method: str, backbone: str) -> None:
-    from annotation.segmentation.interactive import worker
+def prefetch(image_id: int, method: str, backbone: str, cancel_key: str | None = None) -> None:
+    from annotation.segmentation.interactive import dispatch, worker
 
+    # a click that came after it was queued called it off: the click must not wait behind it
+    if cancel_key is not None and not dispatch.cancel_prefetch(cancel_key):
+        log.info("prefetch of image %s skipped: a click came first", image_id)
+        return
     worker.image_state(image_id, method, backbone)
     _claim(image_id, method, backbone)
 

@@ -4,16 +4,18 @@ The rules, in one place:
 
 * A user who is not a member of a project gets 404 for everything in it (its existence is not
   revealed).
-* Owners and managers administer: upload, launch jobs, export, manage labels, tasks and members.
+* Owners and managers administer: upload, launch jobs, export, manage labels, tasks and members
+  (creating accounts for new members too).
 * Reviewers see every image and mask and set review states.
-* Annotators see only the images of tasks assigned to them, and edit masks there.
+* Annotators see only the images of open tasks assigned to them, and edit masks there; a task
+  an owner or manager closed gives its images back (its record and counts stay).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from annotation.common.exceptions import Forbidden, NotFound
 
@@ -86,6 +88,22 @@ def sees_all_images(role: Role) -> bool:
     return role in SEE_ALL_ROLES
 
 
+# The states of ``labeling.models.Task`` but ``closed``, named here because projects sits below
+# labeling in the dependency order (tests/annotation/projects/test_access_states.py checks
+# they agree). Listed rather than excluded: ``~Q`` on a many-valued relation would test "no
+# closed task at all", not "this task is not closed".
+OPEN_TASK_STATES = ("todo", "in_progress", "submitted", "reviewed")
+
+
+def open_task_images(user: Any, prefix: str = "") -> Q:
+    """The images of the open tasks assigned to ``user``: one Q, so that both conditions hold
+    for the same task (an image in one of the user's closed tasks and in someone else's open
+    task is not the user's)."""
+    return Q(
+        **{f"{prefix}tasks__assignee_id": user.id, f"{prefix}tasks__state__in": OPEN_TASK_STATES}
+    )
+
+
 def restrict_images(qs: QuerySet, user: Any, role: Role, prefix: str = "") -> QuerySet:
     """Limit an image (or image-related) queryset to what ``user`` may see with ``role``.
 
@@ -94,4 +112,4 @@ def restrict_images(qs: QuerySet, user: Any, role: Role, prefix: str = "") -> Qu
     """
     if sees_all_images(role):
         return qs
-    return qs.filter(**{f"{prefix}tasks__assignee_id": user.id}).distinct()
+    return qs.filter(open_task_images(user, prefix)).distinct()

@@ -111,6 +111,29 @@ class MemberListApi(APIView):
         return Response(MemberOut(membership).data, status=201)
 
 
+class AccountIn(serializers.Serializer):
+    # Bounded here too, so that an oversized value is a 400 before any work.
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(
+        max_length=128, trim_whitespace=False, style={"input_type": "password"}
+    )
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class AccountCreateApi(APIView):
+    """Create an account and make it a member in one step (owners and managers). The answer is
+    the membership: it never echoes the password or anything derived from it."""
+
+    @extend_schema(request=AccountIn, responses={201: MemberOut})
+    def post(self, request, project_id: int):
+        project, role = require_admin(request.user, project_id, "create accounts")
+        data = validated(AccountIn, request.data)
+        membership = services.member_account_create(
+            project=project, by=role, by_user=request.user, **data
+        )
+        return Response(MemberOut(membership).data, status=201)
+
+
 class MemberDetailApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, membership_id: int):

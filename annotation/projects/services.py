@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Max, ProtectedError
 
 from annotation.common.exceptions import ApplicationError, Forbidden
+from annotation.users.services import account_quota_take, user_create
 
 from .models import LabelClass, Membership, Project, Role
 
@@ -67,6 +68,22 @@ def membership_set(
         membership.role = role
         membership.save()
     return membership
+
+
+def member_account_create(
+    *, project: Project, username: str, password: str, role: str, by: Role | None, by_user: Any
+) -> Membership:
+    """Create an account and add it to the project with ``role``, all or nothing: a role the
+    asker may not grant (a manager granting owner) or a weak password leaves no account
+    behind. ``by``/``by_user``: the asker's role and account (the account is rate limited)."""
+    if role not in Role.values:
+        raise ApplicationError(f"unknown role {role!r} (owner, manager, annotator, reviewer)")
+    if role == Role.OWNER:
+        _require_owner(by, "grant or change the owner role")
+    with transaction.atomic():
+        user = user_create(username=username, password=password)
+        account_quota_take(by=by_user)
+        return Membership.objects.create(project=project, user=user, role=role)
 
 
 def _require_owner(by: Role | None, action: str) -> None:

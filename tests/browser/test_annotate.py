@@ -995,6 +995,8 @@ def test_save_submit_reconnect_and_next_image(live_server, open_page, tmp_path: 
     expect(page.locator(".annotate-flash")).to_contain_text("Saved · 1 object")
 
     page.get_by_role("button", name="Submit", exact=True).click()
+    # no image is marked done: the page asks first (test_annotate_day.py has the question)
+    page.get_by_role("dialog").get_by_role("button", name="Submit anyway").click()
     save = server.expect("save")
     server.reply({"type": "saved", "seq": save["seq"], "objects": 1})
     submit = server.expect("submit")

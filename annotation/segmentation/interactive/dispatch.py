@@ -10,6 +10,7 @@ object's requests: a worker that finds a newer revision answered skips the compu
 from __future__ import annotations
 
 import random
+import uuid
 
 from . import keys
 from .keys import redis_client
@@ -28,11 +29,13 @@ __all__ = [
     "alive_workers",
     "answered",
     "bump_revision",
+    "cancel_prefetch",
     "choose_worker",
     "claim",
     "forget_holder",
     "is_alive",
     "mark_answered",
+    "prefetch_start",
     "redis_client",
     "revision",
     "send_predict",
@@ -127,6 +130,26 @@ def send_predict(request: MaskRequest, worker: str | None) -> None:
     _send(PREDICT_TASK, [request.sent_now().as_message()], worker)
 
 
-def send_prefetch(image_id: int, method: str, backbone: str, worker: str | None) -> None:
-    """Compute the image's state on ``worker`` ahead of its first click."""
-    _send(PREFETCH_TASK, [image_id, method, backbone], worker)
+def send_prefetch(
+    image_id: int, method: str, backbone: str, worker: str | None, cancel_key: str | None = None
+) -> None:
+    """Compute the image's state on ``worker`` ahead of its first click. With ``cancel_key``
+    (:func:`prefetch_start`), :func:`cancel_prefetch` can still call it off until it starts."""
+    args: list = [image_id, method, backbone]
+    if cancel_key is not None:
+        args.append(cancel_key)
+    _send(PREFETCH_TASK, args, worker)
+
+
+def prefetch_start() -> str:
+    """A new cancellable prefetch's key (``keys.prefetch``), set until one side takes it."""
+    key = keys.prefetch(uuid.uuid4().hex)
+    redis_client().set(key, 1, ex=keys.PREFETCH_TTL_S)
+    return key
+
+
+def cancel_prefetch(key: str) -> bool:
+    """Take the prefetch's key: True if it had not started (the worker will skip it), False
+    if the worker took it first (it is computing or done). The worker calls this too, as it
+    starts: exactly one of the two sides wins."""
+    return bool(redis_client().delete(key))

@@ -7,6 +7,9 @@
 * ``mw:rev:<instance>``: a counter bumped on every change to an object's prompts.
 * ``mw:done:<instance>``: the newest revision whose mask is saved. A worker that finds its
   revision answered skips the work: a newer request carried the mask.
+* ``mw:prefetch:<token>``: a queued prefetch of a task's next image that may still be
+  cancelled. Whoever deletes it first wins: the worker (it starts computing) or the web
+  process (a click came first, so the worker skips it and the click is not kept waiting).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ ALIVE_TTL_S = 3
 HEARTBEAT_S = 1.0
 HOLDER_TTL_S = 3600
 REVISION_TTL_S = 24 * 3600
+PREFETCH_TTL_S = 600
 
 
 @lru_cache(maxsize=1)
@@ -43,3 +47,7 @@ def revision(instance_id: int) -> str:
 
 def done(instance_id: int) -> str:
     return f"mw:done:{instance_id}"
+
+
+def prefetch(token: str) -> str:
+    return f"mw:prefetch:{token}"

@@ -4,8 +4,9 @@
 // ui: status(socket status), rebuild(), objectChanged(obj), objectRemoved(id),
 //     selectionChanged(), methodChanged(), latency(info), saved(reply), submitted(reply),
 //     fatal(message), flash(text), redraw(), hooks() (refresh the test hooks),
-//     error(error, context).
+//     error(error, context), proposalPicked(obj) (a click selected a proposal).
 
+import { isProposal } from "./proposals.js";
 import { MASK_KINDS, Session } from "./session.js";
 import { AnnotateSocket } from "./socket.js";
 
@@ -215,6 +216,7 @@ export class Controller {
       return;
     }
     this.session.noteSent(obj, seq);
+    obj.edited_at = Date.now();
     if (MARKED.has(type)) {
       obj.prompts.push({ seq, kind: type, payload: marker });
       obj.redo = [];
@@ -229,9 +231,19 @@ export class Controller {
    * object. N starts a new object on top of an existing one.
    */
   click(x, y, positive) {
-    if (this.session.selected === null && !this.creating) {
-      const hit = this.session.maskAt(x, y);
+    const s = this.session;
+    if (s.selected === null && !this.creating) {
+      // a visible mask first; else a proposal, even one hidden (a click inside it would
+      // otherwise start a duplicate on top of it)
+      const hit = s.maskAt(x, y) || s.objectAt(x, y, isProposal);
       if (hit) this.select(hit);
+      const obj = s.objects.get(hit);
+      if (isProposal(obj)) {
+        // selected, not prompted: Accept takes it as it is, the next clicks refine it
+        obj.hidden = false;
+        this.ui.proposalPicked(obj);
+        return Promise.resolve();
+      }
     }
     return this.prompt("click", { x, y, positive }, { x, y, positive });
   }
@@ -273,6 +285,7 @@ export class Controller {
       return true;
     }
     this.session.noteSent(obj, seq);
+    obj.edited_at = Date.now();
     obj.prompts.push({ seq, kind: "candidate", payload: { index } });
     obj.redo = [];
     obj.choosing = { seq, index };
@@ -323,26 +336,27 @@ export class Controller {
     this.ui.flash(`Label: ${label.name}`);
   }
 
-  canStep(obj, redo) {
-    if (!obj) return false;
-    return redo ? obj.can_redo || obj.redo.length > 0 : obj.can_undo || obj.prompts.length > 0;
-  }
-
   step(redo) {
-    const obj = this.session.selectedObject;
+    const s = this.session;
     const word = redo ? "redo" : "undo";
+    const obj = s.stepTarget(redo);
     if (!obj) {
-      this.ui.flash(`Select an object to ${word}.`);
+      this.ui.flash(s.objects.size ? `Nothing to ${word}: no object on this image has a prompt to ${word}.` : `Nothing to ${word}: this image has no objects yet.`);
       return;
     }
-    if (!this.canStep(obj, redo)) {
-      this.ui.flash(`Nothing to ${word} on object #${obj.id}.`);
+    if (!s.canStep(obj, redo)) {
+      this.ui.flash(`Nothing to ${word} on object #${obj.id}. Esc deselects it; then ${redo ? "Ctrl+Shift+Z" : "Ctrl+Z"} acts on the object edited last.`);
       return;
     }
     if (!this.connected()) return;
+    if (s.selected !== obj.id) {
+      this.select(obj.id); // show what changes
+      this.ui.flash(`${redo ? "Redo" : "Undo"} on object #${obj.id}, the one edited last.`);
+    }
     const seq = this.socket.send(word, { object_id: obj.id }, { objectId: obj.id });
     if (seq === null) return;
     this.session.noteSent(obj, seq);
+    obj.edited_at = Date.now();
     // Mirror the server's log for the markers: undo hides the newest prompt, redo restores it.
     const [from, to] = redo ? [obj.redo, obj.prompts] : [obj.prompts, obj.redo];
     if (from.length) to.push(from.pop());

@@ -18,11 +18,11 @@ const tab = (shift) => (e) => e.key === "Tab" && e.shiftKey === shift && !ctrl(e
 export const PASS = Symbol("pass");
 
 export const SHORTCUTS = [
-  [["Left click"], "Positive click on the selected object; with none selected, on the mask under the pointer (the method refines it), else a new object", null, null],
+  [["Left click"], "Positive click on the selected object; with none selected, on the mask under the pointer (the method refines it); inside a proposal it selects the proposal; else a new object", null, null],
   [["Right click"], "Negative click", null, null],
   [["N"], "New object (also on top of an existing mask)", plain("n"), "newObject"],
   [["Space"], "Finish the object: deselect, so the next click starts a new one (hold Space and drag to pan)", null, null],
-  [["Ctrl", "Z"], "Undo the selected object's last prompt", (e) => ctrl(e) && !e.shiftKey && e.key.toLowerCase() === "z", "undo"],
+  [["Ctrl", "Z"], "Undo the last prompt of the selected object, or with none selected of the object edited last", (e) => ctrl(e) && !e.shiftKey && e.key.toLowerCase() === "z", "undo"],
   [["Ctrl", "Shift", "Z"], "Redo (also Ctrl+Y)", (e) => ctrl(e) && ((e.shiftKey && e.key.toLowerCase() === "z") || e.key.toLowerCase() === "y"), "redo"],
   [["Tab"], "Next mask of the selected object, when the method ranked several (the side panel says which); from a button or list, Tab moves the focus as usual", tab(false), "candidateNext"],
   [["Shift", "Tab"], "Previous mask of the selected object (Ctrl+Z undoes a choice)", tab(true), "candidatePrev"],
@@ -35,6 +35,8 @@ export const SHORTCUTS = [
   [["P"], "Pan tool", plain("p"), "tool:pan"],
   [["["], "Smaller brush", (e) => !ctrl(e) && e.key === "[", "brushDown"],
   [["]"], "Larger brush", (e) => !ctrl(e) && e.key === "]", "brushUp"],
+  [["A"], "Accept the selected proposal as it is (proposals: the batch method's regions, hidden unless shown in View)", plain("a"), "acceptProposal"],
+  [["D"], "Mark this image done for the task, or take the mark back (the task's progress counts it)", plain("d"), "toggleDone"],
   [["Delete"], "Delete the selected object", (e) => e.key === "Delete" || e.key === "Backspace", "delete"],
   [["Esc"], "Cancel the extreme points or stroke being placed, else deselect", (e) => e.key === "Escape", "escape"],
   [["F"], "Fit the image to the window", plain("f"), "fit"],
@@ -65,6 +67,7 @@ export function installKeys(run, space) {
       if (e.key === "Escape") e.target.blur();
       return;
     }
+    if (e.target?.closest?.("dialog")) return; // a dialog (Submit's question) has the keys
     if (isSpace(e)) {
       e.preventDefault(); // no page scroll, no "press" of a focused button
       if (!e.repeat) space.down();

@@ -78,6 +78,9 @@ export class Session {
       label_id: null,
       version: 0,
       source: "",
+      pseudo: false, // with review_state "pending": a proposal (annotate/proposals.js)
+      review_state: "",
+      edited_at: null, // ms of its newest prompt (the server's, or this page's): see stepTarget
       prompts: [], // active prompts, for the markers: {seq, kind, payload}
       redo: [], // prompts undone here, newest last (a local mirror of the server's log)
       can_undo: false,
@@ -102,6 +105,9 @@ export class Session {
     if ("label_id" in raw) obj.label_id = raw.label_id ?? null;
     if (typeof raw.version === "number") obj.version = raw.version;
     if (raw.source !== undefined) obj.source = raw.source;
+    if (typeof raw.pseudo === "boolean") obj.pseudo = raw.pseudo;
+    if (typeof raw.review_state === "string") obj.review_state = raw.review_state;
+    if (typeof raw.edited_at === "number") obj.edited_at = raw.edited_at;
     if (Array.isArray(raw.prompts)) {
       obj.prompts = raw.prompts.map((p) => ({ seq: p.seq, kind: p.kind, payload: p.payload }));
       obj.redo = [];
@@ -185,6 +191,38 @@ export class Session {
       if (!obj.hidden && layerHas(obj.layer, px, py)) return obj.id;
     }
     return 0;
+  }
+
+  /** The object drawn on top at (x, y) among those `pick(obj)` accepts, hidden ones included, or 0. */
+  objectAt(x, y, pick) {
+    const px = Math.floor(x);
+    const py = Math.floor(y);
+    const order = this.drawOrder();
+    for (let i = order.length - 1; i >= 0; i -= 1) {
+      const obj = order[i];
+      if (pick(obj) && layerHas(obj.layer, px, py)) return obj.id;
+    }
+    return 0;
+  }
+
+  /** Whether undo (redo) has something to do on `obj`. */
+  canStep(obj, redo) {
+    if (!obj) return false;
+    return redo ? obj.can_redo || obj.redo.length > 0 : obj.can_undo || obj.prompts.length > 0;
+  }
+
+  /**
+   * The object undo (redo) acts on: the selected one; with none selected, the one edited last
+   * that has something to undo (redo): by this page's prompts, or after a reopen by each
+   * object's newest logged prompt (`edited_at`). Null when no object has anything.
+   */
+  stepTarget(redo) {
+    if (this.selectedObject) return this.selectedObject;
+    let best = null;
+    for (const obj of this.objects.values()) {
+      if (this.canStep(obj, redo) && (best === null || (obj.edited_at ?? -1) > (best.edited_at ?? -1))) best = obj;
+    }
+    return best;
   }
 
   get selectedObject() {

@@ -3,20 +3,25 @@
 // The image and its masks on a zoomable canvas; clicks, scribbles, extreme points and brush
 // edits go to the server over ws/annotate/ (annotate/controller.js), masks come back as box
 // crops (annotate/layers.js) and are composited per frame (annotate/renderer.js).
-// Test hooks: data-state / data-objects / data-masks / data-stale / data-pending / data-selected /
-// data-image on canvas.annotate-canvas, and window.__annotate (objects, maskAt, toScreen):
-// see testHooks below.
+// Test hooks: annotate/testhooks.js. The task's progress and the done mark: annotate/progress.js;
+// Submit asks first when images are left (annotate/submit.js); proposals (pending pseudo
+// labels) are hidden unless shown (annotate/proposals.js).
 //
-// The tool bar enables the prompt tools whose kind the method in use declares
-// (`opened.methods[*].prompts`, annotate/tools.js toolStates); no method is named here.
+// The tool bar and method pickers: annotate/toolbar.js.
 
-import { get } from "../api.js";
+import { get, post } from "../api.js";
 import { h, mount, showError } from "../dom.js";
+import { flashLine, loadBitmap, notFound, statusLine } from "../annotate/chrome.js";
 import { Controller } from "../annotate/controller.js";
 import { helpPanel, installKeys, PASS } from "../annotate/keys.js";
 import { candidateLine, latencyBox, ObjectList } from "../annotate/panel.js";
+import { TaskProgress } from "../annotate/progress.js";
+import { isProposal, ProposalToggle, proposalBar } from "../annotate/proposals.js";
 import { Renderer } from "../annotate/renderer.js";
-import { firstEnabledTool, PointerInput, toolStates, TOOLS } from "../annotate/tools.js";
+import { confirmSubmit } from "../annotate/submit.js";
+import { installTestHooks, updateHooks } from "../annotate/testhooks.js";
+import { MethodTools } from "../annotate/toolbar.js";
+import { PointerInput } from "../annotate/tools.js";
 import { Viewport } from "../annotate/viewport.js";
 import { navigate } from "../router.js";
 import { breadcrumbs, stateBadge } from "./common.js";
@@ -47,7 +52,6 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
 
   const viewport = new Viewport();
   const view = { bitmap: null, opacity: 0.5, showMasks: true, helpOpen: false, fatal: false };
-  let flashTimer = null;
 
   // ---- Layout ---------------------------------------------------------------------------
   const canvas = h("canvas", { class: "annotate-canvas", dataset: { state: "loading", objects: "0", masks: "0", pending: "0" }, "aria-label": "Image with its objects" });
@@ -55,14 +59,14 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
   const help = helpPanel(() => toggleHelp(false));
   const stageNote = h("div", { class: "stage-note", hidden: true });
   const stage = h("div", { class: "annotate-stage", tabindex: "0", dataset: { tool: "click" } }, canvas, overlayCanvas, stageNote, help);
-  const statusDot = h("span", { class: "status-dot", "aria-hidden": "true" });
-  const statusText = h("span", { class: "status-text" }, "Connecting…");
-  const retryNow = h("button", { type: "button", class: "link small", hidden: true, onclick: () => controller.socket.reconnect() }, "retry now");
-  const status = h("span", { class: "annotate-status", role: "status", dataset: { status: "connecting" } }, statusDot, statusText, retryNow);
+  const status = statusLine(() => controller.socket.reconnect());
   const button = (text, title, onclick, cls = "secondary") => h("button", { type: "button", class: cls, title, onclick: (e) => (e.currentTarget.blur(), onclick()) }, text);
-  const undoBtn = button("↶ Undo", "Undo the selected object's last prompt (Ctrl+Z)", () => controller.step(false));
+  const undoBtn = button("↶ Undo", "Undo the last prompt of the selected object, or of the object edited last (Ctrl+Z)", () => controller.step(false));
   const redoBtn = button("↷ Redo", "Redo (Ctrl+Shift+Z)", () => controller.step(true));
   const taskState = h("span", { class: "task-state" }, stateBadge(task.state));
+  const progress = new TaskProgress({ taskId, imageId: id, error: (error, context) => showError(error, context) });
+  const proposals = new ProposalToggle(() => (objectList.render(controller.session), refresh()));
+  const proposal = proposalBar({ accept: () => acceptProposal(), remove: () => controller.session.selected !== null && controller.remove(controller.session.selected) });
   const position = h("span", { class: "muted position" }, `${index + 1} / ${imageIds.length}`);
   const go = (delta) => imageIds[index + delta] && navigate(`#/tasks/${taskId}/images/${imageIds[index + delta]}`);
   const prev = button("← Prev", "Previous image of the task", () => go(-1));
@@ -72,17 +76,15 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
   const crumbs = breadcrumbs([["Projects", "#/"], [project.name, `#/projects/${project.id}`], [task.name, `#/projects/${project.id}`], [imageInfo?.original_name || `Image ${id}`]]);
   const imageCrumb = crumbs.lastElementChild; // renamed once `opened` tells the file name
 
-  let tools = toolStates(null); // name -> {enabled, reason} under the method in use
-  const toolButtons = TOOLS.map((t) => h("button", { type: "button", class: "tool-button", title: t.title, dataset: { tool: t.name }, "aria-pressed": "false", onclick: (e) => (e.currentTarget.blur(), setTool(t.name)) }, t.text));
+  const toolbar = new MethodTools({ flash: (text) => showFlash(text), choose: (method, backbone) => controller.setMethod(method, backbone) });
+  const setTool = (name) => toolbar.setTool(name);
+  const fillMethods = () => toolbar.fill(controller.session);
   const brushText = h("span", { class: "brush-size" }, "");
-  // Selects hand the keyboard back after a choice, so that shortcuts work again at once.
-  const methodSelect = h("select", { class: "compact method-select", "aria-label": "Method", onchange: (e) => (e.target.blur(), chooseMethod()) });
-  const backboneSelect = h("select", { class: "compact backbone-select", "aria-label": "Backbone", onchange: (e) => (e.target.blur(), chooseMethod()) });
   const masksToggle = h("input", { type: "checkbox", checked: true, id: "annotate-show-masks", onchange: () => ((view.showMasks = masksToggle.checked), renderer.request(true, false)) });
   const opacity = h("input", { type: "range", min: "0.1", max: "0.9", step: "0.05", value: String(view.opacity), "aria-label": "Mask opacity", title: "Mask opacity", oninput: () => ((view.opacity = Number(opacity.value)), renderer.request(true, false)) });
   const zoomText = h("span", { class: "muted small zoom-text" }, "");
   const newLabelSelect = h("select", { class: "compact", "aria-label": "Label for new objects", onchange: () => (newLabelSelect.blur(), controller.setLabel(null, newLabelSelect.value ? Number(newLabelSelect.value) : null)) });
-  const flash = h("p", { class: "annotate-flash small", "aria-live": "polite" }, "");
+  const flash = flashLine();
   const latency = latencyBox();
   const candidate = candidateLine(); // "mask 2 of 3 · score 0.81" of the selected object
   const objectList = new ObjectList({
@@ -104,11 +106,13 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
       crumbs,
       taskState,
       h("div", { class: "spacer" }),
-      status,
+      status.el,
       undoBtn,
       redoBtn,
       button("Save", "Save (Ctrl+S)", () => save(), "primary save-button"),
-      button("Submit", "Save, then mark the task as submitted", () => submit()),
+      progress.el,
+      progress.button,
+      button("Submit", "Save, then mark the task as submitted (asks first when images are not done)", () => submit()),
       prev,
       position,
       next,
@@ -122,19 +126,21 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
         "aside",
         { class: "image-side annotate-side", "aria-label": "Annotation tools" },
         h("h2", {}, "Tools"),
-        h("div", { class: "tool-grid", role: "toolbar", "aria-label": "Tools" }, toolButtons),
+        toolbar.grid,
         h("div", { class: "side-row" }, h("span", { class: "muted small" }, "Brush"), button("−", "Smaller brush ([)", () => setBrush(-1), "small-button"), brushText, button("+", "Larger brush (])", () => setBrush(1), "small-button")),
-        h("div", { class: "side-row" }, h("span", { class: "muted small" }, "Method"), methodSelect, backboneSelect),
+        toolbar.methodRow,
         h("h2", {}, "View"),
         h("div", { class: "side-row" }, h("label", { class: "check", for: "annotate-show-masks" }, masksToggle, " Masks"), opacity),
+        proposals.el,
         h("div", { class: "side-row" }, button("Fit", "Fit the image (F)", () => fit(), "small-button"), zoomText),
         h("div", { class: "panel-head objects-head" }, h("h2", {}, "Objects"), objectList.count, h("div", { class: "spacer" }), button("+ New", "New object (N)", () => controller.newObject(), "small-button")),
         h("div", { class: "side-row" }, h("span", { class: "muted small" }, "New objects get"), newLabelSelect),
         objectList.el,
+        proposal.el,
         candidate.el,
         h("h2", {}, "Latency"),
         latency.el,
-        flash,
+        flash.el,
       ),
     ),
   );
@@ -153,6 +159,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
       if (moved) zoomText.textContent = `${Math.round(viewport.scale * 100)} %`;
     },
   });
+  toolbar.attach(pointer);
   renderer.scene = () => ({
     bitmap: view.bitmap,
     session: controller.session,
@@ -180,27 +187,13 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     fit();
   }
 
-  function setTool(name) {
-    const state = tools.get(name);
-    if (state && !state.enabled) {
-      showFlash(`${state.reason}.`); // a shortcut of a disabled tool does nothing else
-      return;
-    }
-    pointer.setTool(name);
-    for (const b of toolButtons) b.setAttribute("aria-pressed", b.dataset.tool === name ? "true" : "false");
-  }
-
   function setBrush(direction) {
     const w = pointer.brushWidth;
     pointer.setBrush(direction > 0 ? Math.max(w + 1, w * 1.25) : Math.min(w - 1, w * 0.8));
     brushText.textContent = `${pointer.brushWidth} px`;
   }
 
-  function showFlash(text) {
-    flash.textContent = text;
-    clearTimeout(flashTimer);
-    flashTimer = setTimeout(() => (flash.textContent = ""), 4000);
-  }
+  const showFlash = (text) => flash.show(text);
 
   function toggleHelp(open = !view.helpOpen) {
     view.helpOpen = open;
@@ -212,18 +205,9 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     imageId: id,
     taskId,
     ui: {
-      status: ({ state, retryIn, pingMs }) => {
-        status.dataset.status = state;
-        retryNow.hidden = state !== "retrying";
-        const texts = {
-          open: `Connected${pingMs !== null ? ` · ping ${pingMs} ms` : ""}`,
-          retrying: `Disconnected, retrying in ${retryIn} s`,
-          closed: "Closed",
-          denied: "Signed out or not allowed",
-          connecting: "Connecting…",
-        };
-        statusText.textContent = texts[state] || state;
-        if (state === "denied") {
+      status: (info) => {
+        status.set(info);
+        if (info.state === "denied") {
           showError("The annotation server refused this page: sign in again (the session may have expired).");
           stageNote.hidden = false;
           mount(stageNote, "Not connected: ", h("a", { href: `/login/?next=${encodeURIComponent(location.pathname + location.hash)}` }, "sign in again"), ".");
@@ -238,11 +222,13 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
         }
         fillLabels();
         fillMethods();
+        proposals.apply(s);
         objectList.render(s);
         refresh();
         focusOnce();
       },
       objectChanged: (obj) => {
+        proposals.apply(controller.session);
         objectList.update(obj);
         refresh();
       },
@@ -253,6 +239,11 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
       selectionChanged: () => {
         objectList.select(controller.session.selected);
         refresh();
+      },
+      proposalPicked: (obj) => {
+        objectList.update(obj);
+        refresh();
+        showFlash(`Proposal #${obj.id} selected: A accepts it, a click refines it, Delete removes it.`);
       },
       methodChanged: fillMethods,
       latency: (info) => latency.set(info),
@@ -286,9 +277,11 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
 
   function refresh() {
     const obj = controller.session.selectedObject;
-    undoBtn.disabled = !controller.canStep(obj, false);
-    redoBtn.disabled = !controller.canStep(obj, true);
+    const s = controller.session;
+    undoBtn.disabled = !s.canStep(s.stepTarget(false), false);
+    redoBtn.disabled = !s.canStep(s.stepTarget(true), true);
     candidate.set(obj);
+    proposal.set(obj);
     renderer.request(true, true);
     hooks();
   }
@@ -300,84 +293,45 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     newLabelSelect.value = controller.newLabel && controller.session.labelById.has(controller.newLabel) ? String(controller.newLabel) : "";
   }
 
-  function fillMethods() {
-    const s = controller.session;
-    mount(methodSelect, s.methods.map((m) => h("option", { value: m.name }, m.label || m.name)));
-    methodSelect.value = s.method;
-    methodSelect.disabled = !s.methods.length;
-    const backbones = s.methodInfo()?.backbones || [];
-    mount(backboneSelect, backbones.map((b) => h("option", { value: b }, b)));
-    backboneSelect.value = s.backbone;
-    backboneSelect.hidden = backbones.length < 2;
-    updateTools();
-  }
-
-  /** Enable the tools the method in use accepts; leave a tool it no longer accepts. */
-  function updateTools() {
-    tools = toolStates(controller.session.currentMethod());
-    for (const b of toolButtons) {
-      const t = TOOLS.find((x) => x.name === b.dataset.tool);
-      const { enabled, reason } = tools.get(t.name);
-      b.disabled = !enabled;
-      b.title = enabled ? t.title : `${t.title} — ${reason}`;
-    }
-    const current = tools.get(pointer.tool);
-    if (current && !current.enabled) {
-      const first = firstEnabledTool(tools);
-      if (first) {
-        setTool(first);
-        showFlash(`${current.reason}: ${TOOLS.find((x) => x.name === first).text} tool.`);
-      }
-    }
-  }
-
-  function chooseMethod() {
-    const info = controller.session.methodInfo(methodSelect.value);
-    const backbone = info?.backbones?.includes(backboneSelect.value) ? backboneSelect.value : info?.backbones?.[0];
-    controller.setMethod(methodSelect.value, backbone);
-  }
-
   async function save() {
     const reply = await controller.save();
     if (!reply) showFlash("Not saved — see the message above.");
   }
 
   async function submit() {
+    if (!progress.loaded) await progress.load(ctx.signal);
+    if (!ctx.alive() || !(await confirmSubmit(progress.left(), taskId))) return;
     await controller.save();
-    await controller.submit();
+    if (await controller.submit()) progress.load(ctx.signal);
   }
 
-  // ---- Test hooks -------------------------------------------------------------------------
-  function hooks() {
-    const s = controller.session;
-    const ready = view.bitmap && controller.opened && !view.fatal;
-    if (!view.fatal) canvas.dataset.state = ready ? "ready" : "loading";
-    canvas.dataset.objects = String(s.objects.size);
-    canvas.dataset.masks = String(s.masksApplied);
-    canvas.dataset.stale = String(s.masksStale);
-    canvas.dataset.pending = String(controller.socket.pendingCount);
-    canvas.dataset.selected = s.selected === null ? "" : String(s.selected);
+  async function toggleDone() {
+    const done = await progress.toggle();
+    if (done !== null) showFlash(done ? `Image done · ${progress.el.textContent}` : `Image not done any more · ${progress.el.textContent}`);
   }
 
-  const testHooks = {
-    objects: () =>
-      [...controller.session.objects.values()]
-        .sort((a, b) => a.id - b.id)
-        .map((o) => ({ id: o.id, box: o.layer ? [o.layer.x, o.layer.y, o.layer.w, o.layer.h] : null, area: o.layer ? o.layer.area : 0, label_id: o.label_id, version: o.version, hidden: o.hidden, can_undo: o.can_undo, can_redo: o.can_redo, candidates: o.candidates })),
-    /** The visible object drawn on top at image pixel (x, y), or 0. */
-    maskAt: (x, y) => controller.session.maskAt(x, y),
-    /** Client coordinates of the centre of image pixel (x, y). */
-    toScreen: (x, y) => {
-      const p = viewport.toStage(x + 0.5, y + 0.5);
-      const r = stage.getBoundingClientRect();
-      return { x: r.left + p.x, y: r.top + p.y };
-    },
-    selected: () => controller.session.selected,
-    pending: () => controller.socket.pendingCount,
-    frames: () => renderer.frames,
-    lastFrameMs: () => renderer.lastFrameMs,
-  };
-  window.__annotate = testHooks;
+  /** A: take the selected proposal as the annotator's own mask (it leaves the review queue). */
+  async function acceptProposal() {
+    const obj = controller.session.selectedObject;
+    if (!isProposal(obj)) {
+      showFlash("Select a proposal first: a click inside one selects it (View → Proposals shows them).");
+      return;
+    }
+    try {
+      const out = await post(`/api/instances/${obj.id}/adopt/`, { version: obj.version });
+      Object.assign(obj, { pseudo: false, review_state: out.review_state, version: out.version });
+      proposals.apply(controller.session);
+      objectList.update(obj);
+      refresh();
+      showFlash(`Proposal #${obj.id} accepted as your mask.`);
+    } catch (error) {
+      showError(error, `Proposal #${obj.id} could not be accepted`);
+    }
+  }
+
+  // ---- Test hooks (annotate/testhooks.js) ----------------------------------------------
+  const hooks = () => updateHooks(canvas, controller, { ready: view.bitmap && controller.opened && !view.fatal, fatal: view.fatal });
+  const removeTestHooks = installTestHooks({ controller, viewport, stage, renderer });
 
   // ---- Keys ---------------------------------------------------------------------------
   const commands = {
@@ -395,6 +349,8 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     fit: () => fit(),
     save: () => save(),
     help: () => toggleHelp(),
+    toggleDone: () => toggleDone(),
+    acceptProposal: () => acceptProposal(),
   };
   const removeKeys = installKeys(
     (action, e) => (action.startsWith("tool:") ? setTool(action.slice(5)) : commands[action]?.(e)),
@@ -407,8 +363,8 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     pointer.destroy();
     renderer.cancel();
     controller.close();
-    clearTimeout(flashTimer);
-    if (window.__annotate === testHooks) delete window.__annotate;
+    flash.stop();
+    removeTestHooks();
   });
 
   // ---- Start ------------------------------------------------------------------------------
@@ -417,13 +373,10 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
   brushText.textContent = `${pointer.brushWidth} px`;
   latency.set(null);
   controller.start();
+  progress.load(ctx.signal);
   hooks();
-  const image = new Image();
-  image.src = `/api/images/${id}/file`;
   try {
-    await image.decode();
-    // An ImageBitmap is decoded once, up front: no decode stalls while panning a 12 MP image.
-    const bitmap = typeof createImageBitmap === "function" ? await createImageBitmap(image).catch(() => image) : image;
+    const bitmap = await loadBitmap(`/api/images/${id}/file`);
     if (!ctx.alive()) return;
     view.bitmap = bitmap;
     canvas.dataset.image = "loaded";
@@ -437,16 +390,4 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     canvas.dataset.state = "error";
   }
   refresh();
-}
-
-function notFound(root, text, link = null) {
-  mount(
-    root,
-    h(
-      "section",
-      { class: "empty-page annotate-missing" },
-      h("h1", {}, "Cannot annotate"),
-      h("p", {}, text, " ", link ? h("a", { href: link }, "Open the task's first image") : null, link ? " · " : "", h("a", { href: "#/" }, "Back to your projects"), "."),
-    ),
-  );
 }

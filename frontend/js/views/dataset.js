@@ -83,6 +83,8 @@ export async function datasetView(root, { id }, ctx) {
 }
 
 function thumbCard(image) {
+  // the name is shown; the path it was uploaded under (inside a zip) is in the tooltip
+  const path = image.source_path && image.source_path !== image.original_name ? image.source_path : "";
   const img = h("img", { loading: "lazy", src: image.thumbnail_url, alt: image.original_name, decoding: "async" });
   const box = h("div", { class: "thumb-box" }, img);
   img.addEventListener("error", () => {
@@ -91,7 +93,7 @@ function thumbCard(image) {
   });
   return h(
     "a",
-    { class: "thumb-card", href: `#/images/${image.id}`, dataset: { imageId: image.id }, title: image.original_name },
+    { class: "thumb-card", href: `#/images/${image.id}`, dataset: { imageId: image.id, sourcePath: path }, title: path ? `${image.original_name} — ${path}` : image.original_name },
     box,
     h("div", { class: "thumb-name" }, image.original_name),
     h("div", { class: "thumb-meta" }, `${image.width}×${image.height} · ${formatBytes(image.size_bytes)}`),

@@ -107,12 +107,38 @@ const RESULTS = {
       : "no held-back images to evaluate";
     return [h("p", { class: "small" }, `${m.train_steps} steps in ${Math.round(m.train_s)} s; ${figures}; `, modelLink(job.result, projectId), ".")];
   },
-  export(job) {
-    if (job.state !== "succeeded") return [];
-    const p = job.params || {};
-    return [h("p", { class: "small" }, `${(p.format || "coco").toUpperCase()} · ${p.masks || "rle"} · ${p.filter || "accepted"}`)];
-  },
+  export: exportResult,
 };
+
+const STATES = { pending: "pending", needs_fix: "needs fix", rejected: "rejected", accepted: "accepted" };
+
+// An export's summary, then every mask it left out and why: skipped (no label, empty, ...)
+// with links to a few of their images, and those the filter left out, by review state.
+function exportResult(job) {
+  if (job.state !== "succeeded") return [];
+  const p = job.params || {};
+  const r = job.result || {};
+  const fmt = r.format || p.format || "coco";
+  const what = `${fmt === "yolo" ? "YOLO" : fmt.toUpperCase()} · ${r.masks || p.masks || "rle"} · ${r.filter || p.filter || "accepted"}`;
+  const counts = r.images === undefined ? "" : ` · ${plural(r.images, "image")}, ${plural(r.annotations, "mask")}`;
+  const out = [h("p", { class: "small" }, what + counts)];
+  const skipped = Object.entries(r.skipped || {});
+  if (skipped.length) {
+    const total = skipped.reduce((sum, [, n]) => sum + n, 0);
+    out.push(h("details", { class: "export-skipped", open: true },
+      h("summary", { class: "small" }, `${plural(total, "mask")} skipped`),
+      h("ul", { class: "small" }, skipped.map(([why, n]) => h("li", { dataset: { reason: why } },
+        `${n} ${(r.skipped_why || {})[why] || why}`,
+        ...((r.skipped_images || {})[why] || []).slice(0, 5).map((id) => [" ", h("a", { href: `#/images/${id}` }, `image ${id}`)]).flat())))));
+  }
+  const leftOut = Object.entries(r.left_out || {});
+  if (leftOut.length) {
+    out.push(h("p", { class: "small muted export-left-out" },
+      `Left out by the filter: ${leftOut.map(([state, n]) => `${n} ${STATES[state] || state}`).join(", ")}.`));
+  }
+  if (r.parts_dropped) out.push(h("p", { class: "small muted" }, `${plural(r.parts_dropped, "mask")} kept only their 50 largest parts.`));
+  return out;
+}
 
 /** What the Jobs page says about a job's result (besides the shared parts); `kind`: its entry
  * of GET /api/jobs/kinds/, undefined for a kind the list does not have. */

@@ -62,7 +62,12 @@ export function labelsPanel(body, project, admin, ctx) {
   mount(body, chips, form);
 }
 
-export function membersPanel(body, project, members, admin, ctx) {
+/**
+ * The members table; owners and managers also get "Add member" (an existing account, by
+ * username) and "Create account" (a new account with an initial password, added with a role).
+ * `onChange()` runs after the list changed (the tasks panel's pickers follow it).
+ */
+export function membersPanel(body, project, members, admin, ctx, onChange = () => {}) {
   const table = h("table", { class: "table" });
 
   const roleCell = (member) => {
@@ -76,6 +81,7 @@ export function membersPanel(body, project, members, admin, ctx) {
       try {
         const updated = await post(`/api/projects/${project.id}/members/`, { username: member.username, role: select.value });
         Object.assign(member, updated);
+        onChange();
       } catch (error) {
         select.value = member.role;
         if (ctx.alive()) showError(error, `Could not change the role of ${member.username}`);
@@ -90,6 +96,7 @@ export function membersPanel(body, project, members, admin, ctx) {
       await del(`/api/projects/${project.id}/members/${member.id}/`);
       members.splice(members.indexOf(member), 1);
       render();
+      onChange();
     } catch (error) {
       if (ctx.alive()) showError(error, `Could not remove ${member.username}`);
     }
@@ -133,11 +140,46 @@ export function membersPanel(body, project, members, admin, ctx) {
       else members.push(member);
       username.value = "";
       render();
+      onChange();
     } catch (error) {
       if (ctx.alive()) showError(error, "Could not add the member");
     } finally {
       button.disabled = false;
     }
   });
-  mount(body, table, form);
+  const added = (member) => {
+    members.push(member);
+    render();
+    onChange();
+  };
+  mount(body, table, form, accountForm(project, ctx, added));
+}
+
+/** "Create account": a new user with an initial password (checked by the server's password
+ * rules), added to the project with a role. A manager is not offered the owner role. */
+function accountForm(project, ctx, added) {
+  const roles = ROLES.filter((r) => project.role === "owner" || r !== "owner");
+  const username = h("input", { name: "new-username", required: true, maxlength: "150", placeholder: "New username", "aria-label": "New username", autocomplete: "off" });
+  const password = h("input", { name: "new-password", type: "password", required: true, maxlength: "128", placeholder: "Initial password", "aria-label": "Initial password", autocomplete: "new-password" });
+  const role = h("select", { name: "new-role", "aria-label": "Role of the new account" }, roles.map((r) => h("option", { value: r, selected: r === "annotator" }, r)));
+  const button = h("button", { type: "submit", class: "secondary" }, "Create account");
+  const note = h("p", { class: "muted small account-note", role: "status" });
+  const form = h("form", { class: "inline-form account-form", "aria-label": "Create account" }, username, password, role, button);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!username.value.trim() || !password.value) return;
+    button.disabled = true;
+    try {
+      const member = await post(`/api/projects/${project.id}/accounts/`, { username: username.value.trim(), password: password.value, role: role.value });
+      note.textContent = `Created ${member.username} (${member.role}): give them the password to sign in at ${location.origin}/login/.`;
+      username.value = "";
+      password.value = "";
+      added(member);
+    } catch (error) {
+      if (ctx.alive()) showError(error, "Could not create the account");
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h("div", {}, form, note);
 }

@@ -1,13 +1,15 @@
-// #/projects/{id} — datasets, labels, members and tasks of one project; above them, the
+// #/projects/{id} — datasets, labels, members and tasks of one project (the tasks panel and
+// its admin forms live in tasks-admin.js, members and labels in project-people.js); above them, the
 // masks a reviewer sent to you for fixing ("To fix (n)"), each a link to the canvas with the
 // mask selected.
 
 import { get, post } from "../api.js";
 import { projectEvents } from "../events.js";
-import { formatDate, h, mount, plural, showError } from "../dom.js";
-import { breadcrumbs, isAdmin, roleBadge, section, stateBadge } from "./common.js";
+import { formatDate, h, mount, showError } from "../dom.js";
+import { breadcrumbs, isAdmin, roleBadge, section } from "./common.js";
 import { labelsPanel, membersPanel } from "./project-people.js";
 import { REVIEW_ROLES } from "./review.js";
+import { tasksPanel } from "./tasks-admin.js";
 
 export async function projectView(root, { id }, ctx) {
   document.title = "Project · Maskwright";
@@ -87,9 +89,13 @@ export async function projectView(root, { id }, ctx) {
     return true;
   };
   const datasetList = datasets.status === "fulfilled" ? datasets.value : [];
-  if (!failed(datasets, datasetsBody, "datasets")) datasetsPanel(datasetsBody, project, datasetList, admin);
-  if (!failed(members, membersBody, "members")) membersPanel(membersBody, project, members.value, admin, ctx);
-  if (!failed(tasks, tasksBody, "tasks")) tasksPanel(tasksBody, tasks.value, datasetList);
+  let taskPanel = null;
+  if (!failed(datasets, datasetsBody, "datasets")) datasetsPanel(datasetsBody, project, datasetList, admin, () => taskPanel?.datasetsChanged());
+  // The tasks panel's assignee pickers list the members, so a member added (or an account
+  // created) in the members panel shows up there at once.
+  const memberList = members.status === "fulfilled" ? members.value : [];
+  if (!failed(members, membersBody, "members")) membersPanel(membersBody, project, memberList, admin, ctx, () => taskPanel?.membersChanged());
+  if (!failed(tasks, tasksBody, "tasks")) taskPanel = tasksPanel(tasksBody, { project, tasks: tasks.value, datasets: datasetList, members: memberList, admin, ctx });
 }
 
 const FIX_PAGE = 100;
@@ -113,7 +119,8 @@ function fixesPanel(slot, project, page) {
   mount(slot, section(`To fix (${page.count})`, h("div", {}, h("p", { class: "muted small" }, "A reviewer sent these masks back to you: correct each on the canvas; the corrected mask goes back to the review queue."), h("ul", { class: "fix-list" }, items), more), null, "to-fix"));
 }
 
-function datasetsPanel(body, project, datasets, admin) {
+/** The datasets table; owners and managers also create datasets here (`onChange()` after). */
+function datasetsPanel(body, project, datasets, admin, onChange = () => {}) {
   const table = h("table", { class: "table" });
   const render = () => {
     if (!datasets.length) {
@@ -156,6 +163,7 @@ function datasetsPanel(body, project, datasets, admin) {
         datasets.push({ ...ds, image_count: ds.image_count ?? 0 });
         name.value = "";
         render();
+        onChange();
       } catch (error) {
         showError(error, "Could not create the dataset");
       } finally {
@@ -165,81 +173,4 @@ function datasetsPanel(body, project, datasets, admin) {
     children.push(form);
   }
   mount(body, children);
-}
-
-function tasksPanel(body, tasks, datasets) {
-  if (!tasks.length) {
-    mount(body, h("p", { class: "empty-inline" }, "No tasks yet — owners and managers assign images to annotators through the API (POST /api/projects/{id}/tasks/)."));
-    return;
-  }
-  const names = new Map(datasets.map((ds) => [ds.id, ds.name]));
-  mount(body, [
-    h(
-      "table",
-      { class: "table" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Task"), h("th", {}, "Dataset"), h("th", {}, "Assignee"), h("th", {}, "State"), h("th", {}, "Progress"), h("th", {}, h("span", { class: "visually-hidden" }, "Annotate")))),
-      h(
-        "tbody",
-        {},
-        tasks.map((task) =>
-          h(
-            "tr",
-            { dataset: { taskId: task.id } },
-            h("td", {}, task.name),
-            h("td", {}, names.has(task.dataset) ? h("a", { href: `#/datasets/${task.dataset}` }, names.get(task.dataset)) : `#${task.dataset}`),
-            h("td", {}, task.assignee_username || h("span", { class: "muted" }, "unassigned")),
-            h("td", {}, stateBadge(task.state)),
-            h("td", { class: "task-progress" }, progressCell(task.images_done, task.images_total)),
-            h("td", { class: "actions" }, annotateLink(task)),
-          ),
-        ),
-      ),
-    ),
-    annotatorSummary(tasks),
-  ]);
-}
-
-/** "done / total" images with a small bar; done = images holding a made or accepted mask. */
-function progressCell(done, total) {
-  done = done || 0;
-  total = total || 0;
-  const pct = total ? Math.round((100 * done) / total) : 0;
-  return h(
-    "div",
-    { class: "progress-wrap", title: `${pct} % of the images have a mask` },
-    h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(total), "aria-valuenow": String(done) }, h("div", { class: "progress-fill", style: `width: ${pct}%` })),
-    h("div", { class: "progress-text" }, `${done} / ${plural(total, "image")}`),
-  );
-}
-
-/** Progress summed over each annotator's tasks (unassigned tasks grouped apart). */
-function annotatorSummary(tasks) {
-  const byUser = new Map();
-  for (const task of tasks) {
-    const name = task.assignee_username || "unassigned";
-    const row = byUser.get(name) || { tasks: 0, done: 0, total: 0 };
-    row.tasks += 1;
-    row.done += task.images_done || 0;
-    row.total += task.images_total || 0;
-    byUser.set(name, row);
-  }
-  return h(
-    "table",
-    { class: "table annotator-summary" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Annotator"), h("th", { class: "num" }, "Tasks"), h("th", {}, "Progress"))),
-    h(
-      "tbody",
-      {},
-      [...byUser.entries()].map(([name, row]) =>
-        h("tr", { dataset: { annotator: name } }, h("td", {}, name), h("td", { class: "num" }, String(row.tasks)), h("td", { class: "task-progress" }, progressCell(row.done, row.total))),
-      ),
-    ),
-  );
-}
-
-/** The task's first image in the annotate view (the API lists a task's image ids sorted). */
-function annotateLink(task) {
-  const first = (task.image_ids || [])[0];
-  if (!first) return h("span", { class: "muted small" }, "no images");
-  return h("a", { class: "button small-button annotate-link", href: `#/tasks/${task.id}/images/${first}`, "aria-label": `Annotate ${task.name}` }, "Annotate");
 }

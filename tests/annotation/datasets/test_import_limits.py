@@ -360,10 +360,10 @@ def test_the_configured_pixel_limit_wins_over_pillows_own(manager, settings, mon
 def test_masks_are_written_in_batches_bounded_by_bytes(manager, monkeypatch):
     """300 masks at the run cap (2.85 MB of RLE each) in one INSERT overran PostgreSQL's 1 GiB
     statement memory (a 500 and no instances); batches are cut by RLE bytes as well as count."""
-    from annotation.datasets import coco_import
+    from annotation.datasets import coco_apply
 
     w, client = manager
-    monkeypatch.setattr(coco_import, "BATCH_MASK_CHARS", 1)  # every mask overflows a batch
+    monkeypatch.setattr(coco_apply, "BATCH_MASK_CHARS", 1)  # every mask overflows a batch
     inserts = []
     original = Instance.objects.bulk_create
     monkeypatch.setattr(

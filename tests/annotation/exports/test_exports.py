@@ -1,4 +1,6 @@
-"""Exports round-trip: COCO through pycocotools, VOC PNGs decoded back, filters, safety, cancel."""
+"""Exports round-trip: COCO through pycocotools, VOC PNGs decoded back, filters, safety, cancel.
+YOLO: test_yolo.py; sources, filters and skipped masks: test_sources.py; Datumaro and
+Ultralytics reading the zips: test_readers.py (slow)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,10 @@ import io
 import json
 import xml.etree.ElementTree as ET
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from pycocotools.coco import COCO
 
 from annotation.common import rle
 from annotation.datasets import storage
@@ -21,66 +21,11 @@ from annotation.exports.voc import PALETTE, VOID
 from annotation.jobs.engine import JobContext, job_execute
 from annotation.jobs.models import Job
 from annotation.labeling.models import Instance
-from annotation.labeling.services import instance_create
-from annotation.projects.services import label_create
+from tests.annotation.exports.helpers import open_zip as _zip
+from tests.annotation.exports.helpers import read_coco as _coco
+from tests.annotation.exports.helpers import run as _run
+from tests.annotation.exports.helpers import world as _world
 from tests.factories import make_world
-
-
-def _ellipse(h: int, w: int, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
-    yy, xx = np.ogrid[:h, :w]
-    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
-
-
-def _world():
-    """make_world plus a second label, overlapping instances and one pending pseudo label.
-
-    Images are 64×48. Labels in order: bird (class 1), cat (class 2).
-    """
-    w = make_world()
-    cat = label_create(project=w.project, name="cat", color="#00ff00")
-    img = w.assigned_image
-    h, wd = img.height, img.width
-    # Overlaps the bird box (2..10, 3..12); created later, so it is on top (higher z_order).
-    instance_create(
-        image=img,
-        mask=rle.encode(_ellipse(h, wd, 14, 14, 9, 7)),
-        label_id=cat.id,
-        author=w.users["owner"],
-    )
-    instance_create(
-        image=img,
-        mask=rle.encode(_ellipse(h, wd, 45, 30, 12, 10)),
-        label_id=w.label.id,
-        author=w.users["owner"],
-    )
-    pseudo = instance_create(
-        image=w.other_image,
-        mask=rle.encode(_ellipse(h, wd, 30, 25, 10, 8)),
-        label_id=cat.id,
-        source="mis",
-        pseudo=True,
-        score=0.7,
-    )
-    return w, cat, pseudo
-
-
-def _run(w, **params) -> Job:
-    job = Job.objects.create(project=w.project, dataset=w.dataset, kind="export", params=params)
-    job_execute(job.id)
-    job.refresh_from_db()
-    return job
-
-
-def _zip(job: Job) -> zipfile.ZipFile:
-    assert job.state == "succeeded", job.error
-    assert job.result_file == job.result["file"]
-    return zipfile.ZipFile(storage.media_path(job.result_file))
-
-
-def _coco(zf: zipfile.ZipFile, tmp_path: Path) -> COCO:
-    path = tmp_path / "instances.json"
-    path.write_bytes(zf.read("annotations/instances_default.json"))
-    return COCO(str(path))
 
 
 @pytest.mark.django_db
@@ -161,9 +106,14 @@ def test_voc_pngs_decode_back_to_the_masks_with_later_z_order_on_top():
     w, cat, _ = _world()
     zf = _zip(_run(w, format="voc", filter="all"))
     classes_of = {w.label.id: 1, cat.id: 2}
+    # one image set, listed for segmentation and detection alike: each image once
     stems = zf.read("ImageSets/Segmentation/train.txt").decode().split()
-    assert stems == zf.read("ImageSets/Segmentation/default.txt").decode().split()
+    assert stems == zf.read("ImageSets/Main/train.txt").decode().split()
     assert len(stems) == 2
+    assert sorted(n for n in zf.namelist() if n.startswith("ImageSets/")) == [
+        "ImageSets/Main/train.txt",
+        "ImageSets/Segmentation/train.txt",
+    ]
     for image in (w.assigned_image, w.other_image):
         stem = safe_stem(image.id, image.original_name)
         assert stem in stems
@@ -231,7 +181,7 @@ def test_safe_stem_and_arcname():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("fmt", ["coco", "voc"])
+@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo"])
 def test_hostile_image_names_stay_inside_the_zip_root(fmt, tmp_path):
     w, _, _ = _world()
     type(w.assigned_image).objects.filter(pk=w.assigned_image.pk).update(
@@ -271,7 +221,7 @@ def test_a_cancelled_export_stops_and_leaves_no_zip(monkeypatch):
 @pytest.mark.django_db
 def test_bad_parameters_fail_the_job_with_the_reason():
     w = make_world()
-    job = _run(w, format="yolo")
+    job = _run(w, format="darknet")
     assert job.state == "failed" and "format must be one of" in job.error
     job2 = Job.objects.create(
         project=w.project, dataset=w.dataset, kind="export", params={"colour": 1}
@@ -315,54 +265,3 @@ def test_export_job_on_a_real_worker_then_download(celery_worker_proc):
     annotator.force_login(w.users["annotator"])
     assert annotator.get(f"/api/jobs/{job_id}/download").status_code in (403, 404)
     assert json.loads(json.dumps(job.result))["images"] == 2
-
-
-def _datumaro_python() -> str | None:
-    """A Python with datumaro: this one, or MASKWRIGHT_DATUMARO_PYTHON (datumaro pins older
-    pillow/opencv than ours, so it is kept in its own virtualenv)."""
-    import importlib.util
-    import os
-    import sys
-
-    if importlib.util.find_spec("datumaro") is not None:
-        return sys.executable
-    return os.environ.get("MASKWRIGHT_DATUMARO_PYTHON") or None
-
-
-_DATUMARO_READ = """
-import json, sys
-from datumaro.components.dataset import Dataset
-out = {}
-for fmt, path in (("coco_instances", sys.argv[1]), ("voc_instance_segmentation", sys.argv[2])):
-    ds = Dataset.import_from(path, fmt)
-    out[fmt] = {"items": len(ds), "anns": sum(len(item.annotations) for item in ds)}
-print(json.dumps(out))
-"""
-
-
-@pytest.mark.django_db
-@pytest.mark.skipif(
-    _datumaro_python() is None, reason="datumaro not installed (MASKWRIGHT_DATUMARO_PYTHON)"
-)
-def test_datumaro_imports_both_exports(tmp_path):
-    import subprocess
-
-    w, _, _ = _world()
-    coco_zip = _zip(_run(w, format="coco", filter="all"))
-    Job.objects.all().delete()
-    voc_zip = _zip(_run(w, format="voc", filter="all"))
-    coco_zip.extractall(tmp_path / "coco")
-    voc_zip.extractall(tmp_path / "voc")
-    proc = subprocess.run(
-        [_datumaro_python(), "-c", _DATUMARO_READ, str(tmp_path / "coco"), str(tmp_path / "voc")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got["coco_instances"]["items"] == 2 and got["coco_instances"]["anns"] >= 5
-    # Datumaro reads each ImageSets list as a subset: train and default both list the 2 images.
-    voc = got["voc_instance_segmentation"]
-    assert voc["items"] == 4 and voc["anns"] >= 10, voc

@@ -17,7 +17,8 @@ def test_task_list_reports_done_over_total_per_task():
     w = make_world()
     extra = add_images(w.dataset, 3, start_seed=10)
     # t3: four images; one with a manual mask, one with only a pending pseudo label, one with
-    # an accepted pseudo label, one empty.
+    # an accepted pseudo label, one empty. Only the accepted pseudo label makes one done
+    # (test_task_done.py has the whole rule): t1's manual mask does not.
     task = task_create(
         project=w.project,
         dataset=w.dataset,
@@ -38,8 +39,8 @@ def test_task_list_reports_done_over_total_per_task():
     rows = {r["name"]: r for r in client.get(f"/api/projects/{w.project.id}/tasks/").json()}
     assert {
         k: rows["t1"][k] for k in ("images_total", "images_done", "state", "assignee_username")
-    } == {"images_total": 1, "images_done": 1, "state": "todo", "assignee_username": "annotator"}
-    assert (rows["t3"]["images_total"], rows["t3"]["images_done"]) == (4, 2)
+    } == {"images_total": 1, "images_done": 0, "state": "todo", "assignee_username": "annotator"}
+    assert (rows["t3"]["images_total"], rows["t3"]["images_done"]) == (4, 1)
     assert rows["t3"]["id"] == task.id and len(rows["t3"]["image_ids"]) == 4
 
 

@@ -148,7 +148,7 @@ def test_bad_parameters_are_refused_at_launch_and_no_job_is_created():
         )
     response = client.post(
         url,
-        {"dataset_id": w.dataset.id, "kind": "export", "params": {"format": "yolo"}},
+        {"dataset_id": w.dataset.id, "kind": "export", "params": {"format": "darknet"}},
         format="json",
     )
     assert (
