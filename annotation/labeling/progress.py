@@ -13,13 +13,14 @@ from typing import Any
 
 from django.db import transaction
 
-from annotation.common.exceptions import ApplicationError, Conflict, NotFound
+from annotation.common.exceptions import ApplicationError, NotFound
 from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.projects.models import Role
 
 from . import permissions
 from .models import Instance, ReviewState, Task, TaskImageDone
 from .selectors import task_images_progress
+from .services import instance_locked_at
 
 
 def task_progress(task: Task) -> dict[str, Any]:
@@ -54,16 +55,7 @@ def proposal_adopt(*, instance_id: int, expected_version: int, user: Any) -> Ins
     it leaves the review queue as a person's accepted mask, author ``user``. Anything but a
     pending pseudo label is refused, and a stale ``expected_version`` gets 409."""
     with transaction.atomic():
-        instance = (
-            Instance.objects.select_for_update()
-            .select_related("image__dataset")
-            .get(pk=instance_id)
-        )
-        if instance.version != expected_version:
-            raise Conflict(
-                f"instance {instance_id} changed meanwhile (version {instance.version}, "
-                f"not {expected_version}): reload it"
-            )
+        instance = instance_locked_at(instance_id, expected_version)
         if not (instance.pseudo and instance.review_state == ReviewState.PENDING):
             raise ApplicationError(f"instance {instance_id} is not a pending proposal")
         instance.pseudo = False

@@ -21,11 +21,12 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from annotation.common.exceptions import ApplicationError, Conflict
+from annotation.common.exceptions import ApplicationError
 from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.projects.models import Membership, Role
 
 from .models import Instance, ReviewState, Task
+from .services import instance_locked_at
 
 # What a review action sets; "needs_fix" sends the mask back to an annotator for correction.
 ACTIONS = {
@@ -217,17 +218,7 @@ def instance_review(
     if assignee_id is not None and state != ReviewState.NEEDS_FIX:
         raise ApplicationError("an assignee goes with needs_fix only")
     with transaction.atomic():
-        instance = (
-            Instance.objects.select_for_update()
-            .select_related("image__dataset")
-            .get(pk=instance_id)
-        )
-        if instance.version != expected_version:
-            raise Conflict(
-                f"instance {instance_id} is at version {instance.version}, not {expected_version}:"
-                " someone else changed it; reload and retry",
-                extra={"current_version": instance.version},
-            )
+        instance = instance_locked_at(instance_id, expected_version)
         project_id = instance.image.dataset.project_id
         assignee = None
         if state == ReviewState.NEEDS_FIX:

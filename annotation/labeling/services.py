@@ -105,6 +105,22 @@ def instance_create(
     return instance
 
 
+def instance_locked_at(instance_id: int, expected_version: int) -> Instance:
+    """The instance, row-locked for the caller's transaction, if it is still at
+    ``expected_version``; otherwise :class:`Conflict` (409): the caller edited a stale copy
+    and must reload, never overwrite. Every versioned write of an instance starts here."""
+    instance = (
+        Instance.objects.select_for_update().select_related("image__dataset").get(pk=instance_id)
+    )
+    if instance.version != expected_version:
+        raise Conflict(
+            f"instance {instance_id} is at version {instance.version}, not {expected_version}:"
+            " someone else changed it; reload and retry",
+            extra={"current_version": instance.version},
+        )
+    return instance
+
+
 def instance_update(
     *, instance_id: int, expected_version: int, changes: dict[str, Any], author: Any = None
 ) -> Instance:
@@ -118,17 +134,7 @@ def instance_update(
     if unknown:
         raise ApplicationError(f"cannot change {sorted(unknown)}")
     with transaction.atomic():
-        instance = (
-            Instance.objects.select_for_update()
-            .select_related("image__dataset")
-            .get(pk=instance_id)
-        )
-        if instance.version != expected_version:
-            raise Conflict(
-                f"instance {instance_id} is at version {instance.version}, not {expected_version}:"
-                " someone else changed it; reload and retry",
-                extra={"current_version": instance.version},
-            )
+        instance = instance_locked_at(instance_id, expected_version)
         if "mask" in changes:
             instance.mask, instance.area, instance.bbox = _mask_for(instance.image, changes["mask"])
             # a mask set by hand answers the prompts as they stand: a reopen must not replace it
