@@ -14,6 +14,7 @@ scratch database, clients speaking the ``ws/annotate/`` protocol with the ``webs
    Postgres.
 3. A second worker; the session's worker is killed with SIGKILL right after a click; the next
    click must be answered by the other worker, and every prompt sent before is in the log.
+4. A click sent while that worker prefetches the task's next image (:mod:`.ws_prefetch`).
 """
 
 from __future__ import annotations
@@ -369,6 +370,18 @@ async def _kill(
         listener.cancel()
 
 
+def _during_prefetch(url: str, cookie: str, n_images: int, env: BenchEnv):
+    """Part 4 (:mod:`benchmarks.ws_prefetch`), on the worker that survived part 3."""
+    from annotation.projects.models import Project
+    from annotation.users.models import User
+    from benchmarks import ws_prefetch
+
+    user = User.objects.get(username="bench-annotator-0")
+    project = Project.objects.get(name="ws bench")
+    log = env.scratch / "worker-bench-b.log"
+    return ws_prefetch.run(url, cookie, user.id, project.id, n_images, log)
+
+
 def bench_ws(env: BenchEnv, *, quick: bool = False) -> dict[str, Any]:
     from annotation.cli.services import stop_processes
     from annotation.labeling.models import Prompt
@@ -399,6 +412,7 @@ def bench_ws(env: BenchEnv, *, quick: bool = False) -> dict[str, Any]:
                 _kill(env, url, users[0][0], users[0][1], image_ids[0], samples[0], worker, host_a)
             )
             kill_lost = kill["sent"] - Prompt.objects.filter(instance_id=kill["object"]).count()
+            prefetch_line, prefetch_figures = _during_prefetch(url, users[0][0], n_images, env)
     finally:
         stop_processes(procs, timeout=15)
         keep = os.environ.get("MASKWRIGHT_BENCH_LOGS")
@@ -457,7 +471,9 @@ def bench_ws(env: BenchEnv, *, quick: bool = False) -> dict[str, Any]:
         f"worker killed after a click: the next click answered by {kill['second_worker']} (was "
         f"{kill['first_worker']}) in {kill['after_kill_s']:.2f} s; prompts lost {kill_lost}"
     )
+    print(prefetch_line)
     return {
+        **prefetch_figures,
         "first_click_s": round(statistics.median(first), 4),
         "first_click_max_s": round(max(first), 4),
         "click_p50_s": round(statistics.median(later), 4),

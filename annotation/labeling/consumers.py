@@ -253,8 +253,9 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         """(Re)start the pause timer once nothing waits for a mask: after ``IDLE_PREFETCH_S``
         with no new prompt the worker computes the task's next image. The time a prompt waits
         for its mask is no pause (counting it sent the prefetch ahead of the next click); pings
-        and other messages neither start nor stop it. A prefetch queued meanwhile is called
-        off by the next prompt (``prefetching.cancel_queued``), so it never delays a click."""
+        and other messages neither start nor stop it. The next prompt calls off a prefetch
+        still queued and stops one the worker started (``prefetching``): it never delays a
+        click."""
         self._pause_stop()
         if self.session.next_image_id is None or self._waiting_for_masks():
             return

@@ -53,8 +53,8 @@ class Session:
     backbone: str = ""
     worker: str | None = None  # the worker this session sticks to
     next_image_id: int | None = None  # the task's next image (prefetched when idle)
-    # (cancel key, image) of that prefetch while queued: a click calls it off
-    # (prefetching.cancel_queued)
+    # (cancel key, image) of that prefetch until the next prompt, which calls it off or stops
+    # it (prefetching.cancel_queued)
     prefetch_pending: tuple[str, int] | None = None
     sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
     seqs: dict[int, dict[int, tuple[int, float]]] = field(

@@ -3,7 +3,9 @@ when the annotator pauses (``consumers.AnnotateConsumer`` times the pause).
 
 A solo interactive worker answers one thing at a time, so a prefetch of the next image must
 never hold a click back: it is queued with a cancel key, and a prompt that comes while it
-still waits calls it off (:func:`cancel_queued`); the next pause queues it again.
+still waits calls it off (:func:`cancel_queued`). One the worker already started stops at its
+next checkpoint once a click is queued for that worker (``dispatch.send_predict`` says so,
+``worker.image_state_unless_clicked`` listens). Either way the next pause queues it again.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ def prefetch_next(session: Session) -> None:
 
 def cancel_queued(session: Session) -> None:
     """A prompt came: a prefetch still queued would hold its mask back on a worker that
-    answers one thing at a time, so call it off; the next pause queues it again. One that
-    started already runs on (it is cached work the next image needs anyway)."""
+    answers one thing at a time, so call it off. One that started stops for the click's
+    sake on the worker. The next pause queues it again either way (if it had finished
+    before the click, that is a cache hit on the worker)."""
     if session.prefetch_pending is None:
         return
     key, image_id = session.prefetch_pending
     session.prefetch_pending = None
-    if dispatch.cancel_prefetch(key) and session.next_image_id is None:
+    dispatch.cancel_prefetch(key)
+    if session.next_image_id is None:
         session.next_image_id = image_id

@@ -33,6 +33,8 @@ def predict(message: dict[str, Any]) -> None:
 
     request = MaskRequest.from_message(message)
     timeline = Timeline.starting(request)
+    if worker.hostname():  # this click runs: nothing queued behind it waits for a prefetch
+        dispatch.click_taken(worker.hostname())
     instance_id = request.instance_id
     if dispatch.answered(instance_id) >= request.rev:
         log.info("object %s rev %s: already answered, skipped", instance_id, request.rev)
@@ -88,11 +90,16 @@ def predict(message: dict[str, Any]) -> None:
 def prefetch(image_id: int, method: str, backbone: str, cancel_key: str | None = None) -> None:
     from annotation.segmentation.interactive import dispatch, worker
 
-    # a click that came after it was queued called it off: the click must not wait behind it
-    if cancel_key is not None and not dispatch.cancel_prefetch(cancel_key):
+    # The task's next image (a cancel key) never holds a click back: called off while queued,
+    # stopped while it runs. The open image's runs through: its first click needs it anyway.
+    if cancel_key is None:
+        worker.image_state(image_id, method, backbone)
+    elif not dispatch.cancel_prefetch(cancel_key):
         log.info("prefetch of image %s skipped: a click came first", image_id)
         return
-    worker.image_state(image_id, method, backbone)
+    elif not worker.image_state_unless_clicked(image_id, method, backbone):
+        log.info("prefetch of image %s stopped: a click came while it ran", image_id)
+        return
     _claim(image_id, method, backbone)
 
 

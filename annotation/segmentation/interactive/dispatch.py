@@ -32,6 +32,8 @@ __all__ = [
     "cancel_prefetch",
     "choose_worker",
     "claim",
+    "click_taken",
+    "click_waiting",
     "forget_holder",
     "is_alive",
     "mark_answered",
@@ -126,7 +128,10 @@ def _send(name: str, args: list, worker: str | None) -> None:
 
 
 def send_predict(request: MaskRequest, worker: str | None) -> None:
-    """Queue one mask computation on ``worker``'s direct queue (the shared one if None)."""
+    """Queue one mask computation on ``worker``'s direct queue (the shared one if None).
+    A prefetch that worker is computing stops for it (:func:`click_waiting`)."""
+    if worker is not None:
+        redis_client().set(keys.click_waiting(worker), 1, ex=keys.CLICK_WAITING_TTL_S)
     _send(PREDICT_TASK, [request.sent_now().as_message()], worker)
 
 
@@ -139,6 +144,16 @@ def send_prefetch(
     if cancel_key is not None:
         args.append(cancel_key)
     _send(PREFETCH_TASK, args, worker)
+
+
+def click_waiting(hostname: str) -> bool:
+    """A click is queued for ``hostname``: a prefetch it is computing should stop."""
+    return bool(redis_client().exists(keys.click_waiting(hostname)))
+
+
+def click_taken(hostname: str) -> None:
+    """The worker started a click: the ones queued behind it need no prefetch to stop."""
+    redis_client().delete(keys.click_waiting(hostname))
 
 
 def prefetch_start() -> str:

@@ -10,6 +10,8 @@
 * ``mw:prefetch:<token>``: a queued prefetch of a task's next image that may still be
   cancelled. Whoever deletes it first wins: the worker (it starts computing) or the web
   process (a click came first, so the worker skips it and the click is not kept waiting).
+* ``mw:clicks:<hostname>``: a click is queued for that worker. A prefetch it has started
+  stops at its next checkpoint (``inference.interrupt``); the click's task clears the key.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ HEARTBEAT_S = 1.0
 HOLDER_TTL_S = 3600
 REVISION_TTL_S = 24 * 3600
 PREFETCH_TTL_S = 600
+CLICK_WAITING_TTL_S = 60  # outlives any queue wait; a dead worker's key just expires
 
 
 @lru_cache(maxsize=1)
@@ -51,3 +54,7 @@ def done(instance_id: int) -> str:
 
 def prefetch(token: str) -> str:
     return f"mw:prefetch:{token}"
+
+
+def click_waiting(hostname: str) -> str:
+    return f"mw:clicks:{hostname}"

@@ -103,6 +103,27 @@ def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]
     return entry, False
 
 
+def image_state_unless_clicked(image_id: int, method: str, backbone: str) -> bool:
+    """:func:`image_state` for a prefetch of the task's next image, stopped as soon as a click
+    is queued for this worker (``dispatch.click_waiting``): the click must not wait for a
+    state nobody has asked for yet. True if the state is cached; False if it stopped (what it
+    computed is dropped, the cache is as it was; the next pause queues the prefetch again)."""
+    from inference.interrupt import Interrupted, interruptible
+
+    from . import dispatch
+
+    me = hostname()
+    if not me:  # not announced, so no click can name this worker: nothing to stop for
+        image_state(image_id, method, backbone)
+        return True
+    try:
+        with interruptible(lambda: dispatch.click_waiting(me)):
+            image_state(image_id, method, backbone)
+    except Interrupted:
+        return False
+    return True
+
+
 def warm_up() -> None:
     """Load the default method's model and run it once on a small image, so that the first real
     click pays neither the weights nor the first-call costs of torch and numba."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ...interrupt import checkpoint
+
 
 def change_temperature(affinity: torch.Tensor, temperature: float = 0.65) -> torch.Tensor:
     """Row-wise ``softmax(log(A) / T)``, i.e. ``A ** (1/T)`` renormalised per row; zeros stay 0.
@@ -28,7 +30,9 @@ def matrix_ipf(matrix: torch.Tensor, iterations: int = 200) -> torch.Tensor:
     Works in place on a copy, so the peak memory is one extra (N, N) tensor.
     """
     out = matrix.clone()
-    for _ in range(iterations):
+    for step in range(iterations):
+        if step % 10 == 0:  # 10 steps ≈ 15 ms at 1024 px on 2 cores: a prefetch stops here
+            checkpoint()
         out.div_(out.sum(dim=0, keepdim=True).clamp_min(1e-30))
         out.div_(out.sum(dim=1, keepdim=True).clamp_min(1e-30))
     return out

@@ -151,3 +151,44 @@ def test_the_worker_skips_a_prefetch_called_off_and_runs_one_it_takes(monkeypatc
     tasks.prefetch(3, "any", "any")  # the open image's: not cancellable
     assert computed == [2, 3]
     assert not dispatch.cancel_prefetch(kept)  # the worker took it: too late to call off
+
+
+def test_a_click_stops_the_next_images_prefetch_the_worker_started(monkeypatch):
+    """The click is queued for this worker while it computes the next image's state: the
+    prefetch stops at its next checkpoint, caches nothing, and the click's task clears the
+    signal so that a later prefetch runs through (issue 19: clicks waited behind prefetches)."""
+    from annotation.labeling import tasks
+    from annotation.segmentation.interactive import dispatch, keys, worker
+    from annotation.segmentation.interactive.request import MaskRequest
+
+    w = make_world()
+    image = w.assigned_image
+    sent: list[str] = []
+    monkeypatch.setattr(dispatch, "_send", lambda name, args, to: sent.append(name))
+    monkeypatch.setattr(worker, "hostname", lambda: "prefetch-test-worker")
+    monkeypatch.setattr(worker._state, "cache", None)  # this test's own, empty cache
+    state = ("m2n2", "tiny-effnet")
+    request = MaskRequest(
+        image_id=image.id,
+        project_id=w.project.id,
+        instance_id=10**9,  # no such object: the task returns once it has taken the click
+        method=state[0],
+        backbone=state[1],
+        rev=1,
+        reply_channel="none",
+        user_id=w.users["annotator"].id,
+        seq=1,
+        received_at=time.time(),
+        size_hw=(image.height, image.width),
+    )
+    dispatch.send_predict(request, "prefetch-test-worker")  # the click, queued
+    assert sent == [dispatch.PREDICT_TASK] and dispatch.click_waiting("prefetch-test-worker")
+    tasks.prefetch(image.id, *state, dispatch.prefetch_start())
+    assert worker.cache().get((image.id, *state)) is None  # stopped: nothing half-made kept
+    assert not dispatch.redis_client().exists(keys.holder(image.id, *state))  # nor claimed
+    dispatch.mark_answered(request.instance_id, request.rev)
+    tasks.predict(request.sent_now().as_message())  # the click runs: the signal is cleared
+    assert not dispatch.click_waiting("prefetch-test-worker")
+    tasks.prefetch(image.id, *state, dispatch.prefetch_start())
+    assert worker.cache().get((image.id, *state)) is not None
+    assert dispatch.redis_client().get(keys.holder(image.id, *state)) == "prefetch-test-worker"
