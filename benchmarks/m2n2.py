@@ -1,8 +1,8 @@
 """``maskwright bench m2n2``: set_image and per-click latency, beside OpenCV GrabCut.
 
-``m2n2`` is the default (learned segment choice, three candidates per click); ``m2n2-head``
-the same with the click head (off by default); ``m2n2-paper`` the paper's hand-set choice (one
-mask, lite0 stages 2 + 4).
+``m2n2`` is the default (learned segment choice with the click head, three candidates per
+click); ``m2n2-nohead`` the previous default, the scorer alone; ``m2n2-paper`` the paper's
+hand-set choice (one mask, lite0 stages 2 + 4).
 Images: the GrabCut benchmark from ../shared/data when present (else scikit-image samples),
 resized to the long sides measured. Clicks come from the evaluation clicker against the
 ground truth, so each new click is a realistic correction. Per-click time is the time of
@@ -72,7 +72,6 @@ def _session(predictor, img: np.ndarray, gt: np.ndarray, clicks: int) -> tuple[f
 
 def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     from inference import build_predictor
-    from inference.methods.m2n2.head import DEFAULT_HEAD
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     sides = [256, 512] if quick else [256, 512, 1024]
@@ -85,12 +84,8 @@ def run(*, quick: bool = False, device: str | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for name, method, kwargs in (
         ("m2n2", "m2n2", {"backbone": "effnet-lite0", "device": device}),
-        # with the click head (off by default, see inference/methods/m2n2/head.py)
-        (
-            "m2n2-head",
-            "m2n2",
-            {"backbone": "effnet-lite0", "device": device, "head": str(DEFAULT_HEAD)},
-        ),
+        # the previous default: the scorer alone, no click head (inference/methods/m2n2/head.py)
+        ("m2n2-nohead", "m2n2", {"backbone": "effnet-lite0", "device": device, "head": None}),
         # the previous default: the paper's hand-set segment choice, no candidates
         (
             "m2n2-paper",

@@ -16,13 +16,21 @@ A candidate's soft IoU with that probability map is added to its scorer score (e
 the head only helps choose among them. Trained on the development sets' first halves by
 :mod:`inference.evaluation.m2n2_head`, which reproduces the shipped ``head.npz``.
 
-Off by default (``M2N2Predictor(head=DEFAULT_HEAD)`` turns it on) until ``maskwright eval``
-measures it on all three sets' second halves. What was measured, as the mean IoU of the
-segment chosen for a positive click among its 40 candidates (scorer alone → scorer + head),
-head and scorer trained on the first halves, second halves:
-first clicks coco_mval_dev100 0.506 → 0.568, coco_sample128 0.425 → 0.435, GrabCut 0.748 →
-0.824; later clicks 0.335 → 0.392, 0.276 → 0.305, 0.404 → 0.525. Trained the other way round
-(second halves, checked on the first, where the scorer had been trained) the first clicks lost
+On by default where it reads the features it was trained on (:func:`default_head`:
+``effnet-lite0``, stages 2/4/5); any other backbone ranks with the scorer alone, even one of
+the same width (``effnet-lite1`` has lite0's channels but other features). ``maskwright eval``
+on the three sets' second halves (20 clicks, scorer alone → scorer + head): NoC@85 GrabCut
+2.32 → 2.28, coco_mval_dev100 4.78 → 4.64, coco_sample128 8.90 → 8.85; NoC@90 3.32 → 3.32,
+7.22 → 7.00, 12.00 → 11.50; mIoU@1 0.766 → 0.856, 0.525 → 0.540, 0.440 → 0.496; first clicks
+with IoU < 0.2: 12 % → 0 %, 28 % → 20 %, 40 % → 25 %. What it costs: mIoU@5 and @10 a little
+lower on all three (the scorer alone picks later clicks' segments slightly better), and one
+more coco_sample128 object never reaches 85 % (NoF@85 2 → 3).
+
+Before that, as the mean IoU of the segment chosen for a positive click among its 40
+candidates (head and scorer trained on the first halves, second halves): first clicks
+coco_mval_dev100 0.506 → 0.568, coco_sample128 0.425 → 0.435, GrabCut 0.748 → 0.824; later
+clicks 0.335 → 0.392, 0.276 → 0.305, 0.404 → 0.525. Trained the other way round (second
+halves, checked on the first, where the scorer had been trained) the first clicks lost
 (0.558 → 0.483, 0.454 → 0.403, 0.781 → 0.721) and the later ones gained.
 """
 
@@ -36,6 +44,10 @@ import torch
 import torch.nn.functional as F
 
 DEFAULT_HEAD = Path(__file__).with_name("head.npz")
+# the backbone and stages whose grid features the packaged head was trained on
+TRAINED_ON = ("effnet-lite0", (2, 4, 5))
+# ``M2N2Predictor(head=AUTO)``: the packaged head where it reads the backbone, else none
+AUTO = "auto"
 PCA_DIMS = 32
 CELL_INPUTS = (
     "walk_rank",
@@ -171,6 +183,15 @@ def soft_iou(probs: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
     """(K,) soft IoU of each of K (K, N) segments with an (N,) probability map."""
     inter = (members * probs).sum(1)
     return inter / (members.sum(1) + probs.sum() - inter).clamp_min(1e-6)
+
+
+def default_head(backbone: object) -> str | None:
+    """The packaged head's path if ``backbone`` (a ``Backbone``) gives the grid features it was
+    trained on, else None. By name and stages, not by width: lite1 has lite0's channels."""
+    name, stages = TRAINED_ON
+    if getattr(backbone, "name", None) == name and tuple(getattr(backbone, "stages", ())) == stages:
+        return str(DEFAULT_HEAD)
+    return None
 
 
 @lru_cache(maxsize=4)

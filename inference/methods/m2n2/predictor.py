@@ -23,7 +23,8 @@ from ...predictor import Predictor
 from ...structures import Click, MaskResult
 from .candidates import deepest_click
 from .choice import SegmentChoice
-from .head import ClickHead, load_head
+from .head import AUTO as HEAD_AUTO
+from .head import ClickHead, default_head, load_head
 from .markov import change_temperature, markov_maps, matrix_ipf, start_states
 from .refine import minmax_flood_fill
 from .scorer import DEFAULT_WEIGHTS, image_gradient, load_scorer
@@ -64,11 +65,11 @@ class M2N2Predictor(SegmentChoice, Predictor):
             objects annotated by turns on one image do not recompute their clicks' maps.
         scorer: weights of the learned segment choice for positive clicks (``scorer.py``;
             the packaged ``scorer.npz``), or None for the paper's hand-set scores.
-        head: weights of a click head (``head.py``; ``DEFAULT_HEAD`` is the packaged
-            ``head.npz``) whose soft IoU with each candidate is averaged with its scorer score,
-            or None (the default: not yet measured with ``maskwright eval``, see ``head.py``).
-            Used with a scorer and a backbone whose grid features it was trained on
-            (effnet-lite0, stages 2/4/5); on other backbones the scorer ranks alone.
+        head: weights of a click head (``head.py``) whose soft IoU with each candidate is
+            averaged with its scorer score, or None. The default, ``"auto"``, is the packaged
+            ``head.npz`` on the backbone it was trained on (effnet-lite0, stages 2/4/5) and
+            none elsewhere (``head.default_head``); measured in ``head.py``. Used only with a
+            scorer, and only where the grid features are as wide as the head reads.
         snap: move a learned choice to the paper's best edge between its neighbouring
             candidates (see ``_snap``).
         num_candidates: masks an answer to a lone click ranks (``MaskResult.candidates``,
@@ -108,7 +109,7 @@ class M2N2Predictor(SegmentChoice, Predictor):
         refine_margin: int | None = 96,
         map_cache_size: int = 128,
         scorer: str | None = str(DEFAULT_WEIGHTS),
-        head: str | None = None,
+        head: str | None = HEAD_AUTO,
         num_candidates: int = 3,
         snap: bool = True,
         prior_edges: bool = True,
@@ -133,6 +134,8 @@ class M2N2Predictor(SegmentChoice, Predictor):
         self.refine_margin = refine_margin
         self.map_cache_size = map_cache_size
         self.scorer = None if scorer is None else load_scorer(str(scorer))
+        if head == HEAD_AUTO:
+            head = default_head(backbone)
         self.head: ClickHead | None = None if head is None or scorer is None else load_head(head)
         self._grid_features: torch.Tensor | None = None  # (C, h, w) from the affinity
         self._cells: tuple[torch.Tensor, torch.Tensor] | None = None  # grid features, colours
@@ -212,7 +215,8 @@ class M2N2Predictor(SegmentChoice, Predictor):
             features = self._grid_features
             if features is None or self._image is None:
                 raise RuntimeError("no grid features: set_image first, on an EfficientNet backbone")
-            rgb = torch.from_numpy(np.ascontiguousarray(self._image)).to(self.device)
+            # a copy: the caller's image may be read-only, which torch warns about
+            rgb = torch.from_numpy(np.array(self._image, copy=True)).to(self.device)
             colour = resize_grid(rgb.permute(2, 0, 1).float() / 255.0, self._grid_hw)
             self._cells = (
                 features.to(self.device).reshape(features.shape[0], -1).T.float(),

@@ -125,8 +125,7 @@ def test_the_predictor_averages_the_scorer_and_the_head():
     # packaged head reads it
     options = {"backbone": "tiny-effnet", "backbone_options": {"stages": [2, 4, 5]}}
     with_head = build_predictor("m2n2", refine_band=0, head=str(DEFAULT_HEAD), **options)
-    alone = build_predictor("m2n2", refine_band=0, **options)  # the default: no head
-    assert alone.head is None
+    alone = build_predictor("m2n2", refine_band=0, head=None, **options)
     img = _scene()
     for p in (with_head, alone):
         p.set_image(img)
@@ -155,3 +154,26 @@ def test_a_backbone_of_other_channels_ranks_with_the_scorer_alone():
     alone = build_predictor("m2n2", backbone="tiny-effnet", refine_band=0, head=None)
     alone.set_image(_scene())
     assert np.array_equal(alone.predict([Click(x=64, y=48)]).mask, result.mask)
+
+
+def test_the_packaged_head_is_the_default_only_on_the_features_it_was_trained_on():
+    from types import SimpleNamespace
+
+    from inference.backbones.base import build_backbone
+    from inference.methods.m2n2.head import default_head
+
+    assert default_head(SimpleNamespace(name="effnet-lite0", stages=(2, 4, 5))) == str(DEFAULT_HEAD)
+    for other in (
+        SimpleNamespace(name="effnet-lite1", stages=(2, 4, 5)),  # lite0's width, other features
+        SimpleNamespace(name="effnet-lite0", stages=(2, 4)),
+        SimpleNamespace(name="dinov2-vits14"),  # no stages at all
+    ):
+        assert default_head(other) is None
+    # the predictor's default ("auto"): tiny-effnet is lite0's code with random weights, so
+    # only named as lite0 does it get the head; under its own name it ranks with the scorer
+    backbone = build_backbone("tiny-effnet", stages=(2, 4, 5))
+    assert build_predictor("m2n2", backbone=backbone).head is None
+    backbone.name = "effnet-lite0"
+    assert build_predictor("m2n2", backbone=backbone).head is not None
+    assert build_predictor("m2n2", backbone=backbone, scorer=None).head is None
+    assert build_predictor("m2n2", backbone=backbone, head=None).head is None
