@@ -106,6 +106,7 @@ _METHOD_MODULES = (
     "inference.methods.dynamite",
     "inference.methods.exits",
     "inference.methods.grabcut",
+    "inference.methods.sam",
 )
 _loaded = False
 

@@ -88,7 +88,7 @@ def test_only_segmentation_imports_inference_and_torch():
 # What the web process may load of ``inference``: the methods' metadata (their batch jobs
 # register as job kinds at start-up), never a predictor, a backbone or an evaluation.
 METADATA = re.compile(
-    r"inference(\.(jobs|registry|structures|predictor|methods(\._lazy|\.[a-z0-9_]+)?))?"
+    r"inference(\.(jobs|registry|structures|predictor|methods(\._lazy|\.[a-z0-9_]+(\.variants)?)?))?"
 )
 
 

@@ -945,9 +945,9 @@ def test_tools_follow_the_prompts_the_method_declares(
     expect(tool("extreme")).to_have_attribute("aria-pressed", "true")
     expect(stage).to_have_attribute("data-tool", "extreme")
 
-    # Extreme points and a box (no box tool): click and scribble are off, the tool stays.
+    # Extreme points and a box: click and scribble are off, the Box tool on, the tool stays.
     choose("exits")
-    assert enabled_tools() == ["extreme", "brush", "eraser", "pan"]
+    assert enabled_tools() == ["extreme", "box", "brush", "eraser", "pan"]
     expect(tool("click")).to_have_attribute("title", re.compile("takes no clicks"))
     expect(tool("extreme")).to_have_attribute("aria-pressed", "true")
     page.keyboard.press("c")

@@ -12,7 +12,7 @@ import { AnnotateSocket } from "./socket.js";
 
 // Prompts kept in the object's local mirror of its log, so that undo / redo pop the right one
 // (the renderer draws markers for those it knows; a candidate choice has none).
-const MARKED = new Set(["click", "scribble", "extreme_points", "edit", "candidate"]);
+const MARKED = new Set(["click", "box", "scribble", "extreme_points", "edit", "candidate"]);
 
 export class Controller {
   constructor({ imageId, taskId, ui }) {
@@ -251,6 +251,16 @@ export class Controller {
   scribble(points, positive, width) {
     const w = Math.max(1, Math.min(200, width));
     return this.prompt("scribble", { points, positive, width: w }, { points, positive, width: w });
+  }
+
+  /**
+   * A box (image px, x0 < x1, y0 < y1, inside the image) for the selected object, else a new
+   * one: the first prompt of an object or one more of its prompts, so that clicks after a box
+   * refine it (and a box after clicks frames them).
+   */
+  box(x0, y0, x1, y1) {
+    const corners = { x0, y0, x1, y1 };
+    return this.prompt("box", corners, corners);
   }
 
   extreme(points) {

@@ -1,6 +1,6 @@
 // Drawing, on two stacked canvases:
 //   base    — the image and the masks, under the zoom/pan transform;
-//   overlay — what follows the pointer (brush cursor, the stroke being drawn) and the markers,
+//   overlay — what follows the pointer (brush cursor, the stroke or box being drawn) and the markers,
 //             in screen space, so moving the mouse never redraws 200 masks.
 // Both redraw only when asked, at most once per animation frame.
 
@@ -9,6 +9,7 @@ import { cssColor, layerCanvas, layerOutline, objectColor } from "./layers.js";
 const POSITIVE = "#22c55e";
 const NEGATIVE = "#ef4444";
 const EXTREME = "#facc15";
+const BOX = "#38bdf8"; // a box prompt: neither positive nor negative
 
 export class Renderer {
   constructor(base, overlay, viewport) {
@@ -110,6 +111,7 @@ export class Renderer {
       const color = kind === "eraser" ? "rgba(255,255,255,0.85)" : kind === "brush" ? (obj ? cssColor(objectColor(obj, session.labelById)) : "#ffffff") : positive ? POSITIVE : NEGATIVE;
       this.polyline(g, points, Math.max(1, width * vp.scale), color, kind === "eraser");
     }
+    if (overlay.box) this.rect(g, overlay.box, BOX, true);
     if (overlay.cursor) {
       const { x, y, width } = overlay.cursor;
       const p = vp.toStage(x, y);
@@ -143,8 +145,25 @@ export class Renderer {
       this.polyline(g, payload.points || [], Math.max(2, (payload.width || 5) * this.viewport.scale), payload.positive === false ? NEGATIVE : POSITIVE, false, 0.6);
     } else if (kind === "extreme_points") {
       for (const [x, y] of payload.points || []) this.marker(g, x, y, EXTREME, "diamond");
+    } else if (kind === "box") {
+      this.rect(g, payload, BOX, false);
     }
     // `edit` strokes already show in the mask itself.
+  }
+
+  /** A box {x0, y0, x1, y1} in image px: solid (a sent prompt) or dashed (being dragged). */
+  rect(g, { x0, y0, x1, y1 }, color, dragging) {
+    const p = this.viewport.toStage(x0, y0);
+    const q = this.viewport.toStage(x1, y1);
+    g.save();
+    g.lineWidth = 3; // a dark halo keeps the line visible on any image
+    g.strokeStyle = "rgba(0,0,0,0.6)";
+    g.strokeRect(p.x, p.y, q.x - p.x, q.y - p.y);
+    g.lineWidth = 1.5;
+    g.strokeStyle = color;
+    if (dragging) g.setLineDash([6, 4]);
+    g.strokeRect(p.x, p.y, q.x - p.x, q.y - p.y);
+    g.restore();
   }
 
   marker(g, x, y, color, shape, text = "") {

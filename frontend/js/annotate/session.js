@@ -3,13 +3,13 @@
 // the server stays the source of truth (a reconnect throws this away and rebuilds it).
 //
 // Stale masks: per object we remember the newest seq we sent that can change its mask
-// (click, scribble, extreme_points, edit, candidate, undo, redo). A `mask` answering an older
+// (click, box, scribble, extreme_points, edit, candidate, undo, redo). A `mask` answering an older
 // seq is not drawn. It is kept aside, though: if the newer prompt then fails, the server
 // changed nothing for it, so the kept mask is the object's true state and is applied after all.
 
 import { decodeLayer, layerHas } from "./layers.js";
 
-export const MASK_KINDS = new Set(["click", "scribble", "extreme_points", "edit", "candidate", "undo", "redo"]);
+export const MASK_KINDS = new Set(["click", "box", "scribble", "extreme_points", "edit", "candidate", "undo", "redo"]);
 
 // The prompt kinds of an `opened.methods` entry that declares none (`prompts` came later):
 // what every method took before. `edit` (brush, eraser) and `candidate` (which of the method's

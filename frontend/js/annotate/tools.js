@@ -3,6 +3,7 @@
 //   click    left = positive, right (or Shift+left) = negative click; a left drag pans
 //   scribble a drag draws a polyline sent as one `scribble` on release; right/Shift = negative
 //   extreme  four clicks (left adds, right removes the last) -> one `extreme_points`
+//   box      a left drag draws a rectangle sent as one `box` on release (Esc drops it)
 //   brush    a drag paints the selected object (`edit`, mode paint); right drag erases
 //   eraser   a drag erases from the selected object (`edit`, mode erase)
 //   pan      a drag pans
@@ -10,8 +11,8 @@
 //
 // Which tools are enabled comes from what the method in use declares (`opened.methods[*].prompts`):
 // a tool with a `prompt` kind is enabled when the method accepts that kind; brush, eraser and
-// pan (no prompt kind: `edit` strokes and panning) always are. Kinds no tool sends (box, text)
-// are ignored. No method is named here: see toolStates.
+// pan (no prompt kind: `edit` strokes and panning) always are. Kinds no tool sends (text) are
+// ignored. No method is named here: see toolStates.
 
 import { acceptedPrompts } from "./session.js";
 
@@ -19,6 +20,7 @@ export const TOOLS = [
   { name: "click", key: "c", title: "Click (C)", text: "Click", prompt: "click", noun: "clicks" },
   { name: "scribble", key: "s", title: "Scribble (S)", text: "Scribble", prompt: "scribble", noun: "scribbles" },
   { name: "extreme", key: "x", title: "Extreme points (X)", text: "Extreme", prompt: "extreme_points", noun: "extreme points" },
+  { name: "box", key: "r", title: "Box (R)", text: "Box", prompt: "box", noun: "boxes" },
   { name: "brush", key: "b", title: "Brush (B)", text: "Brush" },
   { name: "eraser", key: "e", title: "Eraser (E)", text: "Eraser" },
   { name: "pan", key: "p", title: "Pan (P, or hold Space, or middle drag)", text: "Pan" },
@@ -45,7 +47,7 @@ export function firstEnabledTool(states) {
   return TOOLS.find((t) => states.get(t.name)?.enabled)?.name ?? null;
 }
 
-const DRAG_PX = 5; // a press that moves further than this is a drag, not a click
+const DRAG_PX = 5; // a press that moves further than this is a drag, not a click; a box narrower is a slip
 const MAX_POINTS = 2000; // the protocol's polyline limit
 const STROKE_TOOLS = new Set(["scribble", "brush", "eraser"]);
 const round2 = (v) => Math.round(v * 100) / 100;
@@ -53,7 +55,7 @@ const round2 = (v) => Math.round(v * 100) / 100;
 export class PointerInput {
   /**
    * actions: click(x, y, positive), stroke(tool, points, positive, width),
-   * extreme(points), changed({view}) — view=true when the transform changed.
+   * extreme(points), box(x0, y0, x1, y1), changed({view}) — view=true when the transform changed.
    */
   constructor(stage, viewport, actions) {
     this.stage = stage;
@@ -64,7 +66,8 @@ export class PointerInput {
     this.cursor = null; // {x, y} image px under the pointer
     this.stroke = null; // {kind, points, positive, width}
     this.extreme = []; // [[x, y], ...] while placing
-    this.drag = null; // {mode: "pan" | "click" | "stroke", x0, y0, sx, sy, positive}
+    this.box = null; // {x0, y0, x1, y1} image px while a box is dragged: clamped, x0 <= x1, y0 <= y1
+    this.drag = null; // {mode: "pan" | "click" | "stroke" | "box", sx, sy, lastX, lastY, positive, anchor}
     this.spaceHeld = false;
     this.spaceUsed = false;
     this.enabled = true;
@@ -146,6 +149,10 @@ export class PointerInput {
       this.actions.changed({ view: false });
       e.preventDefault();
       return;
+    } else if (this.tool === "box") {
+      if (e.button !== 0) return; // a right press means nothing here (no negative boxes)
+      mode = "box";
+      this.box = this.boxFrom(p, p);
     } else if (STROKE_TOOLS.has(this.tool)) {
       if (this.tool === "eraser" && e.button === 2) return;
       const kind = this.tool === "brush" && e.button === 2 ? "eraser" : this.tool;
@@ -154,7 +161,7 @@ export class PointerInput {
     }
     if (!mode) return;
     e.preventDefault(); // no text selection, no middle-button autoscroll
-    this.drag = { mode, sx, sy, lastX: sx, lastY: sy, positive: !negative, id: e.pointerId };
+    this.drag = { mode, sx, sy, lastX: sx, lastY: sy, positive: !negative, id: e.pointerId, anchor: p };
     this.stage.setPointerCapture?.(e.pointerId);
     this.stage.classList.toggle("panning", mode === "pan");
     this.actions.changed({ view: false });
@@ -186,6 +193,7 @@ export class PointerInput {
         this.actions.changed({ view: true });
         return;
       }
+      if (drag.mode === "box") this.box = this.boxFrom(drag.anchor, p);
       if (drag.mode === "stroke" && this.stroke) {
         // Keep a point per screen pixel or so. A stroke that reaches the protocol's cap keeps
         // every other point and goes on: its whole path, coarser, rather than cut short.
@@ -214,6 +222,12 @@ export class PointerInput {
       const { kind, points, positive, width } = this.stroke;
       this.stroke = null;
       this.actions.stroke(kind, points, positive, width);
+    } else if (drag.mode === "box" && this.box) {
+      const { x0, y0, x1, y1 } = this.boxFrom(drag.anchor, this.imagePoint(e));
+      this.box = null;
+      // Too small on screen (a click, a slip, or a drag that stayed off the image): nothing.
+      const scale = this.viewport.scale;
+      if ((x1 - x0) * scale >= DRAG_PX && (y1 - y0) * scale >= DRAG_PX && x0 < x1 && y0 < y1) this.actions.box(x0, y0, x1, y1);
     }
     this.actions.changed({ view: false });
   }
@@ -221,7 +235,18 @@ export class PointerInput {
   cancelDrag() {
     this.drag = null;
     this.stroke = null;
+    this.box = null;
     this.stage.classList.remove("panning");
+  }
+
+  /**
+   * The box spanned by two image points {x, y} (the press and the pointer now), each clamped
+   * into the image as clampPoint does, the corners sorted: {x0, y0, x1, y1}, x0 <= x1, y0 <= y1.
+   */
+  boxFrom(a, b) {
+    const [ax, ay] = this.clampPoint(a);
+    const [bx, by] = this.clampPoint(b);
+    return { x0: Math.min(ax, bx), y0: Math.min(ay, by), x1: Math.max(ax, bx), y1: Math.max(ay, by) };
   }
 
   addExtreme(p) {
@@ -233,7 +258,7 @@ export class PointerInput {
     }
   }
 
-  /** Escape: drop a half-placed extreme set or a stroke in progress. True if something was dropped. */
+  /** Escape: drop a half-placed extreme set, a stroke or a box in progress. True if something was dropped. */
   cancel() {
     const had = this.extreme.length > 0 || this.drag !== null;
     this.extreme = [];

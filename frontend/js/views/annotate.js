@@ -154,6 +154,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
       else controller.edit(kind === "eraser" ? "erase" : "paint", points, width);
     },
     extreme: (points) => controller.extreme(points),
+    box: (x0, y0, x1, y1) => controller.box(x0, y0, x1, y1),
     changed: ({ view: moved }) => {
       renderer.request(moved, true);
       if (moved) zoomText.textContent = `${Math.round(viewport.scale * 100)} %`;
@@ -165,7 +166,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     session: controller.session,
     opacity: view.opacity,
     showMasks: view.showMasks,
-    overlay: { queued: controller.queued, extreme: pointer.extreme, stroke: pointer.stroke, cursor: pointer.cursor },
+    overlay: { queued: controller.queued, extreme: pointer.extreme, stroke: pointer.stroke, box: pointer.box, cursor: pointer.cursor },
   });
   const observer = new ResizeObserver(() => {
     const box = stage.getBoundingClientRect();
