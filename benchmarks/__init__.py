@@ -32,6 +32,7 @@ TOPICS: dict[str, tuple[str, str]] = {
     "dynamite": ("benchmarks.dynamite:run", "library"),
     "dynamite-train": ("benchmarks.dynamite_train:run", "library"),
     "exits": ("benchmarks.exits:run", "library"),
+    "sam": ("benchmarks.sam:run", "library"),
 }
 
 

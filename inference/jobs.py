@@ -23,6 +23,12 @@ The entry points, by capability (``params``: the job's settings, parsed by
                   start from, or None. Resumes from ``work_dir``. Trained.model_file and
                   model_config load through the method's TrainedWeights (so the platform
                   evaluates any method's result the same way, on held-back images).
+    text_masks    run(params, device) -> TextMasks
+                  TextMasks.find(rgb: H×W×3 uint8, texts: [str], seed: int)
+                      -> [(text, H×W bool, score)]: every instance found of each text (a
+                  label's name), the texts in the order given, best score first within each;
+                  TextMasks.model_name names the checkpoint. The platform passes the names of
+                  the labels chosen in its own ``label_ids`` parameter and labels each mask.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ CAPABILITIES = {
     "proposals": "class-agnostic region proposals of every image, as pseudo labels",
     "pseudo_masks": "a mask for every outlined object (extreme points or a box), as pseudo labels",
     "train": "a model of the method trained on a dataset's masks, then evaluated",
+    "text_masks": "a mask for every instance of each chosen label, found from the label's name,"
+    " as labelled pseudo labels",
 }
-PARAM_KINDS = ("int", "float", "bool", "choice", "text", "id")
+PARAM_KINDS = ("int", "float", "bool", "choice", "text", "id", "ids")
 
 # progress(done, total, stage, extra) — extra: figures worth showing (loss, s/step, ETA)
 Progress = Callable[..., None]
@@ -48,9 +56,11 @@ Progress = Callable[..., None]
 @dataclass(frozen=True)
 class Param:
     """One setting of a job. ``kind``: int, float, bool, choice (one of ``choices``, pairs of
-    value and text), text (trimmed, at most ``maximum`` characters) or id (a row the caller
-    must check, of what ``refers`` names; None or "" for none). ``step`` (int): values
-    are ``minimum + k·step``. ``label`` is what a form shows; ``help`` says why it matters."""
+    value and text), text (trimmed, at most ``maximum`` characters), id (a row the caller
+    must check, of what ``refers`` names; None or "" for none) or ids (a list of such rows,
+    duplicates dropped, order kept; ``minimum``/``maximum`` bound how many; None or "" for
+    none). ``step`` (int): values are ``minimum + k·step``. ``label`` is what a form shows;
+    ``help`` says why it matters."""
 
     name: str
     label: str
@@ -63,7 +73,7 @@ class Param:
     help: str = ""
     # choices that need weights on the worker: a deployment offers only those it has
     weights: bool = False
-    refers: str = ""  # kind id: what the id is of ("label", "model")
+    refers: str = ""  # kind id / ids: what the ids are of ("label", "model")
     # choices accepted but not offered in a form (small random networks for tests)
     unlisted: tuple[str, ...] = ()
 
@@ -79,6 +89,10 @@ class Param:
             out = self._convert(value)
         except (TypeError, ValueError):
             raise ValueError(f"{self.name} must be {self._expected()}, got {value!r}") from None
+        if self.kind == "ids":
+            low, high = self.minimum or 0, math.inf if self.maximum is None else self.maximum
+            if not low <= len(out) <= high:
+                raise ValueError(f"{self.name} must be {self._expected()}, got {value!r}")
         if self.kind in ("int", "float"):
             low = -math.inf if self.minimum is None else self.minimum
             high = math.inf if self.maximum is None else self.maximum
@@ -91,6 +105,13 @@ class Param:
         return out
 
     def _convert(self, value: Any) -> Any:
+        if self.kind == "ids":
+            if value in (None, ""):
+                return []
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            # a launcher may repeat a row; each counts once, in the order first given
+            return list(dict.fromkeys(Param(self.name, "", "id", None)._convert(v) for v in value))
         if self.kind in ("int", "id"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
@@ -122,6 +143,9 @@ class Param:
             return what + bounds + step
         if self.kind == "id":
             return f"the id of a {self.refers or 'row'}"
+        if self.kind == "ids":
+            high = "" if self.maximum is None else f" to {_num(self.maximum)}"
+            return f"a list of {_num(self.minimum or 0)}{high} ids of a {self.refers or 'row'}"
         return {"bool": "true or false", "text": "text", "choice": "a choice"}[self.kind]
 
     def as_dict(self) -> dict[str, Any]:
@@ -130,7 +154,7 @@ class Param:
             "name": self.name,
             "label": self.label,
             "kind": self.kind,
-            "default": self.default,
+            "default": list(self.default) if self.kind == "ids" else self.default,
             "min": self.minimum,
             "max": self.maximum,
             "step": self.step,
@@ -243,3 +267,13 @@ class Trained:
     metrics: dict[str, Any]
     resumed_from: int | None = None
     description: str = ""  # e.g. the backbone, for the model's default name
+
+
+@dataclass
+class TextMasks:
+    """What a ``text_masks`` entry returns: ``find(rgb, texts, seed)`` → (text, H×W bool mask,
+    score in [0, 1]) of every instance of each text, the texts in the order given, best first
+    within each; ``model_name``: the checkpoint that found them."""
+
+    find: Callable[..., list[tuple[str, Any, float]]]
+    model_name: str

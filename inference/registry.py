@@ -65,6 +65,9 @@ class MethodInfo:
     prompts. ``backbones``: those it can take, default first; () = it takes none.
     ``trained``: set when interactive use needs a trained model file. ``interactive``: False
     for batch-only methods. ``batch``: the batch jobs it offers (``inference.jobs``).
+    ``checkpoints``: (backbone, model id) of the backbones it serves only with that published
+    checkpoint on the worker's own disk (``inference.weights``; never downloaded), so that a
+    platform offers each only where it was found.
     """
 
     name: str
@@ -76,6 +79,7 @@ class MethodInfo:
     interactive: bool = True
     summary: str = ""
     batch: tuple[BatchJob, ...] = ()
+    checkpoints: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe description for the platform's method list."""
@@ -90,6 +94,7 @@ class MethodInfo:
             "trained": self.trained.as_dict() if self.trained is not None else None,
             "summary": self.summary,
             "batch": [job.as_dict() for job in self.batch],
+            "checkpoints": dict(self.checkpoints),
         }
 
 

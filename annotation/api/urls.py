@@ -71,6 +71,7 @@ urlpatterns += [
 # Trained models (DynaMITe checkpoints, EXITS generators).
 urlpatterns += [
     path("methods/", models.MethodsApi.as_view()),
+    path("checkpoints/", models.CheckpointsApi.as_view()),
     path("projects/<int:project_id>/models/", models.ModelListApi.as_view()),
     path("models/<int:model_id>/", models.ModelDetailApi.as_view()),
     path("models/<int:model_id>/default/", models.ModelDefaultApi.as_view()),

@@ -200,6 +200,8 @@ def open_image(
         "method": chosen_method,
         "backbone": chosen_backbone,
         "methods": offered,
+        # methods left out for want of a checkpoint on any worker, with why (shown disabled)
+        "unavailable": methods.unavailable(offered),
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
     }
 

@@ -10,9 +10,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.common.exceptions import ApplicationError, NotFound
+from annotation.common.exceptions import ApplicationError, Forbidden, NotFound
 from annotation.projects.access import require_admin, require_role, role_for_object
-from annotation.projects.models import SEE_ALL_ROLES
+from annotation.projects.models import ADMIN_ROLES, SEE_ALL_ROLES, Membership
 
 from . import selectors, services
 from .models import TrainedModel
@@ -135,3 +135,23 @@ class MethodsApi(APIView):
         from annotation.segmentation.interactive.methods import catalog
 
         return Response(catalog())
+
+
+class CheckpointsApi(APIView):
+    """The published checkpoints (SAM's families) each alive interactive worker has on its
+    disk, with their size and the device it computes on, and the missing ones with the folder
+    to put them in. Staff and the owners and managers of any project may read it (the workers
+    serve every project)."""
+
+    @extend_schema(responses={200: {"type": "object"}})
+    def get(self, request):
+        user = request.user
+        if not (
+            user.is_staff
+            or Membership.objects.filter(user_id=user.id, role__in=ADMIN_ROLES).exists()
+        ):
+            raise Forbidden("only staff and projects' owners and managers see the workers")
+        from annotation.segmentation.interactive.checkpoints import overview
+        from annotation.segmentation.interactive.dispatch import checkpoint_reports
+
+        return Response({"workers": overview(checkpoint_reports())})

@@ -73,7 +73,7 @@ def test_owner_uploads_a_model_and_runs_exits(stack_page: Page, world, tmp_path:
     page.goto(f"/#/projects/{project.id}")
     page.get_by_role("link", name="Models", exact=True).click()
     page.wait_for_url(f"**/#/projects/{project.id}/models")
-    expect(page.locator(".empty-inline")).to_contain_text("No models yet")
+    expect(page.locator(".empty-inline", has_text="No models yet")).to_be_visible()
 
     form = page.get_by_role("form", name="Upload a checkpoint")
     form.get_by_label("Method").select_option("dynamite")
@@ -124,3 +124,50 @@ def test_an_annotator_sees_no_models(stack_page: Page, world):
         "Only the project's owners, managers and reviewers"
     )
     expect(page.get_by_role("form", name="Upload a checkpoint")).to_have_count(0)
+
+
+def test_an_owner_sees_the_checkpoints_on_the_workers(
+    page: Page, world, tmp_path: Path, monkeypatch
+):
+    """The worker's report (as its heartbeat leaves it in Redis): the SAM checkpoint it found,
+    with its size and device, and the missing ones greyed with the folder to put them in."""
+    from annotation.segmentation.interactive import checkpoints, dispatch, keys
+    from inference.methods.sam.tiny import save_tiny
+
+    project, _ = world
+    host = "gpu-1@browser-test"
+    save_tiny("sam", tmp_path / "weights" / "facebook--sam-vit-base")
+    (tmp_path / "hf").mkdir()
+    report = checkpoints.discover("cuda:0", root=tmp_path / "weights", hf_cache_dir=tmp_path / "hf")
+    # the live server runs in this process: the worker counts as alive while its report lasts
+    monkeypatch.setattr(dispatch, "alive_workers", lambda: [host])
+    monkeypatch.setattr(keys, "ALIVE_TTL_S", 600)  # the report outlives the page's load
+    checkpoints.publish(host, report)
+    try:
+        login(page, "olga")
+        page.goto(f"/#/projects/{project.id}/models")
+        listed = page.get_by_role("region", name="Checkpoints on the workers")
+        found = listed.locator("tr[data-checkpoint='sam/vit-b']")
+        expect(found).to_have_attribute("data-state", "found")
+        size = checkpoints.folder_size(tmp_path / "weights" / "facebook--sam-vit-base")
+        expect(found).to_contain_text("facebook/sam-vit-base")
+        expect(found).to_contain_text(_format_bytes(size))
+        expect(found).to_contain_text("cuda:0")
+        expect(found).to_contain_text(host)
+        missing = listed.locator("tr.checkpoint-missing")
+        expect(missing).to_have_count(7)
+        expect(listed.locator("tr[data-checkpoint='sam3/sam3']")).to_contain_text(
+            f"put the checkpoint folder at {tmp_path / 'weights'}/facebook--sam3"
+        )
+    finally:
+        keys.redis_client().delete(keys.weights(host))
+
+
+def _format_bytes(n: int) -> str:
+    """What the page's formatBytes (frontend/js/dom.js) prints."""
+    if n < 1024:
+        return f"{n} B"
+    value, units = n / 1024, ["KB", "MB", "GB", "TB"]
+    while value >= 1024 and len(units) > 1:
+        value, units = value / 1024, units[1:]
+    return f"{value:.1f} {units[0]}" if value < 10 else f"{round(value)} {units[0]}"

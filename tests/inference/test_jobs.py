@@ -102,6 +102,7 @@ def test_the_methods_declare_one_job_per_capability_json_safe():
         "mis": ("mis", "proposals"),
         "exits": ("exits", "pseudo_masks"),
         "train": ("dynamite", "train"),
+        "sam3_text": ("sam3", "text_masks"),
     }
     assert {c for _, c in declared.values()} == set(CAPABILITIES)
     for _, job in batch_jobs():
@@ -131,3 +132,13 @@ def test_an_unlisted_choice_is_accepted_but_not_offered():
     )
     assert net.parse("tiny") == "tiny"
     assert net.as_dict()["choices"] == [["big", "Big"]]
+
+
+def test_ids_are_a_bounded_list_of_row_ids_each_once_in_order():
+    labels = Param("label_ids", "Labels", "ids", (), minimum=1, maximum=3, refers="label")
+    assert labels.parse([3, "1", 3, 2]) == [3, 1, 2]
+    assert labels.as_dict()["default"] == [] and labels.as_dict()["refers"] == "label"
+    for bad in ([], None, [1, 2, 3, 4], [0], [True], [1.5], "1", [[1]], [2**63]):
+        with pytest.raises(ValueError, match="label_ids must be a list of 1 to 3 ids of a label"):
+            labels.parse(bad)
+    assert Param("ids", "Ids", "ids", ()).parse(None) == []

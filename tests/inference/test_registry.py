@@ -62,8 +62,12 @@ def test_as_dict_is_json_safe():
         "trained",
         "summary",
         "batch",
+        "checkpoints",
     }
     assert [job["kind"] for job in d["batch"]] == ["train"]
+    assert d["checkpoints"] == {}  # DynaMITe's weights are the project's, not the worker's
+    sam = method_info("sam").as_dict()
+    assert sam["checkpoints"]["vit-b"] == "facebook/sam-vit-base"
     assert d["trained"]["backbones"] == ["swin_tiny", "resnet50", "effnet-lite0"]
     assert ".safetensors" in d["trained"]["suffixes"]
 

@@ -2,10 +2,10 @@
 job's parameters (the method's and the platform's, one form, one validation), the device and
 the work folder.
 
-A capability module (``proposals``, ``pseudo_masks``, ``train``) calls :func:`register_kinds`
-at import with its runner and its own parameters; every registered method's batch job of that
-capability becomes a job kind (:func:`register_all` again picks up methods registered later).
-Torch-free: the web process validates launches with it.
+A capability module (``proposals``, ``text_masks``, ``pseudo_masks``, ``train``) calls
+:func:`register_kinds` at import with its runner and its own parameters; every registered
+method's batch job of that capability becomes a job kind (:func:`register_all` again picks up
+methods registered later). Torch-free: the web process validates launches with it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from annotation.jobs.engine import JobContext, register_runner
 from annotation.segmentation.interactive import methods
 
 # capability → place in the Jobs page's menu (the pipeline's order)
-ORDER = {"proposals": 10, "pseudo_masks": 20, "train": 30}
+ORDER = {"proposals": 10, "text_masks": 15, "pseudo_masks": 20, "train": 30}
 MAX_ERRORS = 200  # failed images or objects listed in a job's result
 
 
@@ -88,6 +88,9 @@ def _as_form(param: Any, method: str) -> dict[str, Any]:
     out: dict[str, Any] = param.as_dict()
     if param.kind == "id":  # the form picks a label, or a model of this method
         out["kind"] = param.refers
+        out["method"] = method
+    if param.kind == "ids":  # the form picks several: "labels"
+        out["kind"] = f"{param.refers}s"
         out["method"] = method
     return out
 

@@ -9,12 +9,17 @@ object's requests: a worker that finds a newer revision answered skips the compu
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import uuid
+from typing import Any
 
 from . import keys
 from .keys import redis_client
 from .request import MaskRequest
+
+log = logging.getLogger(__name__)
 
 INTERACTIVE_QUEUE = "interactive"
 # The worker-side tasks (``annotation.labeling.tasks``), sent by name: the web process never
@@ -30,6 +35,7 @@ __all__ = [
     "answered",
     "bump_revision",
     "cancel_prefetch",
+    "checkpoint_reports",
     "choose_worker",
     "claim",
     "click_taken",
@@ -60,23 +66,59 @@ def choose_worker(
     image_id: int, method: str, backbone: str, preferred: str | None = None
 ) -> str | None:
     """The worker that should serve this image: its live holder, else ``preferred`` (the
-    session's worker) if alive, else a random live worker; it becomes the holder. ``None``
-    when no worker has reported yet (the shared queue then decides)."""
+    session's worker) if alive, else a random live worker; it becomes the holder. Each must
+    serve the method and backbone (a SAM variant: only a worker that has its checkpoint).
+    ``None`` when no such worker has reported (the shared queue then decides)."""
     client = redis_client()
     key = keys.holder(image_id, method, backbone)
     holder = client.get(key)
-    if holder and is_alive(holder):
+    serves = _serving(method, backbone)
+    if holder and is_alive(holder) and serves(holder):
         return holder
-    if preferred and is_alive(preferred):
+    if preferred and is_alive(preferred) and serves(preferred):
         chosen = preferred
     else:
-        workers = alive_workers()
+        workers = [w for w in alive_workers() if serves(w)]
         if not workers:
             client.delete(key)
             return None
         chosen = random.choice(workers)
     client.set(key, chosen, ex=keys.HOLDER_TTL_S)
     return chosen
+
+
+def checkpoint_reports() -> dict[str, dict[str, Any] | None]:
+    """hostname → checkpoint report (:mod:`.checkpoints`) of every alive interactive worker
+    (None: it published none, e.g. a worker of an older release). A dead worker's report is not
+    read, even before it expires."""
+    workers = alive_workers()
+    if not workers:
+        return {}
+    raw = keys.redis_client().mget([keys.weights(h) for h in workers])
+    out: dict[str, dict[str, Any] | None] = {}
+    for hostname, value in zip(workers, raw, strict=True):
+        try:
+            out[hostname] = json.loads(value) if value else None
+        except ValueError:
+            log.warning("unreadable checkpoint report of worker %s", hostname)
+            out[hostname] = None
+    return out
+
+
+def _serving(method: str, backbone: str):
+    """A test ``hostname -> bool``: can that worker serve (method, backbone)? Every worker can,
+    except for a variant served only with its checkpoint on the worker's disk (the SAM family,
+    ``checkpoints.needs_weights``): then only the workers that reported it."""
+    from . import checkpoints
+
+    if (method, backbone) not in checkpoints.needs_weights():
+        return lambda hostname: True
+    have = {
+        hostname
+        for hostname, report in checkpoint_reports().items()
+        if (method, backbone) in checkpoints.present({hostname: report})
+    }
+    return have.__contains__
 
 
 def claim(image_id: int, method: str, backbone: str, hostname: str) -> None:

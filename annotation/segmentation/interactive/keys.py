@@ -2,6 +2,10 @@
 
 * ``mw:iworker:<hostname>``: an interactive worker is alive. It refreshes the key every
   :data:`HEARTBEAT_S` with an :data:`ALIVE_TTL_S` expiry (:mod:`.worker`).
+* ``mw:iworker-weights:<hostname>``: that worker's checkpoint report (JSON: the checkpoints it
+  found on its disk with their size and device, the missing ones with the folder to use;
+  :mod:`.checkpoints`). The heartbeat writes it with the alive key, with the same expiry; the
+  prefix differs so that scanning ``mw:iworker:*`` finds only alive keys.
 * ``mw:holder:<image>:<method>:<backbone>``: the worker that holds (or is computing) the
   image's state. Clicks on that image go to its direct queue while it lives (:mod:`.dispatch`).
 * ``mw:rev:<instance>``: a counter bumped on every change to an object's prompts.
@@ -20,6 +24,7 @@ from functools import lru_cache
 
 ALIVE_PREFIX = "mw:iworker:"
 ALIVE_TTL_S = 3
+WEIGHTS_PREFIX = "mw:iworker-weights:"
 HEARTBEAT_S = 1.0
 HOLDER_TTL_S = 3600
 REVISION_TTL_S = 24 * 3600
@@ -38,6 +43,10 @@ def redis_client():
 
 def alive(hostname: str) -> str:
     return f"{ALIVE_PREFIX}{hostname}"
+
+
+def weights(hostname: str) -> str:
+    return f"{WEIGHTS_PREFIX}{hostname}"
 
 
 def holder(image_id: int, method: str, backbone: str) -> str:

@@ -9,9 +9,12 @@ branches on a method's name, so adding a method is one registration (plus its mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+
+from .library import registry
 
 NO_BACKBONE = "none"  # the backbone name of a method that takes none (stored in model names)
 TRAINED_PREFIX = "model-"  # a "backbone" naming a project's trained model: model-<id>
@@ -21,14 +24,6 @@ EDIT = "edit"  # manual brush strokes: the platform applies them on top of any m
 CANDIDATE = "candidate"
 PLATFORM_KINDS = (EDIT, CANDIDATE)  # logged like prompts, read by no method
 MAX_CANDIDATES = 8  # candidates offered per answer; a chosen index is below this
-
-
-def registry():
-    """The ``inference`` package with the deployment's plugin methods registered."""
-    import inference
-
-    inference.load_plugins(settings.MASKWRIGHT["METHOD_PLUGINS"])
-    return inference
 
 
 def info(method: str):
@@ -71,21 +66,53 @@ def _entry(found, backbones: list[str], **extra: Any) -> dict[str, Any]:
     }
 
 
-def offered(trained: list[tuple[str, int, str]] = ()) -> list[dict[str, Any]]:
-    """The annotation page's menu: every interactive method that runs without a trained model,
-    with the backbones this deployment has weights for (``INTERACTIVE_BACKBONES``), then the
-    project's ``trained`` models, ``(method, model id, model name)``, for methods that need one.
-    ``INTERACTIVE_METHODS``, when set, narrows the menu and orders it. The first is the default."""
+Reports = dict[str, dict[str, Any] | None]  # hostname → checkpoints report (.checkpoints)
+
+
+def _menu_names() -> tuple[dict[str, Any], list[str]]:
+    """The interactive methods by name, and the names the menu may show, in order."""
     infos = {i.name: i for i in registry().method_infos() if i.interactive}
     wanted = settings.MASKWRIGHT["INTERACTIVE_METHODS"]
-    names = [n for n in wanted if n in infos] if wanted else list(infos)
+    return infos, ([n for n in wanted if n in infos] if wanted else list(infos))
+
+
+def offered(
+    trained: Sequence[tuple[str, int, str]] = (),
+    reports: Reports | None = None,
+) -> list[dict[str, Any]]:
+    """The annotation page's menu: every interactive method that runs without a trained model,
+    with the backbones this deployment has weights for, then the project's ``trained`` models,
+    ``(method, model id, model name)``, for methods that need one. ``INTERACTIVE_METHODS``,
+    when set, narrows the menu and orders it. The first is the default.
+
+    A backbone has weights when it is in ``INTERACTIVE_BACKBONES``, except a variant whose
+    checkpoint must be on the worker's disk (the SAM families, :mod:`.checkpoints`): that one
+    is offered exactly when some alive worker reports its checkpoint, whatever the setting
+    says (a worker that has none could only fail). ``reports``: the workers' checkpoint
+    reports; default, those of the workers alive now (read from Redis only when needed).
+    """
+    from . import checkpoints, dispatch
+
+    infos, names = _menu_names()
     have = set(settings.MASKWRIGHT["INTERACTIVE_BACKBONES"])
+    needs = checkpoints.needs_weights()
+    present: set[tuple[str, str]] = set()  # (method, variant) with a checkpoint on a worker
+    if any((n, b) in needs for n in names for b in infos[n].backbones):
+        present = checkpoints.present(dispatch.checkpoint_reports() if reports is None else reports)
+
+    def usable(name: str, backbone: str) -> bool:
+        if (name, backbone) in needs:
+            return (name, backbone) in present
+        return backbone in have
+
     out = []
     for name in names:
         found = infos[name]
         if found.trained is not None:
             continue  # offered with a project's model below
-        backbones = [b for b in found.backbones if b in have] if found.backbones else [NO_BACKBONE]
+        backbones = (
+            [b for b in found.backbones if usable(name, b)] if found.backbones else [NO_BACKBONE]
+        )
         if backbones:
             out.append(_entry(found, backbones))
     for method, model_id, model_name in trained:
@@ -100,6 +127,32 @@ def offered(trained: list[tuple[str, int, str]] = ()) -> list[dict[str, Any]]:
                 model_id=model_id,
             )
         )
+    return out
+
+
+def unavailable(
+    offered_now: list[dict[str, Any]], reports: Reports | None = None
+) -> list[dict[str, Any]]:
+    """The menu's methods that :func:`offered` left out for want of a checkpoint on any
+    worker: ``{"name", "label", "why"}`` each, ``why`` naming the model id and the folder to
+    put it in (the page shows them disabled, ``why`` as their title). ``offered_now``: what
+    :func:`offered` returned; ``reports``: as there."""
+    from . import checkpoints, dispatch
+
+    infos, names = _menu_names()
+    needs = checkpoints.needs_weights()
+    taken = {m["name"] for m in offered_now}
+    out = []
+    found_by: Reports | None = reports
+    for name in names:
+        found = infos[name]
+        ids = [needs[(name, b)] for b in found.backbones if (name, b) in needs]
+        if name in taken or found.trained is not None or not ids:
+            continue
+        if found_by is None:
+            found_by = dispatch.checkpoint_reports()
+        why = checkpoints.why_missing(ids, any_worker=bool(found_by))
+        out.append({"name": name, "label": found.label, "why": why})
     return out
 
 

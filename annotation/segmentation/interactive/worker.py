@@ -55,6 +55,7 @@ class _WorkerState:
         self.cache: ImageStateCache | None = None
         self.models: Models | None = None
         self.heartbeat: threading.Event | None = None
+        self.checkpoints: dict[str, Any] | None = None  # checkpoints.discover's report
         self.hostname = ""
 
 
@@ -129,7 +130,8 @@ def warm_up() -> None:
     click pays neither the weights nor the first-call costs of torch and numba."""
     from inference import Box, Click
 
-    offered = methods.offered()
+    # what this worker can serve: a method needing a checkpoint only where it is on this disk
+    offered = methods.offered(reports={"this worker": checkpoint_report()})
     if not offered:
         log.warning("no interactive method to warm up")
         return
@@ -161,22 +163,49 @@ def warm_up() -> None:
 
 
 # -- liveness ----------------------------------------------------------------------------------
+def checkpoint_report(refresh: bool = False) -> dict[str, Any]:
+    """The checkpoints on this worker's disk (:func:`.checkpoints.discover`), looked for once
+    and again on ``refresh`` (the heartbeat rescans every ``checkpoints.RESCAN_S``)."""
+    if refresh or _state.checkpoints is None:
+        from django.conf import settings
+
+        from . import checkpoints
+
+        _state.checkpoints = checkpoints.discover(settings.MASKWRIGHT["INTERACTIVE_DEVICE"])
+    return _state.checkpoints
+
+
 def start_heartbeat(hostname: str) -> threading.Event:
-    """Refresh this worker's alive key every second until :func:`stop_heartbeat`. The thread
-    touches no torch (see ``annotation.labeling.tasks.warm_up``)."""
+    """Refresh this worker's alive key every second until :func:`stop_heartbeat`, and beside it
+    its checkpoint report (:mod:`.checkpoints`), with the same expiry. The thread touches no
+    torch (see ``annotation.labeling.tasks.warm_up``)."""
+    from . import checkpoints
+
     stop = threading.Event()
-    key = keys.alive(hostname)
+    key, weights_key = keys.alive(hostname), keys.weights(hostname)
 
     def beat() -> None:
+        report = ""
+        scanned: float | None = None  # when the disk was last looked at (monotonic)
         while not stop.is_set():
+            if scanned is None or time.monotonic() - scanned >= checkpoints.RESCAN_S:
+                try:  # before the first alive key: the worker appears with its checkpoints
+                    report = checkpoints.encode(checkpoint_report(refresh=scanned is not None))
+                except Exception:  # an unreadable disk must not stop the heartbeat
+                    log.warning("looking for checkpoints failed", exc_info=True)
+                scanned = time.monotonic()
             try:
-                keys.redis_client().set(key, str(time.time()), ex=keys.ALIVE_TTL_S)
+                pipe = keys.redis_client().pipeline(transaction=False)
+                pipe.set(key, str(time.time()), ex=keys.ALIVE_TTL_S)
+                if report:
+                    pipe.set(weights_key, report, ex=keys.ALIVE_TTL_S)
+                pipe.execute()
             except Exception:  # Redis restarting: try again next second
                 log.warning("heartbeat to Redis failed", exc_info=True)
             stop.wait(keys.HEARTBEAT_S)
         try:
-            keys.redis_client().delete(key)
-        except Exception:  # shutting down: the key expires after ALIVE_TTL_S anyway
+            keys.redis_client().delete(key, weights_key)
+        except Exception:  # shutting down: the keys expire after ALIVE_TTL_S anyway
             log.debug("could not delete the heartbeat key %s", key, exc_info=True)
 
     threading.Thread(target=beat, name="maskwright-heartbeat", daemon=True).start()

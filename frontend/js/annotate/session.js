@@ -34,6 +34,7 @@ export class Session {
     this.labels = [];
     this.labelById = new Map();
     this.methods = [];
+    this.unavailable = []; // {name, label, why}: methods no worker has the checkpoint of
     this.method = "";
     this.backbone = "";
     this.selected = null;
@@ -56,6 +57,7 @@ export class Session {
     this.labels = msg.labels || [];
     this.labelById = new Map(this.labels.map((l) => [l.id, l]));
     this.methods = msg.methods || [];
+    this.unavailable = msg.unavailable || [];
     this.method = msg.method || "";
     this.backbone = msg.backbone || "";
     const errors = [];

@@ -42,7 +42,9 @@ export class MethodTools {
   /** Fill the pickers from the session (empty and disabled until `opened` lists methods). */
   fill(session) {
     this.session = session;
-    mount(this.methodSelect, session.methods.map((m) => h("option", { value: m.name }, m.label || m.name)));
+    // methods left out for want of a checkpoint on any worker: shown disabled, the reason as title
+    const missing = (session.unavailable || []).map((m) => h("option", { value: "", disabled: true, title: m.why, dataset: { unavailable: m.name } }, `${m.label || m.name} (no weights)`));
+    mount(this.methodSelect, session.methods.map((m) => h("option", { value: m.name }, m.label || m.name)), missing);
     this.methodSelect.value = session.method;
     this.methodSelect.disabled = !session.methods.length;
     const backbones = session.methodInfo()?.backbones || [];

@@ -34,6 +34,14 @@ function projectChoices(param, project, models) {
   return [...none, ...ready.map((m) => [String(m.id), `model #${m.id} · ${m.name}`])];
 }
 
+// Several of the project's labels (kind "labels": an "ids" parameter of labels); all of them
+// chosen at first, since a job that finds labels usually wants every one.
+function labelsSelect(param, project) {
+  const labels = project.labels || [];
+  return h("select", { name: param.name, "aria-label": param.label, multiple: true, size: String(Math.min(6, Math.max(2, labels.length))) },
+    labels.map((l) => h("option", { value: String(l.id), selected: true }, l.name)));
+}
+
 function paramInput(param, project, models) {
   switch (param.kind) {
     case "int":
@@ -46,6 +54,8 @@ function paramInput(param, project, models) {
     case "label":
     case "model":
       return select(param, projectChoices(param, project, models));
+    case "labels":
+      return labelsSelect(param, project);
     default: // text, and any kind this page does not know yet
       return h("input", { name: param.name, "aria-label": param.label, maxlength: param.max ?? null, value: param.default ?? "" });
   }
@@ -67,6 +77,8 @@ function valueOf({ param, input }) {
     case "label":
     case "model":
       return input.value ? Number(input.value) : null;
+    case "labels":
+      return [...input.selectedOptions].map((o) => Number(o.value));
     case "choice":
       return input.value;
     default:
@@ -91,6 +103,11 @@ const RESULTS = {
     const r = job.result || {};
     if (r.instances === undefined) return [];
     return [h("p", { class: "small" }, `${plural(r.instances, "proposal")} stored (${r.model_name})${r.skipped ? `, ${plural(r.skipped, "image")} skipped` : ""}.`)];
+  },
+  text_masks(job) {
+    const r = job.result || {};
+    if (r.instances === undefined) return [];
+    return [h("p", { class: "small" }, `${plural(r.instances, "labelled mask")} stored (${r.model_name}), waiting in review${r.skipped ? `; ${plural(r.skipped, "image")} skipped` : ""}.`)];
   },
   pseudo_masks(job, projectId) {
     const r = job.result || {};

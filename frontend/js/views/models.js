@@ -3,7 +3,9 @@
 // their evaluation figures, which one the annotation page offers (the default, one per method),
 // upload of a published checkpoint with a progress bar, delete. A batch worker imports an
 // upload (strict key check, conversion to safetensors); the row turns ready or failed live,
-// from model.changed events on the project socket.
+// from model.changed events on the project socket. For owners and managers, the published
+// checkpoints (the SAM families) each interactive worker has on its disk, from
+// GET /api/checkpoints/, and where to put the missing ones.
 
 import { ApiError, del, get, post, upload } from "../api.js";
 import { formatBytes, formatDate, h, mount, progressBar, showError } from "../dom.js";
@@ -52,8 +54,51 @@ export async function modelsView(root, { id }, ctx) {
   if (isAdmin(project.role) && trained.length) {
     children.push(section("Upload a checkpoint", uploadForm(project, list, trained), null, "model-upload"));
   }
+  const checkpoints = isAdmin(project.role) ? checkpointList(ctx, labels) : null;
+  if (checkpoints) children.push(section("Checkpoints on the workers", checkpoints.el, null, "checkpoint-list"));
   mount(root, children);
-  await list.refresh();
+  await Promise.all([list.refresh(), checkpoints?.refresh()]);
+}
+
+/** The published checkpoints each alive interactive worker found on its own disk (a method
+ * needing one is offered only where a worker has it), and the missing ones, greyed, with the
+ * folder to put them in. */
+function checkpointList(ctx, labels) {
+  const tbody = h("tbody", {});
+  const empty = h("p", { class: "empty-inline" }, "No interactive worker is running.");
+  const table = h("table", { class: "table checkpoints-table" },
+    h("thead", {}, h("tr", {}, ["Method", "Variant", "Model", "Size", "Device", "Worker"].map((t) => h("th", {}, t)))),
+    tbody);
+  const el = h("div", {},
+    h("p", { class: "small muted" }, "Checkpoints are never downloaded: a worker offers a variant once its folder is on that worker's disk (it looks every 30 s)."),
+    empty, table);
+  const method = (c) => h("td", {}, labels[c.method] || c.method);
+  const model = (c, path) => h("td", {}, h("code", {}, c.model_id), path ? h("div", { class: "small muted" }, path) : null);
+
+  function rows(worker) {
+    if (!worker.reported) {
+      return [h("tr", { class: "muted", dataset: { worker: worker.hostname } },
+        h("td", { colspan: 5 }, "no checkpoint report (a worker of an older release)"), h("td", {}, worker.hostname))];
+    }
+    const found = worker.found.map((c) => h("tr", { dataset: { checkpoint: `${c.method}/${c.variant}`, worker: worker.hostname, state: "found" } },
+      method(c), h("td", {}, c.variant), model(c, c.path), h("td", {}, formatBytes(c.bytes)), h("td", {}, c.device || worker.device), h("td", {}, worker.hostname)));
+    const missing = worker.missing.map((c) => h("tr", { class: "muted checkpoint-missing", dataset: { checkpoint: `${c.method}/${c.variant}`, worker: worker.hostname, state: "missing" } },
+      method(c), h("td", {}, c.variant), model(c), h("td", { colspan: 2 }, "missing: put the checkpoint folder at ", h("code", {}, c.folder)), h("td", {}, worker.hostname)));
+    return [...found, ...missing];
+  }
+
+  async function refresh() {
+    try {
+      const { workers } = await get("/api/checkpoints/", { signal: ctx.signal });
+      if (!ctx.alive()) return;
+      mount(tbody, workers.flatMap(rows));
+      empty.hidden = workers.length > 0;
+      table.hidden = workers.length === 0;
+    } catch (error) {
+      if (ctx.alive() && error.name !== "AbortError") showError(error, "Could not list the workers' checkpoints");
+    }
+  }
+  return { el, refresh };
 }
 
 function field(label, input) {

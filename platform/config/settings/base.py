@@ -214,7 +214,9 @@ MASKWRIGHT = {
     # (``inference.method_infos()``: label, prompt kinds, multi-object, backbones, trained
     # weights). A deployment may narrow the menu to some names, in menu order (empty: every
     # interactive method that needs no trained model, then the project's trained models), and
-    # names the backbones its interactive workers have weights for.
+    # names the backbones its interactive workers have weights for. The SAM variants ignore
+    # that list: each is offered exactly where an alive worker found its checkpoint on disk
+    # (``annotation.segmentation.interactive.checkpoints``), and its clicks go only there.
     "INTERACTIVE_METHODS": env_list("MASKWRIGHT_INTERACTIVE_METHODS", []),
     "INTERACTIVE_BACKBONES": env_list("MASKWRIGHT_INTERACTIVE_BACKBONES", ["effnet-lite0"]),
     # Modules that register more methods (``inference.register_method``), imported by the web

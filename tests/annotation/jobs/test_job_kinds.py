@@ -24,8 +24,9 @@ def test_the_kinds_and_their_forms_come_from_the_methods(settings):
     client.force_login(w.users["annotator"])
     settings.MASKWRIGHT = {**settings.MASKWRIGHT, "BATCH_BACKBONES": ["tiny-effnet"]}
     kinds = _kinds(client)
-    # the pipeline's order: proposals, pseudo masks, training, then the platform's export
-    assert list(kinds) == ["mis", "exits", "train", "export"]
+    # the pipeline's order: proposals, labels found from their names, pseudo masks, training,
+    # then the platform's export
+    assert list(kinds) == ["mis", "sam3_text", "exits", "train", "export"]
     proposals = kinds["mis"]
     assert (proposals["capability"], proposals["method"], proposals["unit"]) == (
         "proposals",

@@ -13,16 +13,19 @@ from annotation.jobs.params import ID_PARAMS, check_ids_in_project, register_id_
 
 def test_every_kind_is_registered_with_its_queue_and_launch_check():
     # the platform's own kinds, and the pseudo-label kinds the segmentation app registers
-    assert set(Job.Kind.values) < set(RUNNERS) == set(Job.Kind.values) | {"mis", "exits"}
+    assert (
+        set(Job.Kind.values) < set(RUNNERS) == set(Job.Kind.values) | {"mis", "exits", "sam3_text"}
+    )
     assert QUEUES == {
         "verify": "default",
         "export": "default",
         "mis": "batch",
         "exits": "batch",
+        "sam3_text": "batch",
         "train": "batch",
         "model_import": "batch",
     }
-    assert set(VALIDATORS) == {"export", "mis", "exits", "train"}
+    assert set(VALIDATORS) == {"export", "mis", "exits", "train", "sam3_text"}
     assert INTERNAL == {"model_import"}  # started by the model upload, refused by the jobs API
     assert sorted(ID_PARAMS) == ["dataset", "image", "label", "model"]
 
