@@ -12,7 +12,6 @@ An image that fails is listed in the result with its error; the others go on.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db import transaction
@@ -20,15 +19,13 @@ from django.db import transaction
 from annotation.common import rle
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset, Image
-from annotation.datasets.storage import read_rgb
 from annotation.jobs.engine import JobContext
 from annotation.labeling.models import Instance
 from annotation.labeling.services import instance_create
 from annotation.projects.models import LabelClass
 
-from .runs import MAX_ERRORS, Kind, batch_device, failure, register_kinds
-
-log = logging.getLogger(__name__)
+from .per_image import Tally, each_image
+from .runs import Kind, register_kinds
 
 
 def _extra(info: Any) -> tuple[Any, ...]:
@@ -70,60 +67,38 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
     mine, own = kind.parse(ctx.params)  # again: a job may be resumed after a change
     _validate(kind, mine, own, dataset)
     tag = f"job-{ctx.job_id}"
-    images = Image.objects.filter(dataset_id=ctx.dataset_id).order_by("id")
-    total = images.count()
-    cursor = ctx.cursor
-    last_id = int(cursor.get("last_id", 0))
-    counts = {k: int(cursor.get(k, 0)) for k in ("done", "created", "skipped", "failed")}
-    errors: list[dict[str, Any]] = list(cursor.get("errors", []))
-    todo = images.filter(id__gt=last_id)
-    maker = kind.job.entry()(mine, batch_device()) if todo.exists() else None
-    model_name = maker.model_name if maker is not None else cursor.get("model_name", "")
-    for image in todo.iterator(chunk_size=100):
+
+    def skip(image: Image, model_name: str) -> bool:
         proposals_of = Instance.objects.filter(image=image, source=kind.method, pseudo=True)
         mine_here = proposals_of.filter(model_version=tag).exists()
-        earlier = own["skip_existing"] and proposals_of.filter(model_name=model_name).exists()
-        if mine_here or earlier:
-            counts["skipped"] += 1
-        else:
-            try:
-                proposals = maker.propose(read_rgb(image.file), image.id)
-                with transaction.atomic():
-                    for mask, score in proposals:
-                        instance_create(
-                            image=image,
-                            mask=rle.encode(mask),
-                            source=kind.method,
-                            pseudo=True,
-                            label_id=own["label_id"],
-                            model_name=model_name,
-                            model_version=tag,
-                            score=score,
-                        )
-                counts["created"] += len(proposals)
-            except Exception as exc:  # noqa: BLE001 (one bad image must not end the job)
-                log.warning(
-                    "%s job %s: image %s failed: %s", kind.job.kind, ctx.job_id, image.id, exc
-                )
-                counts["failed"] += 1
-                if len(errors) < MAX_ERRORS:
-                    errors.append(failure(image.id, image.original_name, exc))
-        last_id = image.id
-        counts["done"] += 1
-        ctx.save_progress(
-            counts["done"],
-            total,
-            {"last_id": last_id, **counts, "errors": errors, "model_name": model_name},
+        return mine_here or (
+            own["skip_existing"] and proposals_of.filter(model_name=model_name).exists()
         )
-    if total == 0:
-        ctx.save_progress(0, 0, {"last_id": 0, "done": 0})
+
+    def process(maker: Any, image: Image, rgb: Any, tally: Tally) -> None:
+        proposals = maker.propose(rgb, image.id)
+        with transaction.atomic():
+            for mask, score in proposals:
+                instance_create(
+                    image=image,
+                    mask=rle.encode(mask),
+                    source=kind.method,
+                    pseudo=True,
+                    label_id=own["label_id"],
+                    model_name=tally.model_name,
+                    model_version=tag,
+                    score=score,
+                )
+        tally.counts["created"] += len(proposals)
+
+    tally = each_image(ctx, kind, mine, skip=skip, process=process)
     return {
-        "images": total,
-        "instances": counts["created"],
-        "skipped": counts["skipped"],
-        "failed": counts["failed"],
-        "errors": errors,
-        "model_name": model_name,
+        "images": tally.total,
+        "instances": tally.counts["created"],
+        "skipped": tally.counts["skipped"],
+        "failed": tally.counts["failed"],
+        "errors": tally.errors,
+        "model_name": tally.model_name,
     }
 
 

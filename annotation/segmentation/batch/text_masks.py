@@ -17,7 +17,6 @@ others go on. A model that cannot load (weights missing) fails the job with its 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db import transaction
@@ -25,15 +24,13 @@ from django.db import transaction
 from annotation.common import rle
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset, Image
-from annotation.datasets.storage import read_rgb
 from annotation.jobs.engine import JobContext
 from annotation.labeling.models import Instance
 from annotation.labeling.services import instance_create
 from annotation.projects.models import LabelClass
 
-from .runs import MAX_ERRORS, Kind, batch_device, failure, register_kinds
-
-log = logging.getLogger(__name__)
+from .per_image import Tally, each_image
+from .runs import Kind, register_kinds
 
 MAX_LABELS = 100  # labels one job asks for (each is one text per image)
 MAX_PER_IMAGE = 500  # masks stored per image, all labels together: the best scores
@@ -92,74 +89,46 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
     mine, own = kind.parse(ctx.params)  # again: a job may be resumed after a change
     labels = _labels(own, dataset)
     tag = f"job-{ctx.job_id}"
-    images = Image.objects.filter(dataset_id=ctx.dataset_id).order_by("id")
-    total = images.count()
-    cursor = ctx.cursor
-    last_id = int(cursor.get("last_id", 0))
-    keys = ("done", "created", "skipped", "failed", "dropped")
-    counts = {k: int(cursor.get(k, 0)) for k in keys}
-    per_label: dict[str, int] = {str(k): int(v) for k, v in cursor.get("per_label", {}).items()}
-    errors: list[dict[str, Any]] = list(cursor.get("errors", []))
-    todo = images.filter(id__gt=last_id)
-    finder = kind.job.entry()(mine, batch_device()) if todo.exists() else None
-    model_name = finder.model_name if finder is not None else cursor.get("model_name", "")
-    for image in todo.iterator(chunk_size=100):
-        if Instance.objects.filter(
+
+    def skip(image: Image, model_name: str) -> bool:
+        return Instance.objects.filter(
             image=image, source=kind.method, pseudo=True, model_version=tag
-        ).exists():
-            counts["skipped"] += 1
-        else:
-            try:
-                found = finder.find(read_rgb(image.file), list(labels), image.id)
-                kept = _best(found)
-                with transaction.atomic():
-                    for text, mask, score in kept:
-                        instance_create(
-                            image=image,
-                            mask=rle.encode(mask),
-                            source=kind.method,
-                            pseudo=True,
-                            label_id=labels[text],
-                            model_name=model_name,
-                            model_version=tag,
-                            score=score,
-                        )
-                counts["created"] += len(kept)
-                counts["dropped"] += len(found) - len(kept)
-                for text, _, _ in kept:
-                    key = str(labels[text])
-                    per_label[key] = per_label.get(key, 0) + 1
-            except Exception as exc:  # noqa: BLE001 (one bad image must not end the job)
-                log.warning(
-                    "%s job %s: image %s failed: %s", kind.job.kind, ctx.job_id, image.id, exc
+        ).exists()
+
+    def process(finder: Any, image: Image, rgb: Any, tally: Tally) -> None:
+        found = finder.find(rgb, list(labels), image.id)
+        kept = _best(found)
+        with transaction.atomic():
+            for text, mask, score in kept:
+                instance_create(
+                    image=image,
+                    mask=rle.encode(mask),
+                    source=kind.method,
+                    pseudo=True,
+                    label_id=labels[text],
+                    model_name=tally.model_name,
+                    model_version=tag,
+                    score=score,
                 )
-                counts["failed"] += 1
-                if len(errors) < MAX_ERRORS:
-                    errors.append(failure(image.id, image.original_name, exc))
-        last_id = image.id
-        counts["done"] += 1
-        ctx.save_progress(
-            counts["done"],
-            total,
-            {
-                "last_id": last_id,
-                **counts,
-                "per_label": per_label,
-                "errors": errors,
-                "model_name": model_name,
-            },
-        )
-    if total == 0:
-        ctx.save_progress(0, 0, {"last_id": 0, "done": 0})
+        tally.counts["created"] += len(kept)
+        tally.counts["dropped"] += len(found) - len(kept)
+        per_label = tally.figures.setdefault("per_label", {})
+        for text, _, _ in kept:
+            key = str(labels[text])
+            per_label[key] = per_label.get(key, 0) + 1
+
+    tally = each_image(
+        ctx, kind, mine, skip=skip, process=process, counters=("dropped",), figures=("per_label",)
+    )
     return {
-        "images": total,
-        "instances": counts["created"],
-        "per_label": per_label,  # label id → masks stored
-        "dropped": counts["dropped"],  # over MAX_PER_IMAGE in an image
-        "skipped": counts["skipped"],
-        "failed": counts["failed"],
-        "errors": errors,
-        "model_name": model_name,
+        "images": tally.total,
+        "instances": tally.counts["created"],
+        "per_label": tally.figures.get("per_label", {}),  # label id → masks stored
+        "dropped": tally.counts["dropped"],  # over MAX_PER_IMAGE in an image
+        "skipped": tally.counts["skipped"],
+        "failed": tally.counts["failed"],
+        "errors": tally.errors,
+        "model_name": tally.model_name,
     }
 
 
