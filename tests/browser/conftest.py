@@ -44,6 +44,44 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def plugin_stack(monkeypatch, tmp_path: Path, plugin: str, method: str, name: str):
+    """(base URL, worker hostname) while in the ``with``: an interactive worker that loaded the
+    test plugin module ``plugin`` (stopped by pid afterwards) and uvicorn offering only its
+    ``method``. The session sticks to that worker; a slow answer is never re-sent to the shared
+    queue, where a worker without the plugin waits."""
+    import socket
+    import time
+    from contextlib import contextmanager
+
+    from annotation.cli.services import stop_processes
+    from annotation.segmentation.interactive import dispatch
+    from tests.conftest import start_worker, uvicorn_server
+
+    @contextmanager
+    def stack() -> Iterator[tuple[str, str]]:
+        monkeypatch.setenv("MASKWRIGHT_METHOD_PLUGINS", plugin)
+        monkeypatch.setenv("MASKWRIGHT_INTERACTIVE_WARMUP", "0")
+        worker = f"{name}-{os.getpid()}"
+        log = tmp_path / f"{name}-worker.log"
+        proc = start_worker(worker, log, queues="interactive")
+        hostname = f"{worker}@{socket.gethostname()}"
+        try:
+            deadline = time.monotonic() + 30
+            while not dispatch.is_alive(hostname):
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+            with uvicorn_server(
+                tmp_path,
+                MASKWRIGHT_INTERACTIVE_METHODS=method,
+                MASKWRIGHT_INTERACTIVE_RETRY_S="60",
+            ) as (url, _log):
+                yield url, hostname
+        finally:
+            stop_processes([proc])
+
+    return stack()
+
+
 def _page_on(
     browser: Browser, base_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Page]:

@@ -13,9 +13,6 @@ Two tests, as in test_annotate.py:
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from annotation.labeling.models import Prompt
 from tests.annotation.segmentation.interactive import toy_box_method
-from tests.browser.conftest import _page_on, login
+from tests.browser.conftest import _page_on, login, plugin_stack
 from tests.browser.test_annotate import (
     CANVAS,
     HEIGHT,
@@ -160,29 +157,9 @@ def test_box_tool_follows_the_method_and_sends_sorted_clamped_boxes(
 @pytest.fixture
 def box_stack(monkeypatch, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(base URL, worker hostname): uvicorn offering only the plugin's method, and an
-    interactive worker that loaded the plugin (stopped by pid after the test)."""
-    from annotation.cli.services import stop_processes
-    from annotation.segmentation.interactive import dispatch
-    from tests.conftest import start_worker, uvicorn_server
-
-    monkeypatch.setenv("MASKWRIGHT_METHOD_PLUGINS", PLUGIN)
-    monkeypatch.setenv("MASKWRIGHT_INTERACTIVE_WARMUP", "0")
-    name = f"toy-box-browser-{os.getpid()}"
-    proc = start_worker(name, tmp_path / "toy-worker.log", queues="interactive")
-    hostname = f"{name}@{socket.gethostname()}"
-    try:
-        deadline = time.monotonic() + 30
-        while not dispatch.is_alive(hostname):
-            assert time.monotonic() < deadline, (tmp_path / "toy-worker.log").read_text()[-3000:]
-            time.sleep(0.1)
-        with uvicorn_server(
-            tmp_path,
-            MASKWRIGHT_INTERACTIVE_METHODS=toy_box_method.NAME,
-            MASKWRIGHT_INTERACTIVE_RETRY_S="60",  # never re-sent to a worker without the plugin
-        ) as (url, _log):
-            yield url, hostname
-    finally:
-        stop_processes([proc])
+    interactive worker that loaded the plugin."""
+    with plugin_stack(monkeypatch, tmp_path, PLUGIN, toy_box_method.NAME, "toy-box") as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -8,9 +8,6 @@ task's images), so a worker of another test, without the plugin, never sees thes
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.annotation.segmentation.interactive import toy_method
-from tests.browser.conftest import _page_on, login
+from tests.browser.conftest import _page_on, login, plugin_stack
 from tests.browser.test_annotate import (
     CANVAS,
     annotate,
@@ -39,28 +36,8 @@ SCORES = list(toy_method.SCORES)
 @pytest.fixture
 def toy_stack(monkeypatch, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(base URL, worker hostname): uvicorn and an interactive worker, both with the plugin."""
-    from annotation.cli.services import stop_processes
-    from annotation.segmentation.interactive import dispatch
-    from tests.conftest import start_worker, uvicorn_server
-
-    monkeypatch.setenv("MASKWRIGHT_METHOD_PLUGINS", PLUGIN)
-    monkeypatch.setenv("MASKWRIGHT_INTERACTIVE_WARMUP", "0")
-    name = f"toy-browser-{os.getpid()}"
-    proc = start_worker(name, tmp_path / "toy-worker.log", queues="interactive")
-    hostname = f"{name}@{socket.gethostname()}"
-    try:
-        deadline = time.monotonic() + 30
-        while not dispatch.is_alive(hostname):
-            assert time.monotonic() < deadline, (tmp_path / "toy-worker.log").read_text()[-3000:]
-            time.sleep(0.1)
-        with uvicorn_server(
-            tmp_path,
-            MASKWRIGHT_INTERACTIVE_METHODS=toy_method.NAME,
-            MASKWRIGHT_INTERACTIVE_RETRY_S="60",  # never re-sent to a worker without the plugin
-        ) as (url, _log):
-            yield url, hostname
-    finally:
-        stop_processes([proc])
+    with plugin_stack(monkeypatch, tmp_path, PLUGIN, toy_method.NAME, "toy-browser") as stack:
+        yield stack
 
 
 @pytest.fixture
