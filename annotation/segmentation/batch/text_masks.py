@@ -11,7 +11,9 @@ waits in the review queue), its ``score``, ``model_name`` = the checkpoint and
 best scores. One image is one chunk: its instances are written in one transaction, then the
 progress is saved (which also honours a cancel). A redelivered task resumes after the cursor,
 and an image that already holds this job's masks is skipped, so a worker that died between the
-two writes duplicates nothing. An image that fails is listed in the result with its error; the
+two writes duplicates nothing. With ``skip_existing`` (the default) an image where this method
+already stored masks of every chosen label from the same checkpoint (an earlier job, or Find all
+on the canvas) is skipped too. An image that fails is listed in the result with its error; the
 others go on. A model that cannot load (weights missing) fails the job with its message.
 """
 
@@ -41,6 +43,14 @@ def _extra(info: Any) -> tuple[Any, ...]:
     from inference.jobs import Param
 
     return (
+        Param(
+            "skip_existing",
+            "Skip images already found",
+            "bool",
+            True,
+            help="leave out images that already hold this method's masks of every chosen label"
+            " from the same checkpoint (an earlier job, or Find all on the canvas)",
+        ),
         Param(
             "label_ids",
             "Labels",
@@ -91,9 +101,19 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
     tag = f"job-{ctx.job_id}"
 
     def skip(image: Image, model_name: str) -> bool:
-        return Instance.objects.filter(
-            image=image, source=kind.method, pseudo=True, model_version=tag
-        ).exists()
+        found = Instance.objects.filter(image=image, source=kind.method, pseudo=True)
+        if found.filter(model_version=tag).exists():
+            return True  # this job's own masks: a redelivered task resumes past them
+        if not own["skip_existing"]:
+            return False
+        # an earlier run found every chosen label here already (a label it found nothing of
+        # is asked again: the image is only done when each label has its masks)
+        labelled = set(
+            found.filter(model_name=model_name, label_id__in=labels.values()).values_list(
+                "label_id", flat=True
+            )
+        )
+        return labelled >= set(labels.values())
 
     def process(finder: Any, image: Image, rgb: Any, tally: Tally) -> None:
         found = finder.find(rgb, list(labels), image.id)

@@ -212,3 +212,31 @@ def test_masks_per_image_are_bounded_keeping_the_best_scores(world, monkeypatch)
         everything = sorted(f.score for f in _found(w.dataset.id) if f.image_id == image.id)
         kept = sorted(f.score for f in found if f.image_id == image.id)
         assert kept == pytest.approx(everything[-2:])
+
+
+@pytest.mark.django_db
+def test_a_later_job_skips_images_where_every_label_was_found_unless_told_not_to(world):
+    w = world
+    first = _launch(w, {**PARAMS, "label_ids": [w.label.id]}).json()["id"]
+    assert job_execute(first) == "succeeded"
+    before = len(_found(w.dataset.id))
+    assert before > 0
+    with_masks = {i.image_id for i in _found(w.dataset.id)}
+
+    # the same label again: images that hold its masks are skipped, nothing is duplicated
+    again = _launch(w, {**PARAMS, "label_ids": [w.label.id]}).json()["id"]
+    assert job_execute(again) == "succeeded"
+    assert Job.objects.get(pk=again).result["skipped"] == len(with_masks)
+    assert len(_found(w.dataset.id)) == before
+
+    # a label not asked before: every image is asked again, for both labels
+    both = _launch(w, {**PARAMS, "label_ids": [w.label.id, w.cat.id]}).json()["id"]
+    assert job_execute(both) == "succeeded"
+    assert Job.objects.get(pk=both).result["skipped"] == 0
+    assert any(i.label_id == w.cat.id for i in _found(w.dataset.id))
+
+    # told not to skip: the images are asked again
+    forced = _launch(w, {**PARAMS, "label_ids": [w.label.id], "skip_existing": False}).json()["id"]
+    assert job_execute(forced) == "succeeded"
+    result = Job.objects.get(pk=forced).result
+    assert result["skipped"] == 0 and result["instances"] > 0
