@@ -1,5 +1,8 @@
 """The SAM family (SAM, SAM 2.1, SAM 3) through transformers: clicks and boxes → ranked masks.
 
+Each also refines an object's prior mask (an import, a pseudo label: ``PRIOR_KIND`` among its
+prompts, so the platform sends it), read as SAM's dense mask prompt (:mod:`.prior`).
+
 Registering reads only the catalogue (:mod:`.variants`, torch-free); the weights load when a
 predictor is built, from local disk only (``WeightsNotFound`` names the id and folder). SAM 3
 also offers a batch job, ``sam3_text`` (:data:`TEXT_MASKS`, entry in :mod:`.jobs`): every
@@ -8,6 +11,7 @@ instance of each chosen label in every image of a dataset, found from the label'
 
 from ...jobs import BatchJob, Param
 from ...registry import MethodInfo, register_method
+from ...structures import PRIOR_KIND
 from .._lazy import lazy_exports
 from .variants import FAMILIES
 
@@ -65,7 +69,7 @@ for _name, _family in FAMILIES.items():
         MethodInfo(
             name=_name,
             label=f"{_family.label} (clicks, box)",
-            prompts=("click", "box"),
+            prompts=("click", "box", PRIOR_KIND),  # PRIOR_KIND: refines a prior mask
             backbones=tuple(_family.variants),
             summary=_SUMMARIES[_name],
             # SAM 3's text prompts ("find every <label>") as a batch job over a dataset

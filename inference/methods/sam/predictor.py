@@ -18,6 +18,14 @@ The best candidate's low-resolution logits are remembered per object and passed 
 then new ones at the end); the same prompts again give the remembered answer without a model
 call, so one object's mask does not change while another object is being clicked, and an
 undo gives back the earlier mask. ``get_state``/``set_state`` snapshot that memory.
+
+A prior mask (an imported mask or pseudo label to refine; ``predict(clicks, prior=...)`` or a
+``PriorMask`` prompt) enters as the dense mask prompt of the object's first decode, mapped into
+the model's frame as the image is (:mod:`.prior`); later decodes that extend the prompts feed
+back the previous logits as before. The prior is part of the remembered prompt list (a key of
+its content), so an answer is never reused for another prior or none. A prior with no click
+or box is the answer itself (nothing to decode); with a prior, one click asks for one mask (the
+prior settles what the click means).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import torch
 
 from ...predictor import Predictor, PredictorNotReady
 from ...structures import Box, Click, MaskResult, PriorMask, Prompt, Text, prompt_clicks
+from .prior import ModelFrame, mask_input_side, prior_key
 from .variants import LoadedSam, load_variant
 
 MAX_STEPS = 32  # remembered predictions per object (each ≤ 3 × 256² float logits)
@@ -40,16 +49,17 @@ MAX_STEPS = 32  # remembered predictions per object (each ≤ 3 × 256² float l
 # Sam2/Sam3TrackerProcessor: float32 torch); matching it keeps masks bit-identical to theirs.
 _COORD_DTYPE = {"sam": torch.float64}
 
-PromptKey = tuple[Any, ...]  # ("click", x, y, positive) or ("box", x0, y0, x1, y1)
+# ("click", x, y, positive), ("box", x0, y0, x1, y1), or ("prior", digest) first of all
+PromptKey = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class Step:
     """One remembered prediction of an object.
 
-    ``prompts``: the effective prompt list it answered (keys, in order); ``logits``: (K, h, w)
-    float low-resolution logits of the K returned masks (K = 3 or 1), on the model's device;
-    ``scores``: (K,) their predicted IoUs.
+    ``prompts``: the effective prompt list it answered (keys, in order; a prior's key first
+    where there was one); ``logits``: (K, h, w) float low-resolution logits of the K returned
+    masks (K = 3 or 1), on the model's device; ``scores``: (K,) their predicted IoUs.
     """
 
     prompts: tuple[PromptKey, ...]
@@ -85,6 +95,8 @@ class SamFamilyPredictor(Predictor):
         max_steps: predictions remembered per object (for extension and undo).
     """
 
+    reads_prior = True  # a prior mask is the first decode's mask prompt (module docstring)
+
     def __init__(self, loaded: LoadedSam, *, max_steps: int = MAX_STEPS) -> None:
         super().__init__()
         self.backbone = loaded
@@ -92,6 +104,7 @@ class SamFamilyPredictor(Predictor):
         self.device = torch.device(loaded.device)
         self._embeddings: torch.Tensor | list[torch.Tensor] | None = None
         self._input_hw: tuple[int, int] | None = None  # the image's size in the model's frame
+        self._frame: ModelFrame | None = None  # the image ↔ model-input geometry
         self._memory: dict[int, tuple[Step, ...]] = {}
 
     @property
@@ -110,12 +123,20 @@ class SamFamilyPredictor(Predictor):
         else:
             in_h = in_w = int(processor.target_size)
         self._input_hw = (in_h, in_w)
+        self._frame = ModelFrame.of(
+            processor,
+            pads=self.backbone.family.needs_reshaped_size,
+            image_hw=(image.shape[0], image.shape[1]),
+            resized_hw=(in_h, in_w),
+            mask_side=mask_input_side(model.config.prompt_encoder_config),
+        )
         self._memory = {}
 
     def reset(self) -> None:
         super().reset()
         self._embeddings = None
         self._input_hw = None
+        self._frame = None
         self._memory = {}
 
     # -- prompts -------------------------------------------------------------------------
@@ -123,13 +144,18 @@ class SamFamilyPredictor(Predictor):
     def _predict(self, clicks: list[Click]) -> MaskResult:
         return self.predict_prompts(clicks)
 
+    def _predict_prior(self, clicks: list[Click], prior: np.ndarray) -> MaskResult:
+        return self.predict_prompts(clicks, prior=prior)
+
     def predict_objects(self, prompts: Sequence[Prompt]) -> dict[int, MaskResult]:
         """One mask per object id > 0 from its clicks and newest box, with every object-0 click
         as a negative, in the given order. Scribbles and extreme points are read as clicks
-        (:func:`~inference.structures.prompt_clicks`); text and prior masks are ignored. An
-        object with neither a positive click nor a box gets an empty mask. Objects are
-        independent, so masks may overlap."""
+        (:func:`~inference.structures.prompt_clicks`); text is ignored. An object's
+        ``PriorMask`` (its last) is refined (``predict_prompts(prior=...)``; alone, it is the
+        answer); an object with no prior and neither a positive click nor a box gets an empty
+        mask. Objects are independent, so masks may overlap."""
         ids = sorted({p.object_id for p in prompts if p.object_id > 0})
+        priors = {p.object_id: p.mask for p in prompts if isinstance(p, PriorMask)}
         out: dict[int, MaskResult] = {}
         for object_id in ids:
             own: list[Click | Box] = []
@@ -142,16 +168,24 @@ class SamFamilyPredictor(Predictor):
                     continue
                 for c in prompt_clicks(p):
                     own.append(c if c.object_id else Click(c.x, c.y, positive=False, object_id=0))
-            if any(isinstance(p, Box) or p.positive for p in own):
-                out[object_id] = self.predict_prompts(own, object_id=object_id)
+            prior = priors.get(object_id)
+            if prior is not None or any(isinstance(p, Box) or p.positive for p in own):
+                out[object_id] = self.predict_prompts(own, object_id=object_id, prior=prior)
             else:
                 out[object_id] = MaskResult(mask=np.zeros(self.image_size, dtype=bool))
         return out
 
-    def predict_prompts(self, prompts: Sequence[Click | Box], *, object_id: int = 1) -> MaskResult:
+    def predict_prompts(
+        self,
+        prompts: Sequence[Click | Box],
+        *,
+        object_id: int = 1,
+        prior: np.ndarray | None = None,
+    ) -> MaskResult:
         """Ranked candidate masks (H×W bool at image size) for one object's ``prompts`` (clicks
         and boxes, in order; only the newest box is read). ``object_id`` names the object whose
-        previous prediction is remembered (see the module docstring)."""
+        previous prediction is remembered; ``prior`` (H×W bool at image size): the mask to
+        refine, returned as it is when there are no prompts (see the module docstring)."""
         if self._embeddings is None:
             raise PredictorNotReady("call set_image(rgb) before predict()")
         height, width = self.image_size
@@ -165,6 +199,14 @@ class SamFamilyPredictor(Predictor):
                 if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
                     raise ValueError(f"box {p.xyxy} is outside the {width}×{height} image")
         keys = effective_prompts(prompts)
+        if prior is not None:
+            prior = np.asarray(prior)
+            if prior.shape != (height, width):
+                raise ValueError(f"prior mask is {prior.shape}, the image {(height, width)}")
+            prior = prior.astype(bool, copy=False)
+            if not keys:  # nothing to decode: the prior stands
+                return MaskResult(mask=prior.copy(), timings={"predict": 0.0})
+            keys = (prior_key(prior), *keys)
         if not keys:
             raise ValueError("SAM needs at least one click or a box")
         started = time.perf_counter()
@@ -178,8 +220,8 @@ class SamFamilyPredictor(Predictor):
                 key=lambda i: len(steps[i].prompts),
                 default=None,
             )
-            prior = None if base is None else steps[base]
-            step = self._decode(keys, prior)
+            previous = None if base is None else steps[base]
+            step = self._decode(keys, previous, prior)
             kept = steps[: base + 1] if base is not None else ()
             self._memory[object_id] = (*kept, step)[-self.max_steps :]
         masks = self._to_image(step.logits)
@@ -194,9 +236,12 @@ class SamFamilyPredictor(Predictor):
             candidates=candidates,
         )
 
-    def _decode(self, keys: tuple[PromptKey, ...], prior: Step | None) -> Step:
+    def _decode(
+        self, keys: tuple[PromptKey, ...], previous: Step | None, prior: np.ndarray | None
+    ) -> Step:
         """Run the prompt encoder and mask decoder on the kept embeddings for ``keys``; the
-        prior step's best logits go in as the dense mask prompt."""
+        dense mask prompt is the previous step's best logits, or on a first decode the prior
+        mask's logits (:meth:`.prior.ModelFrame.prior_logits`), or none."""
         clicks = [k for k in keys if k[0] == "click"]
         boxes = [k for k in keys if k[0] == "box"]
         kwargs: dict[str, Any] = {}
@@ -208,10 +253,14 @@ class SamFamilyPredictor(Predictor):
         if boxes:
             corners = [[boxes[0][1], boxes[0][2]], [boxes[0][3], boxes[0][4]]]
             kwargs["input_boxes"] = self._to_model_frame(corners).reshape(1, 1, 4)
-        if prior is not None:
-            best = int(torch.argmax(prior.scores))
-            kwargs["input_masks"] = prior.logits[best][None, None]  # (1, 1, h, w)
-        # one click is ambiguous (part, object, whole): ask for three masks, as SAM does
+        if previous is not None:
+            best = int(torch.argmax(previous.scores))
+            kwargs["input_masks"] = previous.logits[best][None, None]  # (1, 1, h, w)
+        elif prior is not None:
+            assert self._frame is not None
+            kwargs["input_masks"] = self._frame.prior_logits(prior).to(self.device)
+        # one click is ambiguous (part, object, whole): ask for three masks, as SAM does; a
+        # prior's key before it makes the list longer: the prior says which object is meant
         multimask = len(keys) == 1 and keys[0][0] == "click"
         with torch.inference_mode():
             out = self.backbone.model(
@@ -232,15 +281,10 @@ class SamFamilyPredictor(Predictor):
 
     def _to_image(self, logits: torch.Tensor) -> np.ndarray:
         """(K, h, w) low-resolution logits → (K, H, W) bool masks at the image size, through
-        the processor's ``post_process_masks`` (mask = logit > 0)."""
-        height, width = self.image_size
-        batch = [logits[None]]  # one image, one prompt set: (1, K, h, w)
-        post = self.backbone.processor.post_process_masks
-        if self.backbone.family.needs_reshaped_size:
-            masks = post(batch, [[height, width]], [list(self._input_hw or ())])
-        else:
-            masks = post(batch, [[height, width]])
-        return masks[0][0].cpu().numpy().astype(bool, copy=False)
+        the processor's ``post_process_masks`` (mask = logit > 0), as
+        :meth:`.prior.ModelFrame.to_image` does it."""
+        assert self._frame is not None
+        return self._frame.to_image(logits, self.backbone.processor)
 
     # -- undo ----------------------------------------------------------------------------
 

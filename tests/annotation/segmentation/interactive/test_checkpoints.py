@@ -158,7 +158,7 @@ def test_the_menu_offers_only_the_variants_some_worker_has(weights, settings):
     menu = methods.offered(reports=reports)
     by_name = {m["name"]: m for m in menu}
     assert by_name["sam"]["backbones"] == ["vit-b"]
-    assert by_name["sam"]["prompts"] == ["click", "box"]
+    assert by_name["sam"]["prompts"] == ["click", "box", "mask"]  # "mask": refines a prior
     assert "sam2" not in by_name and "sam3" not in by_name
     assert by_name["m2n2"]["backbones"] == ["effnet-lite0"]  # the others as before
     assert methods.unavailable(menu, reports) == [

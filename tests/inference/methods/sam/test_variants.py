@@ -30,7 +30,7 @@ def test_the_methods_are_listed_with_their_variants():
     }
     for name, backbones in expected.items():
         info = method_info(name)
-        assert info.prompts == ("click", "box") and info.backbones == backbones, name
+        assert info.prompts == ("click", "box", "mask") and info.backbones == backbones, name
         assert not info.multi_object and info.trained is None and info.interactive
         assert info.label.endswith("(clicks, box)") and info.summary
 
