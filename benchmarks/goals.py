@@ -66,6 +66,12 @@ GOALS: dict[str, tuple[Goal, ...]] = {
     ),
     "mis": (
         Goal("merge_img_per_s", ">=", 15, "issue 4: Ward merge only, 480x854 stride 8", None, True),
+        Goal(
+            "top10_ratio_confirm",
+            ">=",
+            2.0,
+            "issue 18: top-10 precision of the ranked proposals ÷ persistence's, odd images",
+        ),
     ),
     "salt": (
         Goal("miou_click", ">=", 50, "issue 4: mIoU, one click per instance, effnet-lite0"),

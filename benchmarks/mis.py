@@ -11,7 +11,10 @@
   (:func:`inference.methods.mis.jobs.ranked_nodes`), for its ranking and for persistence alone:
   top-k precision (share of an image's k best proposals with IoU ≥ 0.5 against some
   instance, averaged over images) and recall@10 (share of the instances of ≥ 1000 px matched
-  at IoU ≥ 0.5 by one of an image's 10 best).
+  at IoU ≥ 0.5 by one of an image's 10 best), for the learned ranker (the job's default,
+  :mod:`inference.methods.mis.ranker`), the hand-set rule and persistence alone, per half:
+  even-indexed images (where both were chosen) and odd ones (the confirmation), each with its
+  top-10 ratio to persistence (``top10_ratio_confirm``: the learned one's on the odd half).
 
 ``MASKWRIGHT_BENCH_MIS_PARTS=proposals`` runs the proposal part only (``speed`` the rest);
 both by default.
@@ -114,14 +117,18 @@ def proposal_quality(
     data is absent: ``sampled`` (the official sampler alone, > 5 % of the image), ``exported``
     (what ``export_coco`` writes: tree cuts down to 0.5 % plus the samples) and ``all_nodes``
     (every node of the tree: the ceiling of what the tree holds). Under ``ranking``: the
-    top-k precisions and recall@10 of the ``mis`` job's ranked list (keys ``top5_precision``
-    …, ``top10_recall``) and of persistence alone (the same keys ending ``_persistence``).
-    ``half`` 0 or 1: the even- or odd-indexed images only."""
+    top-k precisions and recall@10 of the ``mis`` job's ranked list by the hand-set rule (keys
+    ``top5_precision`` …, ``top10_recall``, their meaning kept from before the learned ranker),
+    by the learned ranker, the job's default (the same keys ending ``_learned``), and by
+    persistence alone (ending ``_persistence``). Every ranking key also comes per half of the
+    images, ending ``_even`` or ``_odd`` (index parity in the dataset's order, as
+    ``half`` selects). ``half`` 0 or 1: the even- or odd-indexed images only."""
     from inference.backbones import build_backbone
     from inference.evaluation.datasets import CocoDataset
     from inference.methods.mis.batch import node_mask, proposal_nodes
     from inference.methods.mis.jobs import ranked_nodes
     from inference.methods.mis.predictor import build_tree
+    from inference.methods.mis.ranker import load_ranker
 
     annotations = SHARED / "data" / "coco_sample128" / "annotations" / "instances_train2017.json"
     if not annotations.exists():
@@ -131,12 +138,18 @@ def proposal_quality(
     best: dict[str, list[float]] = {"sampled": [], "exported": [], "all_nodes": []}
     counts: dict[str, list[int]] = {k: [] for k in best}
     metric_keys = [f"top{k}_precision" for k in TOP_K] + [f"top{RECALL_K}_recall"]
+    suffixes = ("", "_learned", "_persistence")
     top: dict[str, list[float]] = {
-        key + suffix: [] for key in metric_keys for suffix in ("", "_persistence")
+        key + suffix + part: []
+        for key in metric_keys
+        for suffix in suffixes
+        for part in ("", "_even", "_odd")
     }
-    for sample in dataset:
+    ranker = load_ranker()
+    for index, sample in enumerate(dataset):
         with torch.inference_mode():
-            tree = build_tree(backbone.features(sample.image))
+            features = backbone.features(sample.image)
+        tree = build_tree(features)
         n = tree.n_leaves
         sets = {
             "sampled": tree.proposals(draws, seed=0).tolist(),
@@ -168,20 +181,25 @@ def proposal_quality(
             counts[name].append(len(nodes))
         node_ious = np.stack(per_object, 1) if per_object else np.zeros((len(masks), 0))
         large = np.array([(sample.gt == obj).sum() >= RECALL_MIN_AREA for obj in sample.object_ids])
-        for suffix, by_persistence in (("", False), ("_persistence", True)):
+        for suffix in suffixes:
             listed = ranked_nodes(
                 tree,
                 min_fraction=JOB_MIN_FRACTION,
                 score_threshold=0.0,
                 draws=draws,
                 seed=0,
-                by_persistence=by_persistence,
+                by_persistence=suffix == "_persistence",
+                ranker=ranker if suffix == "_learned" else None,
+                rgb=sample.image,
+                features=features.float().numpy(),
             )
             ranked = [node - n for node, _ in listed]
             per_image: dict[str, list[float]] = {key: [] for key in metric_keys}
             _top_of_list(ranked, node_ious, large, per_image)
+            part = "_odd" if index % 2 else "_even"
             for key, values in per_image.items():
                 top[key + suffix].extend(values)
+                top[key + suffix + part].extend(values)
     ranking = {key: float(np.mean(v)) if v else 0.0 for key, v in top.items()}
     quality: dict[str, dict] = {
         name: {
@@ -300,17 +318,29 @@ def _proposals(*, quick: bool) -> dict[str, Any]:
             figures[f"proposal_above_half_{name}_{kind}"] = round(q["above_half"], 4)
         if "proposal_best_iou_mean" not in figures:
             figures["proposal_best_iou_mean"] = figures[f"proposal_best_iou_mean_{name}_exported"]
-        print(
-            f"ranking   {name:14s} top-k precision (IoU ≥ 0.5)  ranked | persistence: "
-            + ", ".join(
-                f"k={k} {ranking[f'top{k}_precision']:.3f} | "
-                f"{ranking[f'top{k}_precision_persistence']:.3f}"
-                for k in TOP_K
-            )
-            + f"; recall@{RECALL_K} (≥ {RECALL_MIN_AREA} px) "
-            f"{ranking[f'top{RECALL_K}_recall']:.3f} | "
-            f"{ranking[f'top{RECALL_K}_recall_persistence']:.3f}"
-        )
+        for label, part in (("all", ""), ("even (chosen on)", "_even"), ("odd (confirm)", "_odd")):
+            base = ranking[f"top10_precision_persistence{part}"]
+            print(f"ranking   {name:14s} {label}:")
+            for rname, suffix in (
+                ("learned", "_learned"),
+                ("rule", ""),
+                ("persistence", "_persistence"),
+            ):
+                top10 = ranking[f"top10_precision{suffix}{part}"]
+                print(
+                    f"  {rname:11s} top-k precision (IoU ≥ 0.5) "
+                    + ", ".join(
+                        f"k={k} {ranking[f'top{k}_precision{suffix}{part}']:.3f}" for k in TOP_K
+                    )
+                    + f"; recall@{RECALL_K} (≥ {RECALL_MIN_AREA} px) "
+                    f"{ranking[f'top{RECALL_K}_recall{suffix}{part}']:.3f}"
+                    f"; top-10 ÷ persistence {top10 / base if base else float('nan'):.2f}×"
+                )
+        for who, suffix in (("", "_learned"), ("_rule", "")):
+            for half, part in (("chosen", "_even"), ("confirm", "_odd")):
+                base = ranking[f"top10_precision_persistence{part}"]
+                top10 = ranking[f"top10_precision{suffix}{part}"]
+                ranking[f"top10_ratio{who}_{half}"] = top10 / base if base else 0.0
         for key, value in ranking.items():
             figures[f"{key}_{name}"] = round(value, 4)
             figures.setdefault(key, round(value, 4))  # the headline: the first backbone

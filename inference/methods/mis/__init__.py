@@ -60,13 +60,24 @@ PROPOSALS = BatchJob(
             help="samples of the top-down sampler, besides the tree's cuts",
         ),
         Param(
+            "ranking",
+            "Ranking",
+            "choice",
+            "learned",
+            choices=(
+                ("learned", "learned (objects first; fitted on coco_sample128's even half)"),
+                ("rule", "rule (persistence × area, large-region and strip penalties)"),
+            ),
+            help="how each image's proposals are ordered for review (ranker.py, ranking.py)",
+        ),
+        Param(
             "large_factor",
             "Large-region factor",
             "float",
             0.5,
             minimum=0.0,
             maximum=1.0,
-            help="ranking: multiplies the score of a proposal covering over half the image",
+            help="rule ranking: multiplies the score of a proposal covering over half the image",
         ),
         Param(
             "strip_factor",
@@ -75,7 +86,7 @@ PROPOSALS = BatchJob(
             0.5,
             minimum=0.0,
             maximum=1.0,
-            help="ranking: multiplies the score of a proposal touching opposite image borders",
+            help="rule ranking: multiplies the score of a proposal touching opposite image borders",
         ),
         Param(
             "duplicate_iou",

@@ -11,8 +11,14 @@ import torch
 from ...jobs import Proposals
 from .batch import node_mask, proposal_nodes
 from .predictor import build_tree
-from .ranking import RankRule, rank
+from .ranker import LearnedRanker, grid_rgb, load_ranker, proposal_features
+from .ranking import RankRule, rank, rank_by_scores
 from .tree import MergeTree
+
+# "learned" (the shipped logistic ranker, :mod:`.ranker`) or "rule" (:func:`.ranking.rank`):
+# on coco_sample128 the learned one's top-10 precision is 2.73× persistence's on the images it
+# was fitted on and 2.67× on the others, against the rule's 2.00× and 1.71×.
+DEFAULT_RANKING = "learned"
 
 
 def ranked_nodes(
@@ -24,13 +30,18 @@ def ranked_nodes(
     seed: int,
     rule: RankRule | None = None,
     by_persistence: bool = False,
+    ranker: LearnedRanker | None = None,
+    rgb: np.ndarray | None = None,
+    features: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """(node, score) of a tree's proposals, best first: the tree cut at several granularities
     plus ``draws`` samples of the top-down sampler (:func:`proposal_nodes`), without those
     smaller than ``min_fraction`` of the patches or whose persistence is below
     ``score_threshold``; ranked by :func:`.ranking.rank` on the patch grid (``rule``, default
     :class:`RankRule`), or with ``by_persistence`` by persistence alone (the former order, kept
-    for comparison)."""
+    for comparison), or with ``ranker`` by its scores (``rgb``: the H×W×3 uint8 image,
+    ``features``: the (C, h, w) map the tree was built on; the rule's ``duplicate_iou``
+    still drops near-duplicates)."""
     nodes = sorted(
         node
         for node in proposal_nodes(tree, draws=draws, seed=seed)
@@ -46,6 +57,16 @@ def ranked_nodes(
     if not nodes:
         return []
     patches = np.stack([tree.patch_mask(node) for node in nodes])
+    if ranker is not None:
+        table = proposal_features(
+            tree,
+            nodes,
+            rgb=None if rgb is None else grid_rgb(rgb, tree.grid_hw),
+            features=features,
+        )
+        duplicate_iou = (rule or RankRule()).duplicate_iou
+        ranked = rank_by_scores(patches, ranker.scores(table), duplicate_iou)
+        return [(nodes[i], score) for i, score in ranked]
     return [(nodes[i], score) for i, score in rank(patches, persistence, rule)]
 
 
@@ -59,9 +80,11 @@ def image_proposals(
     seed: int,
     limit: int,
     rule: RankRule | None = None,
+    ranker: LearnedRanker | None = None,
 ) -> list[tuple[np.ndarray, float]]:
     """(H×W bool mask, ranking score) of an image's proposals, best first (see
-    :func:`ranked_nodes`); the ``limit`` best (masks are drawn only for those kept)."""
+    :func:`ranked_nodes`; by ``ranker`` when given, else by ``rule``); the ``limit`` best
+    (masks are drawn only for those kept)."""
     with torch.inference_mode():
         features = model.features(rgb)
     tree = build_tree(features)
@@ -74,6 +97,9 @@ def image_proposals(
         draws=draws,
         seed=seed,
         rule=rule,
+        ranker=ranker,
+        rgb=rgb,
+        features=features.float().cpu().numpy() if ranker is not None else None,
     )
     for node, score in ranked:
         mask = node_mask(tree, node, (height, width))
@@ -100,6 +126,10 @@ def proposals(params: dict[str, Any], device: str) -> Proposals:
         raise ValueError(f"unknown backbone {name!r} (this worker has {sorted(list_backbones())})")
     model = build_backbone(name, device=device)
     rule = rank_rule(params)
+    ranking = params.get("ranking", DEFAULT_RANKING)
+    if ranking not in ("learned", "rule"):
+        raise ValueError(f"ranking must be 'learned' or 'rule', got {ranking!r}")
+    ranker = load_ranker() if ranking == "learned" else None
 
     def propose(rgb: np.ndarray, seed: int) -> list[tuple[np.ndarray, float]]:
         return image_proposals(
@@ -111,6 +141,7 @@ def proposals(params: dict[str, Any], device: str) -> Proposals:
             seed=seed,
             limit=params["max_per_image"],
             rule=rule,
+            ranker=ranker,
         )
 
     return Proposals(propose=propose, model_name=name)

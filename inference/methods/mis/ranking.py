@@ -71,9 +71,22 @@ def rank(
     masks = np.asarray(masks, dtype=bool)
     if not len(masks):
         return []
-    scores = rank_scores(masks, persistence, rule)
+    return rank_by_scores(masks, rank_scores(masks, persistence, rule), rule.duplicate_iou)
+
+
+def rank_by_scores(
+    masks: np.ndarray, scores: np.ndarray, duplicate_iou: float = RankRule.duplicate_iou
+) -> list[tuple[int, float]]:
+    """(index, score) of the (N, H, W) bool masks by their given (N,) ``scores``, best first,
+    dropping a mask whose IoU with a better one exceeds ``duplicate_iou`` (1 keeps all).
+
+    Ties keep the input order, so the result is deterministic for a given input."""
+    masks = np.asarray(masks, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(masks):
+        return []
     order = np.lexsort((np.arange(len(scores)), -scores))
-    if rule.duplicate_iou >= 1.0:
+    if duplicate_iou >= 1.0:
         return [(int(i), float(scores[i])) for i in order]
     flat = masks.reshape(len(masks), -1).astype(np.float32)
     sizes = flat.sum(1)
@@ -82,7 +95,7 @@ def rank(
         if kept:
             inter = flat[kept] @ flat[i]
             iou = inter / np.maximum(sizes[kept] + sizes[i] - inter, 1.0)
-            if iou.max() > rule.duplicate_iou:
+            if iou.max() > duplicate_iou:
                 continue
         kept.append(int(i))
     return [(i, float(scores[i])) for i in kept]
