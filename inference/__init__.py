@@ -16,12 +16,13 @@ No Django, Celery or Channels here: the platform calls this library, never the r
 """
 
 from .jobs import BatchJob, Param
-from .predictor import Predictor, PredictorNotReady
+from .predictor import Predictor, PredictorNotReady, TextFinding
 from .registry import (
     MethodInfo,
     TrainedWeights,
     batch_jobs,
     build_predictor,
+    build_text_finder,
     convert_trained,
     list_methods,
     load_plugins,
@@ -29,6 +30,7 @@ from .registry import (
     method_info,
     method_infos,
     register_method,
+    text_finders,
 )
 from .structures import (
     PRIOR_KIND,
@@ -61,9 +63,11 @@ __all__ = [
     "Prompt",
     "Scribble",
     "Text",
+    "TextFinding",
     "TrainedWeights",
     "batch_jobs",
     "build_predictor",
+    "build_text_finder",
     "clicks_from_prompts",
     "convert_trained",
     "list_methods",
@@ -73,4 +77,5 @@ __all__ = [
     "method_infos",
     "prompt_clicks",
     "register_method",
+    "text_finders",
 ]

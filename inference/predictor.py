@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -122,3 +122,21 @@ class Predictor(abc.ABC):
     def _predict_prior(self, clicks: list[Click], prior: np.ndarray) -> MaskResult:
         """``_predict`` refining ``prior`` (H×W bool at image size), where :attr:`reads_prior`."""
         raise NotImplementedError
+
+
+class TextFinding(Protocol):
+    """Every instance of a described thing in one image ("find every <label>"): what a method's
+    registered ``MethodInfo.text_finder`` builds (:func:`inference.registry.build_text_finder`).
+
+    Like a predictor it has two phases: ``set_image`` encodes an image once (H×W×3 uint8
+    RGB); each ``find`` then costs only the text's part, so several texts on one image cost one
+    encoding.
+    """
+
+    def set_image(self, image: np.ndarray) -> None: ...
+
+    def find(self, text: str, *, threshold: float, max_instances: int) -> list[MaskResult]:
+        """One :class:`MaskResult` per instance of ``text`` scoring above ``threshold``, at most
+        ``max_instances``, best score first: ``mask`` H×W bool at the size of the image given
+        to ``set_image``, ``score`` in [0, 1]."""
+        ...

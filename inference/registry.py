@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, overload
 from .jobs import BatchJob
 
 if TYPE_CHECKING:  # the predictor contract imports numpy only, but keep this module bare
-    from .predictor import Predictor
+    from .predictor import Predictor, TextFinding
 
 ENTRY_POINT_GROUP = "maskwright.methods"
 
@@ -67,7 +67,10 @@ class MethodInfo:
     for batch-only methods. ``batch``: the batch jobs it offers (``inference.jobs``).
     ``checkpoints``: (backbone, model id) of the backbones it serves only with that published
     checkpoint on the worker's own disk (``inference.weights``; never downloaded), so that a
-    platform offers each only where it was found.
+    platform offers each only where it was found. ``text_finder``: set when the method finds
+    every instance of a described thing ("find every <label>"): the ``"module:function"`` path
+    of a builder called as ``function(backbone=..., device=...)`` that returns a
+    :class:`~inference.predictor.TextFinding` (:func:`build_text_finder`; imported only then).
     """
 
     name: str
@@ -80,6 +83,11 @@ class MethodInfo:
     summary: str = ""
     batch: tuple[BatchJob, ...] = ()
     checkpoints: tuple[tuple[str, str], ...] = ()
+    text_finder: str = ""
+
+    def __post_init__(self) -> None:
+        if self.text_finder and ":" not in self.text_finder:
+            raise ValueError(f"text_finder must be 'module:function', got {self.text_finder!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe description for the platform's method list."""
@@ -95,6 +103,7 @@ class MethodInfo:
             "summary": self.summary,
             "batch": [job.as_dict() for job in self.batch],
             "checkpoints": dict(self.checkpoints),
+            "finds_text": bool(self.text_finder),
         }
 
 
@@ -223,6 +232,29 @@ def build_predictor(
     if backbone is not None:
         kwargs["backbone"] = backbone
     return builder(device=device, **kwargs)
+
+
+def text_finders() -> list[MethodInfo]:
+    """The registered methods that find objects by text (``text_finder`` set), by name.
+    Imports no torch."""
+    return [info for info in method_infos() if info.text_finder]
+
+
+def build_text_finder(
+    method: str, *, backbone: str | None = None, device: str = "cpu"
+) -> TextFinding:
+    """The text finder of ``method`` on ``backbone`` (default: the method's first) and
+    ``device``. KeyError for an unknown method, ValueError for one that finds nothing by text;
+    whatever the method's builder raises otherwise (``WeightsNotFound`` for a checkpoint that
+    is not on local disk)."""
+    info = method_info(method)
+    if not info.text_finder:
+        finders = ", ".join(i.name for i in text_finders()) or "none"
+        raise ValueError(f"method {method!r} finds nothing by text; those that do: {finders}")
+    if backbone is None and info.backbones:
+        backbone = info.backbones[0]
+    finder: TextFinding = _resolve(info.text_finder)(backbone=backbone, device=device)
+    return finder
 
 
 def _trained(name: str) -> TrainedWeights:

@@ -79,6 +79,16 @@ def area_and_bbox(rle: dict[str, Any]) -> tuple[int, list[float]]:
     return int(mask_utils.area(coco)), [float(v) for v in mask_utils.toBbox(coco)]
 
 
+def ious(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Intersection over union of every stored mask of ``a`` with every one of ``b`` (all of
+    one image's size), computed on the runs: ``len(a) × len(b)`` float64, 0 where both are
+    empty."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    found = mask_utils.iou([_as_coco_rle(r) for r in a], [_as_coco_rle(r) for r in b], [0] * len(b))
+    return np.asarray(found, dtype=np.float64).reshape(len(a), len(b))
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 

@@ -23,7 +23,7 @@ from annotation.common.consumers import OwnThread
 from annotation.common.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from annotation.common.ratelimit import TokenBucket
 
-from . import live, prefetching
+from . import finding, live, prefetching
 from .models import Prompt
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, parse
 
@@ -41,6 +41,8 @@ SEQ_IN_TEXT = re.compile(r'"seq"\s*:\s*(\d{1,16})(?!\d)')
 # loop every socket shares) grows with size, so a flood of large frames is held to the same
 # parse time as a flood of small ones.
 TOKEN_BYTES = 4096
+# A ``found`` message: what the worker's ``annotate.found`` event says (finding.found_save)
+FOUND_KEYS = ("seq", "label_id", "text", "objects", "count", "skipped", "model_ms", "worker")
 
 
 def _error_code(exc: Exception) -> str:
@@ -65,6 +67,7 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         self.retry_s = float(settings.MASKWRIGHT["INTERACTIVE_RETRY_S"])
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.find_timer: asyncio.TimerHandle | None = None  # gives up on a Find all
         self.answered: dict[int, int] = {}  # instance → newest rev whose mask (or error) came
         self.bucket = TokenBucket(
             settings.MASKWRIGHT["SOCKET_RATE"], settings.MASKWRIGHT["SOCKET_BURST"]
@@ -83,6 +86,8 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
             timer.cancel()
         if getattr(self, "idle_timer", None) is not None:
             self.idle_timer.cancel()
+        if getattr(self, "find_timer", None) is not None:
+            self.find_timer.cancel()
 
     # -- client → server ------------------------------------------------------------------
     async def receive(
@@ -232,6 +237,10 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
                 }
             self._watch(m["object_id"], rev, m["seq"], received_at)
             return None
+        if kind == "find_all":
+            await call(finding.find_all)(s, m["label_id"], seq=m["seq"], received_at=received_at)
+            self._find_watch(m["seq"])
+            return None  # the answer is ``found``, later
         if kind == "save":
             return {"type": "saved", **await call(live.save)(s)}
         if kind == "submit":
@@ -340,6 +349,53 @@ class AnnotateConsumer(OwnThread, AsyncJsonWebsocketConsumer):
         # a failure answers the prompt as a mask would: it waits no more
         sent = self.session.sent.get(event["instance_id"], 0)
         self.answered[event["instance_id"]] = max(sent, self.answered.get(event["instance_id"], 0))
+        await self.send_json(
+            {
+                "type": "error",
+                "seq": event["seq"],
+                "code": "server_error",
+                "message": event["message"],
+            }
+        )
+
+    # -- Find all ------------------------------------------------------------------------------
+    def _find_watch(self, seq: int) -> None:
+        """Give up on the find of ``seq`` after ``finding.FIND_WAIT_S`` without an answer (its
+        worker may have died): the socket hears an error and may find again."""
+        if self.find_timer is not None:
+            self.find_timer.cancel()
+        self.find_timer = asyncio.get_running_loop().call_later(
+            finding.FIND_WAIT_S, lambda: asyncio.ensure_future(self._find_expired(seq))
+        )
+
+    def _find_done(self, seq: int) -> None:
+        if self.session.finding == seq and self.find_timer is not None:
+            self.find_timer.cancel()
+            self.find_timer = None
+        finding.answered(self.session, seq)
+
+    async def _find_expired(self, seq: int) -> None:
+        self.find_timer = None
+        if self.session.finding != seq:
+            return  # answered, or another image was opened meanwhile
+        finding.answered(self.session, seq)
+        await self.send_json(
+            {
+                "type": "error",
+                "seq": seq,
+                "code": "server_error",
+                "message": f"no answer to Find all in {finding.FIND_WAIT_S:.0f} s; try again",
+            }
+        )
+
+    async def annotate_found(self, event: dict[str, Any]) -> None:
+        self._find_done(event["seq"])
+        if event["image_id"] != self.session.image_id:
+            return  # another image is open now: its objects are stored, shown when reopened
+        await self.send_json({"type": "found", **{k: event[k] for k in FOUND_KEYS}})
+
+    async def annotate_find_failed(self, event: dict[str, Any]) -> None:
+        self._find_done(event["seq"])
         await self.send_json(
             {
                 "type": "error",

@@ -37,6 +37,7 @@ EMPTY_MASK_SOURCE = Source.MANUAL
 # was 56 MB for 300 noisy masks on a 10000×10000 image (measured): encoding and compressing
 # it ran on the event loop that serves every socket of the process.
 OPENED_MASK_CHARS = 2_000_000
+FIND_ALL_KEYS = ("available", "method", "why")  # of methods.text_finding, in ``opened``
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Session:
     # it (prefetching.cancel_queued)
     prefetch_pending: tuple[str, int] | None = None
     sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
+    finding: int | None = None  # the seq of this socket's Find all in flight (.finding)
     seqs: dict[int, dict[int, tuple[int, float]]] = field(
         default_factory=dict
     )  # instance → {rev: (seq, received_at)}
@@ -165,6 +167,7 @@ def open_image(
     session.sent.clear()
     session.seqs.clear()
     session.prefetch_pending = None  # another image's: it runs (or was called off) as it is
+    session.finding = None  # another image's: its answer is dropped (the objects are stored)
     instances = list(
         Instance.objects.filter(review.visible_on_canvas(session.user), image=image).order_by(
             "z_order", "id"
@@ -203,6 +206,9 @@ def open_image(
         # methods left out for want of a checkpoint on any worker, with why (shown disabled)
         "unavailable": methods.unavailable(offered),
         "labels": [{"id": lab.id, "name": lab.name, "color": lab.color} for lab in labels],
+        # "Find all" (every instance of a label, from its name): whether a method that finds
+        # by text can run here, which, and why not (finding.py)
+        "find_all": {k: v for k, v in methods.text_finding().items() if k in FIND_ALL_KEYS},
     }
 
 

@@ -15,6 +15,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from annotation.segmentation.interactive.dispatch import (
+    FIND_TASK,
     INTERACTIVE_QUEUE,
     PREDICT_TASK,
     PREFETCH_TASK,
@@ -101,6 +102,47 @@ def prefetch(image_id: int, method: str, backbone: str, cancel_key: str | None =
         log.info("prefetch of image %s stopped: a click came while it ran", image_id)
         return
     _claim(image_id, method, backbone)
+
+
+@shared_task(name=FIND_TASK, ignore_result=True)
+def find_all(message: dict[str, Any]) -> None:
+    """Find every instance of a label in an image (``finding.FindRequest``) and store them as
+    pending pseudo labels; the socket hears what was found, or why it failed."""
+    from annotation.segmentation.interactive import dispatch, worker
+    from annotation.segmentation.interactive.finding import find
+
+    from . import finding
+
+    request = finding.FindRequest.from_message(message)
+    if worker.hostname():  # this find runs: nothing queued behind it waits for a prefetch
+        dispatch.click_taken(worker.hostname())
+    try:
+        found = find(
+            request.image_id,
+            request.method,
+            request.backbone,
+            request.text,
+            size_hw=request.size_hw,
+            threshold=request.threshold,
+            max_instances=request.max_instances,
+        )
+        stored = finding.found_save(
+            request, found.masks, found.scores, model_s=found.model_s, worker=worker.hostname()
+        )
+    except Exception as exc:  # the socket hears why; nothing was stored
+        log.exception("find all failed for %s", request)
+        finding.failed(request, f"{request.method} could not find {request.text!r}: {exc}")
+        return
+    _claim(request.image_id, request.method, request.backbone)  # it holds the encoding now
+    log.info(
+        "find all %r on image %s: %s stored, %s duplicates skipped, model %.3f s%s",
+        request.text,
+        request.image_id,
+        stored["count"],
+        stored["skipped"],
+        found.model_s,
+        "" if found.encoded else " (image encoded before)",
+    )
 
 
 def _claim(image_id: int, method: str, backbone: str) -> None:

@@ -63,6 +63,7 @@ def test_as_dict_is_json_safe():
         "summary",
         "batch",
         "checkpoints",
+        "finds_text",
     }
     assert [job["kind"] for job in d["batch"]] == ["train"]
     assert d["checkpoints"] == {}  # DynaMITe's weights are the project's, not the worker's

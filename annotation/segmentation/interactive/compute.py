@@ -180,7 +180,8 @@ def choose(result: Any, index: int) -> tuple[np.ndarray, dict[str, Any]]:
     return np.asarray(options[chosen].mask, dtype=bool), info
 
 
-def _to_image_size(mask: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+def to_image_size(mask: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """``mask`` (h×w bool at the working scale) at the stored image's ``size_hw`` (nearest)."""
     height, width = size_hw
     if mask.shape == (height, width):
         return mask
@@ -217,5 +218,5 @@ def compute(request: MaskRequest, objects: dict[int, list[dict[str, Any]]]) -> C
             masks[k], candidates[k] = choose(results[k], choice_of(rows))
         else:
             masks[k], candidates[k] = np.zeros(work_hw, dtype=bool), None
-    out = {k: apply_edits(_to_image_size(m, request.size_hw), objects[k]) for k, m in masks.items()}
+    out = {k: apply_edits(to_image_size(m, request.size_hw), objects[k]) for k, m in masks.items()}
     return Computed(out, model_s, cached, candidates)

@@ -26,8 +26,10 @@ INTERACTIVE_QUEUE = "interactive"
 # imports the worker's modules.
 PREDICT_TASK = "annotation.labeling.tasks.predict"
 PREFETCH_TASK = "annotation.labeling.tasks.prefetch"
+FIND_TASK = "annotation.labeling.tasks.find_all"
 
 __all__ = [
+    "FIND_TASK",
     "INTERACTIVE_QUEUE",
     "PREDICT_TASK",
     "PREFETCH_TASK",
@@ -46,6 +48,7 @@ __all__ = [
     "prefetch_start",
     "redis_client",
     "revision",
+    "send_find",
     "send_predict",
     "send_prefetch",
 ]
@@ -175,6 +178,15 @@ def send_predict(request: MaskRequest, worker: str | None) -> None:
     if worker is not None:
         redis_client().set(keys.click_waiting(worker), 1, ex=keys.CLICK_WAITING_TTL_S)
     _send(PREDICT_TASK, [request.sent_now().as_message()], worker)
+
+
+def send_find(message: dict[str, Any], worker: str | None) -> None:
+    """Queue a "find all" (``message``: the wire form of ``annotation.labeling.finding``'s
+    request) on ``worker``'s direct queue (the shared one if None). Someone waits for it as for
+    a click: a prefetch that worker is computing stops for it."""
+    if worker is not None:
+        redis_client().set(keys.click_waiting(worker), 1, ex=keys.CLICK_WAITING_TTL_S)
+    _send(FIND_TASK, [message], worker)
 
 
 def send_prefetch(

@@ -156,6 +156,46 @@ def unavailable(
     return out
 
 
+def text_finding(reports: Reports | None = None) -> dict[str, Any]:
+    """Who answers "Find all" here: the first registered method that finds objects by text
+    (``MethodInfo.text_finder``) with a backbone a worker can serve, as for the menu (a
+    variant needing a checkpoint only where an alive worker reports it). ``{"available",
+    "method", "backbone", "model_id", "why"}``: ``model_id`` is the checkpoint's id (what the
+    found masks' ``model_name`` says), else ``<method>/<backbone>``; when none is available,
+    method, backbone and model id are None and ``why`` names the model id and the folder to
+    put it in. ``reports``: as for :func:`offered`."""
+    from . import checkpoints, dispatch
+
+    finders = registry().text_finders()
+    needs = checkpoints.needs_weights()
+    found_by: Reports = {}
+    if any((i.name, b) in needs for i in finders for b in i.backbones):
+        found_by = dispatch.checkpoint_reports() if reports is None else reports
+    present = checkpoints.present(found_by)
+    have = set(settings.MASKWRIGHT["INTERACTIVE_BACKBONES"])
+    for found in finders:
+        for backbone in found.backbones or (NO_BACKBONE,):
+            key = (found.name, backbone)
+            if key in present or (
+                key not in needs and (backbone == NO_BACKBONE or backbone in have)
+            ):
+                model_id = needs.get(key, f"{found.name}/{backbone}")
+                return {
+                    "available": True,
+                    "method": found.name,
+                    "backbone": backbone,
+                    "model_id": model_id,
+                    "why": None,
+                }
+    ids = [needs[(i.name, b)] for i in finders for b in i.backbones if (i.name, b) in needs]
+    why = (
+        checkpoints.why_missing(ids, any_worker=bool(found_by))
+        if ids
+        else "no method that finds objects by text is installed"
+    )
+    return {"available": False, "method": None, "backbone": None, "model_id": None, "why": why}
+
+
 def catalog() -> list[dict[str, Any]]:
     """Every registered method's metadata, JSON-safe (``GET /api/methods/``)."""
     return [found.as_dict() for found in registry().method_infos()]

@@ -27,6 +27,7 @@ class Models:
     def __init__(self, device: str) -> None:
         self.device = device
         self._backbones: dict[tuple[str, str], Any] = {}
+        self._finders: dict[tuple[str, str], Any] = {}  # (method, backbone) → text finder
         self._lock = threading.Lock()
         from .trained import LoadedModels  # torch-free to import; loads nothing yet
 
@@ -46,6 +47,19 @@ class Models:
                 self._backbones[(method, backbone)] = getattr(predictor, "backbone", backbone)
                 return predictor
         return registry.build_predictor(method, backbone=shared, device=self.device)
+
+    def text_finder(self, method: str, backbone: str):
+        """The method's text finder on ``backbone`` (``inference.TextFinding``), built on first
+        use and kept: one per (method, backbone), holding the image it encoded last."""
+        key = (method, backbone)
+        with self._lock:
+            if key not in self._finders:
+                self._finders[key] = methods.registry().build_text_finder(
+                    method,
+                    backbone=None if backbone == methods.NO_BACKBONE else backbone,
+                    device=self.device,
+                )
+            return self._finders[key]
 
 
 class _WorkerState:
@@ -78,15 +92,12 @@ def models() -> Models:
     return _state.models
 
 
-def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]:
-    """The cached predictor of the image (built on a miss); ``(entry, was_cached)``."""
+def working_rgb(image_id: int) -> tuple[np.ndarray, float]:
+    """The stored image as the methods see it: H×W×3 uint8 RGB, its longest side bounded by
+    ``INTERACTIVE_MAX_SIDE``, and the scale (working pixels per stored pixel, ≤ 1)."""
     from django.conf import settings
     from PIL import Image as PILImage
 
-    key = (image_id, method, backbone)
-    entry = cache().get(key)
-    if entry is not None:
-        return entry, True
     from annotation.datasets.models import Image
     from annotation.datasets.storage import read_rgb
 
@@ -96,7 +107,18 @@ def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]
     scale = min(1.0, max_side / max(height, width))
     if scale < 1.0:  # methods work at a bounded size; masks are scaled back to the image
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        rgb = np.asarray(PILImage.fromarray(rgb).resize(size, PILImage.Resampling.BILINEAR))
+        # a writable copy, as read_rgb's (torch warns on read-only arrays)
+        rgb = np.array(PILImage.fromarray(rgb).resize(size, PILImage.Resampling.BILINEAR))
+    return rgb, scale
+
+
+def image_state(image_id: int, method: str, backbone: str) -> tuple[Entry, bool]:
+    """The cached predictor of the image (built on a miss); ``(entry, was_cached)``."""
+    key = (image_id, method, backbone)
+    entry = cache().get(key)
+    if entry is not None:
+        return entry, True
+    rgb, scale = working_rgb(image_id)
     predictor = models().new_predictor(method, backbone)
     predictor.set_image(rgb)
     entry = Entry(predictor, scale, state_nbytes(predictor))

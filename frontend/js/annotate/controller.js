@@ -106,6 +106,7 @@ export class Controller {
         this.ui.submitted(msg);
         break;
       case "pong":
+      case "found": // answered through its request's promise (annotate/findall.js)
         break;
       case "error":
         this.receiveError(msg, entry);

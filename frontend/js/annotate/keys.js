@@ -37,6 +37,7 @@ export const SHORTCUTS = [
   [["["], "Smaller brush", (e) => !ctrl(e) && e.key === "[", "brushDown"],
   [["]"], "Larger brush", (e) => !ctrl(e) && e.key === "]", "brushUp"],
   [["A"], "Accept the selected proposal as it is (proposals: the batch method's regions, hidden unless shown in View)", plain("a"), "acceptProposal"],
+  [["L"], "Find all: type or pick a label; every instance of it in the image becomes an object of that label, shown and pending (A keeps it, Delete removes it)", plain("l"), "findAll"],
   [["D"], "Mark this image done for the task, or take the mark back (the task's progress counts it)", plain("d"), "toggleDone"],
   [["Delete"], "Delete the selected object", (e) => e.key === "Delete" || e.key === "Backspace", "delete"],
   [["Esc"], "Cancel the extreme points, stroke or box being placed, else deselect", (e) => e.key === "Escape", "escape"],

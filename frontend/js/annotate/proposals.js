@@ -4,6 +4,7 @@
 // toggle shows them, with their count. A click inside one, shown or not, selects it instead of
 // starting an object: then Accept (A) takes it as it is, clicks refine it, Delete removes it.
 
+import { post } from "../api.js";
 import { h, plural } from "../dom.js";
 
 /** A pending pseudo label no prompt has touched yet (refined ones are the annotator's work). */
@@ -25,6 +26,7 @@ export class ProposalToggle {
   apply(session) {
     this.session = session;
     let n = 0;
+    let hidden = 0;
     for (const obj of session.objects.values()) {
       if (!isProposal(obj)) continue;
       n += 1;
@@ -32,10 +34,20 @@ export class ProposalToggle {
         this.seen.add(obj.id);
         obj.hidden = !this.show && obj.id !== session.selected;
       }
+      if (obj.hidden) hidden += 1;
     }
     this.count.dataset.count = String(n);
-    this.count.textContent = n ? plural(n, "proposal") + (this.show ? "" : " hidden") : "none";
+    // with the toggle off some may be shown: those Find all found, one a click selected
+    let text = plural(n, "proposal");
+    if (!this.show && hidden) text += hidden < n ? `, ${hidden} hidden` : " hidden";
+    this.count.textContent = n ? text : "none";
     this.el.hidden = false;
+  }
+
+  /** A proposal the annotator asked for (Find all): shown, whatever the toggle says. */
+  reveal(obj) {
+    this.seen.add(obj.id);
+    obj.hidden = false;
   }
 
   set(show) {
@@ -49,6 +61,16 @@ export class ProposalToggle {
     this.apply(s);
     this.changed();
   }
+}
+
+/**
+ * Take a proposal as the annotator's own mask as it is (it leaves the review queue): the call
+ * of Accept (A) and of Find all's Keep all. Updates `obj`; rejects with the API's error.
+ */
+export async function adoptProposal(obj) {
+  const out = await post(`/api/instances/${obj.id}/adopt/`, { version: obj.version });
+  Object.assign(obj, { pseudo: false, review_state: out.review_state, version: out.version });
+  return obj;
 }
 
 /** The side panel's line for a selected proposal: what it is and what can be done with it. */

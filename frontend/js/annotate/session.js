@@ -35,6 +35,7 @@ export class Session {
     this.labelById = new Map();
     this.methods = [];
     this.unavailable = []; // {name, label, why}: methods no worker has the checkpoint of
+    this.findAll = null; // `opened.find_all`: {available, method, why} (annotate/findall.js)
     this.method = "";
     this.backbone = "";
     this.selected = null;
@@ -58,6 +59,7 @@ export class Session {
     this.labelById = new Map(this.labels.map((l) => [l.id, l]));
     this.methods = msg.methods || [];
     this.unavailable = msg.unavailable || [];
+    this.findAll = msg.find_all || null;
     this.method = msg.method || "";
     this.backbone = msg.backbone || "";
     const errors = [];

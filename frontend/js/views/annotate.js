@@ -7,16 +7,17 @@
 // Submit asks first when images are left (annotate/submit.js); proposals (pending pseudo
 // labels) are hidden unless shown (annotate/proposals.js).
 //
-// The tool bar and method pickers: annotate/toolbar.js.
+// The tool bar and method pickers: annotate/toolbar.js. Find all (L): annotate/findall.js.
 
-import { get, post } from "../api.js";
+import { get } from "../api.js";
 import { h, mount, showError } from "../dom.js";
 import { flashLine, loadBitmap, notFound, statusLine } from "../annotate/chrome.js";
 import { Controller } from "../annotate/controller.js";
+import { FindAll } from "../annotate/findall.js";
 import { helpPanel, installKeys, PASS } from "../annotate/keys.js";
 import { candidateLine, latencyBox, ObjectList } from "../annotate/panel.js";
 import { TaskProgress } from "../annotate/progress.js";
-import { isProposal, ProposalToggle, proposalBar } from "../annotate/proposals.js";
+import { adoptProposal, isProposal, ProposalToggle, proposalBar } from "../annotate/proposals.js";
 import { Renderer } from "../annotate/renderer.js";
 import { confirmSubmit } from "../annotate/submit.js";
 import { installTestHooks, updateHooks } from "../annotate/testhooks.js";
@@ -66,6 +67,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
   const taskState = h("span", { class: "task-state" }, stateBadge(task.state));
   const progress = new TaskProgress({ taskId, imageId: id, error: (error, context) => showError(error, context) });
   const proposals = new ProposalToggle(() => (objectList.render(controller.session), refresh()));
+  const findAll = new FindAll({ controller: () => controller, proposals }); // the controller comes below
   const proposal = proposalBar({ accept: () => acceptProposal(), remove: () => controller.session.selected !== null && controller.remove(controller.session.selected) });
   const position = h("span", { class: "muted position" }, `${index + 1} / ${imageIds.length}`);
   const go = (delta) => imageIds[index + delta] && navigate(`#/tasks/${taskId}/images/${imageIds[index + delta]}`);
@@ -129,6 +131,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
         toolbar.grid,
         h("div", { class: "side-row" }, h("span", { class: "muted small" }, "Brush"), button("−", "Smaller brush ([)", () => setBrush(-1), "small-button"), brushText, button("+", "Larger brush (])", () => setBrush(1), "small-button")),
         toolbar.methodRow,
+        findAll.el,
         h("h2", {}, "View"),
         h("div", { class: "side-row" }, h("label", { class: "check", for: "annotate-show-masks" }, masksToggle, " Masks"), opacity),
         proposals.el,
@@ -283,6 +286,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     redoBtn.disabled = !s.canStep(s.stepTarget(true), true);
     candidate.set(obj);
     proposal.set(obj);
+    findAll.update();
     renderer.request(true, true);
     hooks();
   }
@@ -319,8 +323,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
       return;
     }
     try {
-      const out = await post(`/api/instances/${obj.id}/adopt/`, { version: obj.version });
-      Object.assign(obj, { pseudo: false, review_state: out.review_state, version: out.version });
+      await adoptProposal(obj);
       proposals.apply(controller.session);
       objectList.update(obj);
       refresh();
@@ -352,6 +355,7 @@ export async function annotateView(root, { task: taskId, id, object: focusId = n
     help: () => toggleHelp(),
     toggleDone: () => toggleDone(),
     acceptProposal: () => acceptProposal(),
+    findAll: () => findAll.focus(),
   };
   const removeKeys = installKeys(
     (action, e) => (action.startsWith("tool:") ? setTool(action.slice(5)) : commands[action]?.(e)),

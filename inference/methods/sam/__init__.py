@@ -76,6 +76,8 @@ for _name, _family in FAMILIES.items():
             batch=(TEXT_MASKS,) if _name == "sam3" else (),
             # every variant serves only with its checkpoint on the worker's disk
             checkpoints=tuple(_family.variants.items()),
+            # SAM 3's text prompts on the canvas too: "find every <label>" in the open image
+            text_finder="inference.methods.sam.text:build_text_finder" if _name == "sam3" else "",
         ),
         builder=f"inference.methods.sam.predictor:build_{_name}",
     )

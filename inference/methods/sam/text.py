@@ -181,3 +181,13 @@ class TextFinder:
         if len(self._texts) > TEXT_CACHE_SIZE:
             self._texts.popitem(last=False)
         return self._texts[prompt]
+
+
+def build_text_finder(backbone: str | None = None, device: str = "cpu") -> TextFinder:
+    """SAM 3's ``text_finder`` entry (``MethodInfo.text_finder``): the finder of ``backbone``,
+    a variant of the ``sam3`` family (``"sam3"`` → ``facebook/sam3``, the default), a model id
+    or a checkpoint folder, loaded from local disk only. Raises ``WeightsNotFound`` naming the
+    model id and the folder to put it in."""
+    from .variants import family, model_id_of
+
+    return TextFinder.from_id(model_id_of("sam3", backbone or family("sam3").default), device)

@@ -82,7 +82,7 @@ def _stroke(t: Target) -> dict:
 
 # message type, its body for a target, the reply type when allowed (None: a logged prompt, no
 # reply), then the expected answer per role in ROLES order: for a target in A, in B.
-E, F, N, B = OK, "forbidden", "not_found", "bad_request"
+E, F, N, B, U = OK, "forbidden", "not_found", "bad_request", "unavailable"
 MATRIX = [
     ("open", lambda t: {"image_id": t.image.id}, "opened", (E, E, E, E, N), (N, N, N, N, E)),
     (
@@ -160,6 +160,8 @@ MATRIX = [
     ),
     ("undo", lambda t: {"object_id": t.instance.id}, None, (E, E, F, E, N), (N, N, N, N, E)),
     ("redo", lambda t: {"object_id": t.instance.id}, None, (E, E, F, E, N), (N, N, N, N, E)),
+    # Find all: no worker here has a text finder's checkpoint, so an allowed one is unavailable
+    ("find_all", lambda t: {"label_id": t.label_id}, None, (U, U, F, U, N), (N, N, F, N, U)),
     ("save", lambda t: {}, "saved", (E, E, E, E, E), (E, E, E, E, E)),
     ("submit", lambda t: {"task_id": t.task.id}, "submitted", (E, E, F, E, N), (N, N, N, N, E)),
     ("ping", lambda t: {}, "pong", (E, E, E, E, E), (E, E, E, E, E)),
