@@ -25,6 +25,7 @@ TOPICS: dict[str, tuple[str, str]] = {
     "ws": ("benchmarks.ws:bench_ws", "stack"),
     "export": ("benchmarks.export:bench_export", "stack"),
     "dashboard": ("benchmarks.dashboard:bench_dashboard", "stack"),
+    "storage": ("benchmarks.storage:bench_storage", "stack"),
     "faults": ("benchmarks.faults:bench_faults", "own"),
     "m2n2": ("benchmarks.m2n2:run", "library"),
     "mis": ("benchmarks.mis:run", "library"),

@@ -97,6 +97,30 @@ GOALS: dict[str, tuple[Goal, ...]] = {
         Goal(key, "<=", 300, "issue 6: page p50 with 10,000 images, 100,000 instances")
         for key in _DASHBOARD_PAGES
     ),
+    "storage": (
+        Goal(
+            "s3_ingest_ratio",
+            ">=",
+            0.7,
+            "issue 21: ingest into S3 at least 70 % of local disk's images/s, same zip, same run",
+        ),
+        Goal(
+            "cold_click_extra_ms",
+            "<=",
+            150,
+            "issue 21: first click on an image the worker fetches from S3 within local + 150 ms"
+            " (median over interleaved image pairs)",
+            quick=True,
+        ),
+        Goal(
+            "warm_click_ratio",
+            "<=",
+            1.1,
+            "issue 21: warm (worker's cache) first click 'equal to local', read as within 10 %"
+            " of local disk's (median of warm ÷ local over interleaved image pairs)",
+            quick=True,
+        ),
+    ),
     "faults": (
         _faults("worker_restarted", ">=", 1, "a killed worker is restarted (true)"),
         _faults("click_after_kill_s", "<=", 10, "click answered after a worker kill"),

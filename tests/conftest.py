@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3 import s3_media, s3_server  # noqa: F401 (fixtures: the S3 server process)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotation.datasets import apis as datasets
+from annotation.datasets import bucket_apis as buckets
 from annotation.datasets import job_apis as jobs
 from annotation.exports import apis as exports
 from annotation.labeling import annotator_apis as annotator
@@ -50,6 +51,14 @@ urlpatterns = [
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view()),
     path("jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view()),
     path("jobs/<int:job_id>/download", exports.ExportDownloadApi.as_view()),
+]
+
+# Buckets of a project attached to its datasets (images read in place, never copied).
+urlpatterns += [
+    path("projects/<int:project_id>/bucket-sources/", buckets.BucketSourceListApi.as_view()),
+    path("bucket-sources/<int:source_id>/", buckets.BucketSourceDetailApi.as_view()),
+    path("bucket-sources/<int:source_id>/check/", buckets.BucketSourceCheckApi.as_view()),
+    path("datasets/<int:dataset_id>/attach/", buckets.DatasetAttachApi.as_view()),
 ]
 
 # The review queue of pseudo labels.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 
 def _where(url: str) -> str:
@@ -92,14 +91,11 @@ def _workers() -> str:
 
 
 def _storage() -> str:
-    from django.conf import settings
+    """The media store (local folder or bucket) takes a probe and gives it back; a wrong
+    endpoint, a missing bucket or refused credentials read as one line, never a traceback."""
+    from annotation.common import media
 
-    root = Path(settings.MEDIA_ROOT)
-    root.mkdir(parents=True, exist_ok=True)
-    probe = root / ".check"
-    probe.write_text("ok")
-    probe.unlink()
-    return str(root)
+    return media.check()
 
 
 CHECKS: list[tuple[str, Callable[[], str]]] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from typing import ClassVar
 
 from django.http import FileResponse
@@ -11,12 +12,13 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.common import media
 from annotation.common.apis import validated
 from annotation.common.exceptions import ApplicationError, NotFound
 from annotation.common.pagination import DefaultPagination
 from annotation.projects.access import ADMIN_ROLES, project_for, require_admin
 
-from . import selectors, services, storage
+from . import selectors, services
 from .coco_labels import parse_category_map
 from .models import Dataset, Image
 
@@ -190,10 +192,14 @@ class ImageDetailApi(APIView):
 
 
 def _file_response(relative: str, content_type: str | None = None) -> FileResponse:
+    """Stream a stored file from the media store (a local file or a bucket's object, never a
+    link to the bucket): the caller has passed the tenancy check already."""
     try:
-        handle = open(storage.media_path(relative), "rb")  # noqa: SIM115 (FileResponse closes it)
+        handle = media.open_stream(relative)  # FileResponse closes it
     except (FileNotFoundError, ValueError):
         raise NotFound("the stored file is missing; run a verify job on the dataset") from None
+    if content_type is None:
+        content_type = mimetypes.guess_type(relative)[0] or "application/octet-stream"
     response = FileResponse(handle, content_type=content_type)
     response["Cache-Control"] = "private, max-age=86400"
     return response

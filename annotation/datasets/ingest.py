@@ -1,8 +1,9 @@
 """Turning uploaded bytes into stored images, one file at a time.
 
-Each file is streamed to a scratch file on the media disk while it is hashed, then checked
+Each file is streamed to a local scratch file while it is hashed, then checked
 with Pillow (format, pixel count from the header before any pixel is decoded, a full decode to
-catch truncation), stored upright and thumbnailed, and recorded in its own transaction. A
+catch truncation), stored upright and thumbnailed through the media store (local folder or
+bucket, ``annotation.common.media``), and recorded in its own transaction. A
 refused file yields a :class:`FileReport` with the reason; it never fails the files around it.
 """
 
@@ -12,16 +13,21 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
+
+from annotation.common import media
+from annotation.common.media import StorageError
 
 from . import storage
 from .models import Dataset, Image
@@ -146,21 +152,75 @@ def thumbnail_bytes(img: PILImage.Image) -> bytes:
     return out.getvalue()
 
 
+@dataclass
+class _Prepared:
+    """A checked image ready to be stored: what its row will say, and the writes it needs
+    (a local file to move in, or bytes), in the order they are made."""
+
+    name: str
+    rel: str
+    thumb_rel: str
+    width: int
+    height: int
+    sha256: str
+    file_sha256: str
+    fmt: str
+    size: int
+    writes: list[tuple[Path | bytes, str]]
+
+    def store(self) -> None:
+        """Make the writes; a scratch file given to a write is gone afterwards, either way."""
+        try:
+            for payload, relative in self.writes:
+                if isinstance(payload, Path):
+                    storage.move_into_place(payload, relative)
+                else:
+                    media.put_bytes(payload, relative)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        for payload, _ in self.writes:
+            if isinstance(payload, Path):
+                payload.unlink(missing_ok=True)
+
+
 def ingest_stream(dataset: Dataset, name: str, stream: BinaryIO) -> FileReport:
     """Store one image from ``stream`` into ``dataset``; never raises for bad input."""
+    step = _prepare_stream(dataset, name, stream)
+    if isinstance(step, FileReport):
+        return step
+    step.store()
+    return _register(dataset, step)
+
+
+def _prepare_stream(dataset: Dataset, name: str, stream: BinaryIO) -> FileReport | _Prepared:
     try:
         scratch, sha256, size = copy_to_scratch(stream, _limits()["MAX_IMAGE_BYTES"])
     except Refused as exc:
         return FileReport(name, "refused", str(exc))
-    try:
-        return _ingest_scratch(dataset, name, scratch, sha256, size)
-    finally:
-        scratch.unlink(missing_ok=True)
+    return _prepare_owning(dataset, name, scratch, sha256, size)
 
 
-def _ingest_scratch(
+def _prepare_owning(
     dataset: Dataset, name: str, scratch: Path, sha256: str, size: int
-) -> FileReport:
+) -> FileReport | _Prepared:
+    """:func:`_prepare`, removing ``scratch`` unless its writes took it over."""
+    try:
+        step = _prepare(dataset, name, scratch, sha256, size)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+    if isinstance(step, FileReport) or all(payload != scratch for payload, _ in step.writes):
+        scratch.unlink(missing_ok=True)
+    return step
+
+
+def _prepare(
+    dataset: Dataset, name: str, scratch: Path, sha256: str, size: int
+) -> FileReport | _Prepared:
+    """Check the scratch file and compute what is stored (upright image, thumbnail); writes
+    nothing. The returned writes own ``scratch`` (or an upright copy of it)."""
     existing = (
         Image.objects.filter(dataset=dataset, sha256=sha256).values_list("id", flat=True).first()
     )
@@ -179,43 +239,205 @@ def _ingest_scratch(
             # Store upright: every consumer (browser canvas, models, exports) then agrees on
             # pixel coordinates without reading EXIF.
             upright = ImageOps.exif_transpose(img)
-            dest = storage.media_path(rel)
-            dest.parent.mkdir(parents=True, exist_ok=True)
             save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
-            upright.save(dest, fmt, **save_kwargs)
+            source, file_sha256 = _encode_rotated(upright, fmt, save_kwargs)
             img_for_thumb = upright
         else:
-            storage.move_into_place(scratch, rel)
+            source, file_sha256 = scratch, sha256
             img_for_thumb = img
         width, height = img_for_thumb.size
         thumb_rel = storage.thumbnail_relpath(dataset.id, sha256)
-        thumb_path = storage.media_path(thumb_rel)
-        thumb_path.parent.mkdir(parents=True, exist_ok=True)
-        thumb_path.write_bytes(thumbnail_bytes(img_for_thumb))
+        try:
+            thumb = thumbnail_bytes(img_for_thumb)
+        except BaseException:
+            source.unlink(missing_ok=True)
+            raise
+    return _Prepared(
+        name=name,
+        rel=rel,
+        thumb_rel=thumb_rel,
+        width=width,
+        height=height,
+        sha256=sha256,
+        file_sha256=file_sha256,
+        fmt=fmt,
+        size=size,
+        writes=[(source, rel), (thumb, thumb_rel)],
+    )
+
+
+def _register(dataset: Dataset, item: _Prepared) -> FileReport:
+    """The row of an image whose files are stored, in its own transaction."""
     try:
         with transaction.atomic():
             row = Image.objects.create(
                 dataset=dataset,
-                file=rel,
-                thumbnail=thumb_rel,
-                original_name=base_name(name)[:500],
-                source_path=name[:500],
-                width=width,
-                height=height,
-                sha256=sha256,
-                format=fmt,
-                size_bytes=size,
+                file=item.rel,
+                thumbnail=item.thumb_rel,
+                original_name=base_name(item.name)[:500],
+                source_path=item.name[:500],
+                width=item.width,
+                height=item.height,
+                sha256=item.sha256,
+                file_sha256=item.file_sha256,
+                format=item.fmt,
+                size_bytes=item.size,
             )
     except IntegrityError:
         # Another upload stored the same bytes between our check and our insert. The files on
         # disk are identical by construction, so they are left for that row.
         other = (
-            Image.objects.filter(dataset=dataset, sha256=sha256)
+            Image.objects.filter(dataset=dataset, sha256=item.sha256)
             .values_list("id", flat=True)
             .first()
         )
-        return _duplicate(name, other)
-    return FileReport(name, "accepted", "", row.id)
+        return _duplicate(item.name, other)
+    return FileReport(item.name, "accepted", "", row.id)
+
+
+def _encode_rotated(
+    upright: PILImage.Image, fmt: str, save_kwargs: dict[str, int]
+) -> tuple[Path, str]:
+    """Encode the upright image to a scratch file: the file and its bytes' sha256."""
+    fd, path = storage.scratch_file()
+    os.close(fd)
+    try:
+        upright.save(path, fmt, **save_kwargs)
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest()
+
+
+@dataclass
+class _Entry:
+    """One file of a pipeline, in submission order: its report, or its writes in flight."""
+
+    report: FileReport | None = None
+    item: _Prepared | None = None
+    stored: Future[None] | None = None
+
+
+class IngestPipeline:
+    """Ingest many files in order, overlapping a remote store's writes with the checking and
+    thumbnailing of the files after them; reports go to ``emit`` in submission order.
+
+    On a remote store (S3) each image's writes run on a small pool (``workers`` threads) and
+    at most ``depth`` images wait for theirs, so memory and scratch space stay bounded; an
+    image's row is written (on this thread, in order) only once its objects are stored. A
+    failed write raises :class:`~annotation.common.media.StorageError` for that image, as
+    :func:`ingest_stream` would; the images before it keep their rows, those after it get
+    none. On local disk there is nothing to overlap (a write is a rename): each file is
+    ingested as :func:`ingest_stream` does, at once.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        emit: Callable[[FileReport], None],
+        *,
+        workers: int = 4,
+        depth: int = 8,
+    ) -> None:
+        self.dataset = dataset
+        self.emit = emit
+        self.depth = depth
+        self._queue: deque[_Entry] = deque()
+        self._broken = False  # a write failed: nothing after it is registered
+        self._pool = None if media.is_local() else ThreadPoolExecutor(workers, "ingest-put")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.close(failed=exc is not None)
+
+    def add(self, report: FileReport) -> None:
+        """A report made by the caller (a refused member), emitted after those before it."""
+        self._queue.append(_Entry(report=report))
+        self._drain()
+
+    def ingest(self, name: str, stream: BinaryIO) -> None:
+        """Read ``stream`` now (an error reading it raises here) and store it as an image."""
+        if self._pool is None:
+            self.add(ingest_stream(self.dataset, name, stream))
+            return
+        try:
+            scratch, sha256, size = copy_to_scratch(stream, _limits()["MAX_IMAGE_BYTES"])
+        except Refused as exc:
+            self.add(FileReport(name, "refused", str(exc)))
+            return
+        try:
+            # the same bytes earlier in this upload: let their row land first, so that this
+            # file is reported as its duplicate, as one file at a time would
+            while any(e.item is not None and e.item.sha256 == sha256 for e in self._queue):
+                self._drain_one()
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
+        step = _prepare_owning(self.dataset, name, scratch, sha256, size)
+        if isinstance(step, FileReport):
+            self.add(step)
+            return
+        self._queue.append(_Entry(item=step, stored=self._pool.submit(step.store)))
+        self._drain()
+        while len(self._queue) > self.depth:
+            self._drain_one()
+
+    def close(self, *, failed: bool = False) -> None:
+        """Register and emit everything still in flight, then stop the pool. After a failed
+        write nothing more is registered; after a failure of the caller, what is stored is
+        (as it would have been one file at a time) and a further failure stays quiet."""
+        try:
+            while self._queue and not self._broken:
+                try:
+                    self._drain_one()
+                except Exception:
+                    if not failed:
+                        raise
+                    # the caller's own exception is already on its way out; this one is
+                    # the same store failing again
+                    break
+        finally:
+            self._forget()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+    def _drain(self) -> None:
+        """Emit the head of the queue while it is ready (never waits for a write)."""
+        while self._queue and (self._queue[0].stored is None or self._queue[0].stored.done()):
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        entry = self._queue.popleft()
+        if entry.stored is not None and entry.item is not None:
+            try:
+                entry.stored.result()
+            except StorageError:
+                self._broken = True
+                raise
+            except OSError as exc:
+                # raised where the caller reads a later member: say it is this image's write
+                self._broken = True
+                raise StorageError(f"cannot store {entry.item.name}: {exc}") from exc
+            except BaseException:
+                self._broken = True
+                raise
+            entry.report = _register(self.dataset, entry.item)
+        assert entry.report is not None
+        self.emit(entry.report)
+
+    def _forget(self) -> None:
+        """Drop what is still queued after a failure: no rows; wait for the writes in flight
+        (their scratch files go with them)."""
+        while self._queue:
+            entry = self._queue.popleft()
+            if entry.stored is not None:
+                wait([entry.stored])
 
 
 def _duplicate(name: str, image_id: int | None) -> FileReport:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from PIL import Image as PILImage
 
+from annotation.common import media
+from annotation.common.media_cache import ChecksumMismatch
 from annotation.jobs.engine import JobContext, register_runner
 from annotation.jobs.params import project_rows, register_id_param
 
-from . import storage
 from .ingest import thumbnail_bytes
 from .models import Dataset, Image
 
@@ -26,7 +28,8 @@ register_id_param("image", project_rows(Image, "dataset__project_id"))
 
 @register_runner("verify")
 def verify_dataset(ctx: JobContext) -> dict[str, Any]:
-    """Check every stored image of a dataset: file present, decodes, size as recorded.
+    """Check every stored image of a dataset: file present (in the media store), decodes,
+    size as recorded, bytes as the recorded checksum (remote store).
 
     Missing thumbnails are rebuilt. Problems are listed in the result (the first 200).
     """
@@ -42,17 +45,24 @@ def verify_dataset(ctx: JobContext) -> dict[str, Any]:
             break
         for image in chunk:
             try:
-                with PILImage.open(storage.media_path(image.file)) as img:
+                with (
+                    media.local_file(
+                        image.file,
+                        sha256=image.file_sha256 or None,
+                        max_bytes=settings.MASKWRIGHT["MAX_IMAGE_BYTES"],
+                    ) as path,
+                    PILImage.open(path) as img,
+                ):
                     img.load()
                     if img.size != (image.width, image.height):
                         problems.append(
                             {"image_id": image.id, "problem": f"size {img.size} != recorded"}
                         )
-                    thumb = storage.media_path(image.thumbnail)
-                    if not thumb.exists():
-                        thumb.parent.mkdir(parents=True, exist_ok=True)
-                        thumb.write_bytes(thumbnail_bytes(img))
+                    if not media.exists(image.thumbnail):
+                        media.put_bytes(thumbnail_bytes(img), image.thumbnail)
                         rebuilt += 1
+            except ChecksumMismatch as exc:
+                problems.append({"image_id": image.id, "problem": exc.message[:300]})
             except (OSError, ValueError, SyntaxError) as exc:
                 problems.append({"image_id": image.id, "problem": str(exc)[:300]})
             last_id = image.id

@@ -19,7 +19,13 @@ from .archives import ArchiveError, InflateBudget, iter_members, open_archive, o
 from .coco_apply import coco_apply
 from .coco_import import CocoError, CocoPlan, coco_parse
 from .coco_labels import category_preview, check_category_map
-from .ingest import FileReport, Refused, ingest_stream, looks_like_image_name
+from .ingest import (
+    FileReport,
+    IngestPipeline,
+    Refused,
+    ingest_stream,
+    looks_like_image_name,
+)
 from .models import Dataset, Image
 
 
@@ -116,17 +122,22 @@ def _ingest_archive(
     progress: Callable[[FileReport], None],
     budget: InflateBudget,
 ) -> None:
-    def refuse(name: str, reason: str) -> None:
-        item = FileReport(f"{upload.name}/{name}", "refused", reason)
+    def emit(item: FileReport) -> None:
         report.files.append(item)
         progress(item)
 
     try:
         archive = open_archive(upload.stream)
     except ArchiveError as exc:
-        refuse("", str(exc))
+        emit(FileReport(f"{upload.name}/", "refused", str(exc)))
         return
-    with archive:
+    # on a bucket, members' writes overlap the checking of the next ones; reports and rows
+    # still come in member order (IngestPipeline)
+    with archive, IngestPipeline(dataset, emit) as pipe:
+
+        def refuse(name: str, reason: str) -> None:
+            pipe.add(FileReport(f"{upload.name}/{name}", "refused", reason))
+
         for member in iter_members(archive, refuse):
             if member.name.lower().endswith(".json"):
                 continue  # read before ingest, as the COCO file
@@ -135,13 +146,11 @@ def _ingest_archive(
                 continue
             try:
                 with open_member(archive, member, budget) as reader:
-                    item = ingest_stream(dataset, member.name, reader)  # type: ignore[arg-type]
+                    pipe.ingest(member.name, reader)  # type: ignore[arg-type]
             except Refused as exc:
-                item = FileReport(member.name, "refused", str(exc))
+                pipe.add(FileReport(member.name, "refused", str(exc)))
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-                item = FileReport(member.name, "refused", f"corrupt archive member: {exc}")
-            report.files.append(item)
-            progress(item)
+                pipe.add(FileReport(member.name, "refused", f"corrupt archive member: {exc}"))
 
 
 def _read_plan(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
+from annotation.common import media
 from annotation.common.exceptions import ApplicationError, NotFound
-from annotation.datasets import storage
 from annotation.jobs.models import Job
 from annotation.projects.access import role_for_object
 from annotation.projects.models import ADMIN_ROLES
@@ -30,9 +32,14 @@ class ExportDownloadApi(APIView):
             raise ApplicationError(
                 f"export {job_id} is {job.state}, there is nothing to download yet"
             )
-        path = storage.media_path(job.result_file)
-        if not path.exists():
-            raise NotFound(f"the file of export {job_id} is gone")
+        # Streamed from the media store (local file or bucket object), never a bucket link.
+        try:
+            handle = media.open_stream(job.result_file)
+        except (FileNotFoundError, ValueError):
+            raise NotFound(f"the file of export {job_id} is gone") from None
         return FileResponse(
-            path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip"
+            handle,
+            as_attachment=True,
+            filename=PurePosixPath(job.result_file).name,
+            content_type="application/zip",
         )

@@ -29,7 +29,15 @@ from pycocotools import mask as mask_utils
 
 from annotation.common import rle
 
-from .records import Category, ExportImage, ExportInstance, ExportParams, ExportStats, arcname
+from .records import (
+    Category,
+    ExportImage,
+    ExportInstance,
+    ExportParams,
+    ExportStats,
+    arcname,
+    write_stored,
+)
 
 
 def mask_to_polygons(mask: np.ndarray, tolerance: float) -> list[list[float]]:
@@ -103,8 +111,7 @@ class CocoWriter:
 
     def add(self, image: ExportImage, instances: list[ExportInstance]) -> None:
         file_name = f"{image.stem}.{image.ext}"
-        # Stored images are already compressed: deflating them again costs time for nothing.
-        self.zf.write(image.path, arcname("images", file_name), compress_type=zipfile.ZIP_STORED)
+        write_stored(self.zf, image, arcname("images", file_name))
         self._append_image(
             {"id": image.id, "file_name": file_name, "width": image.width, "height": image.height}
         )

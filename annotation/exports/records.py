@@ -5,10 +5,12 @@ and :mod:`.yolo`."""
 
 from __future__ import annotations
 
+import shutil
+import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
+from annotation.common import media
 from annotation.common.exceptions import ApplicationError
 
 FORMATS = ("coco", "voc", "yolo")
@@ -99,7 +101,8 @@ class Category:
 @dataclass
 class ExportImage:
     id: int
-    path: Path  # the stored file under MEDIA_ROOT
+    file: str  # the stored file's name in the media store (annotation.common.media)
+    file_sha256: str  # digest of the stored bytes ("" when unknown), what a cached copy must match
     stem: str  # path-safe and unique within the export: "<id>_<cleaned original stem>"
     ext: str  # of the stored file, e.g. "jpg"
     format: str  # PIL format name of the stored file
@@ -147,3 +150,16 @@ def arcname(*parts: str) -> str:
     if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in name.split("/")):
         raise ValueError(f"unsafe name in export: {name!r}")
     return name
+
+
+def write_stored(zf: zipfile.ZipFile, image: ExportImage, name: str) -> None:
+    """Copy ``image``'s stored bytes into ``zf`` as ``name``, uncompressed (stored images are
+    compressed already: deflating them again costs time for nothing). A local file is added
+    as before; a remote object is streamed in, never held whole in memory."""
+    if media.is_local() and not media.is_external(image.file):  # not an attached bucket's
+        zf.write(media.local_path(image.file), name, compress_type=zipfile.ZIP_STORED)
+        return
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_STORED
+    with media.open_stream(image.file) as src, zf.open(info, "w", force_zip64=True) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)

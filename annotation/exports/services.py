@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -124,7 +125,9 @@ def iter_chunks(
         rows = list(
             Image.objects.filter(dataset_id=dataset_id, id__gt=last_id)
             .order_by("id")
-            .values("id", "file", "original_name", "width", "height", "format")[:CHUNK]
+            .values("id", "file", "file_sha256", "original_name", "width", "height", "format")[
+                :CHUNK
+            ]
         )
         if not rows:
             return
@@ -147,7 +150,8 @@ def iter_chunks(
             (
                 ExportImage(
                     id=r["id"],
-                    path=storage.media_path(r["file"]),
+                    file=r["file"],
+                    file_sha256=r["file_sha256"],
                     stem=safe_stem(r["id"], r["original_name"]),
                     ext=r["file"].rsplit(".", 1)[-1].lower(),
                     format=r["format"],
@@ -194,17 +198,19 @@ def export_write(
     relpath: str,
     progress: Callable[[int, int, dict[str, Any]], None],
 ) -> dict[str, Any]:
-    """Write the export zip to ``MEDIA_ROOT/relpath``; returns a summary for ``Job.result``.
+    """Write the export zip to the media store as ``relpath``; returns a summary for
+    ``Job.result``. The zip is built in a local scratch file, then stored (a rename on the
+    local store, an upload to a bucket).
 
     ``progress(done, total, cursor)`` is called after every chunk and may raise (the jobs
     engine raises ``Cancelled``): the partial file is then removed and the exception passes on.
     """
     check_fresh(dataset.id, params)
-    final = storage.media_path(relpath)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + ".part")
     scratch = Path(settings.MEDIA_ROOT) / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
+    fd, part_name = tempfile.mkstemp(dir=scratch, prefix="export-", suffix=".zip.part")
+    os.close(fd)
+    part = Path(part_name)
     categories = categories_for(dataset.project_id)
     total = Image.objects.filter(dataset_id=dataset.id).count()
     stats = ExportStats()
@@ -221,7 +227,8 @@ def export_write(
                 done += len(chunk)
                 progress(done, max(total, done), {"last_image_id": chunk[-1][0].id, "done": done})
             writer.finish()
-        os.replace(part, final)
+        size = part.stat().st_size
+        storage.move_into_place(part, relpath)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -238,5 +245,5 @@ def export_write(
         "skipped_images": stats.skipped_images,
         "parts_dropped": stats.parts_dropped,
         "left_out": left_out_by_filter(dataset.id, params.filter),
-        "bytes": final.stat().st_size,
+        "bytes": size,
     }

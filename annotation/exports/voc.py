@@ -38,11 +38,20 @@ from typing import IO
 from xml.sax.saxutils import escape
 
 import numpy as np
+from django.conf import settings
 from PIL import Image as PILImage
 
-from annotation.common import rle
+from annotation.common import media, rle
 
-from .records import Category, ExportImage, ExportInstance, ExportParams, ExportStats, arcname
+from .records import (
+    Category,
+    ExportImage,
+    ExportInstance,
+    ExportParams,
+    ExportStats,
+    arcname,
+    write_stored,
+)
 
 VOID = 255
 MAX_OBJECTS = 254
@@ -191,9 +200,16 @@ class VocWriter:
     def _write_jpeg(self, image: ExportImage) -> None:
         name = arcname("JPEGImages", f"{image.stem}.jpg")
         if image.format == "JPEG":
-            self.zf.write(image.path, name, compress_type=zipfile.ZIP_STORED)
+            write_stored(self.zf, image, name)
             return
-        with PILImage.open(image.path) as img:
+        with (
+            media.local_file(
+                image.file,
+                sha256=image.file_sha256 or None,
+                max_bytes=settings.MASKWRIGHT["MAX_IMAGE_BYTES"],
+            ) as path,
+            PILImage.open(path) as img,
+        ):
             out = io.BytesIO()
             img.convert("RGB").save(out, "JPEG", quality=95)
         self.zf.writestr(name, out.getvalue(), zipfile.ZIP_STORED)

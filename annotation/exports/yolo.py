@@ -42,7 +42,15 @@ import numpy as np
 from annotation.common import rle
 
 from .coco import mask_to_polygons
-from .records import Category, ExportImage, ExportInstance, ExportParams, ExportStats, arcname
+from .records import (
+    Category,
+    ExportImage,
+    ExportInstance,
+    ExportParams,
+    ExportStats,
+    arcname,
+    write_stored,
+)
 
 MAX_PARTS = 50
 MAX_POINTS = 2000
@@ -155,12 +163,7 @@ class YoloWriter:
         self.zf, self.categories, self.params, self.stats = zf, categories, params, stats
 
     def add(self, image: ExportImage, instances: list[ExportInstance]) -> None:
-        # Stored images are already compressed: deflating them again costs time for nothing.
-        self.zf.write(
-            image.path,
-            arcname("images", f"{image.stem}.{image.ext}"),
-            compress_type=zipfile.ZIP_STORED,
-        )
+        write_stored(self.zf, image, arcname("images", f"{image.stem}.{image.ext}"))
         lines = []
         for inst in instances:
             if list(inst.mask["size"]) != [image.height, image.width]:

@@ -2,21 +2,22 @@
 trained here, make one the project's default, delete.
 
 The web process never opens a checkpoint (that needs torch, and a pickle must not be unpickled
-next to the database credentials): an upload is only streamed to disk, hashed and handed to a
-``model_import`` job, which loads it strictly on a batch worker and rewrites it as safetensors.
+next to the database credentials): an upload is only streamed to the media store, hashed and
+handed to a ``model_import`` job, which loads it strictly on a batch worker and rewrites it as
+safetensors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
+from annotation.common import media
 from annotation.common.exceptions import ApplicationError, Conflict
 from annotation.common.realtime import broadcast_on_commit, project_group
 from annotation.datasets import storage
@@ -47,7 +48,7 @@ def push_model(model: TrainedModel) -> None:
 
 
 def _store(upload: Any, project_id: int, suffix: str) -> tuple[str, str, int]:
-    """Stream ``upload`` (a Django UploadedFile or any binary file) to the media disk; returns
+    """Stream ``upload`` (a Django UploadedFile or any binary file) to the media store; returns
     (relative path, sha256, bytes). Refuses above MAX_MODEL_BYTES while reading."""
     limit = settings.MASKWRIGHT["MAX_MODEL_BYTES"]
     fd, scratch = storage.scratch_file()
@@ -151,7 +152,7 @@ def model_import_finished(
             model.state, model.error, model.config = TrainedModel.State.READY, "", config
             if file and file != old:
                 model.file = file
-                model.size_bytes = storage.media_path(file).stat().st_size
+                model.size_bytes = media.size(file)
                 transaction.on_commit(lambda: _remove_unused(old))
         model.save()
         push_model(model)
@@ -188,9 +189,8 @@ def model_register_trained(
             digest.update(chunk)
     sha = digest.hexdigest()
     relative = model_relpath(project_id, sha, source.suffix or ".safetensors")
-    dest = storage.media_path(relative)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, dest)  # copy: a resumed job may still read its own file
+    size = source.stat().st_size
+    media.put_file(source, relative, move=False)  # copy: a resumed job may still read its own
     with transaction.atomic():
         model = TrainedModel.objects.create(
             project_id=project_id,
@@ -198,7 +198,7 @@ def model_register_trained(
             name=name[:200],
             file=relative,
             original_name=source.name,
-            size_bytes=dest.stat().st_size,
+            size_bytes=size,
             sha256=sha,
             config=config,
             metrics=metrics,

@@ -191,5 +191,5 @@ def test_every_job_kind_registers_when_django_loads():
     assert out.returncode == 0, out.stderr
     # the platform's own kinds, and those the segmentation app registers
     assert out.stdout.strip().splitlines()[-1] == (
-        "[] ['exits', 'export', 'mis', 'model_import', 'sam3_text', 'train', 'verify']"
+        "[] ['attach', 'exits', 'export', 'mis', 'model_import', 'sam3_text', 'train', 'verify']"
     ), f"kinds without a runner, then every registered kind: {out.stdout}"

@@ -8,11 +8,15 @@ safetensors, so that workers never unpickle it again.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 from annotation.datasets import storage
 from annotation.jobs.engine import JobContext
+from annotation.modelstore.files import local_model_file
 from annotation.modelstore.models import TrainedModel
 from annotation.modelstore.services import model_import_finished, model_relpath
 
@@ -20,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def _convert(model: TrainedModel, source: Path) -> tuple[Path, dict[str, Any]]:
-    """Load ``source`` strictly and write it as safetensors next to it; (new path, config).
+    """Load ``source`` strictly and write it as safetensors in scratch; (new path, config).
     How is the method's own business: its registered ``TrainedWeights.convert``."""
     from ..interactive.methods import registry
 
@@ -30,7 +34,11 @@ def _convert(model: TrainedModel, source: Path) -> tuple[Path, dict[str, Any]]:
         raise ValueError(f"{found.label} takes no trained model file")
     if found.trained.suffixes and source.suffix not in found.trained.suffixes:
         raise ValueError(f"{found.label} needs {found.trained.description}")
-    target = source.with_name(f"{model.sha256}.converted.safetensors")
+    # written on this machine's scratch folder (not beside the source: that may be a cache
+    # entry), then stored
+    scratch = Path(settings.MEDIA_ROOT) / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    target = scratch / f"{model.sha256}.{os.getpid()}.converted.safetensors"
     config = registered.convert_trained(model.method, source, target, dict(model.config or {}))
     return target, config
 
@@ -39,9 +47,9 @@ def import_run(ctx: JobContext) -> dict[str, Any]:
     """Runner of ``model_import``: one unit of work, the file."""
     model = TrainedModel.objects.get(pk=int(ctx.params["model_id"]))
     ctx.save_progress(0, 1, {})
-    source = storage.media_path(model.file)
     try:
-        target, config = _convert(model, source)
+        with local_model_file(model.file) as source:
+            target, config = _convert(model, source)
     except Exception as exc:
         log.warning("model %s import failed: %s", model.id, exc)
         model_import_finished(
@@ -49,7 +57,10 @@ def import_run(ctx: JobContext) -> dict[str, Any]:
         )
         raise
     relative = model_relpath(model.project_id, model.sha256, ".safetensors")
-    storage.move_into_place(target, relative)
+    try:
+        storage.move_into_place(target, relative)
+    finally:
+        target.unlink(missing_ok=True)
     model_import_finished(model_id=model.id, file=relative, config=config)
     ctx.save_progress(1, 1, {})
     return {"model_id": model.id, "file": relative, "config": config}

@@ -19,7 +19,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from annotation.common.exceptions import ApplicationError
@@ -111,8 +110,12 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
         scale["total"] = total  # the method's last word on its own total
         ctx.save_progress(min(done, total), total + n_objects, {"stage": stage})
 
+    from annotation.datasets.storage import images_folder
+
+    names = [im["file_name"] for im in json.loads(objects_json.read_text())["images"]]
+    images_dir = images_folder(names, folder / "media")  # MEDIA_ROOT on the local store
     result = kind.job.entry()(
-        objects_json, folder / "run", Path(settings.MEDIA_ROOT), mine, batch_device(), progress
+        objects_json, folder / "run", images_dir, mine, batch_device(), progress
     )
     created, skipped = _store_masks(ctx, kind, result, own["min_score"], scale["total"], n_objects)
     model_id = None

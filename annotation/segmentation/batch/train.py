@@ -16,8 +16,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from annotation.common.exceptions import ApplicationError
 from annotation.datasets.models import Dataset
 from annotation.jobs.engine import JobContext
@@ -111,6 +109,15 @@ def _prepare(folder: Path, dataset_id: int, own: dict[str, Any]) -> tuple[list[i
     return train_ids, eval_ids
 
 
+def _images_dir(folder: Path) -> Path:
+    """Where the trainer finds the ``file_name``s of the job's COCO files: MEDIA_ROOT on the
+    local store, else the job's own folder filled from the media store."""
+    from annotation.datasets.storage import images_folder
+
+    names = [im["file_name"] for im in json.loads((folder / "all.json").read_text())["images"]]
+    return images_folder(names, folder / "media")
+
+
 def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
     from inference.evaluation.trained import evaluate_trained
 
@@ -125,12 +132,15 @@ def _run(ctx: JobContext, kind: Kind) -> dict[str, Any]:
         )
     init = None
     if own["init_model_id"] is not None:
-        from annotation.datasets.storage import media_path
+        from annotation.common.media import copy_into
+        from annotation.modelstore.files import expected_checksum
 
         start = TrainedModel.objects.get(pk=own["init_model_id"])
-        init = (media_path(start.file), dict(start.config or {}))
+        sha, size = expected_checksum(start.file)
+        path = copy_into(start.file, folder / "media", sha256=sha, size_bytes=size)
+        init = (path, dict(start.config or {}))
     device = batch_device()
-    images_dir = Path(settings.MEDIA_ROOT)
+    images_dir = _images_dir(folder)
     steps = {"total": 0}
 
     def progress(done: int, total: int, stage: str, extra: dict[str, Any] | None = None) -> None:

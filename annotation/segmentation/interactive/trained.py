@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from annotation.datasets import storage
+from annotation.modelstore.files import local_model_file
 from annotation.modelstore.selectors import model_file
 
 
@@ -35,6 +35,7 @@ class LoadedModels:
             raise LookupError(f"model {model_id} is a {kind} model, not {method}")
         from .methods import registry
 
-        return registry().load_trained(
-            kind, storage.media_path(relative), dict(config or {}), self.device
-        )
+        # On a remote media store the file comes through this worker's checked cache; the
+        # network is loaded (once, by path) inside the block, while the entry is pinned.
+        with local_model_file(relative) as path:
+            return registry().load_trained(kind, path, dict(config or {}), self.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dj_database_url
 
-from config.env import REPO_ROOT, data_home, env_bool, env_int, env_list, env_str
+from config.env import REPO_ROOT, data_home, env_bool, env_float, env_int, env_list, env_str
 
 HOME = data_home()
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -139,6 +139,71 @@ STATIC_ROOT = None  # production.py sets it for collectstatic; here files come f
 MEDIA_URL = "media/"
 MEDIA_ROOT = HOME / "media"
 
+# Media (images, thumbnails, exports, model files) go through Django's storage API
+# (annotation/common/media.py). MASKWRIGHT_STORAGE=local keeps them under MEDIA_ROOT (the quick
+# start); =s3 puts them in a bucket of any S3-compatible store (AWS S3, MinIO, Ceph, R2, GCS in
+# S3 mode) through django-storages, and each process that needs a real file keeps a bounded
+# read-through cache (MASKWRIGHT["MEDIA_CACHE_*"]). The credentials are read here only and
+# never logged; the browser still gets files through the authenticated API, never the bucket.
+MASKWRIGHT_STORAGE = (env_str("MASKWRIGHT_STORAGE", "local") or "local").lower()
+if MASKWRIGHT_STORAGE not in {"local", "s3"}:
+    raise ValueError(f"MASKWRIGHT_STORAGE must be local or s3, got {MASKWRIGHT_STORAGE!r}")
+
+
+def s3_client_config(addressing_style: str, connect_timeout_s: int, attempts: int) -> object:
+    """botocore's client Config: a dead endpoint fails in seconds with a clear error (the
+    default retries a refused connection for about a minute)."""
+    from botocore.config import Config
+
+    return Config(
+        s3={"addressing_style": addressing_style},
+        signature_version="s3v4",
+        connect_timeout=connect_timeout_s,
+        read_timeout=60,
+        retries={"max_attempts": attempts, "mode": "standard"},
+    )
+
+
+def s3_storage_options() -> dict[str, object]:
+    """django-storages' S3Storage options from the MASKWRIGHT_S3_* environment."""
+    style = env_str("MASKWRIGHT_S3_ADDRESSING_STYLE", "path") or "path"  # path: MinIO, Ceph
+    return {
+        "endpoint_url": env_str("MASKWRIGHT_S3_ENDPOINT_URL"),  # unset: AWS itself
+        "bucket_name": env_str("MASKWRIGHT_S3_BUCKET", "maskwright"),
+        "access_key": env_str("MASKWRIGHT_S3_ACCESS_KEY_ID"),
+        "secret_key": env_str("MASKWRIGHT_S3_SECRET_ACCESS_KEY"),
+        "region_name": env_str("MASKWRIGHT_S3_REGION", "us-east-1"),
+        "location": (env_str("MASKWRIGHT_S3_PREFIX", "") or "").strip("/"),
+        "file_overwrite": True,  # names are content addressed: same name, same bytes
+        "default_acl": None,  # private: the bucket's own policy, never public-read
+        "querystring_auth": True,
+        "client_config": s3_client_config(
+            style,
+            env_int("MASKWRIGHT_S3_CONNECT_TIMEOUT_S", 5),
+            env_int("MASKWRIGHT_S3_ATTEMPTS", 3),
+        ),
+    }
+
+
+# The key that encrypts the credentials of buckets attached to datasets
+# (annotation/datasets/buckets.py); unset, a key derived from SECRET_KEY. Changing it makes the
+# stored credentials unreadable (each source then asks for them again), nothing else.
+MASKWRIGHT_CREDENTIALS_KEY = env_str("MASKWRIGHT_CREDENTIALS_KEY")
+# The S3 endpoints a project's admins may attach buckets from (URL prefixes, comma-separated;
+# "aws" for AWS S3 itself). Empty: any endpoint except those on this host's own network
+# (loopback, private, link-local addresses): an endpoint is a URL the workers will fetch, and
+# it must not be an internal service. A MinIO beside the platform is named here.
+MASKWRIGHT_BUCKET_ENDPOINTS = env_list("MASKWRIGHT_BUCKET_ENDPOINTS", [])
+
+STORAGES = {
+    "default": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_storage_options()}
+        if MASKWRIGHT_STORAGE == "s3"
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
@@ -204,6 +269,11 @@ MASKWRIGHT = {
     "THUMBNAIL_SIZE": env_int("MASKWRIGHT_THUMBNAIL_SIZE", 256),
     # An uploaded checkpoint (Swin-L DynaMITe is ~0.9 GB with its optimiser state).
     "MAX_MODEL_BYTES": env_int("MASKWRIGHT_MAX_MODEL_MB", 4096) * 2**20,
+    # Remote media store only: each process's read-through cache of the files it opens
+    # (images for Pillow, model files for torch), least recently used first out. Every
+    # process sharing the folder bounds what it fetched itself. Unset folder: MEDIA_ROOT/cache.
+    "MEDIA_CACHE_BYTES": env_int("MASKWRIGHT_MEDIA_CACHE_MB", 2048) * 2**20,
+    "MEDIA_CACHE_DIR": env_str("MASKWRIGHT_MEDIA_CACHE_DIR", ""),
     # Interactive workers: per-image state cache, the working size of the methods (masks are
     # scaled back to the image), the device, and what the annotation page offers.
     "INTERACTIVE_CACHE_BYTES": env_int("MASKWRIGHT_INTERACTIVE_CACHE_MB", 2048) * 2**20,
@@ -231,6 +301,11 @@ MASKWRIGHT = {
     ),
     # Seconds without an answer before a click is sent again to any live worker.
     "INTERACTIVE_RETRY_S": env_int("MASKWRIGHT_INTERACTIVE_RETRY_S", 3),
+    # "Find all" on the canvas (every instance of a label, found from its name): an instance
+    # is kept when its score is above FIND_ALL_THRESHOLD, and one find stores at most
+    # FIND_ALL_MAX of them, the best scores.
+    "FIND_ALL_THRESHOLD": env_float("MASKWRIGHT_FIND_ALL_THRESHOLD", 0.5),
+    "FIND_ALL_MAX": env_int("MASKWRIGHT_FIND_ALL_MAX", 50),
     # One client must not stall everyone: each socket may send SOCKET_RATE messages a second
     # (bursts of SOCKET_BURST), and an object keeps at most MAX_PROMPTS_PER_OBJECT active
     # prompts a method reads (a worker replays them all on every click: 200 clicks made one
@@ -265,5 +340,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("MASKWRIGHT_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # boto logs request headers at DEBUG, access key ids among them: credentials (ours
+        # and those of attached buckets) are never logged, whatever MASKWRIGHT_LOG_LEVEL says
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+    },
 }

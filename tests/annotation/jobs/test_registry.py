@@ -12,12 +12,22 @@ from annotation.jobs.params import ID_PARAMS, check_ids_in_project, register_id_
 
 
 def test_every_kind_is_registered_with_its_queue_and_launch_check():
-    # the platform's own kinds, and the pseudo-label kinds the segmentation app registers
+    # the platform's own kinds, the pseudo-label kinds the segmentation app registers, and
+    # the datasets app's attach of a bucket
     assert (
-        set(Job.Kind.values) < set(RUNNERS) == set(Job.Kind.values) | {"mis", "exits", "sam3_text"}
+        set(Job.Kind.values)
+        < set(RUNNERS)
+        == set(Job.Kind.values)
+        | {
+            "mis",
+            "exits",
+            "sam3_text",
+            "attach",
+        }
     )
     assert QUEUES == {
         "verify": "default",
+        "attach": "default",
         "export": "default",
         "mis": "batch",
         "exits": "batch",
@@ -25,9 +35,11 @@ def test_every_kind_is_registered_with_its_queue_and_launch_check():
         "train": "batch",
         "model_import": "batch",
     }
-    assert set(VALIDATORS) == {"export", "mis", "exits", "train", "sam3_text"}
-    assert INTERNAL == {"model_import"}  # started by the model upload, refused by the jobs API
-    assert sorted(ID_PARAMS) == ["dataset", "image", "label", "model"]
+    assert set(VALIDATORS) == {"export", "mis", "exits", "train", "sam3_text", "attach"}
+    # started by the model upload / the dataset's attach (after its check), refused by the
+    # jobs API
+    assert INTERNAL == {"model_import", "attach"}
+    assert sorted(ID_PARAMS) == ["bucket", "dataset", "image", "label", "model"]
 
 
 def test_an_id_parameter_is_checked_by_the_app_that_registered_its_noun(monkeypatch):
