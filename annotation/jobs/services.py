@@ -130,9 +130,12 @@ def jobs_sweep(
     dataset_id: int | None = None,
     kind: str | None = None,
     job_id: int | None = None,
+    queues: set[str] | None = None,
 ) -> list[int]:
     """Queue again (to resume) or fail every running job in scope whose lease ran out; returns
-    their ids. Rows another sweeper holds are skipped, so concurrent sweeps do not collide."""
+    their ids. Rows another sweeper holds are skipped, so concurrent sweeps do not collide.
+    ``queues``: only jobs launched on these (a worker sweeps the queues it serves: its own
+    ``JOB_MAX_ATTEMPTS`` then agrees with the runs it would make)."""
     now = timezone.now()
     scope = {
         k: v
@@ -146,7 +149,10 @@ def jobs_sweep(
     }
     swept: list[int] = []
     with transaction.atomic():
-        for job in Job.objects.select_for_update(skip_locked=True).filter(expired_q(now), **scope):
+        rows = Job.objects.select_for_update(skip_locked=True).filter(expired_q(now), **scope)
+        if queues is not None:
+            rows = rows.filter(queue__in=sorted(queues))
+        for job in rows:
             if job.attempts < max_attempts():
                 log.warning("job %s: %s; queued again", job.id, lost_reason(job))
                 job.state = Job.State.QUEUED

@@ -1,5 +1,7 @@
 """The lease sweep every job worker runs (at start, then every half lease), so that no job stays
-stuck on a dead worker. Connected to Celery's worker signals by :class:`.apps.JobsConfig`."""
+stuck on a dead worker. A worker sweeps the jobs of the queues it serves (the web process's
+Jobs list, launch and cancel sweep any). Connected to Celery's worker signals by
+:class:`.apps.JobsConfig`."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ def _sweep_loop(stop: threading.Event, queues: set[str]) -> None:
     try:
         # A (re)started platform: running jobs whose worker died come back (or fail), and
         # queued ones whose message a broker restart lost are sent again.
-        jobs_sweep()
+        jobs_sweep(queues=queues)
         requeued = jobs_requeue_waiting(queues)
         if requeued:
             log.info("queued jobs sent again at worker start: %s", requeued)
@@ -31,7 +33,7 @@ def _sweep_loop(stop: threading.Event, queues: set[str]) -> None:
     try:
         while not stop.wait(lease_s() / 2):
             try:
-                swept = jobs_sweep()
+                swept = jobs_sweep(queues=queues)
                 if swept:
                     log.warning("jobs whose worker stopped: %s", swept)
             except Exception:  # the database may be restarting: try again next time

@@ -159,3 +159,29 @@ def test_the_heartbeat_keeps_a_long_chunk_alive_and_the_jobs_list_resumes_a_dead
     lease_env("lease-f")
     job = wait_for_job(job.id, {"succeeded", "failed"}, timeout=90)
     assert job.state == "succeeded" and job.attempts == 2 and job.result["starts"][1] >= 2
+
+
+@pytest.mark.django_db
+def test_a_worker_sweeps_only_the_jobs_of_the_queues_it_serves(settings):
+    from django.utils import timezone
+
+    from annotation.jobs.services import jobs_sweep
+
+    w = make_world()
+    settings.MASKWRIGHT = {**settings.MASKWRIGHT, "JOB_MAX_ATTEMPTS": 3}
+    lost = timezone.now() - timezone.timedelta(seconds=5)
+    jobs = {
+        queue: Job.objects.create(
+            project=w.project,
+            dataset=w.dataset,
+            kind=kind,
+            state=Job.State.RUNNING,
+            queue=queue,
+            lease_until=lost,
+            attempts=1,
+        )
+        for queue, kind in (("batch", "mis"), ("default", "verify"))
+    }
+    assert jobs_sweep(queues={"default"}) == [jobs["default"].id]
+    assert Job.objects.get(pk=jobs["batch"].id).state == Job.State.RUNNING  # not its queue
+    assert jobs_sweep() == [jobs["batch"].id]  # the web process's sweep takes any
