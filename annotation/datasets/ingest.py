@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -119,6 +120,10 @@ def _open_checked(path: Path) -> PILImage.Image:
             ) from exc
         except UnidentifiedImageError as exc:
             raise Refused("not an image Pillow can read (corrupt or unknown format)") from exc
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+            # a known format whose header is cut or broken (Pillow's plugins raise these
+            # while reading the header, e.g. "Truncated File Read" for a JPEG's APP segment)
+            raise Refused(f"corrupt image header: {exc}") from exc
     if img.format not in ACCEPTED_FORMATS:
         img.close()
         raise Refused(f"format {img.format} is not accepted (JPEG, PNG, BMP, TIFF, WebP are)")

@@ -65,6 +65,8 @@ def fill(bucket: Bucket) -> dict[str, bytes]:
     }
     bucket.put("photos/notes.txt", b"not an image")
     bucket.put("photos/broken.jpg", corrupt_jpeg())
+    # a header Pillow cannot read ("Truncated File Read"): found by walking the attach by hand
+    bucket.put("photos/header.jpg", b"\xff\xd8\xff\xe0 this is not a jpeg")
     bucket.put("elsewhere/d.png", make_image_bytes(30, 30, seed=14))  # outside the prefix
     return images
 

@@ -76,13 +76,14 @@ def test_a_prefix_is_attached_in_place_and_served(s3_server, platform_store):
     job = _run_attach(owner, w.dataset.id, source["id"])
     assert job.state == "succeeded", job.error
     result = job.result
-    assert result["registered"] == 4 and result["skipped"] == 2 and result["duplicates"] == 0
-    assert result["listed"] == 6  # elsewhere/d.png is not under the prefix
+    assert result["registered"] == 4 and result["skipped"] == 3 and result["duplicates"] == 0
+    assert result["listed"] == 7  # elsewhere/d.png is not under the prefix
     reasons = {o["key"]: o["reason"] for o in result["skipped_objects"]}
-    assert set(reasons) == {"photos/notes.txt", "photos/broken.jpg"}
+    assert set(reasons) == {"photos/notes.txt", "photos/broken.jpg", "photos/header.jpg"}
     assert "extension" in reasons["photos/notes.txt"]
     assert "corrupt" in reasons["photos/broken.jpg"]
-    assert job.done == job.total == 6
+    assert "corrupt image header" in reasons["photos/header.jpg"]
+    assert job.done == job.total == 7
 
     rows = {
         r.source_path: r for r in Image.objects.filter(dataset=w.dataset, source_path__gt="")

@@ -65,7 +65,7 @@ def test_credentials_are_encrypted_and_never_returned(s3_server, caplog):
     assert patched.status_code == 200 and patched.json()["credentials_set"] is True
     texts.append(patched.content.decode())
     checked = manager.post(f"/api/bucket-sources/{source.id}/check/")
-    assert checked.status_code == 200 and checked.json()["objects_seen"] == 6
+    assert checked.status_code == 200 and checked.json()["objects_seen"] == 7
     job = manager.post(
         f"/api/datasets/{w.dataset.id}/attach/", {"bucket_id": source.id}, format="json"
     )

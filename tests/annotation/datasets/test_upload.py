@@ -81,6 +81,9 @@ def test_bad_files_are_refused_with_reasons_and_the_rest_is_kept(owner_client, s
             ("good.png", good),
             ("random.jpg", b"\x00garbage" * 50),
             ("trunc.jpg", truncated),
+            # a JPEG marker, then an APP segment whose length runs past the end of the file:
+            # Pillow fails while reading the header ("Truncated File Read")
+            ("header.jpg", b"\xff\xd8\xff\xe0 this is not a jpeg"),
             ("anim.gif", gif.getvalue()),
             ("again.png", good),
         ],
@@ -89,9 +92,10 @@ def test_bad_files_are_refused_with_reasons_and_the_rest_is_kept(owner_client, s
     assert files["good.png"]["status"] == "accepted"
     assert "not an image" in files["random.jpg"]["reason"]
     assert "corrupt" in files["trunc.jpg"]["reason"] or "truncated" in files["trunc.jpg"]["reason"]
+    assert "corrupt image header" in files["header.jpg"]["reason"]
     assert "GIF is not accepted" in files["anim.gif"]["reason"]
     assert "duplicate of image" in files["again.png"]["reason"]
-    assert (body["accepted"], body["refused"]) == (1, 4)
+    assert (body["accepted"], body["refused"]) == (1, 5)
 
 
 def test_pixel_limit_refuses_bombs_before_decoding(owner_client, settings):
