@@ -85,9 +85,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def moto_server(log_path: Path) -> Iterator[MotoServer]:
-    """``python -m moto.server`` on a free loopback port with the bench's bucket; stopped by
-    its pid (SIGTERM, then SIGKILL) when the block ends."""
+def moto_process(log_path: Path) -> Iterator[tuple[str, int]]:
+    """(endpoint, pid) of ``python -m moto.server`` on a free loopback port, once it answers;
+    stopped by its pid (SIGTERM, then SIGKILL) when the block ends. The bench and the test
+    suite's ``s3_server`` both start theirs here."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with open(log_path, "wb") as log:
@@ -98,21 +99,20 @@ def moto_server(log_path: Path) -> Iterator[MotoServer]:
             env=env,
             start_new_session=True,
         )
-    server = MotoServer(f"http://127.0.0.1:{port}", proc.pid)
+    endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"moto server exited: {log_path.read_text()[-2000:]}")
             try:
-                urllib.request.urlopen(f"{server.endpoint}/moto-api/", timeout=2).read()
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).read()
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("moto server did not answer in 60 s") from None
                 time.sleep(0.2)
-        server.client().create_bucket(Bucket=BUCKET)
-        yield server
+        yield endpoint, proc.pid
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -121,6 +121,15 @@ def moto_server(log_path: Path) -> Iterator[MotoServer]:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+@contextmanager
+def moto_server(log_path: Path) -> Iterator[MotoServer]:
+    """:func:`moto_process` with the bench's bucket."""
+    with moto_process(log_path) as (endpoint, pid):
+        server = MotoServer(endpoint, pid)
+        server.client().create_bucket(Bucket=BUCKET)
+        yield server
 
 
 def _ingest(env: BenchEnv, token: str, dataset_id: int, archive: Path, count: int) -> float:

@@ -10,12 +10,7 @@ of the test's own.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -84,40 +79,13 @@ def storage_options(endpoint: str, prefix: str, **overrides: object) -> dict[str
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    server = S3Server(f"http://127.0.0.1:{port}", proc.pid)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto server exited with {proc.returncode}; see {log.name}")
-            try:
-                urllib.request.urlopen(f"{server.endpoint}/moto-api/", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not answer within 60 s") from None
-                time.sleep(0.2)
+    from benchmarks.storage import moto_process
+
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with moto_process(log) as (endpoint, pid):
+        server = S3Server(endpoint, pid)
         server.client().create_bucket(Bucket=BUCKET)
         yield server
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
 
 
 @dataclass

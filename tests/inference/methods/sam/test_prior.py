@@ -15,6 +15,7 @@ from inference.methods.sam.predictor import SamFamilyPredictor
 from inference.methods.sam.prior import PRIOR_LOGIT, ModelFrame, mask_input_side, prior_key
 from inference.methods.sam.tiny import save_tiny
 from inference.methods.sam.variants import load_folder
+from tests.inference.methods.sam.test_predictor import Spy  # records the model's forwards
 
 FAMILIES = ("sam", "sam2", "sam3")
 SIZES = [(37, 53), (53, 37)]  # (height, width): odd, landscape and portrait
@@ -85,20 +86,6 @@ def reference(loaded, image: np.ndarray, clicks, input_masks: torch.Tensor):
         out = model(**inputs, input_masks=input_masks, multimask_output=False)
     masks = processor.post_process_masks(out.pred_masks, *sizes.values())[0][0]
     return masks.numpy()[0], float(out.iou_scores[0, 0, 0])
-
-
-class Spy:
-    """Records the keyword arguments of every forward of ``model``."""
-
-    def __init__(self, model, monkeypatch):
-        self.calls: list[dict] = []
-        forward = model.forward
-
-        def spy(*args, **kwargs):
-            self.calls.append(kwargs)
-            return forward(*args, **kwargs)
-
-        monkeypatch.setattr(model, "forward", spy)
 
 
 @pytest.mark.parametrize("height,width", SIZES)
