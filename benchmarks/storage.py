@@ -132,29 +132,60 @@ def moto_server(log_path: Path) -> Iterator[MotoServer]:
         yield server
 
 
-def _ingest(env: BenchEnv, token: str, dataset_id: int, archive: Path, count: int) -> float:
-    """Images per second of one upload of ``archive`` to a fresh web process on ``env``."""
+def _cpu_s(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _ingest(
+    env: BenchEnv, token: str, dataset_id: int, archive: Path, count: int, server_pid: int | None
+) -> dict[str, float]:
+    """One upload of ``archive`` to a fresh web process on ``env``: images per second, and the
+    CPU milliseconds per image that the web process and the S3 server (``server_pid``) spent
+    on it. Why the CPU: on 2 shared cores the S3 server and the web process's writing
+    threads compete with ingest itself, so the ratio alone does not say where time went."""
     from .ingest import _post_zip
 
-    with env.server() as (url, _proc):
+    with env.server() as (url, proc):
+        web0 = _cpu_s(proc.pid)
+        server0 = _cpu_s(server_pid) if server_pid else 0.0
         elapsed, report = _post_zip(url, token, dataset_id, archive)
+        web = _cpu_s(proc.pid) - web0
+        server = _cpu_s(server_pid) - server0 if server_pid else 0.0
     if report["accepted"] != count:
         raise RuntimeError(f"only {report['accepted']} of {count} accepted: {report['files'][:3]}")
-    return count / elapsed
+    return {
+        "per_s": count / elapsed,
+        "web_cpu_ms": web * 1000 / count,
+        "server_cpu_ms": server * 1000 / count,
+    }
 
 
 def ingest_pair(
-    env: BenchEnv, s3_env: BenchEnv, token: str, project, archive: Path, count: int
+    env: BenchEnv, s3_env: BenchEnv, token: str, project, archive: Path, count: int, server_pid: int
 ) -> dict[str, Any]:
     """The same zip into a dataset on local disk and one in the bucket, local first: images
-    per second each and the two datasets (their images serve the click part)."""
+    per second each (``local``, ``s3``), their CPU per image (``cpu``), and the two datasets
+    (their images serve the click part)."""
     from annotation.datasets.services import dataset_create
 
     local_ds = dataset_create(project=project, name="ingest local")
     s3_ds = dataset_create(project=project, name="ingest s3")
-    local = _ingest(env, token, local_ds.id, archive, count)
-    s3 = _ingest(s3_env, token, s3_ds.id, archive, count)
-    return {"local": local, "s3": s3, "local_dataset": local_ds, "s3_dataset": s3_ds}
+    local = _ingest(env, token, local_ds.id, archive, count, None)
+    s3 = _ingest(s3_env, token, s3_ds.id, archive, count, server_pid)
+    return {
+        "local": local["per_s"],
+        "s3": s3["per_s"],
+        "cpu": {
+            "local_web": local["web_cpu_ms"],
+            "s3_web": s3["web_cpu_ms"],
+            "s3_server": s3["server_cpu_ms"],
+        },
+        "local_dataset": local_ds,
+        "s3_dataset": s3_ds,
+    }
 
 
 def attach_rate(
@@ -222,6 +253,10 @@ def figures(
         "local_ingest_images_per_s": round(ingest["local"], 2),
         "s3_ingest_images_per_s": round(ingest["s3"], 2),
         "s3_put_floor_images_per_s": round(ingest["floor"], 2),
+        **{
+            f"{who}_ingest_cpu_ms_per_image": round(ms, 2)
+            for who, ms in ingest.get("cpu", {}).items()
+        },
         "local_first_click_ms": round(_p50(clicks["local_cold_phase"]) * 1000, 1),
         "cold_first_click_ms": round(_p50(clicks["cold"]) * 1000, 1),
         "local_first_click_warm_phase_ms": round(_p50(clicks["local_warm_phase"]) * 1000, 1),
@@ -260,13 +295,20 @@ def bench_storage(env: BenchEnv, *, quick: bool = False) -> dict[str, Any]:
     with moto_server(env.scratch / "moto.log") as server:
         web_home = env.scratch / "s3-web-home"
         s3_web = replace(env, env=server.env(shared, web_home, prefix))
-        ingest = ingest_pair(env, s3_web, token, project, archive, count)
+        ingest = ingest_pair(env, s3_web, token, project, archive, count, server.pid)
         stored = server.count(prefix)
         ingest["floor"] = store_alone(server, jpegs, count, f"{prefix}-floor")
         print(
             f"ingest {count} images: local disk {ingest['local']:.1f} img/s, S3 "
             f"{ingest['s3']:.1f} img/s ({ingest['s3'] / ingest['local']:.0%} of local); "
             f"{stored} objects in the bucket (images and thumbnails)",
+            flush=True,
+        )
+        cpu = ingest["cpu"]
+        print(
+            f"CPU per image: web process {cpu['local_web']:.1f} ms on local disk, "
+            f"{cpu['s3_web']:.1f} ms on S3 (its writing threads share one interpreter lock); "
+            f"S3 server {cpu['s3_server']:.1f} ms, on the same {os.cpu_count()} cores",
             flush=True,
         )
         print(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -300,6 +301,7 @@ def _put_direct(body: bytes | BinaryIO, relative: str, nbytes: int) -> bool:
 
 # the storage object (what default_storage wraps) → its boto3 client, shared by all threads
 _CLIENTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_CLIENTS_LOCK = threading.Lock()
 
 
 def _client(store: Any) -> Any:
@@ -309,7 +311,12 @@ def _client(store: Any) -> Any:
     target = getattr(store, "_wrapped", store)  # a new backend (settings changed) gets its own
     client = _CLIENTS.get(target)
     if client is None:
-        client = _CLIENTS.setdefault(target, store.connection.meta.client)
+        # one thread builds it: the writing pool's threads start together, and each would
+        # otherwise build (and throw away) a resource of its own
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(target)
+            if client is None:
+                client = _CLIENTS.setdefault(target, store.connection.meta.client)
     return client
 
 
