@@ -109,31 +109,30 @@ _SETTINGS = {
 }
 
 
-def _explain(exc: BaseException, fields: dict[str, str] | None = None) -> str | None:
-    """A person-readable reason for a failure of the store, or None if it is not one.
-    ``fields`` names what to fix (the settings of the platform's store by default)."""
-    names = {**_SETTINGS, **(fields or {})}
+def _diagnose(exc: BaseException, names: dict[str, str]) -> tuple[str, str | None] | None:
+    """(reason, the part to fix: "credentials", "endpoint", "bucket" or None) of a failure of
+    the store, or None if it is not one."""
     try:
         from botocore import exceptions as bce
     except ImportError:  # local-only installs do not have boto
         return None
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
-        return f"no S3 credentials are configured ({names['credentials']})"
+        return f"no S3 credentials are configured ({names['credentials']})", "credentials"
     if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ConnectionError):
-        return f"the S3 endpoint cannot be reached ({names['endpoint']})"
+        return f"the S3 endpoint cannot be reached ({names['endpoint']})", "endpoint"
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in {"NoSuchBucket"}:
-            return f"the bucket does not exist ({names['bucket']})"
+            return f"the bucket does not exist ({names['bucket']})", "bucket"
         if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}:
-            return f"the S3 credentials were refused ({names['credentials']})"
+            return f"the S3 credentials were refused ({names['credentials']})", "credentials"
         if code in {"AccessDenied", "403"} or status == 403:
-            return "access to the bucket was denied for these credentials"
-        return f"the S3 store answered {code or status}"
+            return "access to the bucket was denied for these credentials", "credentials"
+        return f"the S3 store answered {code or status}", None
     if isinstance(exc, bce.BotoCoreError):
-        return f"the S3 client failed ({type(exc).__name__})"
+        return f"the S3 client failed ({type(exc).__name__})", None
     return None
 
 
@@ -149,11 +148,13 @@ def translated(action: str, source: External | None = None) -> Iterator[None]:
     except (FileNotFoundError, StorageError):
         raise
     except Exception as exc:
-        reason = _explain(exc, source.fields if source else None)
-        if reason is None:
+        explained = _diagnose(exc, {**_SETTINGS, **(source.fields if source else {})})
+        if explained is None:
             raise
+        reason, part = explained
         where = source.where if source else f"media store: {describe()}"
-        raise StorageError(f"cannot {action}: {reason} — {where}") from None
+        extra = {"part": part} if part else None
+        raise StorageError(f"cannot {action}: {reason} — {where}", extra=extra) from None
 
 
 def _get_object(client: Any, bucket: str, key: str, relative: str) -> BinaryIO:

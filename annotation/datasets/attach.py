@@ -13,14 +13,17 @@ store, as an upload's is, so that every consumer agrees on pixel coordinates; it
 Every registered image has ``source_path`` = its object's name, so a launch again (a re-sync)
 skips the keys already registered and adds only new ones. Non-images (by extension, or refused
 by Pillow) and duplicates of images already in the dataset are counted and listed (the first
-200) in the result. The cursor is the last key done: a resumed run (its worker died) lists from
-there; a cancelled job keeps what it registered, and a launch again picks up the rest.
+200) in the result. The listing goes a page (1,000 keys) at a time after a counting pass, so
+memory stays bounded on a prefix of millions of objects. The cursor is the last key done: a
+resumed run (its worker died) lists from there; a cancelled job keeps what it registered, and a
+launch again picks up the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +49,7 @@ from .models import BucketSource, Dataset, Image
 
 CHUNK = 20  # objects per committed step: what a dead worker redoes at most
 LISTED = 200  # skipped objects listed in the result
+PAGE = 1000  # keys per listing request (S3's most); the job holds one page at a time
 NAME_MAX = 500  # Image.file and Image.source_path hold bucket/<source id>/<key>
 _EXIF_ORIENTATION = 0x0112
 
@@ -63,18 +67,33 @@ def validate(params: dict[str, Any], dataset: Any) -> None:
         raise ApplicationError("prefix must be a string", extra={"field": "prefix"})
 
 
-def _list_keys(source: BucketSource, prefix: str, after: str) -> list[tuple[str, int]]:
-    """(key, size) of every object under ``prefix`` past ``after``, in the bucket's order."""
+def _pages(source: BucketSource, prefix: str, after: str) -> Iterator[list[tuple[str, int]]]:
+    """(key, size) of the objects under ``prefix`` past ``after``, one listing page (at most
+    :data:`PAGE`) at a time, in the bucket's order. Why pages: a prefix of millions of objects must
+    not be held in memory at once."""
     client = buckets.client(source)
     pages = client.get_paginator("list_objects_v2")
     kwargs: dict[str, Any] = {"Bucket": source.bucket, "Prefix": prefix}
     if after:
         kwargs["StartAfter"] = after
-    found: list[tuple[str, int]] = []
     with media.translated("list the bucket", buckets.external(source, prefix)):
-        for page in pages.paginate(**kwargs):
-            found += [(o["Key"], int(o.get("Size", 0))) for o in page.get("Contents", [])]
-    return found
+        for page in pages.paginate(**kwargs, PaginationConfig={"PageSize": PAGE}):
+            yield [(o["Key"], int(o.get("Size", 0))) for o in page.get("Contents", [])]
+
+
+def _count(source: BucketSource, prefix: str, after: str) -> int:
+    """How many objects :func:`_pages` will list (a listing pass that keeps only the count:
+    one request per 1,000 keys), so that progress has a total from the start."""
+    return sum(len(page) for page in _pages(source, prefix, after))
+
+
+def _known(dataset: Dataset, names: list[str]) -> set[str]:
+    """Which of ``names`` (external names) the dataset already has as a ``source_path``."""
+    return set(
+        Image.objects.filter(dataset=dataset, source_path__in=names).values_list(
+            "source_path", flat=True
+        )
+    )
 
 
 def _register(dataset: Dataset, source: BucketSource, key: str) -> tuple[str, str, int | None]:
@@ -148,6 +167,41 @@ def _store_upright(upright: Any, fmt: str, relative: str) -> str:
     return digest
 
 
+def _step(
+    dataset: Dataset,
+    source: BucketSource,
+    key: str,
+    size: int,
+    known: set[str],
+    state: dict[str, Any],
+) -> None:
+    """Do one listed object and count it in ``state`` (the job's cursor)."""
+    state["done"] += 1
+    state["last_key"] = key
+    if key.endswith("/"):  # a "folder" marker, not an object of its own
+        return
+    if buckets.external_name(source.id, key) in known:
+        state["already"] += 1
+        return
+    if not looks_like_image_name(key):
+        outcome, reason = "skipped", "not an image (by its extension)"
+    elif ".." in key.split("/"):  # the media cache refuses names that climb out
+        outcome, reason = "skipped", "a key with a '..' component cannot be cached"
+    elif len(buckets.external_name(source.id, key)) > NAME_MAX:
+        outcome, reason = "skipped", f"a key longer than {NAME_MAX - 20} characters"
+    elif size > settings.MASKWRIGHT["MAX_IMAGE_BYTES"]:
+        limit = settings.MASKWRIGHT["MAX_IMAGE_BYTES"] // 2**20
+        outcome, reason = "skipped", f"larger than the {limit} MiB limit per image"
+    else:
+        outcome, reason, _ = _register(dataset, source, key)
+    if outcome == "registered":
+        state["registered"] += 1
+        return
+    state["duplicates" if outcome == "duplicate" else "skipped"] += 1
+    if len(state["skipped_objects"]) < LISTED:
+        state["skipped_objects"].append({"key": key, "reason": reason[:300]})
+
+
 @register_runner("attach", validate=validate, launchable=False)
 def attach_bucket(ctx: JobContext) -> dict[str, Any]:
     """List the prefix, register each new image object; see the module's docstring."""
@@ -164,41 +218,16 @@ def attach_bucket(ctx: JobContext) -> dict[str, Any]:
         "skipped": int(cur.get("skipped", 0)),
         "skipped_objects": list(cur.get("skipped_objects", [])),
     }
-    keys = _list_keys(source, prefix, state["last_key"])
-    total = state["done"] + len(keys)
-    known = set(
-        Image.objects.filter(
-            dataset=dataset, source_path__startswith=buckets.names_prefix(source.id)
-        ).values_list("source_path", flat=True)
-    )
+    total = state["done"] + _count(source, prefix, state["last_key"])
     ctx.save_progress(state["done"], total, state)
-    for start in range(0, len(keys), CHUNK):
-        for key, size in keys[start : start + CHUNK]:
-            state["done"] += 1
-            state["last_key"] = key
-            if key.endswith("/"):  # a "folder" marker, not an object of its own
-                continue
-            if buckets.external_name(source.id, key) in known:
-                state["already"] += 1
-                continue
-            if not looks_like_image_name(key):
-                outcome, reason = "skipped", "not an image (by its extension)"
-            elif ".." in key.split("/"):  # the media cache refuses names that climb out
-                outcome, reason = "skipped", "a key with a '..' component cannot be cached"
-            elif len(buckets.external_name(source.id, key)) > NAME_MAX:
-                outcome, reason = "skipped", f"a key longer than {NAME_MAX - 20} characters"
-            elif size > settings.MASKWRIGHT["MAX_IMAGE_BYTES"]:
-                limit = settings.MASKWRIGHT["MAX_IMAGE_BYTES"] // 2**20
-                outcome, reason = "skipped", f"larger than the {limit} MiB limit per image"
-            else:
-                outcome, reason, _ = _register(dataset, source, key)
-            if outcome == "registered":
-                state["registered"] += 1
-                continue
-            state["duplicates" if outcome == "duplicate" else "skipped"] += 1
-            if len(state["skipped_objects"]) < LISTED:
-                state["skipped_objects"].append({"key": key, "reason": reason[:300]})
-        ctx.save_progress(state["done"], total, state)
+    for page in _pages(source, prefix, state["last_key"]):
+        known = _known(dataset, [buckets.external_name(source.id, key) for key, _ in page])
+        for start in range(0, len(page), CHUNK):
+            for key, size in page[start : start + CHUNK]:
+                _step(dataset, source, key, size, known, state)
+            # objects added behind the count still count: the total never falls below done
+            total = max(total, state["done"])
+            ctx.save_progress(state["done"], total, state)
     return {
         "bucket_id": source.id,
         "prefix": prefix,

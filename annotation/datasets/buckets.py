@@ -30,12 +30,13 @@ from annotation.common.exceptions import ApplicationError
 from .models import BucketSource
 
 PREFIX = "bucket"  # first component of the names of attached objects
-# what a person fixes when the source fails, by failure (annotation.common.media._explain)
+# what a person fixes when the source fails, by failure (annotation.common.media._diagnose)
 FIELDS = {
     "credentials": "the source's access_key_id / secret_access_key",
     "endpoint": "the source's endpoint_url",
     "bucket": "the source's bucket",
 }
+_PART_FIELDS = {"credentials": "access_key_id", "endpoint": "endpoint_url", "bucket": "bucket"}
 
 
 class BucketError(ApplicationError):
@@ -262,7 +263,9 @@ def check(source: BucketSource, prefix: str = "") -> int:
                 Bucket=source.bucket, Prefix=full_prefix(source, prefix), MaxKeys=1000
             )
     except media.StorageError as exc:
-        raise BucketError(exc.message) from None
+        # the form field a person fixes, as the other refusals of a source name theirs
+        field = _PART_FIELDS.get(exc.extra.get("part", ""))
+        raise BucketError(exc.message, extra={"field": field} if field else None) from None
     except ValueError as exc:  # botocore refuses a malformed endpoint URL or bucket name
         raise BucketError(f"the bucket source is malformed ({exc}) — {where(source)}") from None
     return int(reply.get("KeyCount", len(reply.get("Contents", []))))

@@ -1,9 +1,11 @@
-// #/datasets/{id} — the thumbnail grid (100 at a time), the upload panel and the verify job.
+// #/datasets/{id} — the thumbnail grid (100 at a time), the upload panel, the verify job and (admins)
+// attaching a bucket prefix (buckets.js).
 
 import { get, getPage } from "../api.js";
 import { formatBytes, h, mount, plural, showError } from "../dom.js";
 import { projectEvents } from "../events.js";
 import { remember } from "../imageorder.js";
+import { attachPanel } from "./buckets.js";
 import { breadcrumbs, isAdmin, section } from "./common.js";
 import { uploadPanel } from "./upload.js";
 import { verifyPanel } from "./verify.js";
@@ -75,6 +77,8 @@ export async function datasetView(root, { id }, ctx) {
         }),
     });
     children.push(verify.el, section("Upload", upload.el, null, "upload-section"));
+    const refresh = () => loadPage(0).catch((error) => ctx.alive() && showError(error, "Could not refresh the images"));
+    children.push(attachPanel({ project, dataset, ctx, onDone: refresh }));
     installPageDrop(root, upload, ctx);
   }
   children.push(section("Images", h("div", {}, grid, h("div", { class: "grid-foot" }, status, more)), null, "images-section"));

@@ -1,11 +1,12 @@
 // #/projects/{id} — datasets, labels, members and tasks of one project (the tasks panel and
-// its admin forms live in tasks-admin.js, members and labels in project-people.js); above them, the
-// masks a reviewer sent to you for fixing ("To fix (n)"), each a link to the canvas with the
-// mask selected.
+// its admin forms live in tasks-admin.js, members and labels in project-people.js, the admins'
+// bucket sources in buckets.js); above them, the masks a reviewer sent to you for fixing
+// ("To fix (n)"), each a link to the canvas with the mask selected.
 
 import { get, post } from "../api.js";
 import { projectEvents } from "../events.js";
 import { formatDate, h, mount, showError } from "../dom.js";
+import { bucketSourcesPanel } from "./buckets.js";
 import { breadcrumbs, isAdmin, roleBadge, section } from "./common.js";
 import { labelsPanel, membersPanel } from "./project-people.js";
 import { REVIEW_ROLES } from "./review.js";
@@ -56,6 +57,7 @@ export async function projectView(root, { id }, ctx) {
       h("div", { class: "col-main" }, fixes, section("Datasets", datasetsBody), section("Tasks", tasksBody)),
       h("div", { class: "col-side" }, section("Labels", labelsBody), section("Members", membersBody)),
     ),
+    admin ? bucketSourcesPanel(project, ctx) : null, // full width: the table has eight columns
   );
 
   labelsPanel(labelsBody, project, admin, ctx);

@@ -130,7 +130,11 @@ def test_a_prefix_is_attached_in_place_and_served(s3_server, platform_store):
     assert outsider.get(f"/api/images/{next(iter(rows.values())).id}/file").status_code == 404
 
 
-def test_a_resync_adds_only_new_objects(s3_server):
+@pytest.mark.parametrize("page", [1000, 2], ids=["one-page", "pages-of-2"])
+def test_a_resync_adds_only_new_objects(s3_server, monkeypatch, page):
+    # pages of 2 keys: the listing, the already-registered check and the progress run page
+    # by page, and the result must not depend on where the pages break
+    monkeypatch.setattr(attach_module, "PAGE", page)
     w = make_world()
     bucket = Bucket(s3_server)
     fill(bucket)
@@ -150,6 +154,7 @@ def test_a_resync_adds_only_new_objects(s3_server):
     new = Image.objects.filter(dataset=w.dataset).exclude(id__in=first_ids)
     assert {i.original_name for i in new} == {"new1.png", "new2.webp"}
     assert Image.objects.filter(dataset=w.dataset).count() == len(first_ids) + 2
+    assert again.done == again.total == r["listed"] == 10
 
 
 def test_cancel_mid_way_then_resume(s3_server, monkeypatch):

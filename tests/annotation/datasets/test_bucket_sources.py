@@ -140,14 +140,16 @@ def test_only_admins_of_the_project_manage_sources(s3_server):
 
 
 @pytest.mark.parametrize(
-    ("case", "field"),
+    ("case", "field", "form_field"),
     [
-        ("endpoint", "endpoint_url"),
-        ("bucket", "the source's bucket"),
-        ("credentials", "access_key_id / secret_access_key"),
+        ("endpoint", "endpoint_url", "endpoint_url"),
+        ("bucket", "the source's bucket", "bucket"),
+        ("credentials", "access_key_id / secret_access_key", "access_key_id"),
     ],
 )
-def test_a_broken_source_is_refused_with_the_field_to_fix(s3_server, settings, case, field):
+def test_a_broken_source_is_refused_with_the_field_to_fix(
+    s3_server, settings, case, field, form_field
+):
     w = make_world()
     bucket = Bucket(s3_server)
     fill(bucket)
@@ -170,6 +172,8 @@ def test_a_broken_source_is_refused_with_the_field_to_fix(s3_server, settings, c
         assert refused.status_code == 400, refused.content
         message = refused.json()["error"]["message"]
         assert field in message and f"broken-{case}" in message
+        # the form's field, as a machine reads it (the browser marks that input)
+        assert refused.json()["error"]["detail"]["field"] == form_field
         _no_credentials_in(refused.content.decode())
 
         # broken after the launch: the job fails with the same clear message
