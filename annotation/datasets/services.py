@@ -21,11 +21,11 @@ from .coco_import import CocoError, CocoPlan, coco_parse
 from .coco_labels import category_preview, check_category_map
 from .ingest import (
     FileReport,
-    IngestPipeline,
     Refused,
     ingest_stream,
     looks_like_image_name,
 )
+from .ingest_pipeline import IngestPipeline
 from .models import Dataset, Image
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from annotation.common import media
 from annotation.common.media import StorageError
-from annotation.datasets import ingest, storage
+from annotation.datasets import ingest, ingest_pipeline, storage
 from annotation.datasets.models import Image
 from annotation.datasets.services import Upload, dataset_upload
 from tests.factories import make_image_bytes, make_world
@@ -117,7 +117,7 @@ def test_writes_in_flight_stay_bounded(s3_media, monkeypatch):
     monkeypatch.setattr(ingest._Prepared, "store", held)
     reports = []
     members = [(f"m{i}.png", make_image_bytes(20, 20, "PNG", seed=950 + i)) for i in range(5)]
-    with ingest.IngestPipeline(w.dataset, reports.append, workers=2, depth=2) as pipe:
+    with ingest_pipeline.IngestPipeline(w.dataset, reports.append, workers=2, depth=2) as pipe:
         for name, data in members[:2]:
             pipe.ingest(name, io.BytesIO(data))
         assert reports == []  # written rows wait for their objects
