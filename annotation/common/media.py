@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
 
+from . import media_s3 as s3
 from .exceptions import ApplicationError
 
 _CHUNK = 1 << 20
@@ -102,40 +101,6 @@ def describe() -> str:
     return f"bucket {bucket!r} at {endpoint}" + (f" under {prefix!r}" if prefix else "")
 
 
-_SETTINGS = {
-    "credentials": "MASKWRIGHT_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY",
-    "endpoint": "MASKWRIGHT_S3_ENDPOINT_URL",
-    "bucket": "MASKWRIGHT_S3_BUCKET",
-}
-
-
-def _diagnose(exc: BaseException, names: dict[str, str]) -> tuple[str, str | None] | None:
-    """(reason, the part to fix: "credentials", "endpoint", "bucket" or None) of a failure of
-    the store, or None if it is not one."""
-    try:
-        from botocore import exceptions as bce
-    except ImportError:  # local-only installs do not have boto
-        return None
-    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
-        return f"no S3 credentials are configured ({names['credentials']})", "credentials"
-    if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ConnectionError):
-        return f"the S3 endpoint cannot be reached ({names['endpoint']})", "endpoint"
-    if isinstance(exc, bce.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in {"NoSuchBucket"}:
-            return f"the bucket does not exist ({names['bucket']})", "bucket"
-        if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}:
-            return f"the S3 credentials were refused ({names['credentials']})", "credentials"
-        if code in {"AccessDenied", "403"} or status == 403:
-            return "access to the bucket was denied for these credentials", "credentials"
-        return f"the S3 store answered {code or status}", None
-    if isinstance(exc, bce.BotoCoreError):
-        return f"the S3 client failed ({type(exc).__name__})", None
-    return None
-
-
 @contextmanager
 def translated(action: str, source: External | None = None) -> Iterator[None]:
     """Turn a failure of the store (or of an external ``source``) during ``action`` into
@@ -148,7 +113,7 @@ def translated(action: str, source: External | None = None) -> Iterator[None]:
     except (FileNotFoundError, StorageError):
         raise
     except Exception as exc:
-        explained = _diagnose(exc, {**_SETTINGS, **(source.fields if source else {})})
+        explained = s3.diagnose(exc, {**s3.SETTINGS, **(source.fields if source else {})})
         if explained is None:
             raise
         reason, part = explained
@@ -235,7 +200,7 @@ def put_file(source: Path, relative: str, *, move: bool = True) -> None:
             os.replace(part, dest)
         return
     with translated(f"store {relative}"), open(source, "rb") as handle:
-        if _put_direct(handle, relative, source.stat().st_size):
+        if s3.put_direct(backend(), handle, relative, source.stat().st_size):
             saved = relative
         else:
             saved = backend().save(relative, File(handle, name=relative))
@@ -256,69 +221,8 @@ def put_bytes(data: bytes, relative: str) -> None:
         os.replace(part, dest)
         return
     with translated(f"store {relative}"):
-        if not _put_direct(data, relative, len(data)):
+        if not s3.put_direct(backend(), data, relative, len(data)):
             backend().save(relative, ContentFile(data, name=relative))
-
-
-def _put_direct(body: bytes | BinaryIO, relative: str, nbytes: int) -> bool:
-    """Write ``body`` with one ``put_object`` of the S3 store's own client, with the key and
-    the parameters (content type, ACL, encryption, ``AWS_S3_OBJECT_PARAMETERS``) that
-    django-storages' ``_save`` would use; False (nothing written) where its path must stay:
-    not an S3 store, an overwrite-refusing one, a gzipped content type, a name it would clean
-    to another, or a body past the multipart threshold.
-
-    Why: ``_save`` goes through s3transfer's ``upload_fileobj``, which starts threads and
-    builds a resource per call (~10 ms); a bare ``put_object`` costs ~4 ms against a local
-    server, and ingest stores two objects per image."""
-    from django.core.files.utils import validate_file_name
-
-    store: Any = backend()
-    needed = ("bucket_name", "connection", "_get_write_parameters", "_normalize_name")
-    if not all(hasattr(store, attr) for attr in needed):
-        return False
-    if not getattr(store, "file_overwrite", False):
-        return False
-    from storages.utils import clean_name
-
-    if clean_name(relative) != relative:
-        return False
-    threshold = getattr(getattr(store, "transfer_config", None), "multipart_threshold", 8 << 20)
-    if nbytes >= threshold:  # s3transfer would split it into parts
-        return False
-    validate_file_name(relative, allow_relative_path=True)  # as Storage.save does
-    key = _key(relative)
-    params = store._get_write_parameters(key, None)
-    if (
-        getattr(store, "gzip", False)
-        and params.get("ContentType") in getattr(store, "gzip_content_types", ())
-        and "ContentEncoding" not in params
-    ):
-        return False
-    if not isinstance(body, bytes):
-        body.seek(0)
-    _client(store).put_object(Bucket=store.bucket_name, Key=key, Body=body, **params)
-    return True
-
-
-# the storage object (what default_storage wraps) → its boto3 client, shared by all threads
-_CLIENTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_CLIENTS_LOCK = threading.Lock()
-
-
-def _client(store: Any) -> Any:
-    """The S3 client of ``store``, one for every thread. Why: ``store.connection`` is per
-    thread, and a fresh one builds a boto3 session and resource (~0.1 s of CPU), which each
-    thread of ingest's writing pool would pay; a boto3 client is thread-safe."""
-    target = getattr(store, "_wrapped", store)  # a new backend (settings changed) gets its own
-    client = _CLIENTS.get(target)
-    if client is None:
-        # one thread builds it: the writing pool's threads start together, and each would
-        # otherwise build (and throw away) a resource of its own
-        with _CLIENTS_LOCK:
-            client = _CLIENTS.get(target)
-            if client is None:
-                client = _CLIENTS.setdefault(target, store.connection.meta.client)
-    return client
 
 
 def _refuse_external(relative: str) -> None:

@@ -30,7 +30,7 @@ from annotation.common.exceptions import ApplicationError
 from .models import BucketSource
 
 PREFIX = "bucket"  # first component of the names of attached objects
-# what a person fixes when the source fails, by failure (annotation.common.media._diagnose)
+# what a person fixes when the source fails, by failure (annotation.common.media_s3.diagnose)
 FIELDS = {
     "credentials": "the source's access_key_id / secret_access_key",
     "endpoint": "the source's endpoint_url",
