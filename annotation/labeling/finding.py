@@ -36,9 +36,9 @@ from annotation.projects.models import LabelClass
 from annotation.segmentation.interactive import dispatch, methods
 
 from . import permissions
-from .live import Session, _may, _object_out, _require_open
 from .models import Instance
 from .services import instance_create
+from .session import Session, may, object_out, require_open
 
 DUPLICATE_IOU = 0.9  # a found mask this close to an object of its label is that object
 MODEL_VERSION = "find-all"  # what the found instances' model_version says (a job's: job-<id>)
@@ -95,8 +95,8 @@ class FindRequest:
 def find_all(session: Session, label_id: int, *, seq: int, received_at: float) -> None:
     """Queue a find of label ``label_id`` on the open image (the checks: module docstring);
     the answer reaches the socket later, as ``annotate.found`` or ``annotate.find_failed``."""
-    _require_open(session)
-    _may(session, permissions.CREATE_MASKS)
+    require_open(session)
+    may(session, permissions.CREATE_MASKS)
     label = LabelClass.objects.filter(pk=label_id, project_id=session.project_id).first()
     if label is None:
         raise NotFound(f"label {label_id} is not a label of this project")
@@ -187,7 +187,7 @@ def found_save(
                 "image_id": request.image_id,
                 "label_id": request.label_id,
                 "text": request.text,
-                "objects": [_object_out(i, [], with_mask=True) for i in kept],
+                "objects": [object_out(i, [], with_mask=True) for i in kept],
                 "count": len(kept),
                 "skipped": skipped,
                 "model_ms": round(model_s * 1000, 2),

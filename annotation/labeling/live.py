@@ -11,15 +11,13 @@ queued prompts and an older one never overwrites a newer one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from annotation.common import rle
 from annotation.common.exceptions import ApplicationError, NotFound
 from annotation.datasets.models import Image
 from annotation.datasets.selectors import image_for
-from annotation.projects.access import role_of
-from annotation.projects.models import LabelClass, Role
+from annotation.projects.models import LabelClass
 from annotation.segmentation.interactive import dispatch, methods
 from annotation.segmentation.interactive.request import MaskRequest
 
@@ -27,9 +25,9 @@ from . import permissions, review
 from .freshness import active_seqs, is_stale
 from .models import METHOD_KINDS, Instance, Prompt, Source, Task
 from .prefetching import cancel_queued, prefetch
-from .saves import history
 from .selectors import task_for
 from .services import instance_create, instance_delete, prompt_append, prompt_redo, prompt_undo
+from .session import Session, may, object_out, prompts_of, require_open, role_now
 
 EMPTY_MASK_SOURCE = Source.MANUAL
 # ``opened`` carries the objects' masks up to this many characters of RLE; the others follow
@@ -38,30 +36,6 @@ EMPTY_MASK_SOURCE = Source.MANUAL
 # it ran on the event loop that serves every socket of the process.
 OPENED_MASK_CHARS = 2_000_000
 FIND_ALL_KEYS = ("available", "method", "why")  # of methods.text_finding, in ``opened``
-
-
-@dataclass
-class Session:
-    """What one socket has open. Kept by the consumer; passed to every service call."""
-
-    user: Any
-    reply_channel: str
-    image_id: int | None = None
-    width: int = 0
-    height: int = 0
-    project_id: int | None = None
-    method: str = ""
-    backbone: str = ""
-    worker: str | None = None  # the worker this session sticks to
-    next_image_id: int | None = None  # the task's next image (prefetched when idle)
-    # (cancel key, image) of that prefetch until the next prompt, which calls it off or stops
-    # it (prefetching.cancel_queued)
-    prefetch_pending: tuple[str, int] | None = None
-    sent: dict[int, int] = field(default_factory=dict)  # instance → newest rev queued
-    finding: int | None = None  # the seq of this socket's Find all in flight (.finding)
-    seqs: dict[int, dict[int, tuple[int, float]]] = field(
-        default_factory=dict
-    )  # instance → {rev: (seq, received_at)}
 
 
 def offered_methods(project_id: int | None = None) -> list[dict[str, Any]]:
@@ -95,45 +69,6 @@ def _method_ok(
             return method, chosen
     names = ", ".join(m["name"] for m in offered)
     raise ApplicationError(f"unknown method {method!r}; this project offers {names}")
-
-
-def _prompts_of(instance_ids: list[int]) -> dict[int, list[Prompt]]:
-    out: dict[int, list[Prompt]] = {i: [] for i in instance_ids}
-    for p in Prompt.objects.filter(instance_id__in=instance_ids).order_by("instance_id", "seq"):
-        out[p.instance_id].append(p)
-    return out
-
-
-def candidates_of(instance: Instance) -> dict[str, Any] | None:
-    """The ranked masks behind the object's stored mask (``{"count", "index", "scores"}``),
-    or None when the mask has been written since they were stored (or never had any)."""
-    stored = instance.candidates
-    if not isinstance(stored, dict) or stored.get("version") != instance.version:
-        return None
-    return {k: stored[k] for k in ("count", "index", "scores") if k in stored}
-
-
-def _object_out(instance: Instance, prompts: list[Prompt], *, with_mask: bool) -> dict[str, Any]:
-    active = [p for p in prompts if not p.undone]
-    out = {
-        "id": instance.id,
-        "label_id": instance.label_id,
-        "version": instance.version,
-        "source": instance.source,
-        "review_state": instance.review_state,
-        "pseudo": instance.pseudo,  # pending and pseudo: a proposal the canvas hides by default
-        # when its newest prompt was logged (ms since the epoch; null with none): Ctrl+Z with
-        # no object selected undoes on the object edited last
-        "edited_at": max((int(p.created_at.timestamp() * 1000) for p in prompts), default=None),
-        "prompts": [
-            {"seq": p.seq, "kind": p.kind, "payload": p.payload, "method": p.method} for p in active
-        ],
-        **history([p.undone for p in prompts]),
-        "candidates": candidates_of(instance),
-    }
-    if with_mask:
-        out["box"], out["rle"] = rle.crop_stored(instance.mask) if instance.area else (None, None)
-    return out
 
 
 def open_image(
@@ -173,7 +108,7 @@ def open_image(
             "z_order", "id"
         )
     )
-    prompts = _prompts_of([i.id for i in instances])
+    prompts = prompts_of([i.id for i in instances])
     labels = LabelClass.objects.filter(project_id=session.project_id).order_by("position", "id")
     prefetch(session, session.image_id)
     _recompute_stale(session, instances, prompts, offered)
@@ -184,7 +119,7 @@ def open_image(
         fits = size <= budget
         if fits:
             budget -= size
-        objects.append(_object_out(i, prompts[i.id], with_mask=fits))
+        objects.append(object_out(i, prompts[i.id], with_mask=fits))
         if not fits:
             objects[-1].update(box=None, rle=None)
             later.append(i.id)
@@ -219,7 +154,7 @@ def object_mask(session: Session, instance_id: int) -> dict[str, Any] | None:
         instance = object_of(session, instance_id)
     except NotFound:
         return None
-    return _object_out(
+    return object_out(
         instance, list(Prompt.objects.filter(instance=instance).order_by("seq")), with_mask=True
     )
 
@@ -274,15 +209,10 @@ def set_method(session: Session, method: str, backbone: str | None) -> dict[str,
     return {"method": session.method, "backbone": session.backbone}
 
 
-def _require_open(session: Session) -> None:
-    if session.image_id is None:
-        raise ApplicationError("open an image first")
-
-
 def object_of(session: Session, instance_id: int) -> Instance:
     """The session image's instance, or 404 (also for instances of other images, and for
     needs-fix masks sent to someone else)."""
-    _require_open(session)
+    require_open(session)
     instance = (
         Instance.objects.filter(
             review.visible_on_canvas(session.user), pk=instance_id, image_id=session.image_id
@@ -295,49 +225,34 @@ def object_of(session: Session, instance_id: int) -> Instance:
     return instance
 
 
-def _role_now(session: Session) -> Role:
-    """The user's role in the open image's project, read now, not at open: a member removed
-    meanwhile gets 404, as a non-member does."""
-    role = role_of(session.user, session.project_id)
-    if role is None:
-        raise NotFound(f"image {session.image_id} not found")
-    return role
-
-
-def _may(session: Session, action: str) -> None:
-    """403 unless the user's role may ``action`` (``permissions``: the rule REST applies too).
-    The role is read now, not at open: a member demoted or removed meanwhile is refused."""
-    permissions.require(_role_now(session), action)
-
-
 def object_new(session: Session, label_id: int | None) -> dict[str, Any]:
-    _require_open(session)
-    _may(session, permissions.CREATE_MASKS)
+    require_open(session)
+    may(session, permissions.CREATE_MASKS)
     image = Image.objects.select_related("dataset").get(pk=session.image_id)
     empty = {"size": [image.height, image.width], "counts": [image.height * image.width]}
     instance = instance_create(
         image=image, mask=empty, label_id=label_id, source=EMPTY_MASK_SOURCE, author=session.user
     )
-    return _object_out(instance, [], with_mask=False)
+    return object_out(instance, [], with_mask=False)
 
 
 def object_set_label(session: Session, instance_id: int, label_id: int | None) -> dict[str, Any]:
     from .services import instance_update
 
     instance = object_of(session, instance_id)
-    _may(session, permissions.EDIT_MASKS)
+    may(session, permissions.EDIT_MASKS)
     instance = instance_update(
         instance_id=instance.id,
         expected_version=instance.version,
         changes={"label_id": label_id},
         author=session.user,
     )
-    return _object_out(instance, list(Prompt.objects.filter(instance=instance)), with_mask=False)
+    return object_out(instance, list(Prompt.objects.filter(instance=instance)), with_mask=False)
 
 
 def object_delete(session: Session, instance_id: int) -> None:
     instance = object_of(session, instance_id)
-    _may(session, permissions.DELETE_MASKS)
+    may(session, permissions.DELETE_MASKS)
     instance_delete(instance=instance)
     session.sent.pop(instance_id, None)
 
@@ -353,7 +268,7 @@ def prompt_add(
 ) -> int:
     """Log the prompt (committed), then queue the object's mask; returns the revision."""
     instance = object_of(session, instance_id)
-    _may(session, permissions.ADD_PROMPTS)
+    may(session, permissions.ADD_PROMPTS)
     if not methods.accepts(session.method, kind):
         raise ApplicationError(
             f"{session.method} takes no {kind} prompts; it reads "
@@ -370,7 +285,7 @@ def prompt_step(
 ) -> int | None:
     """Undo (or redo) the object's newest prompt and queue its mask; ``None`` if nothing to do."""
     instance = object_of(session, instance_id)
-    _may(session, permissions.REDO_PROMPTS if redo else permissions.UNDO_PROMPTS)
+    may(session, permissions.REDO_PROMPTS if redo else permissions.UNDO_PROMPTS)
     prompt = (prompt_redo if redo else prompt_undo)(instance=instance)
     if prompt is None:
         return None
@@ -451,8 +366,8 @@ def answered_seq(
 
 
 def save(session: Session) -> dict[str, Any]:
-    _require_open(session)
-    _role_now(session)  # any role may read the count; a member removed since open gets 404
+    require_open(session)
+    role_now(session)  # any role may read the count; a member removed since open gets 404
     return {"objects": Instance.objects.filter(image_id=session.image_id).count()}
 
 
