@@ -142,9 +142,10 @@ MEDIA_ROOT = HOME / "media"
 # Media (images, thumbnails, exports, model files) go through Django's storage API
 # (annotation/common/media.py). MASKWRIGHT_STORAGE=local keeps them under MEDIA_ROOT (the quick
 # start); =s3 puts them in a bucket of any S3-compatible store (AWS S3, MinIO, Ceph, R2, GCS in
-# S3 mode) through django-storages, and each process that needs a real file keeps a bounded
-# read-through cache (MASKWRIGHT["MEDIA_CACHE_*"]). The credentials are read here only and
-# never logged; the browser still gets files through the authenticated API, never the bucket.
+# S3 mode) through django-storages, and processes that need a real file share a bounded
+# read-through cache on their host (MASKWRIGHT["MEDIA_CACHE_*"]). The credentials are read here
+# only and never logged; the browser still gets files through the authenticated API, never the
+# bucket.
 MASKWRIGHT_STORAGE = (env_str("MASKWRIGHT_STORAGE", "local") or "local").lower()
 if MASKWRIGHT_STORAGE not in {"local", "s3"}:
     raise ValueError(f"MASKWRIGHT_STORAGE must be local or s3, got {MASKWRIGHT_STORAGE!r}")
@@ -269,9 +270,10 @@ MASKWRIGHT = {
     "THUMBNAIL_SIZE": env_int("MASKWRIGHT_THUMBNAIL_SIZE", 256),
     # An uploaded checkpoint (Swin-L DynaMITe is ~0.9 GB with its optimiser state).
     "MAX_MODEL_BYTES": env_int("MASKWRIGHT_MAX_MODEL_MB", 4096) * 2**20,
-    # Remote media store only: each process's read-through cache of the files it opens
-    # (images for Pillow, model files for torch), least recently used first out. Every
-    # process sharing the folder bounds what it fetched itself. Unset folder: MEDIA_ROOT/cache.
+    # Remote media store only: the read-through cache of the files processes open
+    # (images for Pillow, model files for torch), least recently used first out. The bound is
+    # the folder's, however many processes on the host share it, and a file one of them is
+    # using is never evicted (advisory locks: a local disk, not NFS). Unset: MEDIA_ROOT/cache.
     "MEDIA_CACHE_BYTES": env_int("MASKWRIGHT_MEDIA_CACHE_MB", 2048) * 2**20,
     "MEDIA_CACHE_DIR": env_str("MASKWRIGHT_MEDIA_CACHE_DIR", ""),
     # Interactive workers: per-image state cache, the working size of the methods (masks are
