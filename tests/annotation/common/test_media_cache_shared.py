@@ -1,7 +1,8 @@
 """The media cache shared by several processes on one host: one bound for the whole folder
 (least recently used out, whichever process used it), and a file that some process is using
 (between acquire and release) is never evicted by another; an entry another process evicted
-is fetched again. Each worker is a real separate process (forked) with its own cache."""
+is fetched again. Each worker is a real separate process (spawned: a fork of the test process,
+which has threads of earlier tests, could inherit a lock some thread held) with its own cache."""
 
 from __future__ import annotations
 
@@ -31,11 +32,19 @@ def _serve(conn: Connection, folder: str, max_bytes: int, rescan_s: float | None
     """A worker process: runs the cache operations the test sends, answers with what it saw."""
     cache = ReadThroughCache(Path(folder), max_bytes, rescan_s=rescan_s)
     held: dict[str, Path] = {}
+    forked: list[tuple[int, int]] = []  # (pid, write end that keeps it waiting)
     while True:
         op, name = conn.recv()
         if op == "stop":
             return
         try:
+            if op == "fork-use":  # a child forked now uses ``name``, then waits to be reaped
+                forked.append(_fork_user(cache, name))
+            elif op == "reap":
+                for pid, keep in forked:
+                    os.close(keep)
+                    os.waitpid(pid, 0)
+                forked.clear()
             if op in {"acquire", "use"}:
                 held[name] = cache.acquire(name, lambda name=name: io.BytesIO(_bytes(name)))
                 if op == "use":
@@ -44,16 +53,42 @@ def _serve(conn: Connection, folder: str, max_bytes: int, rescan_s: float | None
                 cache.release(name)
             elif op == "read":  # the path acquire gave, opened now (as Pillow would)
                 assert held[name].read_bytes() == _bytes(name)
-            conn.send(("ok", {"fetches": cache.fetches, "total_bytes": cache.total_bytes}))
+            path = str(held[name]) if name in held else ""
+            conn.send(
+                ("ok", {"fetches": cache.fetches, "total_bytes": cache.total_bytes, "path": path})
+            )
         except Exception as error:  # noqa: BLE001 - sent back to the test, which fails on it
             conn.send(("error", repr(error)))
+
+
+def _fork_user(cache: ReadThroughCache, name: str) -> tuple[int, int]:
+    """Fork (as a prefork pool does, with this process's pins held): the child acquires and
+    releases ``name`` and stays alive, holding every fd it inherited, until the write end
+    returned is closed. Returns (child pid, that write end) once the child's use is done."""
+    wait_r, wait_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: this worker is single-threaded, so forking it is safe
+        try:
+            os.close(wait_w)
+            cache.acquire(name, lambda: io.BytesIO(_bytes(name)))
+            cache.release(name)
+            os.write(done_w, b"k")
+            os.read(wait_r, 1)  # EOF when the worker closes its end: reaped
+        finally:
+            os._exit(0)
+    os.close(wait_r)
+    os.close(done_w)
+    assert os.read(done_r, 1) == b"k", "the forked child failed"
+    os.close(done_r)
+    return pid, wait_w
 
 
 class Worker:
     """A separate process with its own :class:`ReadThroughCache` on the shared folder."""
 
     def __init__(self, folder: Path, max_bytes: int, rescan_s: float | None) -> None:
-        context = multiprocessing.get_context("fork")
+        context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(
             target=_serve, args=(child, str(folder), max_bytes, rescan_s), daemon=True
@@ -62,7 +97,7 @@ class Worker:
 
     def __call__(self, op: str, name: str = "") -> dict[str, Any]:
         self.conn.send((op, name))
-        assert self.conn.poll(5), f"worker did not answer {op} {name}"
+        assert self.conn.poll(30), f"worker did not answer {op} {name}"
         status, answer = self.conn.recv()
         assert status == "ok", answer
         return answer
@@ -227,15 +262,14 @@ def test_a_fetched_entry_is_locked_from_the_moment_it_appears(tmp_path, monkeypa
 def test_a_forked_child_does_not_keep_its_parents_pins(workers, tmp_path):
     """A process forked while its parent pins an entry (a prefork pool's child) inherits the
     lock's fd; it closes its copy, so the parent's release is what frees the entry."""
-    cache = ReadThroughCache(tmp_path / "cache", max_bytes=1000, rescan_s=0)
-    held = cache.acquire("held.bin", lambda: io.BytesIO(_bytes("held.bin")))
-    child = workers()  # forked now, and alive until the end of the test
-    child("use", "c0.bin")
-    cache.release("held.bin")
-    cache.acquire("p0.bin", lambda: io.BytesIO(_bytes("p0.bin")))
-    cache.release("p0.bin")
+    worker = workers()
+    held = worker("acquire", "held.bin")["path"]
+    worker("fork-use", "c0.bin")  # the child stays alive, with the fds it inherited
+    worker("release", "held.bin")
+    worker("use", "p0.bin")  # three entries: held.bin, the oldest and released, goes
     assert _entries(tmp_path / "cache") == {"c0.bin": SIZE, "p0.bin": SIZE}
-    assert not held.exists()
+    assert not Path(held).exists()
+    worker("reap")
 
 
 def test_a_copy_fetched_at_the_same_time_never_replaces_one_in_use(tmp_path):
