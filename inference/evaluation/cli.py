@@ -134,8 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.prior and args.protocol != "single":
         raise UsageError("--prior is for the single-object protocol")
     dataset = _load(args)
-    methods = [args.method] + [m for m in args.compare if m != args.method]
-    predictors = _build(methods, args)
+    predictors = _build(_rows(args), args)
     separate = args.clicker == "ritm"
     radius = args.exclusion_radius
     if radius is None and separate:
@@ -240,25 +239,44 @@ def _split_top_level(spec: str) -> list[str]:
     return items
 
 
-def _build(methods: list[str], args: argparse.Namespace) -> dict[str, Predictor]:
+def _rows(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(row label, method spec) of the evaluated method, then of each peer once. A peer named
+    as the evaluated method is its defaults beside it ("m2n2:defaults") when ``--backbone`` or
+    ``--param`` changed the evaluated one, and the same run twice (dropped) otherwise."""
+    changed = bool(args.backbone or args.param)
+    rows = [(args.method, args.method)]
+    for spec in args.compare:
+        if spec == args.method:
+            if changed and (f"{spec}:defaults", spec) not in rows:
+                rows.append((f"{spec}:defaults", spec))
+        elif spec not in {label for label, _ in rows}:
+            rows.append((spec, spec))
+    return rows
+
+
+def _build(rows: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, Predictor]:
     from ..registry import build_predictor
 
     predictors = {}
-    params = _params(args.param)
-    for name in methods:
-        # the backbone and --param belong to the evaluated method; a peer runs with its
-        # defaults, or with the ones it names: "m2n2:scorer=null,refine_band=0"
-        backbone = args.backbone if name == args.method else None
-        method, _, spec = name.partition(":")
-        kwargs = params if name == args.method else _params(_split_top_level(spec))
+    for label, spec in rows:
+        # --backbone and --param belong to the evaluated method; a peer runs with its
+        # defaults, or with the ones it names: "m2n2:scorer=null,backbone=effnet-lite2"
+        method, _, own = spec.partition(":")
+        if label == args.method:
+            backbone, kwargs = args.backbone, _params(args.param)
+        else:
+            kwargs = _params(_split_top_level(own))
+            backbone = kwargs.pop("backbone", None)
+            if backbone is not None and not isinstance(backbone, str):
+                raise UsageError(f"{spec}: backbone must be a name, got {backbone!r}")
         try:
-            predictors[name] = build_predictor(
+            predictors[label] = build_predictor(
                 method, backbone=backbone, device=args.device, **kwargs
             )
         except KeyError as exc:
             raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from exc
         except Exception as exc:  # missing weights, bad device: the user's setup, not a crash
-            raise UsageError(f"could not build method {name!r}: {exc}") from exc
+            raise UsageError(f"could not build method {spec!r}: {exc}") from exc
     return predictors
 
 

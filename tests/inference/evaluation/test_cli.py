@@ -214,6 +214,40 @@ def test_a_peer_may_name_its_own_arguments(tmp_path, capsys):
     assert "could not build" in capsys.readouterr().err
 
 
+def test_a_peer_names_its_backbone_and_the_defaults_stand_beside_a_changed_method(
+    tmp_path, monkeypatch
+):
+    """``--compare m2n2:backbone=X`` builds the peer on X (it used to collide with the
+    evaluated method's backbone argument); ``--compare m2n2`` beside ``--method m2n2
+    --backbone Y`` is the defaults' row, not dropped as a repeat."""
+    from inference import registry
+
+    real, calls = registry.build_predictor, []
+
+    def spy(method, backbone=None, **kwargs):  # opencv-grabcut takes no backbone: recorded only
+        calls.append((method, backbone, {k: v for k, v in kwargs.items() if k != "device"}))
+        return real(method, **kwargs)
+
+    monkeypatch.setattr(registry, "build_predictor", spy)
+    data = write_disks(tmp_path / "disks", n=1)
+    argv = ["--dataset", str(data), "--method", "opencv-grabcut", "--max-clicks", "2"]
+    peer = "opencv-grabcut:backbone=peer-net,iterations=1"
+    changed = [*argv, "--backbone", "own-net", "--compare", "opencv-grabcut", "--compare", peer]
+    assert main([*changed, "--out", str(tmp_path / "o1"), "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "o1" / "summary.json").read_text())
+    assert set(summary["compare"]) == {"opencv-grabcut:defaults", peer}
+    assert calls == [
+        ("opencv-grabcut", "own-net", {}),
+        ("opencv-grabcut", None, {}),
+        ("opencv-grabcut", "peer-net", {"iterations": 1}),
+    ]
+    calls.clear()
+    same = [*argv, "--compare", "opencv-grabcut", "--out", str(tmp_path / "o2"), "--no-progress"]
+    assert main(same) == 0  # nothing changed: the same run twice is run once
+    assert json.loads((tmp_path / "o2" / "summary.json").read_text()).get("compare", {}) == {}
+    assert len(calls) == 1
+
+
 def test_peer_arguments_may_hold_json_with_commas():
     from inference.evaluation.cli import _split_top_level
 
