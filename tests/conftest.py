@@ -273,3 +273,16 @@ def _close_stray_sessions(request):
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets a channel layer of its own. Why: channels_redis keeps asyncio locks
+    bound to the event loop that first used them, and each async test has its own loop; a
+    test whose loop ended while a consumer was inside ``receive`` (a timeout under load)
+    left a locked lock that every later socket test tripped over ("bound to a different event
+    loop"), turning one slow test into six failures in a CI rehearsal."""
+    yield
+    layers = sys.modules.get("channels.layers")  # only where a test used channels
+    if layers is not None:
+        layers.channel_layers.backends.clear()
