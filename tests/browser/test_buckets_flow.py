@@ -35,6 +35,8 @@ from tests.factories import make_image_bytes
 from tests.s3 import S3Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+NEW_KEY_ID, NEW_SECRET = "AKIAROTATEDKEY9Q2W", "rotated-secret-value-7f3c"  # a key rotation
 expect.set_options(timeout=15_000)
 
 
@@ -192,6 +194,26 @@ def test_admin_adds_checks_and_attaches_a_bucket(
     # 6. Back on the project page: the images count; deleting a source in use is refused.
     page.goto(f"/#/projects/{project.id}")
     expect(row.locator("td.num")).to_have_text("4")
+
+    # Edit in place: the typo's bucket is fixed (its keys, left empty, stay as they were);
+    # the survey's keys are rotated (both typed again), and still never shown.
+    typo_row.get_by_role("button", name="Edit typo").click()
+    edit_form = panel.get_by_role("form", name="Edit bucket source")
+    expect(edit_form.get_by_label("Bucket", exact=True)).to_have_value("no-such-bucket-here")
+    expect(edit_form.get_by_label("Secret access key")).to_have_value("")
+    edit_form.get_by_label("Bucket", exact=True).fill(bucket.name)
+    edit_form.get_by_role("button", name="Save changes").click()
+    expect(typo_row).to_contain_text(bucket.name)
+    expect(typo_row).to_contain_text("anonymous")
+    expect(panel.get_by_role("status", name="Check of typo")).to_contain_text("reachable —")
+    row.get_by_role("button", name="Edit survey").click()
+    edit_form.get_by_label("Access key id").fill(NEW_KEY_ID)
+    edit_form.get_by_label("Secret access key").fill(NEW_SECRET)
+    edit_form.get_by_role("button", name="Save changes").click()
+    expect(row).to_contain_text(f"set …{NEW_KEY_ID[-4:]}")
+    expect(panel.get_by_role("status", name="Check of survey")).to_contain_text("reachable —")
+    expect(panel.get_by_role("form", name="Add bucket source")).to_be_visible()
+    assert BucketSource.objects.get(name="survey").access_key_id_last4 == NEW_KEY_ID[-4:]
     page.on("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Delete survey").click()
     expect(page.get_by_role("alert")).to_contain_text("4 images of datasets are read from this")
@@ -201,8 +223,9 @@ def test_admin_adds_checks_and_attaches_a_bucket(
 
     # Never the secret (nor the whole key id) in the page or in what the API sent it.
     html = page.content()
-    assert SECRET not in html and KEY_ID not in html
-    assert api_bodies and not [b for b in api_bodies if SECRET in b or KEY_ID in b]
+    for hidden in (SECRET, KEY_ID, NEW_SECRET, NEW_KEY_ID):
+        assert hidden not in html
+        assert api_bodies and not [b for b in api_bodies if hidden in b]
     page.unroute_all(behavior="ignoreErrors")
 
     # 7. A reviewer, not an admin, sees neither panel.

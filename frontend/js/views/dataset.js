@@ -1,11 +1,11 @@
 // #/datasets/{id} — the thumbnail grid (100 at a time), the upload panel, the verify job and (admins)
-// attaching a bucket prefix (buckets.js).
+// attaching a bucket prefix (bucket-attach.js).
 
 import { get, getPage } from "../api.js";
 import { formatBytes, h, mount, plural, showError } from "../dom.js";
 import { projectEvents } from "../events.js";
 import { remember } from "../imageorder.js";
-import { attachPanel } from "./buckets.js";
+import { attachPanel } from "./bucket-attach.js";
 import { breadcrumbs, isAdmin, section } from "./common.js";
 import { uploadPanel } from "./upload.js";
 import { verifyPanel } from "./verify.js";
