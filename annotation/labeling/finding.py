@@ -21,7 +21,7 @@ score); the socket hears ``annotate.found`` after commit. A failure answers
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +34,7 @@ from annotation.common.realtime import send_now, send_on_commit
 from annotation.datasets.models import Image
 from annotation.projects.models import LabelClass
 from annotation.segmentation.interactive import dispatch, methods
+from annotation.segmentation.interactive.request import WireForm
 
 from . import permissions
 from .models import Instance
@@ -56,7 +57,7 @@ class Unavailable(ApplicationError):
 
 
 @dataclass(frozen=True)
-class FindRequest:
+class FindRequest(WireForm):
     """Find every ``text`` (label ``label_id``'s name) in image ``image_id`` with ``method`` /
     ``backbone``; store what scores above ``threshold``, at most ``max_instances``, as
     ``model_name``'s. ``size_hw``: the stored image's (height, width); ``seq`` /
@@ -77,19 +78,6 @@ class FindRequest:
     seq: int
     received_at: float
     size_hw: tuple[int, int]
-
-    def as_message(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["size_hw"] = list(self.size_hw)
-        return out
-
-    @classmethod
-    def from_message(cls, message: dict[str, Any]) -> FindRequest:
-        """The request from its wire form; unknown keys (an older or newer sender) are dropped."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in message.items() if k in known}
-        values["size_hw"] = tuple(values["size_hw"])
-        return cls(**values)
 
 
 def find_all(session: Session, label_id: int, *, seq: int, received_at: float) -> None:

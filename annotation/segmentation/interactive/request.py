@@ -1,7 +1,8 @@
 """The typed request of the interactive loop: one mask computation, socket → queue → worker.
 
-It travels through Celery as a plain dict (JSON), :meth:`MaskRequest.as_message` and
-:meth:`MaskRequest.from_message` being the only two places that know its wire form. The
+It travels through Celery as a plain dict (JSON), :class:`WireForm`'s ``as_message`` and
+``from_message`` being the only two places that know its wire form (Find all's request,
+``annotation.labeling.finding.FindRequest``, travels the same way). The
 worker never writes into it: the times it measures go into a separate :class:`Timeline`.
 """
 
@@ -9,11 +10,31 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Self
+
+
+class WireForm:
+    """The wire form of a request dataclass sent to a worker: a JSON-safe dict (``size_hw`` a
+    list), read back with unknown keys (an older or newer sender) dropped."""
+
+    size_hw: tuple[int, int]
+
+    def as_message(self) -> dict[str, Any]:
+        out = asdict(self)  # type: ignore[call-overload]
+        out["size_hw"] = list(self.size_hw)
+        return out  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Self:
+        """The request from its wire form; unknown keys are dropped."""
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        values = {k: v for k, v in message.items() if k in known}
+        values["size_hw"] = tuple(values["size_hw"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
-class MaskRequest:
+class MaskRequest(WireForm):
     """Compute the mask of ``instance_id`` (and, for a multi-object method, of the image's other
     objects prompted with it) from the prompt log as of revision ``rev`` or newer.
 
@@ -38,19 +59,6 @@ class MaskRequest:
 
     def sent_now(self) -> MaskRequest:
         return replace(self, queued_at=time.time())
-
-    def as_message(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["size_hw"] = list(self.size_hw)
-        return out
-
-    @classmethod
-    def from_message(cls, message: dict[str, Any]) -> MaskRequest:
-        """The request from its wire form; unknown keys (an older or newer sender) are dropped."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in message.items() if k in known}
-        values["size_hw"] = tuple(values["size_hw"])
-        return cls(**values)
 
 
 @dataclass
