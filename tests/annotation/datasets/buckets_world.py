@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
@@ -17,6 +18,14 @@ from tests.s3 import S3Server
 # what a project admin types into the source's form; never seen again outside the database
 KEY_ID = "AKIAMASKWRIGHT7Q3Z"
 SECRET = "wJalrXUtnFEMI-attach-secret-Zx81"
+
+
+@pytest.fixture(autouse=True)
+def allow_the_test_server(s3_server, settings):
+    """The moto server listens on 127.0.0.1, which an empty endpoint list refuses (the host's
+    own network): the server's admin names it, as one names a MinIO beside the platform.
+    Autouse in each module that imports it."""
+    settings.MASKWRIGHT_BUCKET_ENDPOINTS = [s3_server.endpoint, "aws"]
 
 
 def rotated_jpeg() -> bytes:

@@ -21,6 +21,7 @@ from tests.annotation.datasets.buckets_world import (
     Bucket,
     add_source,
     admin,
+    allow_the_test_server,  # noqa: F401 (autouse fixture)
     attach,
     fill,
 )
@@ -28,13 +29,6 @@ from tests.factories import make_world
 from tests.s3 import free_port
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _allow_the_test_server(s3_server, settings):
-    """The moto server listens on 127.0.0.1, which an empty endpoint list refuses (the host's
-    own network): the server's admin names it, as one names a MinIO beside the platform."""
-    settings.MASKWRIGHT_BUCKET_ENDPOINTS = [s3_server.endpoint, "aws"]
 
 
 def _no_credentials_in(text: str) -> None:
