@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from .harness import BenchEnv
@@ -33,23 +31,9 @@ def available() -> bool:
 
 def _start_default_worker(env: BenchEnv, name: str) -> subprocess.Popen:
     """A Celery worker (solo pool) of the ``default`` queue; returns once its log says ready."""
-    log_path = env.scratch / f"worker-{name}.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "config.celery_app", "worker"]
-            + ["-Q", "default", "-P", "solo", "-n", f"{name}@%h"]
-            + ["--without-gossip", "--without-mingle", "-l", "info"],
-            env=env.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while " ready." not in log_path.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"worker {name} did not start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.2)
-    return proc
+    from annotation.cli.services import start_celery_worker
+
+    return start_celery_worker(name, "default", env.env, env.scratch / f"worker-{name}.log")
 
 
 def fill_bucket(server, jpegs: list[bytes], count: int) -> float:

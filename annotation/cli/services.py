@@ -53,6 +53,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_celery_worker(
+    name: str,
+    queues: str,
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.Popen:
+    """A Celery worker of this checkout (solo pool, no gossip or mingle) consuming ``queues``,
+    named ``name@<host>``, logging to ``log_path``; returns once its log says it is ready.
+    The caller stops it (:func:`stop_processes`). Raises RuntimeError with the log's tail if it
+    exits or is not ready within ``timeout`` seconds."""
+    celery = str(Path(sys.executable).parent / "celery")
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [celery, "-A", "config.celery_app", "worker", "-Q", queues, "-P", "solo"]
+            + ["-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + timeout
+    while " ready." not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"worker {name} did not start: {log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return proc
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # SO_REUSEADDR, as both servers set it: TIME_WAIT leftovers must not count as "in use",

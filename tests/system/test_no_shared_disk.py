@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from annotation.cli.services import start_celery_worker
 from annotation.datasets.models import Image
 from annotation.datasets.services import Upload, dataset_upload
 from annotation.jobs.models import Job
@@ -80,23 +80,7 @@ def _start(name: str, queues: str, extra: dict[str, str], log: Path) -> subproce
     env = {**_worker_env(connection.settings_dict["NAME"], extra["MASKWRIGHT_TEST_MEDIA"])}
     env = {k: v for k, v in env.items() if not k.startswith(("AWS_", "MASKWRIGHT_MEDIA_CACHE"))}
     env.update(extra)
-    celery = str(Path(sys.executable).parent / "celery")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [celery, "-A", "config.celery_app", "worker", "-Q", queues, "-P", "solo"]
-            + ["-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 90
-    while " ready." not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"worker {name} did not start: {log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return proc
+    return start_celery_worker(name, queues, env, log, cwd=REPO, timeout=90)
 
 
 def _wait_alive(redis, name: str, timeout: float = 90) -> str:
